@@ -1,0 +1,62 @@
+"""The `s2i` command: sub-commands are thin wrappers over the library modules.
+
+Each module in COMMAND_GROUPS has `register(subparsers)`, which adds its sub-commands and
+sets `func` (called with the parsed arguments; returns an exit status or None). Heavy
+imports (torch) happen inside the handlers, so `s2i --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from s2ilib.errors import S2IError
+
+# Order here is the order `s2i --help` lists the groups in.
+COMMAND_GROUPS = [
+    "s2ilib.cli.data",  # inspect, export, convert
+    "s2ilib.cli.avdigits",  # build-avdigits
+    "s2ilib.cli.ingest",  # ingest
+    "s2ilib.cli.vegas",  # vegas
+    "s2ilib.cli.models",  # summary
+    "s2ilib.cli.bench",  # bench loader, ...
+]
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Show defaults next to every option and keep paragraph breaks in descriptions."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s2i",
+        description="Sound-to-Imagination workbook: data tools, training, evaluation.",
+        formatter_class=HelpFormatter,
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMAND_GROUPS:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def add_command(subparsers, name: str, func, help: str, description: str | None = None):
+    """Add one sub-command whose handler is `func(args)`; returns its parser."""
+    command = subparsers.add_parser(
+        name, help=help, description=description or help, formatter_class=HelpFormatter
+    )
+    command.set_defaults(func=func)
+    return command
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        status = args.func(args)
+    except S2IError as error:
+        print(f"s2i {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"s2i {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)

@@ -1,0 +1,134 @@
+"""`s2i inspect`, `s2i export`, `s2i convert`: the published s2i_data layouts from the shell."""
+
+from __future__ import annotations
+
+import json
+
+from s2ilib.cli import add_command
+
+LAYOUT_HELP = "layout of PATH: jpeg_tree, audio_bin, spec_image_bin or embedding_image_bin (inferred from path names and content when omitted)"
+EMBEDDING_DIM_HELP = "D of embedding_image_bin records (read from an embeddings_<D>_to_images folder name, or from the file sizes, when omitted)"
+
+
+def register(subparsers):
+    """Add inspect, export and convert to the `s2i` parser."""
+    inspect = add_command(
+        subparsers,
+        "inspect",
+        run_inspect,
+        help="summarise a data set: layout, records per split and class, value ranges",
+    )
+    inspect.add_argument(
+        "path", metavar="PATH", help="a .bin file, a folder of .bin files, or a JPEG tree"
+    )
+    _add_source_options(inspect)
+    inspect.add_argument(
+        "--json", action="store_true", help="print the summary as JSON instead of text"
+    )
+
+    export = add_command(
+        subparsers,
+        "export",
+        run_export,
+        help="write a data set to one .npz (names, labels, splits and its arrays)",
+    )
+    export.add_argument("path", metavar="PATH", help="the data set to export (file or folder)")
+    export.add_argument(
+        "out", metavar="OUT.npz", help="the .npz file to write (replaced atomically)"
+    )
+    _add_source_options(export)
+    export.add_argument(
+        "--split",
+        action="append",
+        choices=["train", "val", "test"],
+        help="export only this split (repeat for several; default: all)",
+    )
+
+    convert = add_command(
+        subparsers,
+        "convert",
+        run_convert,
+        help="convert a data set to another published layout in a new folder",
+    )
+    convert.add_argument("src", metavar="SRC", help="the data set to convert (file or folder)")
+    convert.add_argument("dst", metavar="DST", help="new (or empty) folder to create")
+    convert.add_argument(
+        "--to",
+        required=True,
+        dest="to_layout",
+        choices=["jpeg_tree", "audio_bin", "spec_image_bin", "embedding_image_bin"],
+        help="the layout to write",
+    )
+    convert.add_argument(
+        "--records-per-file", type=int, default=10000, help="records per .bin output file"
+    )
+    _add_source_options(convert)
+
+
+def _add_source_options(parser) -> None:
+    parser.add_argument(
+        "--layout",
+        default=None,
+        choices=["jpeg_tree", "audio_bin", "spec_image_bin", "embedding_image_bin"],
+        help=LAYOUT_HELP,
+    )
+    parser.add_argument("--embedding-dim", type=int, default=None, help=EMBEDDING_DIM_HELP)
+
+
+def _open(path, layout=None, embedding_dim=None, splits=None):
+    """Open a data set for these commands -> {split: RecordSet} (the one place to extend)."""
+    from s2ilib import formats
+
+    return formats.open_records(path, layout=layout, embedding_dim=embedding_dim, splits=splits)
+
+
+def run_inspect(args) -> int:
+    from s2ilib import formats
+
+    summary = formats.describe(_open(args.path, args.layout, args.embedding_dim))
+    summary = {"path": str(args.path), **summary}
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def format_summary(summary: dict) -> str:
+    """The describe() summary as a few readable lines."""
+    lines = [f"{summary['path']}: {summary['layout']}, {summary['total_records']} records"]
+    for split, entry in summary["splits"].items():
+        classes = ", ".join(f"{c}: {n}" for c, n in entry["class_counts"].items())
+        lines.append(
+            f"  {split}: {entry['count']} records from {len(entry['paths'])} path(s); "
+            f"per class (0-based) {{{classes}}}"
+        )
+        for key, array in entry["arrays"].items():
+            lines.append(
+                f"    {key}: {array['dtype']} {tuple(array['shape'])}, "
+                f"min {array['min']}, max {array['max']}, mean {array['mean']}"
+            )
+    lines.append(f"  ({summary['value_ranges']})")
+    return "\n".join(lines)
+
+
+def run_export(args) -> int:
+    from s2ilib import formats
+
+    records = _open(args.path, args.layout, args.embedding_dim, splits=args.split)
+    out = formats.export_npz(records, args.out)
+    counts = ", ".join(f"{split} {len(r)}" for split, r in records.items())
+    print(f"wrote {out} ({counts} records)")
+    return 0
+
+
+def run_convert(args) -> int:
+    from s2ilib import formats
+
+    out = formats.convert(
+        args.src,
+        args.dst,
+        args.to_layout,
+        records_per_file=args.records_per_file,
+        layout=args.layout,
+        embedding_dim=args.embedding_dim,
+    )
+    print(f"wrote {out} ({args.to_layout})")
+    return 0

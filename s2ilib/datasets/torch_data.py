@@ -1,0 +1,217 @@
+"""PyTorch Datasets over the record sets, with the paper's scaling to [-1, 1].
+
+Batches are fetched whole (`__getitems__`, which DataLoader calls with a batch of indices),
+so a batch costs one fancy-indexing of the uint8 arrays and one vectorised scaling, never a
+Python loop over samples. Small sets are held in RAM as uint8 tensors; large ones stay
+memory-mapped and only the records a batch needs are read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from s2ilib.datasets import DataSet
+from s2ilib.errors import S2IError
+from s2ilib.formats import RecordSet
+
+IN_MEMORY_LIMIT_BYTES = 2 * 1024**3  # hold a split in RAM up to this size, else memory-map
+
+
+def to_unit_range(uint8_batch: torch.Tensor) -> torch.Tensor:
+    """Scale uint8 pixels to [-1, 1] as the paper does (x / 127.5 - 1)."""
+    return uint8_batch.float().div_(127.5).sub_(1.0)
+
+
+def from_unit_range(batch: torch.Tensor) -> torch.Tensor:
+    """Inverse of `to_unit_range`, rounded and clipped to uint8."""
+    return batch.add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def select_indices(
+    labels: np.ndarray,
+    classes: list[int] | None = None,
+    limit_per_class: int | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Indices of records whose label is in `classes`, at most `limit_per_class` of each.
+
+    The limited subset is a seeded random draw (not the first files, which in the published
+    set are consecutive windows of the same few videos); the result is sorted.
+    """
+    labels = np.asarray(labels)
+    keep = np.ones(len(labels), bool) if classes is None else np.isin(labels, classes)
+    indices = np.flatnonzero(keep)
+    if limit_per_class is None:
+        return indices
+    order = np.random.default_rng(seed).permutation(indices)
+    rank_in_class = _rank_within_groups(labels[order])
+    return np.sort(order[rank_in_class < limit_per_class])
+
+
+def _rank_within_groups(groups: np.ndarray) -> np.ndarray:
+    """For each position, how many earlier positions share its group (vectorised)."""
+    order = np.argsort(groups, kind="stable")
+    sorted_groups = groups[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    run_lengths = np.diff(np.r_[starts, len(groups)])
+    ranks_sorted = np.arange(len(groups)) - np.repeat(starts, run_lengths)
+    ranks = np.empty(len(groups), np.int64)
+    ranks[order] = ranks_sorted
+    return ranks
+
+
+def _materialise(array, indices: np.ndarray) -> torch.Tensor:
+    """Records `indices` of a (lazy) array as a tensor, reading only those records."""
+    return torch.from_numpy(np.ascontiguousarray(array[indices]))
+
+
+class _SubsetStore:
+    """The selected records of one field, in RAM when small enough, else read per batch."""
+
+    def __init__(self, array, indices: np.ndarray):
+        record_bytes = int(np.prod(array.shape[1:])) * np.dtype(array.dtype).itemsize
+        self.in_memory = record_bytes * len(indices) <= IN_MEMORY_LIMIT_BYTES
+        self.array, self.indices = array, indices
+        self.data = _materialise(array, indices) if self.in_memory else None
+
+    def __getitem__(self, positions: np.ndarray) -> torch.Tensor:
+        if self.in_memory:
+            return self.data[torch.as_tensor(positions)]
+        order = np.argsort(positions)  # read the file forwards, then restore batch order
+        batch = _materialise(self.array, self.indices[positions[order]])
+        return batch[torch.as_tensor(np.argsort(order))]
+
+
+def _check_field(records: RecordSet, name: str):
+    array = getattr(records, name)
+    if array is None:
+        raise S2IError(f"{records.paths[0] if records.paths else records.layout}: no {name} here")
+    return array
+
+
+class SpectrogramDataset(Dataset):
+    """Spectrograms of one split as (1, 128, 100) floats in [-1, 1], with 0-based labels.
+
+    classes: keep only these class indices; limit_per_class: at most this many records of
+    each class (a seeded random draw, for quick runs).
+    """
+
+    def __init__(self, records: RecordSet, classes=None, limit_per_class=None, seed: int = 0):
+        self.records = records
+        self.indices = select_indices(records.labels, classes, limit_per_class, seed)
+        self.labels = torch.as_tensor(records.labels[self.indices], dtype=torch.long)
+        self.spectrograms = _SubsetStore(_check_field(records, "spectrograms"), self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitems__(self, positions) -> tuple[torch.Tensor, torch.Tensor]:
+        positions = np.asarray(positions, dtype=np.int64)
+        spectrograms = to_unit_range(self.spectrograms[positions]).unsqueeze(1)
+        return spectrograms, self.labels[torch.as_tensor(positions)]
+
+    def __getitem__(self, position: int):
+        spectrogram, label = self.__getitems__([position])
+        return spectrogram[0], label[0]
+
+
+def resize_images(images_uint8: torch.Tensor, image_size: int) -> torch.Tensor:
+    """uint8 (B, H, W, C) with C in {1, 3} -> float (B, 3, S, S) in [-1, 1]."""
+    images = to_unit_range(images_uint8).permute(0, 3, 1, 2)
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    if images.shape[-2:] != (image_size, image_size):
+        images = F.interpolate(
+            images, size=(image_size, image_size), mode="bilinear", antialias=True
+        ).clamp_(-1, 1)
+    return images.contiguous()
+
+
+class PairedDataset(Dataset):
+    """(spectrogram, image, label) triples of one split for the sound-to-image stage.
+
+    With record pairing (VEGAS-style) a sound comes with its own frame. With class pairing
+    (AV-Digits, as AV-MNIST) each sound is paired with a random image of its class from the
+    split's image pool, drawn afresh each epoch (`set_epoch`), deterministic given the seed.
+    Images are resized to `image_size` and expanded to 3 channels.
+    """
+
+    def __init__(
+        self,
+        data: DataSet,
+        split: str,
+        image_size: int,
+        classes=None,
+        limit_per_class=None,
+        seed: int = 0,
+    ):
+        self.sounds = SpectrogramDataset(data.split(split), classes, limit_per_class, seed)
+        self.pairing, self.image_size, self.seed = data.pairing, image_size, seed
+        pool = data.image_pool(split)
+        if data.pairing == "record":
+            self.images = _SubsetStore(_check_field(pool, "images"), self.sounds.indices)
+        else:
+            self._init_class_pool(pool)
+        self.set_epoch(0)
+
+    def _init_class_pool(self, pool: RecordSet) -> None:
+        order = np.argsort(pool.labels, kind="stable")
+        self.images = _SubsetStore(_check_field(pool, "images"), order)
+        sorted_labels = pool.labels[order]
+        num_classes = int(max(sorted_labels.max(), self.sounds.labels.max())) + 1
+        self.pool_start = np.searchsorted(sorted_labels, np.arange(num_classes))
+        self.pool_count = np.bincount(sorted_labels, minlength=num_classes)
+        missing = set(self.sounds.labels.tolist()) - set(np.flatnonzero(self.pool_count).tolist())
+        if missing:
+            raise S2IError(f"image pool has no images of classes {sorted(missing)}")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Redraw the class pairing for `epoch` (no effect with record pairing)."""
+        if self.pairing != "class":
+            self.image_positions = np.arange(len(self.sounds))
+            return
+        labels = self.sounds.labels.numpy()
+        uniform = np.random.default_rng((self.seed, epoch)).random(len(labels))
+        offsets = (uniform * self.pool_count[labels]).astype(np.int64)
+        self.image_positions = self.pool_start[labels] + offsets
+
+    def __len__(self) -> int:
+        return len(self.sounds)
+
+    def __getitems__(self, positions):
+        positions = np.asarray(positions, dtype=np.int64)
+        spectrograms, labels = self.sounds.__getitems__(positions)
+        images = resize_images(self.images[self.image_positions[positions]], self.image_size)
+        return spectrograms, images, labels
+
+    def __getitem__(self, position: int):
+        return tuple(part[0] for part in self.__getitems__([position]))
+
+
+def _keep_batch(batch):
+    """Collate for datasets whose `__getitems__` already returns a whole batch."""
+    return batch
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    seed: int = 0,
+    num_workers: int = 0,
+) -> DataLoader:
+    """A DataLoader that fetches each batch with one vectorised `__getitems__` call."""
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        collate_fn=_keep_batch,
+        generator=generator,
+        num_workers=num_workers,
+    )

@@ -1,0 +1,432 @@
+"""Network configurations (frozen dataclasses) and the presets `paper`, `demo` and `tiny`.
+
+The `paper` preset reproduces the authors' published model definitions exactly (trainable
+parameter counts are checked by the tests). Everything here is plain data: no torch, so a
+notebook can build and print a configuration before torch is imported. Each config checks
+its own spatial arithmetic, so a wrong kernel list fails when the config is made, with a
+message naming the field, and not deep inside a forward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from s2ilib.errors import S2IError
+
+PRESET_NAMES = ("paper", "demo", "tiny")
+PAPER_EMBEDDING_DIMS = (128, 256, 512, 1024, 2048)
+
+# The authors' widths and kernels (models/net_*.py of leofanzeres/s2i).
+PAPER_ENCODER_CHANNELS = (80, 176, 192, 224, 272, 304, 352, 416, 512, 512, 512, 512)
+PAPER_ENCODER_KERNELS = ((7, 5), (5, 3), (5, 3), (5, 3), (5, 3)) + ((3, 3),) * 8
+PAPER_ENCODER_STRIDES = (2, 2) + (1,) * 11
+PAPER_DECODER_KERNELS = ((3, 3),) * 8 + ((5, 3),) * 3 + ((5, 4), (8, 6))
+PAPER_DECODER_STRIDES = (1,) * 11 + (2, 2)
+PAPER_DECODER_DROPOUTS = (0.15, 0.14, 0.13, 0.12, 0.11, 0.10, 0.10, 0.09, 0.08, 0.07, 0.06, 0.05)
+PAPER_DENSE_BLOCKS = (
+    (512, 512, 512),
+    (512, 416, 352),
+    (304, 256, 224),
+    (192, 176, 160),
+    (144, 128, 112),
+    (96, 80, 64),
+)
+PAPER_TRANSITION_DROPOUTS = (0.15, 0.13, 0.11, 0.09, 0.07, 0.05)
+PAPER_DISCRIMINATOR_CHANNELS = (96, 192, 192, 208, 224, 240) + (256,) * 6
+
+
+class ConfigError(S2IError, ValueError):
+    """A network configuration whose numbers do not fit together."""
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Spatial size after a Conv2d along one axis."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Spatial size after a ConvTranspose2d (no output padding) along one axis."""
+    return (size - 1) * stride - 2 * padding + kernel
+
+
+def _require(condition: bool, config, problem: str) -> None:
+    if not condition:
+        raise ConfigError(f"{type(config).__name__}: {problem}")
+
+
+def _require_same_length(config, *names: str) -> None:
+    lengths = {name: len(getattr(config, name)) for name in names}
+    _require(len(set(lengths.values())) == 1, config, f"lengths differ: {lengths}")
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """Audio autoencoder: spectrogram (1 x mel bands x frames) <-> embedding of `embedding_dim`.
+
+    The encoder has one conv layer per kernel: `encoder_channels` hidden widths, then a last
+    layer of `embedding_dim` channels that must reach 1x1. The decoder mirrors the widths
+    (reversed hidden widths, then 1 channel) with its own kernels and strides, which must
+    land exactly on `input_size`.
+    """
+
+    embedding_dim: int = 512
+    input_size: tuple[int, int] = (128, 100)  # (mel bands, frames) of one 1-s spectrogram
+    encoder_channels: tuple[int, ...] = PAPER_ENCODER_CHANNELS
+    encoder_kernels: tuple[tuple[int, int], ...] = PAPER_ENCODER_KERNELS
+    encoder_strides: tuple[int, ...] = PAPER_ENCODER_STRIDES
+    decoder_kernels: tuple[tuple[int, int], ...] = PAPER_DECODER_KERNELS
+    decoder_strides: tuple[int, ...] = PAPER_DECODER_STRIDES
+    # Dropout2d after every decoder layer but the last; the paper keeps it on at test time.
+    decoder_dropouts: tuple[float, ...] = PAPER_DECODER_DROPOUTS
+
+    def __post_init__(self):
+        _require(self.embedding_dim > 0, self, f"embedding_dim {self.embedding_dim} <= 0")
+        _require(
+            len(self.encoder_kernels) == len(self.encoder_channels) + 1,
+            self,
+            f"{len(self.encoder_kernels)} encoder_kernels for {len(self.encoder_channels)} "
+            "encoder_channels (expected one more kernel: the embedding layer)",
+        )
+        _require_same_length(self, "encoder_kernels", "encoder_strides", "decoder_kernels")
+        _require_same_length(self, "decoder_kernels", "decoder_strides")
+        _require(
+            len(self.decoder_dropouts) == len(self.decoder_kernels) - 1,
+            self,
+            f"{len(self.decoder_dropouts)} decoder_dropouts (expected one per decoder layer "
+            f"but the last: {len(self.decoder_kernels) - 1})",
+        )
+        sizes = self.encoder_sizes()
+        _require(
+            sizes[-1] == (1, 1),
+            self,
+            f"encoder ends at {sizes[-1]} (expected 1x1); sizes {sizes}",
+        )
+        out = self.decoder_sizes()[-1]
+        _require(
+            out == tuple(self.input_size),
+            self,
+            f"decoder ends at {out} (expected input_size {tuple(self.input_size)})",
+        )
+
+    def encoder_sizes(self) -> list[tuple[int, int]]:
+        """Spatial size (height, width) of the input and after every encoder layer."""
+        sizes = [tuple(self.input_size)]
+        for (kh, kw), stride in zip(self.encoder_kernels, self.encoder_strides, strict=True):
+            h, w = sizes[-1]
+            sizes.append((conv_output_size(h, kh, stride), conv_output_size(w, kw, stride)))
+            _require(min(sizes[-1]) >= 1, self, f"encoder collapses to {sizes[-1]}: {sizes}")
+        return sizes
+
+    def decoder_sizes(self) -> list[tuple[int, int]]:
+        """Spatial size from the 1x1 embedding through every decoder layer."""
+        sizes = [(1, 1)]
+        for (kh, kw), stride in zip(self.decoder_kernels, self.decoder_strides, strict=True):
+            h, w = sizes[-1]
+            sizes.append(
+                (
+                    conv_transpose_output_size(h, kh, stride),
+                    conv_transpose_output_size(w, kw, stride),
+                )
+            )
+        return sizes
+
+    @property
+    def decoder_channels(self) -> tuple[int, ...]:
+        """Output widths of the decoder layers: the encoder's hidden widths reversed, then 1."""
+        return tuple(reversed(self.encoder_channels)) + (1,)
+
+
+@dataclass(frozen=True)
+class AttentionConfig:
+    """Optional transformer blocks in the generator (the 2026 follow-up); off when n_blocks=0.
+
+    Each block: self-attention over the feature-map positions, cross-attention to the audio
+    embedding (split into `memory_tokens` tokens), feed-forward; pre-norm residuals.
+    """
+
+    n_blocks: int = 0  # 0 = the 2021 paper's generator; the follow-up used 18
+    n_heads: int = 8
+    d_model: int = 320
+    after_transition: int = 2  # inserted after this transition (paper sizes: 2 -> 6x6 map)
+    memory_tokens: int = 4  # the embedding is cut into this many tokens to attend to
+    ff_multiplier: int = 4  # feed-forward hidden width = ff_multiplier * d_model
+    dropout: float = 0.1
+
+    def __post_init__(self):
+        _require(self.n_blocks >= 0, self, f"n_blocks {self.n_blocks} < 0")
+        _require(
+            self.d_model % self.n_heads == 0,
+            self,
+            f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}",
+        )
+        _require(self.memory_tokens >= 1, self, f"memory_tokens {self.memory_tokens} < 1")
+
+
+def generator_transition_plan(image_size: int) -> tuple[tuple[int, int, int], ...]:
+    """(kernel, stride, padding) of every generator transition, from 1x1 to image_size.
+
+    As in the paper (96: 1 -> 2 -> 4 -> 6 -> 12 -> 24 -> 48 -> 96): a kernel-2 transition
+    to 2x2, kernel-3 unpadded ones (+2 each) up to the base size, then as many stride-2
+    doublings as possible (kernel 4, padding 1). 32 gives 1 -> 2 -> 4 -> 8 -> 16 -> 32.
+    """
+    if image_size < 2 or image_size % 2:
+        raise ConfigError(f"image_size {image_size}: expected an even size >= 2")
+    base, doublings = image_size, 0
+    while base % 4 == 0 and base // 2 >= 2:
+        base, doublings = base // 2, doublings + 1
+    return ((2, 1, 0),) + ((3, 1, 0),) * ((base - 2) // 2) + ((4, 2, 1),) * doublings
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Dense generator: embedding (+ optional noise) as a 1x1 map -> image in [-1, 1].
+
+    Transitions are derived from `image_size` (see `generator_transition_plan`); there is one
+    dense block between consecutive transitions, so `block_widths` needs one entry fewer
+    than there are transitions, and `transition_dropouts` one per dense block.
+    """
+
+    embedding_dim: int = 512
+    noise_dim: int = 0  # extra Gaussian noise channels; 0 = the authors' final setting
+    image_size: int = 96
+    image_channels: int = 3
+    block_widths: tuple[tuple[int, ...], ...] = PAPER_DENSE_BLOCKS
+    transition_dropouts: tuple[float, ...] = PAPER_TRANSITION_DROPOUTS
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+
+    def __post_init__(self):
+        plan = self.transitions
+        _require(
+            len(self.block_widths) == len(plan) - 1,
+            self,
+            f"image_size {self.image_size} needs {len(plan)} transitions, hence "
+            f"{len(plan) - 1} dense blocks, but block_widths has {len(self.block_widths)}",
+        )
+        _require_same_length(self, "block_widths", "transition_dropouts")
+        _require(all(len(b) >= 1 for b in self.block_widths), self, "an empty dense block")
+        _require(self.noise_dim >= 0, self, f"noise_dim {self.noise_dim} < 0")
+        if self.attention.n_blocks:
+            index = self.attention.after_transition
+            _require(
+                0 <= index < len(plan) - 1,
+                self,
+                f"attention.after_transition {index} is not in 0..{len(plan) - 2}",
+            )
+            _require(
+                self.embedding_dim % self.attention.memory_tokens == 0,
+                self,
+                f"embedding_dim {self.embedding_dim} is not divisible by "
+                f"attention.memory_tokens {self.attention.memory_tokens}",
+            )
+
+    @property
+    def transitions(self) -> tuple[tuple[int, int, int], ...]:
+        """(kernel, stride, padding) per transition."""
+        return generator_transition_plan(self.image_size)
+
+    def transition_sizes(self) -> list[int]:
+        """Spatial size after every transition (the last one is image_size)."""
+        sizes, size = [], 1
+        for kernel, stride, padding in self.transitions:
+            size = conv_transpose_output_size(size, kernel, stride, padding)
+            sizes.append(size)
+        return sizes
+
+    def transition_channels(self) -> list[int]:
+        """Output width of every transition.
+
+        The first outputs the first dense block's first width; each later one the width of
+        the last layer of the block before it (as in the authors' file); the last one the
+        image channels.
+        """
+        blocks = self.block_widths
+        return [blocks[0][0]] + [block[-1] for block in blocks[:-1]] + [self.image_channels]
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """Discriminator: image (and, when conditioned, the audio embedding) -> score in [-1, 1].
+
+    The conv stack must end at a small square map (2x2 in the paper); the embedding is cut
+    into (embedding_dim / side^2) maps of that size and concatenated before the final conv.
+    """
+
+    embedding_dim: int = 512
+    conditioned: bool = True
+    image_size: int = 96
+    image_channels: int = 3
+    channels: tuple[int, ...] = PAPER_DISCRIMINATOR_CHANNELS
+    kernels: tuple[int, ...] = (5, 3) + (3,) * 10
+    strides: tuple[int, ...] = (2, 2) + (1,) * 10
+    dropout: float = 0.5  # Dropout2d after every conv layer but the scoring one
+
+    def __post_init__(self):
+        _require_same_length(self, "channels", "kernels", "strides")
+        side = self.feature_sizes()[-1]
+        _require(side >= 1, self, f"the conv stack collapses: sizes {self.feature_sizes()}")
+        if self.conditioned:
+            _require(
+                self.embedding_dim % (side * side) == 0,
+                self,
+                f"embedding_dim {self.embedding_dim} cannot be cut into {side}x{side} maps",
+            )
+
+    def feature_sizes(self) -> list[int]:
+        """Spatial size of the image and after every conv layer."""
+        sizes = [self.image_size]
+        for kernel, stride in zip(self.kernels, self.strides, strict=True):
+            sizes.append(conv_output_size(sizes[-1], kernel, stride))
+        return sizes
+
+    @property
+    def condition_channels(self) -> int:
+        """Channels the embedding adds to the last feature map (0 when unconditioned)."""
+        side = self.feature_sizes()[-1]
+        return self.embedding_dim // (side * side) if self.conditioned else 0
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Informativity classifier: image -> log-probabilities over n_classes (2 = binary).
+
+    The paper's file defines an extra FC layer + BatchNorm1d that forward never uses;
+    `unused_fc=True` keeps it, so that the parameter count matches (34,730).
+    """
+
+    n_classes: int = 2
+    image_size: int = 96
+    image_channels: int = 3
+    channels: tuple[int, ...] = (12, 32, 32, 32, 32)
+    kernels: tuple[int, ...] = (5, 3, 3, 3, 3)
+    stride: int = 2
+    conv_dropouts: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
+    fc_dim: int = 32
+    fc_dropout: float = 0.5
+    unused_fc: bool = False
+
+    def __post_init__(self):
+        _require_same_length(self, "channels", "kernels", "conv_dropouts")
+        _require(self.n_classes >= 2, self, f"n_classes {self.n_classes} < 2")
+        _require(
+            self.feature_sizes()[-1] >= 1,
+            self,
+            f"the conv stack collapses: sizes {self.feature_sizes()}",
+        )
+
+    def feature_sizes(self) -> list[int]:
+        """Spatial size of the image and after every conv layer."""
+        sizes = [self.image_size]
+        for kernel in self.kernels:
+            sizes.append(conv_output_size(sizes[-1], kernel, self.stride))
+        return sizes
+
+    @property
+    def flat_dim(self) -> int:
+        """Length of the flattened last feature map (32 in the paper: 32 x 1 x 1)."""
+        return self.channels[-1] * self.feature_sizes()[-1] ** 2
+
+
+@dataclass(frozen=True)
+class ModelPresets:
+    """The four network configurations of one preset."""
+
+    name: str
+    autoencoder: AutoencoderConfig
+    generator: GeneratorConfig
+    discriminator: DiscriminatorConfig
+    classifier: ClassifierConfig
+
+    def as_dict(self) -> dict:
+        """Nested plain dictionary (JSON-ready) of every field."""
+        return {f.name: _to_plain(getattr(self, f.name)) for f in fields(self)}
+
+
+def _to_plain(value):
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _paper(embedding_dim: int) -> ModelPresets:
+    """The authors' networks: 128x100 spectrograms, 96x96 images."""
+    return ModelPresets(
+        name="paper",
+        autoencoder=AutoencoderConfig(embedding_dim=embedding_dim),
+        generator=GeneratorConfig(embedding_dim=embedding_dim),
+        discriminator=DiscriminatorConfig(embedding_dim=embedding_dim),
+        classifier=ClassifierConfig(unused_fc=True),
+    )
+
+
+def _demo(embedding_dim: int) -> ModelPresets:
+    """Same topology, about 1/8 of the widths, 32x32 images (AV-Digits) for a 2-core CPU.
+
+    The autoencoder keeps the paper's 13+13 layers and the 128x100 input. The generator
+    keeps the dense blocks but, at 32x32, has 5 transitions (1 -> 2 -> 4 -> 8 -> 16 -> 32)
+    and 4 blocks; the discriminator has 4 conv layers down to 2x2.
+    """
+    return ModelPresets(
+        name="demo",
+        autoencoder=AutoencoderConfig(
+            embedding_dim=embedding_dim,
+            encoder_channels=(8, 16, 24, 28, 34, 38, 44, 52, 64, 64, 64, 64),
+        ),
+        generator=GeneratorConfig(
+            embedding_dim=embedding_dim,
+            image_size=32,
+            block_widths=((64, 64, 64), (64, 52, 44), (38, 32, 28), (24, 20, 16)),
+            transition_dropouts=(0.15, 0.12, 0.09, 0.05),
+            attention=AttentionConfig(d_model=64, n_heads=4),
+        ),
+        discriminator=DiscriminatorConfig(
+            embedding_dim=embedding_dim,
+            image_size=32,
+            channels=(24, 48, 56, 64),
+            kernels=(5, 3, 3, 3),
+            strides=(2, 2, 1, 1),
+        ),
+        classifier=ClassifierConfig(
+            image_size=32, channels=(12, 32, 32), kernels=(5, 3, 3), conv_dropouts=(0.1, 0.2, 0.3)
+        ),
+    )
+
+
+def _tiny(embedding_dim: int) -> ModelPresets:
+    """A few channels per layer, for tests: same layer lists as `demo`, 32x32 images."""
+    return ModelPresets(
+        name="tiny",
+        autoencoder=AutoencoderConfig(
+            embedding_dim=embedding_dim,
+            encoder_channels=(4,) * 12,
+            decoder_dropouts=(0.1,) * 12,
+        ),
+        generator=GeneratorConfig(
+            embedding_dim=embedding_dim,
+            image_size=32,
+            block_widths=((8, 8, 8), (8, 8, 8), (8, 6, 4), (4, 4, 4)),
+            transition_dropouts=(0.15, 0.12, 0.09, 0.05),
+            attention=AttentionConfig(d_model=16, n_heads=2, memory_tokens=4),
+        ),
+        discriminator=DiscriminatorConfig(
+            embedding_dim=embedding_dim,
+            image_size=32,
+            channels=(8, 8, 8, 8),
+            kernels=(5, 3, 3, 3),
+            strides=(2, 2, 1, 1),
+        ),
+        classifier=ClassifierConfig(
+            image_size=32, channels=(4, 8, 8), kernels=(5, 3, 3), conv_dropouts=(0.1, 0.2, 0.3)
+        ),
+    )
+
+
+_PRESETS = {"paper": _paper, "demo": _demo, "tiny": _tiny}
+
+
+def preset(name: str, embedding_dim: int = 512) -> ModelPresets:
+    """Configurations of preset `name` ('paper', 'demo' or 'tiny') for bottleneck D."""
+    if name not in _PRESETS:
+        raise ConfigError(f"unknown preset {name!r} (expected one of {', '.join(PRESET_NAMES)})")
+    return _PRESETS[name](embedding_dim)
