@@ -1,0 +1,104 @@
+"""Notebook support: validated parameters, step outputs and figure saving.
+
+Each notebook has one cell tagged `parameters` holding literals only. papermill injects
+overrides after it and merely warns on unknown names, so the cell after it calls
+`load_parameters(StepConfig, globals())`: every user variable defined so far becomes a
+field of a frozen dataclass, and an unknown name, a wrong type or a missing path fails
+right there with a message naming the parameter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from pathlib import Path
+
+from s2ilib.errors import S2IError
+
+# Names IPython defines in every namespace; they are not parameters.
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+class ParameterError(S2IError):
+    """A notebook parameter that is unknown, of the wrong type or points at nothing."""
+
+
+def user_variables(namespace: dict) -> dict:
+    """The variables a notebook defined (parameters), without modules, functions, IPython's."""
+    return {
+        name: value
+        for name, value in namespace.items()
+        if not name.startswith("_")
+        and name not in _IPYTHON_NAMES
+        and not isinstance(value, types.ModuleType | types.FunctionType | type)
+    }
+
+
+def load_parameters(config_class, namespace: dict):
+    """The notebook's parameters as a frozen `config_class`, validated."""
+    values = user_variables(namespace)
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter(s) {', '.join(unknown)}; this notebook takes: {', '.join(fields)}"
+        )
+    hints = typing.get_type_hints(config_class)
+    for name, value in values.items():
+        _check_type(name, value, hints[name])
+    config = config_class(**values)
+    validate = getattr(config, "validate", None)
+    if validate:
+        validate()
+    return config
+
+
+def _check_type(name: str, value, hint) -> None:
+    allowed = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    allowed = tuple(typing.get_origin(a) or a for a in allowed)
+    allowed = tuple(type(None) if a is None else a for a in allowed)
+    if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+        return  # 1 is a fine value for a float parameter
+    if isinstance(value, bool) and bool not in allowed:
+        raise ParameterError(f"parameter {name}={value!r}: expected {_type_names(allowed)}, got bool")
+    if not isinstance(value, allowed):
+        raise ParameterError(
+            f"parameter {name}={value!r}: expected {_type_names(allowed)}, got {type(value).__name__}"
+        )
+
+
+def _type_names(types_: tuple) -> str:
+    return " or ".join("None" if t is type(None) else t.__name__ for t in types_)
+
+
+def require_path(name: str, value: str | None, what: str) -> Path:
+    """A parameter that must name an existing file or folder."""
+    if not value:
+        raise ParameterError(f"parameter {name} is empty: it must name {what}")
+    path = Path(value)
+    if not path.exists():
+        raise ParameterError(f"parameter {name}={value!r}: {what} not found at {path.resolve()}")
+    return path
+
+
+def write_step_outputs(report_dir: str | os.PathLike, step: str, outputs: dict) -> Path:
+    """Record what a notebook produced (run dirs, metrics) for the pipeline's next step."""
+    path = Path(report_dir) / f"{step}.outputs.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(outputs, indent=2, default=str))
+    os.replace(temporary, path)
+    return path
+
+
+def save_figure(figure, name: str, figures_dir: str | os.PathLike = "figures") -> list[Path]:
+    """Save a matplotlib figure as PNG and PDF under figures/ and return the paths."""
+    folder = Path(figures_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
+    for path in paths:
+        figure.savefig(path, bbox_inches="tight", dpi=150)
+    return paths
