@@ -39,10 +39,14 @@ class FrontEndConfig:
     f_min: float = 0.0  # Hz, lower edge of the lowest band (the published files keep <60 Hz)
     f_max: float | None = None  # Hz, upper edge of the highest band; None = sample_rate / 2
     mel_scale: str = "slaney"  # "slaney" (linear < 1 kHz, log above) or "htk"
-    mel_norm: str | None = "slaney"  # "slaney": each band is a mean power density; None: peak-1 triangles
+    mel_norm: str | None = (
+        "slaney"  # "slaney": each band is a mean power density; None: peak-1 triangles
+    )
     top_db: float = 80.0  # dB range mapped onto 0..255
-    db_reference: str = "absolute"  # "absolute": fixed ceiling below; "clip_max": each clip's max -> 255
-    db_ceiling: float = -20.0  # dB (re full-scale sine, see LogMel) that maps to 255 when absolute
+    db_reference: str = (
+        "absolute"  # "absolute": fixed ceiling below; "clip_max": each clip's max -> 255
+    )
+    db_ceiling: float = 20.0  # dB (re full-scale sine, see LogMel) that maps to 255 when absolute
     amin: float = 1e-10  # power floor before the log: silence reads -100 dB, never -inf
 
     def __post_init__(self):

@@ -195,7 +195,7 @@ def measure_open_rss(folder) -> dict:
         [sys.executable, "-c", _RSS_PROBE, str(folder)], capture_output=True, text=True, check=True
     )
     probe = json.loads(result.stdout)
-    probe["peak_increase_kb"] = probe["after_one_batch_kb"]["VmHWM"] - probe["baseline_kb"]["VmHWM"]
+    probe["peak_increase_kb"] = probe["after_open_kb"]["VmHWM"] - probe["baseline_kb"]["VmHWM"]
     return probe
 
 

@@ -66,7 +66,7 @@ _LABEL_PATTERN = re.compile(r"^(\d{3})(\d{5})(\d{3})$")
 _EMBEDDING_FOLDER = re.compile(r"embeddings_(\d+)_to_images")
 _BIN_NAME = re.compile(r"^(data|train|val|test)_")
 _CHUNK_RECORDS = 1024  # records per read/write chunk: bounds memory of streaming writers
-_LABEL_SCAN_BYTES = 64 << 20  # window of a file mapped at once while labels are validated
+_LABEL_SCAN_BYTES = 8 << 20  # window of a file mapped at once while labels are validated
 
 
 def record_dtype(layout: str, embedding_dim: int | None = None) -> np.dtype:

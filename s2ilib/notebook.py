@@ -102,3 +102,46 @@ def save_figure(figure, name: str, figures_dir: str | os.PathLike = "figures") -
     for path in paths:
         figure.savefig(path, bbox_inches="tight", dpi=150)
     return paths
+
+
+# --- the parameters of each notebook -------------------------------------------------------
+
+
+def _default_data(data: str) -> str:
+    """'' means the shipped AV-Digits set."""
+    if data:
+        return data
+    from s2ilib.datasets.avdigits import AVDIGITS_DIR
+
+    return str(AVDIGITS_DIR)
+
+
+@dataclasses.dataclass(frozen=True)
+class CommonParameters:
+    """Parameters every notebook takes (the pipeline passes them all)."""
+
+    data: str = ""  # data set folder; "" = the shipped AV-Digits (data/avdigits)
+    preset: str = "demo"  # model size: "tiny" (tests), "demo" (2-core CPU), "paper"
+    seed: int = 0
+    device: str = "auto"  # "auto" = CUDA when present, else CPU
+    smoke: bool = False  # a quick run with tiny budgets (tests)
+    report_dir: str = "reports/interactive"  # where step outputs (run dirs, metrics) are recorded
+    runs_root: str = "runs"  # where training run directories are created
+    figures_dir: str = "figures"  # where paper-ready figures are saved
+
+    def validate(self) -> None:
+        if self.preset not in ("tiny", "demo", "paper"):
+            raise ParameterError(f"parameter preset={self.preset!r}: expected 'tiny', 'demo' or 'paper'")
+        require_path("data", _default_data(self.data), "the data set folder")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(_default_data(self.data))
+
+
+@dataclasses.dataclass(frozen=True)
+class DataExplorationParameters(CommonParameters):
+    """01_data_exploration."""
+
+    vegas_dir: str = ""  # unpacked VEGAS spectrograms; "" = S2I_VEGAS_DIR or the cache (skipped when absent)
+    examples_per_class: int = 2  # example sounds shown per class

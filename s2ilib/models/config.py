@@ -361,17 +361,19 @@ def _paper(embedding_dim: int) -> ModelPresets:
 
 
 def _demo(embedding_dim: int) -> ModelPresets:
-    """Same topology, about 1/8 of the widths, 32x32 images (AV-Digits) for a 2-core CPU.
+    """Same topology, narrower, 32x32 images (AV-Digits): trainable on a 2-core CPU.
 
-    The autoencoder keeps the paper's 13+13 layers and the 128x100 input. The generator
-    keeps the dense blocks but, at 32x32, has 5 transitions (1 -> 2 -> 4 -> 8 -> 16 -> 32)
-    and 4 blocks; the discriminator has 4 conv layers down to 2x2.
+    The autoencoder keeps the paper's 13+13 layers and the 128x100 input at 1/16 of the
+    widths. The generator keeps dense blocks of three layers (about 1/8 of the widths) but,
+    at 32x32, has 5 transitions (1 -> 2 -> 4 -> 8 -> 16 -> 32) and 4 blocks; the
+    discriminator has 4 conv layers down to 2x2 (32 -> 14 -> 6 -> 4 -> 2).
     """
     return ModelPresets(
         name="demo",
         autoencoder=AutoencoderConfig(
             embedding_dim=embedding_dim,
-            encoder_channels=(8, 16, 24, 28, 34, 38, 44, 52, 64, 64, 64, 64),
+            # The paper's widths / 16: with / 8, a batch-64 step took ~0.35 s on 2 cores.
+            encoder_channels=(5, 11, 12, 14, 17, 19, 22, 26, 32, 32, 32, 32),
         ),
         generator=GeneratorConfig(
             embedding_dim=embedding_dim,

@@ -1,0 +1,76 @@
+"""`s2i imagine` and `s2i embed`: use a trained model."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from s2ilib.cli import add_command
+
+
+def register(subparsers):
+    """Add `s2i imagine` and `s2i embed` to the `s2i` parser."""
+    imagine = add_command(
+        subparsers,
+        "imagine",
+        _run_imagine,
+        help="audio file(s) -> imagined image(s), one PNG per input",
+        description=(
+            "Run sound files (wav, flac, ogg, ...) through the training front end and a "
+            "trained GAN run, writing OUT/<input name>.png. Clips longer than 1 s use their "
+            "loudest second; shorter ones are zero-padded. With --samples K the PNG holds K "
+            "images side by side, drawn with dropout on at test time (the paper's source of "
+            "variety). Unreadable files are reported and skipped (exit status 2 if all fail)."
+        ),
+    )
+    imagine.add_argument("audio", nargs="+", help="sound files to translate")
+    imagine.add_argument("--run", required=True, help="a GAN run directory (from s2i train-gan)")
+    imagine.add_argument("--out", required=True, help="folder for the PNGs")
+    imagine.add_argument("--samples", type=int, default=1, help="images per sound (test-time dropout draws)")
+    imagine.add_argument("--seed", type=int, default=0, help="seed of the dropout draws")
+    imagine.add_argument("--mode", default="loudest", choices=["loudest", "centre"],
+                         help="which second of a longer clip to use")
+    imagine.add_argument("--device", default="auto", help="'auto' (CUDA if present, else CPU), 'cpu' or 'cuda[:N]'")
+
+    embed = add_command(
+        subparsers,
+        "embed",
+        _run_embed,
+        help="embeddings of a data set's sounds (.npz and the published .bin layout)",
+        description=(
+            "Encode every sound of DATA with the audio encoder of a run (an AE run, or a GAN "
+            "run's frozen encoder). Writes OUT/embeddings.npz (names, labels, splits, "
+            "embeddings) and, when the set has images, OUT/embeddings_<D>_to_images/"
+            "{data,val,test}_batch_001.bin in the published embedding-to-image layout."
+        ),
+    )
+    embed.add_argument("data", help="data set folder (any layout s2i inspect reads)")
+    embed.add_argument("--run", required=True, help="an AE or GAN run directory")
+    embed.add_argument("--out", required=True, help="output folder")
+    embed.add_argument("--splits", nargs="+", default=None, help="splits to embed (default: all)")
+    embed.add_argument("--image-size", type=int, default=96, help="image size in the .bin files (published: 96)")
+    embed.add_argument("--seed", type=int, default=0, help="seed of the class pairing (AV-Digits)")
+    embed.add_argument("--device", default="auto", help="'auto' (CUDA if present, else CPU), 'cpu' or 'cuda[:N]'")
+
+
+def _run_imagine(args):
+    from s2ilib.errors import S2IError
+    from s2ilib.imagine import imagine_files
+
+    if args.samples < 1:
+        raise S2IError(f"--samples {args.samples}: must be at least 1")
+    report = imagine_files(args.run, args.audio, args.out, samples=args.samples,
+                           device=args.device, seed=args.seed, mode=args.mode)
+    for path, reason in report["skipped"].items():
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    for path in report["written"]:
+        print(path)
+    return 0 if report["written"] else 2
+
+
+def _run_embed(args):
+    from s2ilib.imagine import embed_dataset
+
+    report = embed_dataset(args.run, args.data, args.out, splits=args.splits,
+                           device=args.device, image_size=args.image_size, seed=args.seed)
+    print(json.dumps(report, indent=2))

@@ -1,0 +1,177 @@
+"""Use a trained model: sound files -> imagined images, and data sets -> embeddings.
+
+`imagine_files` runs any audio files through the same front end as training (clips longer
+than one second contribute their loudest second: the window with the most energy, which
+for an event-like sound is the event rather than the silence around it) and writes one PNG
+per input. With `samples` K > 1 the PNG is a row of K images, drawn with dropout kept on
+at test time as the paper does. `embed_dataset` writes a data set's audio embeddings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from s2ilib.audio import FrontEndConfig, fit_one_second, load_audio, spectrogram_uint8
+from s2ilib.datasets.torch_data import from_unit_range, resize_images, to_unit_range
+from s2ilib.errors import S2IError
+
+
+def load_clips(paths, config: FrontEndConfig = FrontEndConfig(), mode: str = "loudest"):
+    """Spectrograms of the readable files: (uint8 (N, 128, 100), readable paths, {path: why not}).
+
+    Files are decoded one by one (I/O), the spectrograms computed in one batch.
+    """
+    waves, readable, failures = [], [], {}
+    for path in map(Path, paths):
+        try:
+            waves.append(fit_one_second(load_audio(path, config.sample_rate), config.sample_rate, mode))
+            readable.append(path)
+        except S2IError as error:
+            failures[str(path)] = str(error)
+    if not waves:
+        return np.zeros((0, config.n_mels, 100), np.uint8), readable, failures
+    return spectrogram_uint8(np.stack(waves), config), readable, failures
+
+
+@torch.no_grad()
+def encode(encoder: torch.nn.Module, spectrograms_uint8, device, batch_size: int = 256) -> torch.Tensor:
+    """uint8 (N, 128, 100) spectrograms -> float32 (N, D) embeddings, in batches."""
+    encoder.eval()
+    embeddings = []
+    for start in range(0, len(spectrograms_uint8), batch_size):
+        chunk = torch.as_tensor(np.asarray(spectrograms_uint8[start : start + batch_size]))
+        embeddings.append(encoder(to_unit_range(chunk.to(device)).unsqueeze(1)).float().cpu())
+    return torch.cat(embeddings) if embeddings else torch.zeros(0, 0)
+
+
+@torch.no_grad()
+def generate(generator: torch.nn.Module, embeddings: torch.Tensor, device, samples: int = 1,
+             test_time_dropout: bool = True, batch_size: int = 256, seed: int | None = None) -> np.ndarray:
+    """(N, D) embeddings -> uint8 (N, samples, S, S, 3) images.
+
+    With test_time_dropout (the paper's setting) every sample draws new dropout masks;
+    without it the K samples are identical. `seed` makes the draws repeatable.
+    """
+    from s2ilib.models import enable_test_time_dropout
+
+    generator.eval()
+    if test_time_dropout:
+        enable_test_time_dropout(generator)
+    if seed is not None:
+        torch.manual_seed(seed)
+    repeated = embeddings.repeat_interleave(samples, dim=0)
+    images = []
+    for start in range(0, len(repeated), batch_size):
+        fake = generator(repeated[start : start + batch_size].to(device))
+        images.append(from_unit_range(fake.float()).permute(0, 2, 3, 1).cpu())
+    generator.eval()
+    stacked = torch.cat(images).numpy()
+    return stacked.reshape(len(embeddings), samples, *stacked.shape[1:])
+
+
+def save_rows(images: np.ndarray, names, out_dir) -> list[Path]:
+    """uint8 (N, K, S, S, 3) -> one PNG per item (`<name>.png`), its K samples side by side."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for row, name in zip(images, names, strict=True):
+        path = out_dir / f"{name}.png"
+        Image.fromarray(np.concatenate(list(row), axis=1)).save(path)
+        paths.append(path)
+    return paths
+
+
+def unique_stems(paths: list[Path]) -> list[str]:
+    """Output names after the inputs' stems; repeated stems get their parent folder prefixed."""
+    stems = [p.stem for p in paths]
+    repeated = {s for s in stems if stems.count(s) > 1}
+    return [f"{p.parent.name}_{p.stem}" if p.stem in repeated else p.stem for p in paths]
+
+
+def imagine_files(run_dir, audio_paths, out_dir, samples: int = 1, device: str = "auto",
+                  seed: int | None = 0, mode: str = "loudest") -> dict:
+    """Audio files -> PNGs in out_dir; returns {"written": [...], "skipped": {path: reason}}."""
+    from s2ilib.devices import resolve_device
+    from s2ilib.train.rundir import load_run
+
+    device = resolve_device(device)
+    run = load_run(run_dir, device=device)
+    if run.generator is None:
+        raise S2IError(f"{run_dir}: not a GAN run (imagine needs a trained generator)")
+    spectrograms, readable, failures = load_clips(audio_paths, mode=mode)
+    written = []
+    if readable:
+        embeddings = encode(run.autoencoder.encoder, spectrograms, device)
+        images = generate(run.generator, embeddings, device, samples=samples, seed=seed)
+        written = save_rows(images, unique_stems(readable), out_dir)
+    return {"written": [str(p) for p in written], "skipped": failures}
+
+
+def class_paired_images(labels: np.ndarray, pool, seed: int = 0) -> np.ndarray:
+    """For each label, the index of a random image of that class in `pool` (seeded)."""
+    rng = np.random.default_rng(seed)
+    choice = np.empty(len(labels), np.int64)
+    for label in np.unique(labels):  # one vectorised draw per class, not per sound
+        members = np.flatnonzero(pool.labels == label)
+        if len(members) == 0:
+            raise S2IError(f"the image pool has no image of class {label}")
+        where = np.flatnonzero(labels == label)
+        choice[where] = rng.choice(members, size=len(where))
+    return choice
+
+
+def embed_dataset(run_dir, data_path, out_dir, splits=None, device: str = "auto",
+                  image_size: int = 96, seed: int = 0) -> dict:
+    """Embeddings of a data set's sounds: `embeddings.npz` and, when the set has images,
+    the published embedding-to-image `.bin` layout (one file per split).
+
+    With class pairing (AV-Digits) each sound is written with a random image of its class
+    (seeded), resized to `image_size` RGB, so that the `.bin` files have the published shape.
+    """
+    from s2ilib.datasets import open_dataset
+    from s2ilib.devices import resolve_device
+    from s2ilib.formats import format_name, parse_names, write_embedding_image_bin
+    from s2ilib.train.rundir import load_run
+
+    device = resolve_device(device)
+    run = load_run(run_dir, device=device)
+    data = open_dataset(data_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    arrays = {"names": [], "labels": [], "splits": [], "embeddings": []}
+    bin_dir = out_dir / f"embeddings_{run.embedding_dim}_to_images"
+    written = {}
+    for split in splits or list(data.sounds):
+        records = data.split(split)
+        embeddings = encode(run.autoencoder.encoder, records.spectrograms, device).numpy()
+        for key, value in (("names", records.names), ("labels", records.labels),
+                           ("splits", np.full(len(records), split)), ("embeddings", embeddings)):
+            arrays[key].append(np.asarray(value))
+        if data.pairing == "none":
+            continue
+        names = records.names
+        try:
+            parse_names(names)
+        except S2IError:  # e.g. AV-Digits clip ids: give them published-style names
+            names = np.array([format_name(int(c), i, 0) for i, c in enumerate(records.labels)])
+        pool = data.image_pool(split)
+        picks = class_paired_images(records.labels, pool, seed) if data.pairing == "class" else np.arange(len(records))
+        images = from_unit_range(resize_images(torch.as_tensor(pool.images[picks]), image_size))
+        prefix = "data" if split == "train" else split
+        path = bin_dir / f"{prefix}_batch_001.bin"
+        write_embedding_image_bin(path, names, embeddings, images.permute(0, 2, 3, 1).numpy())
+        written[split] = str(path)
+    npz_path = out_dir / "embeddings.npz"
+    merged = {key: np.concatenate(parts) for key, parts in arrays.items()}
+    np.savez(npz_path, **merged)
+    splits_written, counts = np.unique(merged["splits"], return_counts=True)
+    return {
+        "npz": str(npz_path),
+        "bin": written,
+        "embedding_dim": run.embedding_dim,
+        "counts": dict(zip(splits_written.tolist(), counts.tolist(), strict=True)),
+    }

@@ -1,0 +1,236 @@
+"""Training configurations: frozen dataclasses whose every field is a documented knob.
+
+`AETrainConfig` (stage 1, the audio autoencoder) and `GANTrainConfig` (stage 2, generator and
+discriminator on the frozen encoder) share the loop fields of `LoopConfig`. `from_dict`
+rejects unknown keys and wrong types with a message naming the key, so a typo in a notebook
+parameters cell, a JSON file or `--set` fails at once instead of being silently ignored.
+Torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from s2ilib.errors import S2IError
+
+OPTIMIZERS = ("sgd", "adam")
+LR_SCHEDULES = ("constant", "cosine", "linear")  # multiplier of the base lr as steps go by
+INITIALISATIONS = ("default", "dcgan")  # PyTorch's own, or models.init_weights (N(0, 0.02))
+GAN_LOSS_NAMES = ("paper", "moving_average", "hinge", "non_saturating")  # losses.GAN_LOSSES
+
+
+class TrainConfigError(S2IError, ValueError):
+    """A training configuration key that does not exist or has a value of the wrong type."""
+
+
+def default_data_dir() -> str:
+    """The AV-Digits folder shipped with the workbook (data/avdigits in the repository)."""
+    try:
+        from s2ilib.datasets.avdigits import AVDIGITS_DIR
+
+        return str(AVDIGITS_DIR)
+    except ImportError:  # the module may be absent in a partial checkout
+        return str(Path(__file__).resolve().parents[2] / "data" / "avdigits")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Fields shared by both trainings: data, length, schedule, logging and checkpoints."""
+
+    data: str = ""  # data set folder (anything s2ilib.datasets.open_dataset opens); "" = AV-Digits
+    preset: str = "demo"  # model preset: "paper", "demo" or "tiny" (s2ilib.models.preset)
+    embedding_dim: int = 512  # audio embedding width D (the paper: 128..2048, default 512)
+    classes: tuple[int, ...] | None = None  # train on these 0-based classes only; None = all
+    limit_per_class: int | None = None  # at most this many sounds per class and split (quick runs)
+    seed: int = 0  # seeds weights, data order (per epoch), class pairing and dropout masks
+    batch_size: int = 64  # the authors' AE batch size
+    num_epochs: int = 100  # passes over the training split (ignored when num_steps is set)
+    num_steps: int | None = None  # total optimiser steps; overrides num_epochs when set
+    lr_schedule: str = "constant"  # "constant", "cosine" (to 0) or "linear" (to 0)
+    warmup_steps: int = 0  # linear warm-up from 0 to the base lr over this many steps
+    weight_decay: float = 0.0  # L2 penalty of the optimisers
+    grad_clip: float | None = None  # clip each network's gradient norm to this; None = no clip
+    init: str = "default"  # weight initialisation: "default" (PyTorch) or "dcgan"
+    log_every: int = 50  # steps between stats lines (losses are synced to the host only then)
+    sample_every: int = 500  # steps between sample grids and validation losses
+    checkpoint_every: int = 500  # steps between writes of checkpoints/last.pt
+    keep_checkpoints: bool = False  # also keep checkpoints/step_XXXXXXX.pt at every write
+    num_samples: int = 8  # validation sounds shown in each sample grid
+    val_samples: int = 256  # validation sounds the validation loss is computed on
+    test_time_dropout: bool = True  # keep dropout on when sampling, as the paper does
+    num_workers: int = 0  # DataLoader worker processes (0: batches are cheap in-RAM slices)
+
+    def __post_init__(self):
+        if self.preset is not None:  # None (GAN only): resolved from the AE run
+            _check_choice(self, "preset", ("paper", "demo", "tiny"))
+        _check_choice(self, "lr_schedule", LR_SCHEDULES)
+        _check_choice(self, "init", INITIALISATIONS)
+        for name in ("batch_size", "num_epochs", "log_every", "sample_every", "checkpoint_every"):
+            _check_positive(self, name)
+        for name in ("num_samples", "val_samples"):
+            _check_positive(self, name)
+        if self.num_steps is not None:
+            _check_positive(self, "num_steps")
+        if self.embedding_dim is not None:
+            _check_positive(self, "embedding_dim")
+        if self.limit_per_class is not None:
+            _check_positive(self, "limit_per_class")
+        if self.batch_size < 2:
+            raise TrainConfigError(f"batch_size {self.batch_size}: BatchNorm needs at least 2")
+        if self.num_workers < 0 or self.warmup_steps < 0:
+            raise TrainConfigError("num_workers and warmup_steps must be >= 0")
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        """A config from a plain dict (JSON), checking every key and type."""
+        return cls(**_checked(cls, values))
+
+    def updated(self, values: dict):
+        """A copy with `values` (checked like from_dict) replacing fields."""
+        return replace(self, **_checked(type(self), values))
+
+    def as_dict(self) -> dict:
+        """JSON-ready dict of every field (tuples become lists)."""
+        return json.loads(json.dumps(asdict(self)))
+
+
+@dataclass(frozen=True)
+class AETrainConfig(LoopConfig):
+    """Stage 1: the audio autoencoder on spectrograms alone, MSE reconstruction loss.
+
+    Defaults are the authors' script: SGD, lr 0.05, momentum 0.9, batch 64.
+    """
+
+    optimizer: str = "sgd"  # "sgd" (the authors') or "adam"
+    lr: float = 0.05  # base learning rate
+    momentum: float = 0.9  # SGD momentum
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas (when optimizer = "adam")
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_choice(self, "optimizer", OPTIMIZERS)
+
+
+@dataclass(frozen=True)
+class GANTrainConfig(LoopConfig):
+    """Stage 2: dense generator + conditional discriminator on the frozen audio encoder.
+
+    The encoder (and its embedding width) comes from the autoencoder run `ae_run`. The
+    generator's total loss is adversarial_weight * adversarial + pixel_weight * L1 pixel loss
+    against the paired image, whatever the adversarial loss (see s2ilib.train.losses).
+    """
+
+    ae_run: str = ""  # run directory of a finished `s2i train-ae` (required)
+    preset: str | None = None  # generator/discriminator preset; None = the AE run's preset
+    embedding_dim: int | None = None  # None = the AE run's; must match it when given
+    init: str = "dcgan"  # DCGAN initialisation for the GAN (the AE keeps PyTorch's default)
+    loss: str = "paper"  # adversarial loss: "paper", "moving_average", "hinge", "non_saturating"
+    adversarial_weight: float = 1.0  # weight of the adversarial term of the generator loss
+    pixel_weight: float = 10.0  # weight of the L1 pixel loss against the paired image
+    ma_decay: float = 0.99  # moving_average loss: decay of the moving averages of the scores
+    ma_discriminator_margin: float = 0.0  # moving_average: > 0 also smooths D's targets
+    hinge_margin: float = 0.5  # hinge loss: margin on the tanh score (< 1, see losses.py)
+    lr_generator: float = 2e-4  # Adam learning rate of the generator
+    lr_discriminator: float = 2e-4  # Adam learning rate of the discriminator
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam betas of both networks (DCGAN's)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_choice(self, "loss", GAN_LOSS_NAMES)
+        if not 0.0 <= self.ma_decay < 1.0:
+            raise TrainConfigError(f"ma_decay {self.ma_decay}: expected 0 <= ma_decay < 1")
+        if not 0.0 < self.hinge_margin <= 1.0:
+            raise TrainConfigError(f"hinge_margin {self.hinge_margin}: expected 0 < m <= 1")
+
+
+def _check_choice(config, name: str, choices: tuple) -> None:
+    value = getattr(config, name)
+    if value not in choices:
+        raise TrainConfigError(
+            f"{type(config).__name__}.{name} = {value!r}: expected one of {', '.join(choices)}"
+        )
+
+
+def _check_positive(config, name: str) -> None:
+    value = getattr(config, name)
+    if value <= 0:
+        raise TrainConfigError(f"{type(config).__name__}.{name} = {value}: expected > 0")
+
+
+def _checked(cls, values: dict) -> dict:
+    """`values` with every key a field of `cls` and every value converted to its type."""
+    if not isinstance(values, dict):
+        raise TrainConfigError(f"{cls.__name__}: expected a dict of settings, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    out = {}
+    for key, value in values.items():
+        if key not in known:
+            raise TrainConfigError(
+                f"{cls.__name__}: unknown key {key!r} (known keys: {', '.join(sorted(known))})"
+            )
+        out[key] = _convert(value, hints[key], f"{cls.__name__}.{key}")
+    return out
+
+
+def _convert(value, hint, where: str):
+    """`value` as type `hint` (int -> float, list -> tuple allowed), or TrainConfigError."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is not type(None):
+                try:
+                    return _convert(value, arg, where)
+                except TrainConfigError:
+                    pass
+        raise TrainConfigError(f"{where} = {value!r}: expected {_type_name(hint)}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise TrainConfigError(f"{where} = {value!r}: expected {_type_name(hint)}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], where) for v in value)
+        if len(value) != len(args):
+            raise TrainConfigError(f"{where} = {value!r}: expected {len(args)} values")
+        return tuple(_convert(v, a, where) for v, a in zip(value, args, strict=True))
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    raise TrainConfigError(f"{where} = {value!r}: expected {_type_name(hint)}")
+
+
+def _type_name(hint) -> str:
+    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def parse_assignments(assignments: list[str]) -> dict:
+    """`--set key=value` strings -> dict; values are JSON when they parse (1e-3, [0.5, 0.9],
+    null, true), else plain strings."""
+    values = {}
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or not key.strip():
+            raise TrainConfigError(f"--set {assignment!r}: expected key=value")
+        try:
+            values[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            values[key.strip()] = text
+    return values
+
+
+def load_config_file(path) -> dict:
+    """The settings dict of a JSON config file (a run's config.json: its "train" section)."""
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise TrainConfigError(f"{path}: cannot read a JSON config ({error})") from error
+    if isinstance(values, dict) and "train" in values and "kind" in values:
+        return values["train"]
+    return values

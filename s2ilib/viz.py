@@ -1,0 +1,164 @@
+"""Plots and tables the notebooks show: data exploration, grids, curves.
+
+Every plotting function returns the matplotlib Figure, so a notebook can show it and
+`s2ilib.notebook.save_figure` can write it to figures/.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from s2ilib.datasets import DataSet
+from s2ilib.formats import RecordSet
+
+MEAN_SPECTRUM_MAX_RECORDS = 4000  # records per class averaged for a mean spectrum (bounded IO)
+
+
+def class_balance_table(data: DataSet) -> pd.DataFrame:
+    """Sounds per class (rows) and split (columns), with totals."""
+    counts = {
+        split: np.bincount(records.labels, minlength=data.num_classes)
+        for split, records in data.sounds.items()
+    }
+    table = pd.DataFrame(counts, index=pd.Index(data.classes, name="class"))
+    table["total"] = table.sum(axis=1)
+    return table
+
+
+def plot_class_balance(data: DataSet, title: str = "Sounds per class and split"):
+    """Grouped bars of `class_balance_table`."""
+    long = class_balance_table(data).drop(columns="total").reset_index()
+    long = long.melt(id_vars="class", var_name="split", value_name="sounds")
+    figure, axis = plt.subplots(figsize=(max(6, 0.7 * data.num_classes + 3), 3.5))
+    sns.barplot(long, x="class", y="sounds", hue="split", ax=axis)
+    axis.set_title(title)
+    axis.tick_params(axis="x", rotation=30)
+    figure.tight_layout()
+    return figure
+
+
+def metadata_table(records: RecordSet, rows: str, columns: str = "split") -> pd.DataFrame:
+    """Counts of sounds by two metadata columns (e.g. language x engine)."""
+    frame = pd.DataFrame({k: np.asarray(v) for k, v in records.extra.items()})
+    frame["split"] = records.split
+    return pd.crosstab(frame[rows], frame[columns], margins=True)
+
+
+def examples_per_class(records: RecordSet, per_class: int = 1, seed: int = 0) -> np.ndarray:
+    """Indices of `per_class` random records of each class, class by class."""
+    rng = np.random.default_rng(seed)
+    picks = []
+    for label in np.unique(records.labels):
+        members = np.flatnonzero(records.labels == label)
+        picks.extend(rng.choice(members, size=min(per_class, len(members)), replace=False))
+    return np.asarray(picks, np.int64)
+
+
+def plot_examples(data: DataSet, split: str = "train", per_class: int = 2, seed: int = 0):
+    """One row per class: spectrograms (image orientation), and an image of the class."""
+    sounds = data.split(split)
+    picks = examples_per_class(sounds, per_class, seed)
+    has_images = data.pairing != "none"
+    columns = per_class * (2 if has_images else 1)
+    figure, axes = plt.subplots(
+        data.num_classes, columns, figsize=(1.9 * columns, 1.5 * data.num_classes), squeeze=False
+    )
+    images = _example_images(data, split, sounds, picks, seed) if has_images else None
+    for row, label in enumerate(range(data.num_classes)):
+        mine = np.flatnonzero(sounds.labels[picks] == label)
+        for slot in range(per_class):
+            spectrogram_axis = axes[row, slot * (2 if has_images else 1)]
+            if slot < len(mine):
+                spectrogram_axis.imshow(sounds.spectrograms[picks[mine[slot]]], cmap="magma",
+                                        vmin=0, vmax=255, aspect="auto")
+                if has_images:
+                    image = images[mine[slot]]
+                    axes[row, slot * 2 + 1].imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
+        axes[row, 0].set_ylabel(data.classes[label], rotation=0, ha="right", va="center")
+    for axis in axes.flat:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    figure.suptitle(f"{split}: spectrogram (low frequencies at the bottom)" + (" | image" if has_images else ""))
+    figure.tight_layout()
+    return figure
+
+
+def _example_images(data: DataSet, split: str, sounds: RecordSet, picks: np.ndarray, seed: int):
+    """The paired frame of each picked sound, or a random image of its class (class pairing)."""
+    pool = data.image_pool(split)
+    if data.pairing == "record":
+        return pool.images[picks]
+    rng = np.random.default_rng(seed)
+    chosen = [rng.choice(np.flatnonzero(pool.labels == sounds.labels[i])) for i in picks]
+    return pool.images[np.asarray(chosen)]
+
+
+def mean_spectra(records: RecordSet, num_classes: int, seed: int = 0) -> np.ndarray:
+    """(num_classes, 128) mean grey level per mel band (time-averaged), low band first.
+
+    At most MEAN_SPECTRUM_MAX_RECORDS random records per class are read, in sorted order
+    (memory-mapped and JPEG sets are then read forwards, in one batch per class).
+    """
+    rng = np.random.default_rng(seed)
+    spectra = np.zeros((num_classes, records.spectrograms.shape[1]))
+    for label in range(num_classes):
+        members = np.flatnonzero(records.labels == label)
+        if len(members) == 0:
+            spectra[label] = np.nan
+            continue
+        if len(members) > MEAN_SPECTRUM_MAX_RECORDS:
+            members = np.sort(rng.choice(members, MEAN_SPECTRUM_MAX_RECORDS, replace=False))
+        batch = np.asarray(records.spectrograms[members], dtype=np.float32)
+        spectra[label] = batch.mean(axis=(0, 2))[::-1]  # image row 0 is the top band
+    return spectra
+
+
+def plot_mean_spectra(records: RecordSet, classes: list[str], title: str | None = None):
+    """Mean spectrum per class against mel band (low to high)."""
+    spectra = mean_spectra(records, len(classes))
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    palette = sns.color_palette("husl", len(classes))
+    for label, name in enumerate(classes):
+        axis.plot(spectra[label], label=name, color=palette[label])
+    axis.set_xlabel("mel band (low -> high)")
+    axis.set_ylabel("mean grey level")
+    axis.set_title(title or f"Mean spectrum per class ({records.split})")
+    axis.legend(fontsize=7, ncol=2 if len(classes) > 5 else 1)
+    figure.tight_layout()
+    return figure
+
+
+def image_grid(images: np.ndarray, columns: int, pad: int = 2, fill: int = 255) -> np.ndarray:
+    """uint8 (N, H, W, C) -> one (rows*(H+pad), columns*(W+pad), C) mosaic, row-major."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    count, height, width, channels = images.shape
+    rows = -(-count // columns)
+    padded = np.full((rows * columns, height + pad, width + pad, channels), fill, np.uint8)
+    padded[:count, :height, :width] = images
+    grid = padded.reshape(rows, columns, height + pad, width + pad, channels)
+    return grid.transpose(0, 2, 1, 3, 4).reshape(rows * (height + pad), columns * (width + pad), channels)
+
+
+def read_stats(run_dir) -> pd.DataFrame:
+    """A run's stats.jsonl as a table (one row per logged step)."""
+    path = Path(run_dir) / "stats.jsonl"
+    return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+
+
+def plot_curves(stats: pd.DataFrame, columns: list[str], title: str, x: str = "step"):
+    """Loss curves (seaborn lines) of the given stats columns against `x`."""
+    present = [c for c in columns if c in stats]
+    long = stats.melt(id_vars=x, value_vars=present, var_name="curve", value_name="value")
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    sns.lineplot(long, x=x, y="value", hue="curve", ax=axis)
+    axis.set_title(title)
+    figure.tight_layout()
+    return figure
