@@ -216,16 +216,23 @@ def main(argv=None) -> None:
     print(
         f"\nFit of the absolute ceiling to the VEGAS mean grey ({vegas_stats['mean']:.1f}) on the full segments:"
     )
-    print("\n| dB range (top_db) | fitted ceiling (dB) | mean | black | white | p99 |")
-    print("|---|---|---|---|---|---|")
-    for top_db in (50.0, 60.0, 70.0, 80.0, 90.0):
+    print(
+        "\n| dB range (top_db) | fitted ceiling (dB) | mean | black | white | p90 | p99 | image max p50 |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    v = vegas_stats
+    print(
+        f"| VEGAS (target) | | {v['mean']:.1f} | {v['black']:.3f} | {v['white']:.4f} "
+        f"| {v['p90']:.0f} | {v['p99']:.0f} | {v['image_max_p50']:.0f} |"
+    )
+    for top_db in (40.0, 45.0, 50.0, 60.0, 70.0, 80.0):
         c = dataclasses.replace(config, top_db=top_db)
         ceiling = ceiling_for_mean(db[full], c, vegas_stats["mean"])
-        s = grey_statistics(
-            jpeg_round_trip(db_to_uint8(db[full], dataclasses.replace(c, db_ceiling=ceiling)))
-        )
+        images = db_to_uint8(db[full], dataclasses.replace(c, db_ceiling=ceiling))
+        s = grey_statistics(jpeg_round_trip(images))
         print(
-            f"| {top_db:.0f} | {ceiling:+.1f} | {s['mean']:.1f} | {s['black']:.3f} | {s['white']:.4f} | {s['p99']:.0f} |"
+            f"| {top_db:.0f} | {ceiling:+.1f} | {s['mean']:.1f} | {s['black']:.3f} | {s['white']:.4f} "
+            f"| {s['p90']:.0f} | {s['p99']:.0f} | {s['image_max_p50']:.0f} |"
         )
     print(
         f"\n(top_db {config.top_db:.0f}: fitted ceiling {fitted:+.1f} dB; default is {config.db_ceiling:+.1f} dB)"

@@ -42,11 +42,11 @@ class FrontEndConfig:
     mel_norm: str | None = (
         "slaney"  # "slaney": each band is a mean power density; None: peak-1 triangles
     )
-    top_db: float = 80.0  # dB range mapped onto 0..255
+    top_db: float = 45.0  # dB range mapped onto 0..255 (fitted to the VEGAS JPEGs, see docs)
     db_reference: str = (
         "absolute"  # "absolute": fixed ceiling below; "clip_max": each clip's max -> 255
     )
-    db_ceiling: float = 20.0  # dB (re full-scale sine, see LogMel) that maps to 255 when absolute
+    db_ceiling: float = -5.0  # dB (re full scale, see LogMel) that maps to 255 when absolute
     amin: float = 1e-10  # power floor before the log: silence reads -100 dB, never -inf
 
     def __post_init__(self):

@@ -11,10 +11,14 @@ edit list, or encoder priming samples that the demuxer did not trim are all put 
 player would play them); segments start at t0 = max(first video frame, first audio sample)
 and frames are chosen by their own pts * time_base.
 
-Output (OUT_DIR): spectrograms/{split}/cNNN_sNNNNN_wNNN.jpg, frames/{split}/...jpg, the
-spectrogram-to-image .bin batches, classes.json, ingest_report.json; plus the bookkeeping
-that makes re-runs safe: ingest_state.json (options and the video list) and
-ingest_parts/sNNNNN.{json,npz} (one finished video each, written atomically).
+Flow: worker processes decode videos into ingest_parts/sNNNNN.{npz,json} (one finished
+video each, written atomically; the .json marks it done for --resume). At the end the
+videos that gave segments are split (by video, per class, seeded) and every output is
+(re)written from the parts: spectrograms/{split}/cNNN_sNNNNN_wNNN.jpg, frames/{split}/...,
+the spectrogram-to-image .bin batches, classes.json and ingest_report.json.
+ingest_state.json (options and file list) guards --resume. The pool uses "spawn" (safe
+next to torch threads), so a script calling ingest_videos with workers > 0 needs the usual
+`if __name__ == "__main__":` guard.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import json
 import math
 import os
 import tempfile
+import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -38,17 +43,16 @@ from s2ilib.errors import S2IError
 SEGMENT_SECONDS = 1.0
 MAX_WINDOWS = 1000  # wNNN: windows 000..999 per video
 MAX_SOURCES = 100_000  # sNNNNN
-TIME_TOLERANCE = 0.002  # s: container clocks round to 1 ms (webm/mkv); a span this short of
-# a whole second still counts as whole
-JITTER_SAMPLES_SECONDS = 0.010  # audio frame pts closer than this to the running sample
-# count are timestamp rounding, not a real gap
+TIME_TOLERANCE = 0.002  # s a span may fall short of whole seconds: mkv/webm clocks tick in ms
+JITTER_SECONDS = 0.010  # audio pts this close to the running sample count is rounding, no gap
 SILENT_PEAK = 1e-4  # a segment whose peak amplitude is below this (-80 dBFS) is "silent"
 RECORDS_PER_BATCH = 10_000  # records per .bin batch file (~400 MB)
 STATE_FILE = "ingest_state.json"
 REPORT_FILE = "ingest_report.json"
 PARTS_DIR = "ingest_parts"
+LOCK_FILE = ".ingest.lock"  # holds the pid of the run writing OUT_DIR
 BATCH_DIR = Path("batches/audio_visual/spectrograms_to_images")
-IMAGE_SUFFIXES_FORMATS = ("image2", "tty")  # demuxers that open pictures or text, not videos
+STILL_FORMATS = ("image2", "tty")  # demuxers that open pictures or text, not videos
 
 
 class VideoSkipped(S2IError):
@@ -61,14 +65,13 @@ class VideoSkipped(S2IError):
 
 @dataclass
 class VideoJob:
-    """One input file and where its records go."""
+    """One input file, its source id and class."""
 
     path: str  # absolute path of the file
     relative: str  # path relative to VIDEO_DIR, as the report names it
     source_id: int  # sNNNNN: index in the sorted list of all files
     class_index: int  # 0-based (classes sorted by folder name)
     class_name: str
-    split: str  # "train", "val" or "test"
 
 
 @dataclass
@@ -97,21 +100,29 @@ def probe_video(path) -> dict:
         raise VideoSkipped("unreadable", f"not a video FFmpeg can read ({error})") from error
     with container:
         format_name = container.format.name
-        if format_name in IMAGE_SUFFIXES_FORMATS or format_name.endswith("_pipe"):
+        if format_name in STILL_FORMATS or format_name.endswith("_pipe"):
             raise VideoSkipped("not_video", f"a still image or text ({format_name}), not a video")
-        video, audio = container.streams.video, container.streams.audio
-        if not video:
-            raise VideoSkipped("no_video", "no video track")
-        if not audio:
-            raise VideoSkipped("no_audio", "no audio track")
+        video, audio = _stream(container, "video"), _stream(container, "audio")
         return {
             "container": format_name,
-            "video_codec": video[0].codec_context.name,
-            "audio_codec": audio[0].codec_context.name,
-            "width": video[0].codec_context.width,
-            "height": video[0].codec_context.height,
-            "audio_sample_rate": audio[0].codec_context.sample_rate,
+            "video_codec": video.codec_context.name,
+            "audio_codec": audio.codec_context.name,
+            "width": video.codec_context.width,
+            "height": video.codec_context.height,
+            "audio_sample_rate": audio.codec_context.sample_rate,
         }
+
+
+def _stream(container, kind: str):
+    """The first "audio" or "video" stream; cover art (attached pictures) is no video track."""
+    streams = [
+        stream
+        for stream in getattr(container.streams, kind)
+        if not stream.disposition & av.stream.Disposition.attached_pic
+    ]
+    if not streams:
+        raise VideoSkipped(f"no_{kind}", f"no {kind} track")
+    return streams[0]
 
 
 def _decoded_frames(path, kind: str):
@@ -122,7 +133,7 @@ def _decoded_frames(path, kind: str):
     """
     decoded, first_error = 0, None
     with av.open(str(path)) as container:
-        stream = getattr(container.streams, kind)[0]
+        stream = _stream(container, kind)
         if kind == "video":
             stream.thread_type = "AUTO"  # frame threads: decoding dominates ingest time
         for packet in container.demux(stream):
@@ -154,7 +165,7 @@ def decode_audio_on_video_clock(path, sample_rate: int | None = None) -> tuple[n
     """Decode the first audio stream -> (mono float32 wave at `sample_rate`, start time in s).
 
     Sample i of the wave plays at start + i / sample_rate on the container clock. Each
-    audio frame goes where its pts * time_base says; frames within JITTER_SAMPLES_SECONDS of
+    audio frame goes where its pts * time_base says; frames within JITTER_SECONDS of
     the running sample count are butted together (timestamp rounding), larger jumps leave
     silence (a gap) or overwrite (an overlap). sample_rate: default audio.SAMPLE_RATE.
     """
@@ -173,7 +184,7 @@ def decode_audio_on_video_clock(path, sample_rate: int | None = None) -> tuple[n
                 f"audio sample rate changes mid-stream ({source_rate} -> {frame.sample_rate} Hz)",
             )
         at = round((float(frame.time) - start) * source_rate)
-        if abs(at - position) <= JITTER_SAMPLES_SECONDS * source_rate:
+        if abs(at - position) <= JITTER_SECONDS * source_rate:
             at = position
         samples = _mono_float(frame)
         pieces.append((max(at, 0), samples))
@@ -185,10 +196,10 @@ def decode_audio_on_video_clock(path, sample_rate: int | None = None) -> tuple[n
 
 
 def segment_grid(video_start: float, audio_start: float, end: float) -> np.ndarray:
-    """Start times (s) of the whole 1-s segments from max(starts) up to `end`, at most MAX_WINDOWS."""
+    """Start times (s) of the whole 1-s segments from max(video_start, audio_start) to `end`."""
     first = max(video_start, audio_start)
     count = math.floor((end - first + TIME_TOLERANCE) / SEGMENT_SECONDS)
-    return first + SEGMENT_SECONDS * np.arange(min(max(count, 0), MAX_WINDOWS))
+    return first + SEGMENT_SECONDS * np.arange(max(count, 0))
 
 
 def frames_at_times(path, times, frame_size: int = 96) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -208,18 +219,16 @@ def frames_at_times(path, times, frame_size: int = 96) -> tuple[np.ndarray, np.n
         time = float(frame.time)
         frame_times.append(time)
         distance = np.abs(times - time)
-        for index in np.flatnonzero(distance < best_distance):
-            best_distance[index], best_frames[index], best_times[index] = (
-                distance[index],
-                frame,
-                time,
-            )
+        better = np.flatnonzero(distance < best_distance)  # strict: ties keep the earlier frame
+        best_distance[better], best_times[better] = distance[better], time
+        for index in better:  # keep only references; convert the winners once, at the end
+            best_frames[index] = frame
     if not frame_times:
         raise VideoSkipped("undecodable", "no video frame carries a timestamp")
     span = (min(frame_times), max(frame_times) + _frame_duration(frame_times))
-    images = np.stack([_square_image(f, frame_size) for f in best_frames]) if len(times) else None
-    if images is None:
-        images = np.zeros((0, frame_size, frame_size, 3), np.uint8)
+    images = np.zeros((len(times), frame_size, frame_size, 3), np.uint8)
+    for index, frame in enumerate(best_frames):
+        images[index] = _square_image(frame, frame_size)
     return images, best_times, span
 
 
@@ -252,20 +261,23 @@ def decode_video_segments(path, frame_size: int = 96) -> VideoSegments:
     timing = probe_video(path)
     wave, audio_start = decode_audio_on_video_clock(path, SAMPLE_RATE)
     audio_end = audio_start + wave.size / SAMPLE_RATE
-    # The frame pass needs the grid, the grid needs the first frame: take the grid up to the
-    # audio end from the first frame time, then cut it at the video end.
+    # The frame pass needs the grid and the grid needs the first frame: lay the grid from the
+    # first frame to the audio end, pick frames, then cut the grid at the video end.
     first_frame = _first_frame_time(path)
-    starts = segment_grid(first_frame, audio_start, audio_end)
+    starts = segment_grid(first_frame, audio_start, audio_end)[:MAX_WINDOWS]
     images, frame_times, (video_start, video_end) = frames_at_times(
         path, starts + SEGMENT_SECONDS / 2, frame_size
     )
-    starts = segment_grid(video_start, audio_start, min(audio_end, video_end))
+    end = min(audio_end, video_end)
+    whole_seconds = len(segment_grid(first_frame, audio_start, end))
+    starts = starts[:whole_seconds]
     timing.update(
         video_start=video_start,
         video_end=video_end,
         audio_start=audio_start,
         audio_end=audio_end,
-        overlap_seconds=max(0.0, min(audio_end, video_end) - max(video_start, audio_start)),
+        overlap_seconds=max(0.0, end - max(first_frame, audio_start)),
+        segments_over_limit=max(0, whole_seconds - MAX_WINDOWS),  # wNNN stops at w999
     )
     if len(starts) == 0:
         raise VideoSkipped(
@@ -366,11 +378,12 @@ def _atomic_json(path: Path, value) -> None:
 
 
 def _prepare_out_dir(out_dir: Path, state: dict, resume: bool) -> None:
-    """Refuse a non-empty OUT_DIR unless resuming the same ingest; write the state file."""
+    """Refuse a non-empty OUT_DIR (an existing folder) unless resuming the same ingest.
+
+    A new ingest writes the state file that a later --resume is checked against.
+    """
     state_file = out_dir / STATE_FILE
-    if out_dir.exists() and not out_dir.is_dir():
-        raise S2IError(f"{out_dir}: exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
+    if any(p.name != LOCK_FILE for p in out_dir.iterdir()):
         if not resume:
             raise S2IError(
                 f"{out_dir}: folder is not empty; pass --resume to continue an earlier "
@@ -389,7 +402,6 @@ def _prepare_out_dir(out_dir: Path, state: dict, resume: bool) -> None:
                 "(same VIDEO_DIR contents and options needed); choose a new folder"
             )
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
     _atomic_json(state_file, state)
 
 
@@ -399,32 +411,23 @@ def _prepare_out_dir(out_dir: Path, state: dict, resume: bool) -> None:
 
 
 def ingest_one(job: VideoJob, out_dir: str, frame_size: int) -> dict:
-    """Decode one video, write its JPEGs and part files; return its report entry.
+    """Decode one video and write its part files; return its report entry.
 
     Never raises for a bad video: the entry says why it was skipped.
     """
     entry = {**asdict(job), "source": f"s{job.source_id:05d}"}
-    del entry["path"]
+    del entry["path"]  # the report names files relative to VIDEO_DIR
     try:
         segments = decode_video_segments(job.path, frame_size)
     except VideoSkipped as skipped:
-        return _finish(
-            out_dir,
-            job,
-            {**entry, "status": "skipped", "reason_code": skipped.code, "reason": str(skipped)},
-        )
+        entry.update(status="skipped", reason_code=skipped.code, reason=str(skipped))
+        return _finish(out_dir, job, entry)
     except Exception as error:  # noqa: BLE001 - one odd file must not end a long run
-        return _finish(
-            out_dir,
-            job,
-            {
-                **entry,
-                "status": "skipped",
-                "reason_code": "error",
-                "reason": f"unexpected {type(error).__name__}: {error}",
-            },
-        )
-    names = _write_segment_files(Path(out_dir), job, segments)
+        reason = f"unexpected {type(error).__name__}: {error}"
+        entry.update(status="skipped", reason_code="error", reason=reason)
+        entry["traceback"] = traceback.format_exc(limit=-4)  # for a bug report
+        return _finish(out_dir, job, entry)
+    names = _write_part(Path(out_dir), job, segments)
     entry.update(
         status="ok",
         segments=len(names),
@@ -436,26 +439,13 @@ def ingest_one(job: VideoJob, out_dir: str, frame_size: int) -> dict:
     return _finish(out_dir, job, entry)
 
 
-def _write_segment_files(out_dir: Path, job: VideoJob, segments: VideoSegments) -> list[str]:
-    """JPEG trees for this video's segments, then its arrays (ingest_parts/sNNNNN.npz)."""
-    from s2ilib import formats
+def _write_part(out_dir: Path, job: VideoJob, segments: VideoSegments) -> list[str]:
+    """Save this video's named records as ingest_parts/sNNNNN.npz; returns the names."""
+    from s2ilib.formats import format_name
 
     names = [
-        formats.format_name(job.class_index, job.source_id, w)
-        for w in range(len(segments.spectrograms))
+        format_name(job.class_index, job.source_id, w) for w in range(len(segments.spectrograms))
     ]
-    formats.write_jpeg_tree(out_dir / "spectrograms", job.split, names, segments.spectrograms)
-    frame_shape = segments.images.shape[1:]
-    if frame_shape == formats.IMAGE_SHAPE:
-        formats.write_image_tree(out_dir / "frames", job.split, names, segments.images)
-    else:  # the published layout is 96x96; other sizes only go to the frames/ JPEG tree
-        formats._write_jpegs(
-            out_dir / "frames" / job.split,
-            names,
-            segments.images,
-            frame_shape,
-            formats.JPEG_QUALITY,
-        )
     buffer = _npz_bytes(
         names=np.asarray(names), spectrograms=segments.spectrograms, images=segments.images
     )
@@ -516,18 +506,10 @@ def ingest_videos(
         raise S2IError(f"workers is {workers} (expected 0 for in-process, or more)")
     video_dir, out_dir = Path(video_dir).resolve(), Path(out_dir).resolve()
     classes, files = list_videos(video_dir)
-    class_index = {name: index for index, name in enumerate(classes)}
-    splits = assign_splits([class_index[c] for c, _ in files], val, test, seed)
+    index = {name: position for position, name in enumerate(classes)}
     jobs = [
-        VideoJob(
-            str(path),
-            path.relative_to(video_dir).as_posix(),
-            source_id,
-            class_index[name],
-            name,
-            split,
-        )
-        for source_id, ((name, path), split) in enumerate(zip(files, splits, strict=True))
+        VideoJob(str(path), path.relative_to(video_dir).as_posix(), source_id, index[name], name)
+        for source_id, (name, path) in enumerate(files)
     ]
     state = {
         "video_dir": str(video_dir),
@@ -535,11 +517,54 @@ def ingest_videos(
         "classes": classes,
         "videos": [job.relative for job in jobs],  # source ids are positions in this list
     }
-    _prepare_out_dir(out_dir, state, resume)
-    done = {job.source_id for job in jobs if _part_json(out_dir, job).is_file()}
-    pending = [job for job in jobs if job.source_id not in done]
-    _run_jobs(pending, out_dir, frame_size, workers, progress)
-    return _assemble(out_dir, video_dir, classes, jobs, state["options"], resumed=len(done))
+    if out_dir.exists() and not out_dir.is_dir():
+        raise S2IError(f"{out_dir}: exists and is not a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out_dir):
+        _prepare_out_dir(out_dir, state, resume)
+        done = {job.source_id for job in jobs if _part_json(out_dir, job).is_file()}
+        pending = [job for job in jobs if job.source_id not in done]
+        _run_jobs(pending, out_dir, frame_size, workers, progress)
+        return _assemble(out_dir, video_dir, classes, jobs, state["options"], len(done), progress)
+
+
+@contextmanager
+def _exclusive(out_dir: Path):
+    """Hold OUT_DIR/LOCK_FILE while ingesting, so that two runs never write one folder.
+
+    A lock left by a run that died (its process is gone) is taken over.
+    """
+    lock = out_dir / LOCK_FILE
+    for _ in range(2):
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            holder = lock.read_text().strip()
+            if holder.isdigit() and _process_alive(int(holder)):
+                raise S2IError(
+                    f"{out_dir}: another ingest (process {holder}) is writing this folder; "
+                    f"wait for it, or remove {lock} if that process is not an ingest"
+                ) from None
+            lock.unlink(missing_ok=True)  # left by a run that died
+    else:
+        raise S2IError(f"{out_dir}: cannot take the lock {lock}")
+    try:
+        os.write(handle, str(os.getpid()).encode())
+        os.close(handle)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _part_json(out_dir: Path, job: VideoJob) -> Path:
@@ -579,66 +604,103 @@ def _run_jobs(
         bar.close()
 
 
-def _assemble(out_dir: Path, video_dir: Path, classes, jobs, options: dict, resumed: int) -> dict:
-    """(Re)write the .bin batches, classes.json and the report from the part files."""
+def _assemble(
+    out_dir: Path, video_dir: Path, classes, jobs, options: dict, resumed: int, progress: bool
+) -> dict:
+    """Split the ingested videos, then (re)write every output from the part files.
+
+    Splitting after decoding keeps broken files from taking val/test places; it is still
+    deterministic, since decoding is.
+    """
     entries = [json.loads(_part_json(out_dir, job).read_text()) for job in jobs]
-    bins = _write_batches(
-        out_dir, [e for e in entries if e["status"] == "ok"], options["frame_size"]
+    ingested = [e for e in entries if e["status"] == "ok"]
+    splits = assign_splits(
+        [e["class_index"] for e in ingested], options["val"], options["test"], options["seed"]
     )
+    for entry in entries:
+        entry["split"] = None  # skipped files belong to no split
+    for entry, split in zip(ingested, splits, strict=True):
+        entry["split"] = split
+    batches = _write_outputs(out_dir, ingested, options["frame_size"], progress)
     _atomic_json(out_dir / "classes.json", {str(i): name for i, name in enumerate(classes)})
-    report = _report(video_dir, out_dir, classes, entries, options, resumed, bins)
+    report = _report(video_dir, out_dir, classes, entries, options, resumed, batches)
     _atomic_json(out_dir / REPORT_FILE, report)
     return report
 
 
-def _write_batches(out_dir: Path, entries: list[dict], frame_size: int) -> dict:
-    """Write {data,val,test}_batch_NNN.bin from the part files, RECORDS_PER_BATCH each.
+def _write_outputs(out_dir: Path, ingested: list[dict], frame_size: int, progress: bool) -> dict:
+    """Write the JPEG trees and the .bin batches of every split from the part files.
 
-    Returns {split: [file names]}; with frame_size != 96 nothing is written (the layout
+    Returns {split: [.bin file names]}. JPEGs already there from an interrupted run are kept
+    (each was written atomically). With frame_size != 96 no .bin is written (the layout
     holds 96x96x3 images) and the result says so.
     """
+    from tqdm import tqdm
+
     from s2ilib import formats
 
     folder = out_dir / BATCH_DIR
-    if frame_size != formats.IMAGE_SHAPE[0]:
-        return {"not_written": f"the .bin layout holds 96x96 images, frames are {frame_size}"}
-    written = {}
+    with_bins = frame_size == formats.IMAGE_SHAPE[0]
+    total = sum(e["segments"] for e in ingested)
+    bar = tqdm(total=total, unit="record", desc="write", disable=not progress)
+    written: dict[str, list[str]] = {}
     for split in formats.SPLITS:
-        parts = [e for e in entries if e["split"] == split]
-        written[split] = [
-            formats.write_spec_image_bin(
-                folder / f"{formats.BIN_PREFIX[split]}_batch_{number:03d}.bin", *arrays
-            ).name
-            for number, arrays in enumerate(_batched_parts(out_dir, parts), start=1)
-        ]
+        parts = [e for e in ingested if e["split"] == split]
+        written[split] = []
+        for number, (names, spectrograms, images) in enumerate(
+            _batched_parts(out_dir, parts), start=1
+        ):
+            _write_jpeg_trees(out_dir, split, names, spectrograms, images)
+            if with_bins:
+                path = folder / f"{formats.BIN_PREFIX[split]}_batch_{number:03d}.bin"
+                formats.write_spec_image_bin(path, names, spectrograms, images)
+                written[split].append(path.name)
+            bar.update(len(names))
+    bar.close()
     keep = {name for names in written.values() for name in names}
     for stale in folder.glob("*_batch_*.bin") if folder.is_dir() else []:
-        if stale.name not in keep:  # left from an earlier, larger ingest
+        if stale.name not in keep:  # from an earlier ingest with more records
             stale.unlink()
+    if not with_bins:
+        return {"not_written": f"the .bin layout holds 96x96 images, frames are {frame_size}"}
     return written
 
 
+def _write_jpeg_trees(out_dir: Path, split: str, names, spectrograms, images) -> None:
+    """spectrograms/{split}/ and frames/{split}/ JPEGs of these records, unless already there."""
+    from s2ilib import formats
+
+    for tree, arrays in (("spectrograms", spectrograms), ("frames", images)):
+        folder = out_dir / tree / split
+        existing = [p.name[:-4] for p in folder.glob("*.jpg")] if folder.is_dir() else []
+        todo = ~np.isin(names, existing)
+        if not todo.any():
+            continue
+        if tree == "spectrograms":
+            formats.write_jpeg_tree(folder.parent, split, names[todo], arrays[todo])
+        elif arrays.shape[1:] == formats.IMAGE_SHAPE:
+            formats.write_image_tree(folder.parent, split, names[todo], arrays[todo])
+        else:  # frames of another size: only the JPEG tree can hold them
+            formats._write_jpegs(
+                folder, names[todo], arrays[todo], arrays.shape[1:], formats.JPEG_QUALITY
+            )
+
+
 def _batched_parts(out_dir: Path, entries: list[dict]):
-    """Yield (names, spectrograms, images) of up to RECORDS_PER_BATCH records, in entry order."""
-    batch: list = []
+    """Yield (names, spectrograms, images) of RECORDS_PER_BATCH records (the last: fewer)."""
+    pending: list = []
     size = 0
     for entry in entries:
         with np.load(out_dir / PARTS_DIR / f"{entry['source']}.npz") as part:
-            batch.append((part["names"], part["spectrograms"], part["images"]))
-        size += len(batch[-1][0])
-        if size >= RECORDS_PER_BATCH:
-            yield from _cut_batches(batch)
-            batch, size = [], 0
-    if batch:
-        yield from _cut_batches(batch)
-
-
-def _cut_batches(batch: list):
-    """Concatenate parts and cut them into RECORDS_PER_BATCH-record pieces."""
-    names, spectrograms, images = (np.concatenate(column) for column in zip(*batch, strict=True))
-    for start in range(0, len(names), RECORDS_PER_BATCH):
-        stop = start + RECORDS_PER_BATCH
-        yield names[start:stop], spectrograms[start:stop], images[start:stop]
+            pending.append((part["names"], part["spectrograms"], part["images"]))
+        size += len(pending[-1][0])
+        while size >= RECORDS_PER_BATCH:
+            columns = [np.concatenate(column) for column in zip(*pending, strict=True)]
+            yield tuple(column[:RECORDS_PER_BATCH] for column in columns)
+            pending = [tuple(column[RECORDS_PER_BATCH:] for column in columns)]
+            size -= RECORDS_PER_BATCH
+    if size:
+        yield tuple(np.concatenate(column) for column in zip(*pending, strict=True))
 
 
 def _report(video_dir, out_dir, classes, entries, options, resumed, bins) -> dict:

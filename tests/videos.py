@@ -74,6 +74,7 @@ def make_video(
     video_start: float = 0.0,
     audio_seconds: float | None = None,
     silent: bool = False,
+    layout: str = "mono",
 ) -> Path:
     """Encode a test video; the container comes from the file suffix.
 
@@ -81,6 +82,7 @@ def make_video(
     seconds: video length; audio_seconds: audio length (default: the same span as the video).
     audio_start / video_start: first timestamp of each stream on the container clock (s).
     silent: all-zero audio instead of the tone bursts.
+    layout: the audio track's channel layout ("mono", "stereo"); every channel is the same.
     """
     path = Path(path)
     width, height = size
@@ -94,7 +96,7 @@ def make_video(
                 video.options = {"crf": "10", "preset": "ultrafast"}
         if audio_codec:
             audio = container.add_stream(audio_codec, rate=sample_rate)
-            audio.layout = "mono"
+            audio.layout = layout  # PyAV's encoder converts the mono float frames to it
             audio.time_base = Fraction(1, sample_rate)
         packets = []
         if video is not None:

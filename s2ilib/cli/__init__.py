@@ -20,6 +20,7 @@ COMMAND_GROUPS = [
     "s2ilib.cli.ingest",  # ingest
     "s2ilib.cli.vegas",  # vegas
     "s2ilib.cli.models",  # summary
+    "s2ilib.cli.train",  # train-ae, train-gan
     "s2ilib.cli.imagine",  # imagine, embed
     "s2ilib.cli.pipeline",  # pipeline
     "s2ilib.cli.bench",  # bench loader, ...

@@ -66,12 +66,7 @@ def register(subparsers):
 
 
 def _add_source_options(parser) -> None:
-    parser.add_argument(
-        "--layout",
-        default=None,
-        choices=["jpeg_tree", "audio_bin", "spec_image_bin", "embedding_image_bin"],
-        help=LAYOUT_HELP,
-    )
+    parser.add_argument("--layout", default=None, help=LAYOUT_HELP)
     parser.add_argument("--embedding-dim", type=int, default=None, help=EMBEDDING_DIM_HELP)
 
 

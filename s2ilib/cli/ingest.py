@@ -15,6 +15,7 @@ centre (centre-cropped to a square, resized) to OUT_DIR:
   batches/audio_visual/spectrograms_to_images/{data,val,test}_batch_NNN.bin
   classes.json        0-based class index -> class folder name (sorted by name)
   ingest_report.json  every input file: its source id, split, segments, or why it was skipped
+  ingest_state.json, ingest_parts/   what --resume needs: options, file list, finished videos
 
 Files that are no video, have no audio or video track, are shorter than 1 s or cannot be
 decoded are skipped with their reason; the run goes on. A non-empty OUT_DIR is refused

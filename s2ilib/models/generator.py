@@ -140,7 +140,9 @@ class DenseGenerator(nn.Module):
         """Noise, when the config asks for it and none is given, is drawn from N(0, 1)."""
         x = self._input_map(embeddings, noise)
         attend_after = self.config.attention.after_transition if self.attention else -1
-        for index, (transition, block) in enumerate(zip(self.transitions, self.blocks)):
+        for index, (transition, block) in enumerate(
+            zip(self.transitions, self.blocks, strict=True)
+        ):
             x = transition(x)
             if index == attend_after:
                 x = self.attention(x, embeddings)

@@ -89,12 +89,12 @@ def summarize(preset_name: str, embedding_dim: int = 512) -> dict:
 
 def format_summary(summary: dict) -> str:
     """A fixed-width table of `summarize`'s result."""
-    header = (
-        f"{'network':<14}{'parameters':>13}{'GFLOP fwd':>11}{'GFLOP f+b':>11}  input -> output"
-    )
+    header = f"{'network':<14}{'parameters':>13}{'GFLOP fwd':>11}{'GFLOP f+b':>11}  input -> output"
     lines = [f"preset {summary['preset']}, embedding_dim {summary['embedding_dim']}", header]
     for name, info in summary["networks"].items():
-        shapes_in = ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in info["input_shapes"].items())
+        shapes_in = ", ".join(
+            f"{k} {'x'.join(map(str, v))}" for k, v in info["input_shapes"].items()
+        )
         shapes_out = ", ".join(
             f"{k} {'x'.join(map(str, v)) or 'scalar'}" for k, v in info["output_shapes"].items()
         )

@@ -114,7 +114,9 @@ def latest_checkpoint(run_dir) -> Path | None:
     folder = Path(run_dir) / CHECKPOINT_DIR
     if (folder / LAST_CHECKPOINT).is_file():
         return folder / LAST_CHECKPOINT
-    kept = [(int(m.group(1)), p) for p in folder.glob("step_*.pt") if (m := _STEP_NAME.match(p.name))]
+    kept = [
+        (int(m.group(1)), p) for p in folder.glob("step_*.pt") if (m := _STEP_NAME.match(p.name))
+    ]
     return max(kept)[1] if kept else None
 
 

@@ -101,7 +101,9 @@ class MovingAverageLoss:
     def discriminator_targets(self, device) -> tuple[torch.Tensor, torch.Tensor]:
         """(real target, fake target) of the discriminator under the current averages."""
         if self.discriminator_margin <= 0 or self.updates == 0:
-            return torch.tensor(REAL_TARGET, device=device), torch.tensor(FAKE_TARGET, device=device)
+            return torch.tensor(REAL_TARGET, device=device), torch.tensor(
+                FAKE_TARGET, device=device
+            )
         margin = self.discriminator_margin
         real = (self.real_average.to(device) + margin).clamp(max=REAL_TARGET)
         fake = (self.fake_average.to(device) - margin).clamp(min=FAKE_TARGET)
@@ -171,7 +173,9 @@ class NonSaturatingLoss(StatelessLoss):
     """
 
     def discriminator_loss(self, real_scores, fake_scores):
-        return -_log_probability_real(real_scores).mean() - _log_probability_real(-fake_scores).mean()
+        return (
+            -_log_probability_real(real_scores).mean() - _log_probability_real(-fake_scores).mean()
+        )
 
     def generator_loss(self, fake_scores):
         return -_log_probability_real(fake_scores).mean()

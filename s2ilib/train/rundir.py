@@ -60,7 +60,9 @@ def create_run_dir(runs_root, kind: str, desc: str, run_dir=None) -> Path:
     if run_dir is not None:
         run_dir = Path(run_dir)
         if run_dir.exists():
-            raise S2IError(f"{run_dir}: run directory exists; pass --resume {run_dir} to continue it")
+            raise S2IError(
+                f"{run_dir}: run directory exists; pass --resume {run_dir} to continue it"
+            )
         run_dir.mkdir(parents=True)
         return run_dir
     root = Path(runs_root)
@@ -160,7 +162,11 @@ class RunLog:
         path = self.run_dir / STATS_FILE
         if not path.is_file():
             return
-        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        kept = [
+            line
+            for line in path.read_text().splitlines()
+            if line and json.loads(line)["step"] <= step
+        ]
         path.write_text("".join(line + "\n" for line in kept))
 
     def info(self, message: str, echo: bool = True) -> None:

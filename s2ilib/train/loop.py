@@ -1,0 +1,374 @@
+"""The one training loop both trainings share, and the run set-up around it.
+
+A *task* (AETask in ae.py, GANTask in gan.py) knows its networks and data; the loop knows
+time: epochs and steps, learning-rate schedule, progress bar, stats, samples, checkpoints
+and the NaN guard. Reproducibility: the data order of epoch e is a permutation drawn from a
+generator seeded with (seed, e), the class pairing is redrawn by `set_epoch(e)`, and a
+checkpoint stores the position within the epoch and every RNG state, so a resumed run
+replays exactly the steps an uninterrupted one would have taken.
+
+The task interface:
+  kind, config, train_set (a Dataset with __getitems__, optionally set_epoch),
+  optimizers -> {name: (optimizer, base lr)},
+  initialize() (a new run only), train_step(batch) -> {name: 0-d device tensor},
+  evaluate(step, samples_path) -> ({name: float}, grid tensor (C, H, W) in [0, 1]),
+  state_dict() / load_state_dict(state).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from s2ilib.errors import S2IError
+from s2ilib.train.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    remove_stale_temp_files,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
+from s2ilib.train.rundir import (
+    CONFIG_FILE,
+    ENVIRONMENT_FILE,
+    SAMPLES_DIR,
+    RunLog,
+    create_run_dir,
+    environment_info,
+    read_config,
+    write_json,
+)
+from s2ilib.train.steps import lr_factor
+
+
+class NonFiniteLossError(S2IError):
+    """A loss (or gradient norm) became NaN or infinite; the run stops."""
+
+
+@dataclass
+class Progress:
+    """Where a run is: optimiser steps done, current epoch, batches done in that epoch."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+
+
+def resolve_device(device: str | None = None) -> torch.device:
+    """`device` if given ("cpu", "cuda", "cuda:1"), else CUDA when available, else CPU."""
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise S2IError(f"device {device}: CUDA is not available here")
+    return device
+
+
+def use_all_cores(threads: int | None = None) -> None:
+    """Let torch use `threads` threads, else OMP_NUM_THREADS when set, else every core
+    (some environments start torch on fewer threads than the machine has)."""
+    threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A torch generator seeded by (seed, epoch) alone."""
+    return torch.Generator().manual_seed(
+        int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+    )
+
+
+def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """The batches (index arrays) of epoch `epoch`: a permutation seeded by (seed, epoch),
+    cut into whole batches (the last partial batch is dropped: BatchNorm needs >= 2)."""
+    order = torch.randperm(num_items, generator=epoch_generator(seed, epoch)).numpy()
+    count = num_items // batch_size
+    return [order[i * batch_size : (i + 1) * batch_size] for i in range(count)]
+
+
+def batches_per_epoch(num_items: int, batch_size: int) -> int:
+    """Whole batches per epoch; an error when the training set is smaller than one batch."""
+    if num_items < batch_size:
+        raise S2IError(f"batch_size {batch_size} > {num_items} training sounds: lower batch_size")
+    return num_items // batch_size
+
+
+def epoch_loader(dataset, batches: list[np.ndarray], num_workers: int, generator) -> DataLoader:
+    """A DataLoader yielding `batches` in order, each fetched by one __getitems__ call.
+
+    `generator` seeds the workers: without one, DataLoader draws that seed from the global
+    torch RNG, which would shift the dropout masks of a resumed run.
+    """
+    return DataLoader(
+        dataset,
+        batch_sampler=[b.tolist() for b in batches],
+        collate_fn=_keep_batch,
+        num_workers=num_workers,
+        generator=generator,
+    )
+
+
+def _keep_batch(batch):
+    return batch
+
+
+def validation_split(data) -> str:
+    """'val' when the data set has it, else 'train' (samples then show training sounds)."""
+    return "val" if "val" in data.sounds else "train"
+
+
+def spread_over_classes(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` positions drawn at random but cycling through the classes (one of each class
+    first, then a second of each, ...), so a small sample grid shows every class."""
+    labels = np.asarray(labels)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    shuffled = labels[order]
+    rank = np.zeros(len(labels), np.int64)
+    for label in np.unique(shuffled):
+        members = shuffled == label
+        rank[members] = np.arange(members.sum())
+    return order[np.lexsort((shuffled, rank))][:count]
+
+
+def rng_devices(device: torch.device) -> list:
+    """Devices whose RNG torch.random.fork_rng must save (none besides the CPU on CPU)."""
+    return [device] if device.type == "cuda" else []
+
+
+def total_steps(config, num_items: int) -> int:
+    """num_steps, else num_epochs whole epochs."""
+    return config.num_steps or config.num_epochs * batches_per_epoch(num_items, config.batch_size)
+
+
+def gather_stats(pending: list[dict], first_step: int) -> dict[str, float]:
+    """Mean of each value over the pending steps, in ONE device-to-host copy; raises
+    NonFiniteLossError naming the first step and value that is NaN or infinite."""
+    names = list(pending[0])
+    values = torch.stack([torch.stack([row[n].float() for n in names]) for row in pending]).cpu()
+    finite = torch.isfinite(values)
+    if not bool(finite.all()):
+        row, column = (~finite).nonzero()[0].tolist()
+        raise NonFiniteLossError(
+            f"step {first_step + row}: {names[column]} is {values[row, column].item()} "
+            "(the run stops; checkpoints/last.pt, if any, holds the last good state)"
+        )
+    return dict(zip(names, values.mean(0).tolist(), strict=True))
+
+
+class Stopwatch:
+    """Samples per second between two log lines."""
+
+    def __init__(self):
+        self.start, self.samples = time.perf_counter(), 0
+
+    def rate(self) -> float:
+        elapsed = time.perf_counter() - self.start
+        rate = self.samples / elapsed if elapsed > 0 else 0.0
+        self.start, self.samples = time.perf_counter(), 0
+        return rate
+
+
+def set_learning_rates(task, step: int, total: int) -> float:
+    """Apply the schedule to every optimiser; returns the factor applied."""
+    config = task.config
+    factor = lr_factor(config.lr_schedule, step, total, config.warmup_steps)
+    for optimizer, base_lr in task.optimizers.values():
+        for group in optimizer.param_groups:
+            group["lr"] = base_lr * factor
+    return factor
+
+
+def run_loop(task, run_dir, log: RunLog, progress: Progress, progress_bar: bool = True) -> Progress:
+    """Train `task` from `progress` to its last step; logs, samples and checkpoints."""
+    from tqdm.auto import tqdm
+
+    config, dataset = task.config, task.train_set
+    total = total_steps(config, len(dataset))
+    bar = tqdm(total=total, initial=progress.step, disable=not progress_bar, unit="step")
+    pending, stopwatch, factor = [], Stopwatch(), 1.0
+    while progress.step < total:
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(progress.epoch)
+        batches = epoch_batches(len(dataset), config.batch_size, config.seed, progress.epoch)
+        remaining = batches[progress.batch_in_epoch :]
+        generator = epoch_generator(config.seed + 1, progress.epoch)
+        for batch in epoch_loader(dataset, remaining, config.num_workers, generator):
+            factor = set_learning_rates(task, progress.step, total)
+            pending.append(task.train_step(batch))
+            progress.step += 1
+            progress.batch_in_epoch += 1
+            stopwatch.samples += config.batch_size
+            bar.update(1)
+            step, last = progress.step, progress.step == total
+            due = {
+                "sample": step % config.sample_every == 0 or last,
+                "checkpoint": step % config.checkpoint_every == 0 or last,
+            }
+            if step % config.log_every == 0 or any(due.values()):
+                row = _log_row(task, log, pending, progress, factor, stopwatch, due["sample"])
+                bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if _shown(k)})
+                pending = []
+            if due["checkpoint"]:
+                _write_checkpoint(task, run_dir, progress, log)
+            if last:
+                break
+        else:
+            progress.epoch, progress.batch_in_epoch = progress.epoch + 1, 0
+    bar.close()
+    return progress
+
+
+def _shown(name: str) -> bool:
+    return name.endswith("loss") or name == "samples_per_s"
+
+
+def _log_row(task, log: RunLog, pending, progress, factor, stopwatch, with_samples) -> dict:
+    """Sync the pending stats (NaN guard), add validation and samples when due, log a line."""
+    try:
+        means = gather_stats(pending, progress.step - len(pending) + 1)
+    except NonFiniteLossError as error:
+        log.info(f"stopped: {error}")
+        raise
+    row = {"step": progress.step, "epoch": progress.epoch, **means}
+    row["samples_per_s"] = round(stopwatch.rate(), 2)
+    row["lr_factor"] = factor
+    for name, (optimizer, _) in task.optimizers.items():
+        row[f"lr_{name}"] = optimizer.param_groups[0]["lr"]
+    if with_samples:
+        path = Path(log.run_dir) / SAMPLES_DIR / f"step_{progress.step:07d}.png"
+        val_stats, grid = task.evaluate(progress.step, path)
+        row |= val_stats
+        log.image("samples", grid, progress.step)
+    row["time"] = round(time.time(), 3)
+    log.stats(row)
+    text = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("step", "epoch", "time"))
+    log.info(f"step {progress.step} epoch {progress.epoch} {text}", echo=False)
+    return row
+
+
+def check_finite_weights(models: dict, step: int) -> None:
+    """Raise NonFiniteLossError when a network's weights hold NaN or inf (one host sync)."""
+    names, flags = [], []
+    for name, state in models.items():
+        tensors = [t for t in state.values() if t.is_floating_point()]
+        names.append(name)
+        flags.append(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+    finite = torch.stack(flags).cpu().tolist()
+    if not all(finite):
+        raise NonFiniteLossError(
+            f"step {step}: the {names[finite.index(False)]} weights are NaN or infinite "
+            "(the run stops; checkpoints/last.pt, if any, holds the last good state)"
+        )
+
+
+def _write_checkpoint(task, run_dir, progress: Progress, log: RunLog) -> None:
+    state = task.state_dict() | {"progress": asdict(progress), "rng": rng_state()}
+    try:
+        check_finite_weights(state["models"], progress.step)
+    except NonFiniteLossError as error:
+        log.info(f"stopped: {error}")
+        raise
+    save_checkpoint(run_dir, state, progress.step, keep=task.config.keep_checkpoints)
+    log.info(f"checkpoint at step {progress.step}", echo=False)
+
+
+# --------------------------------------------------------------------------------------
+# Run set-up: new runs and resumed ones
+# --------------------------------------------------------------------------------------
+
+
+def start_run(
+    task_class,
+    config,
+    run_config: dict,
+    runs_root="runs",
+    desc: str = "",
+    run_dir=None,
+    device=None,
+    progress_bar: bool = True,
+) -> Path:
+    """Create a run directory, write config.json + environment.json and train from step 0.
+
+    run_config: what config.json holds besides "kind", "desc" and "train" (networks' configs,
+    data path, AE run).
+    """
+    from s2ilib.datasets import open_dataset
+
+    device = resolve_device(device)
+    data = open_dataset(run_config["data"])  # before the run directory: fail early on bad data
+    run_dir = create_run_dir(runs_root, task_class.kind, desc, run_dir)
+    document = {"kind": task_class.kind, "desc": desc, "train": config.as_dict(), **run_config}
+    write_json(run_dir / CONFIG_FILE, document)
+    write_json(run_dir / ENVIRONMENT_FILE, _environment(device))
+    return _train(task_class, config, document, run_dir, device, None, progress_bar, data)
+
+
+def resume_run(run_dir, device=None, progress_bar: bool = True) -> Path:
+    """Continue a run from its latest checkpoint (from step 0 if it has none yet)."""
+    from s2ilib.train.ae import AETask
+    from s2ilib.train.gan import GANTask
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise S2IError(f"{run_dir}: no such run directory to resume")
+    document = read_config(run_dir)
+    task_class = {"ae": AETask, "gan": GANTask}.get(document.get("kind"))
+    if task_class is None:
+        raise S2IError(f"{run_dir / CONFIG_FILE}: unknown run kind {document.get('kind')!r}")
+    device = resolve_device(device)
+    config = task_class.config_class.from_dict(document["train"])
+    remove_stale_temp_files(run_dir)
+    checkpoint = latest_checkpoint(run_dir)
+    environment = _read_environment(run_dir)
+    environment.setdefault("resumed", []).append(_environment(device))
+    write_json(run_dir / ENVIRONMENT_FILE, environment)
+    return _train(task_class, config, document, run_dir, device, checkpoint, progress_bar)
+
+
+def _environment(device) -> dict:
+    if device.type == "cpu":
+        use_all_cores()
+    return environment_info(device)
+
+
+def _read_environment(run_dir: Path) -> dict:
+    import json
+
+    path = run_dir / ENVIRONMENT_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _train(task_class, config, document, run_dir, device, checkpoint, progress_bar, data=None):
+    """Build the task (seeded), restore the checkpoint if any, run the loop."""
+    from s2ilib.datasets import open_dataset
+
+    if device.type == "cpu":
+        use_all_cores()
+    data = data or open_dataset(document["data"])
+    seed_everything(config.seed)
+    task = task_class(config, document, data, device)
+    progress = Progress()
+    if checkpoint is None:
+        task.initialize()
+    else:
+        state = load_checkpoint(checkpoint, map_location=device)
+        task.load_state_dict(state)
+        progress = Progress(**state["progress"])
+        set_rng_state(state["rng"])
+    log = RunLog(run_dir, resume_step=progress.step)
+    try:
+        what = f"resumed at step {progress.step}" if checkpoint else "started"
+        log.info(f"{task_class.kind} run {run_dir} {what} on {device}")
+        run_loop(task, run_dir, log, progress, progress_bar)
+        log.info(f"finished at step {progress.step}")
+    finally:
+        log.close()
+    return run_dir

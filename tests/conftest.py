@@ -1,0 +1,79 @@
+"""Shared fixtures: synthetic records in the published shapes, and the real VEGAS JPEGs."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from s2ilib import formats
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# The published VEGAS spectrogram tars live next to the repository (never inside it).
+VEGAS_TARS = Path(
+    os.environ.get("S2I_VEGAS_TARS", REPO_ROOT.parent / "shared/data/vegas_spectrograms")
+)
+VEGAS_SUBSET = 300  # val.tar members extracted for the tests, spread over the whole archive
+
+
+def smooth_records(count: int, seed: int = 0, embedding_dim: int = 128) -> dict:
+    """Records with smooth, spectrogram-like content (JPEG keeps it close) and valid names."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:128, 0:100]
+    centres = rng.uniform([10, 10], [118, 90], size=(count, 2))
+    widths = rng.uniform(8, 25, size=count)
+    blobs = np.exp(
+        -((rows - centres[:, 0, None, None]) ** 2 + (cols - centres[:, 1, None, None]) ** 2)
+        / (2 * widths[:, None, None] ** 2)
+    )
+    spectrograms = (20 + 0.5 * rows[None] + 150 * blobs).clip(0, 255).astype(np.uint8)
+    y, x = np.mgrid[0:96, 0:96]
+    tint = rng.uniform(0, 1, size=(count, 1, 1, 3))
+    images = (255 * tint * ((x + y)[None, :, :, None] / 190)).astype(np.uint8)
+    classes = np.arange(count) * 5 // count  # in name order, as a JPEG tree lists them
+    names = np.array(
+        [formats.format_name(int(c), 100 + i // 10, i % 10) for i, c in enumerate(classes)]
+    )
+    embeddings = rng.uniform(-1, 1, size=(count, embedding_dim)).astype(np.float32)
+    return {
+        "names": names,
+        "labels": classes.astype(np.int64),
+        "spectrograms": spectrograms,
+        "images": images,
+        "embeddings": embeddings,
+    }
+
+
+@pytest.fixture
+def records() -> dict:
+    """23 smooth synthetic records (odd count: exercises partial files and chunks)."""
+    return smooth_records(23)
+
+
+@pytest.fixture
+def make_records():
+    """The smooth_records factory: make_records(count, seed=0, embedding_dim=128)."""
+    return smooth_records
+
+
+@pytest.fixture(scope="session")
+def vegas_val_dir(tmp_path_factory) -> Path:
+    """A folder of real VEGAS spectrogram JPEGs: $S2I_VEGAS_DIR, or a subset of val.tar."""
+    given = os.environ.get("S2I_VEGAS_DIR")
+    if given:
+        folder = Path(given)
+        return folder / "val" if (folder / "val").is_dir() else folder
+    tar_path = VEGAS_TARS / "val.tar"
+    if not tar_path.is_file():
+        pytest.skip(
+            f"real VEGAS spectrograms absent: no {tar_path} (set S2I_VEGAS_DIR or S2I_VEGAS_TARS)"
+        )
+    out = tmp_path_factory.mktemp("vegas")
+    with tarfile.open(tar_path) as archive:
+        members = [m for m in archive.getmembers() if m.isfile() and m.name.endswith(".jpg")]
+        step = max(1, len(members) // VEGAS_SUBSET)
+        archive.extractall(out, members=members[::step][:VEGAS_SUBSET], filter="data")
+    return out / "val"

@@ -1,0 +1,526 @@
+"""Training: configs, run directories, checkpoints, losses, steps, NaN guard, kill + resume.
+
+The CLI tests run `python -m s2ilib train-ae/train-gan` for real, on a small synthetic
+spec_image_bin data set written with s2ilib.formats, with the `tiny` model preset.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from s2ilib.errors import S2IError
+from s2ilib.formats import format_name, write_spec_image_bin
+from s2ilib.models import AudioAutoencoder, DenseGenerator, Discriminator, preset
+from s2ilib.train.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from s2ilib.train.config import AETrainConfig, GANTrainConfig, TrainConfigError, parse_assignments
+from s2ilib.train.loop import (
+    NonFiniteLossError,
+    epoch_batches,
+    gather_stats,
+    spread_over_classes,
+)
+from s2ilib.train.losses import (
+    GAN_LOSSES,
+    HingeLoss,
+    MovingAverageLoss,
+    NonSaturatingLoss,
+    PaperLoss,
+)
+from s2ilib.train.rundir import create_run_dir, load_run
+from s2ilib.train.steps import ae_step, lr_factor, train_step, update_discriminator
+
+EMBEDDING_DIM = 64
+REPO = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------------------
+# Fixtures: a synthetic paired data set, and real CLI runs shared by several tests
+# --------------------------------------------------------------------------------------
+
+
+def write_synthetic_set(root: Path, per_class: int = 12, num_classes: int = 3) -> Path:
+    """spec_image_bin train/val files: a class-specific bright band, a class colour."""
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    for prefix, count in (("data", per_class), ("val", 4)):
+        labels = np.repeat(np.arange(num_classes), count)
+        names = [format_name(int(c), i, 0) for i, c in enumerate(labels)]
+        spectrograms = rng.integers(0, 60, (len(labels), 128, 100), dtype=np.uint8)
+        for c in range(num_classes):
+            spectrograms[labels == c, 20 + 30 * c : 40 + 30 * c] += 150
+        colours = (np.eye(3)[labels % 3] * 200 + 30).astype(np.uint8)
+        images = np.broadcast_to(colours[:, None, None, :], (len(labels), 96, 96, 3)).copy()
+        write_spec_image_bin(root / f"{prefix}_batch_001.bin", names, spectrograms, images)
+    return root
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One thread in-process: tiny networks gain nothing from more, and a busy CPU loses."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("train")
+    write_synthetic_set(folder / "data")
+    return folder
+
+
+def s2i(*args, cwd, check=True, wait=True):
+    """Run `python -m s2ilib ARGS` (one torch thread: steadier timing on a shared CPU)."""
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "s2ilib", *map(str, args), "--no-progress"]
+    if not wait:
+        return subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"s2i {' '.join(map(str, args))} failed:\n{result.stderr}")
+    return result
+
+
+def run_path(result) -> Path:
+    """The run directory from the CLI's last line `run: <path>`."""
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("run: ")
+    return Path(last[len("run: ") :])
+
+
+AE_ARGS = (
+    "train-ae", "--data", "data", "--preset", "tiny", "--embedding-dim", EMBEDDING_DIM,
+    "--steps", 24, "--batch-size", 8, "--log-every", 4, "--sample-every", 12,
+    "--checkpoint-every", 2, "--keep-checkpoints", "--val-samples", 6, "--num-samples", 3,
+)  # fmt: skip
+
+
+def gan_args(ae_run: Path) -> tuple:
+    return (
+        "train-gan", "--data", "data", "--ae-run", ae_run, "--loss", "moving_average",
+        "--steps", 16, "--batch-size", 6, "--log-every", 4, "--sample-every", 8,
+        "--checkpoint-every", 2, "--keep-checkpoints", "--val-samples", 6, "--num-samples", 3,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ae_run(workdir) -> Path:
+    """An uninterrupted tiny autoencoder run (24 steps) through the CLI."""
+    return run_path(s2i(*AE_ARGS, "--desc", "reference", cwd=workdir))
+
+
+@pytest.fixture(scope="module")
+def gan_run(workdir, ae_run) -> Path:
+    """An uninterrupted tiny GAN run (16 steps) on `ae_run`'s encoder, through the CLI."""
+    return run_path(s2i(*gan_args(ae_run), "--desc", "reference", cwd=workdir))
+
+
+def tiny_networks(seed: int = 0):
+    torch.manual_seed(seed)
+    presets = preset("tiny", EMBEDDING_DIM)
+    return (
+        AudioAutoencoder(presets.autoencoder),
+        DenseGenerator(presets.generator),
+        Discriminator(presets.discriminator),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Config
+# --------------------------------------------------------------------------------------
+
+
+def test_config_rejects_unknown_and_mistyped_keys():
+    with pytest.raises(TrainConfigError, match="unknown key 'learning_rate'"):
+        AETrainConfig.from_dict({"learning_rate": 0.1})
+    with pytest.raises(TrainConfigError, match="AETrainConfig.batch_size = '64'"):
+        AETrainConfig.from_dict({"batch_size": "64"})
+    with pytest.raises(TrainConfigError, match="batch_size = True"):
+        AETrainConfig.from_dict({"batch_size": True})
+    with pytest.raises(TrainConfigError, match="betas"):
+        GANTrainConfig.from_dict({"betas": [0.5]})
+    with pytest.raises(TrainConfigError, match="loss = 'wasserstein'"):
+        GANTrainConfig.from_dict({"loss": "wasserstein"})
+    with pytest.raises(TrainConfigError, match="optimizer"):
+        AETrainConfig.from_dict({"optimizer": "rmsprop"})
+
+
+def test_config_converts_json_values_and_set_assignments():
+    values = parse_assignments(["lr=1", "betas=[0.5, 0.9]", "classes=[0, 2]", "desc_text=abc"])
+    assert values == {"lr": 1, "betas": [0.5, 0.9], "classes": [0, 2], "desc_text": "abc"}
+    del values["desc_text"]
+    config = AETrainConfig.from_dict(values)
+    assert config.lr == 1.0 and isinstance(config.lr, float)
+    assert config.betas == (0.5, 0.9) and config.classes == (0, 2)
+    assert AETrainConfig.from_dict(config.as_dict()) == config  # JSON round trip
+    assert GANTrainConfig().pixel_weight == 10.0 and AETrainConfig().momentum == 0.9
+    with pytest.raises(TrainConfigError, match="expected key=value"):
+        parse_assignments(["lr"])
+
+
+def test_lr_schedules():
+    assert lr_factor("constant", 50, 100) == 1.0
+    assert lr_factor("cosine", 0, 100) == 1.0 and lr_factor("cosine", 50, 100) == pytest.approx(0.5)
+    assert lr_factor("linear", 75, 100) == pytest.approx(0.25)
+    assert lr_factor("cosine", 4, 100, warmup_steps=10) == pytest.approx(0.5)
+
+
+# --------------------------------------------------------------------------------------
+# Run directories and checkpoints
+# --------------------------------------------------------------------------------------
+
+
+def test_run_dirs_are_numbered_and_never_reused(tmp_path):
+    first = create_run_dir(tmp_path, "ae", "demo run")
+    second = create_run_dir(tmp_path, "gan", "x")
+    (tmp_path / "00041-ae-manual").mkdir()
+    third = create_run_dir(tmp_path, "ae", "y")
+    assert [p.name for p in (first, second, third)] == [
+        "00000-ae-demo-run",
+        "00001-gan-x",
+        "00042-ae-y",
+    ]
+    with pytest.raises(S2IError, match="--resume"):
+        create_run_dir(tmp_path, "ae", "z", run_dir=first)
+
+
+def test_checkpoint_round_trip_restores_models_optimisers_and_rng(tmp_path):
+    autoencoder, _, _ = tiny_networks()
+    optimizer = torch.optim.SGD(autoencoder.parameters(), lr=0.05, momentum=0.9)
+    ae_step(autoencoder, optimizer, torch.rand(4, 1, 128, 100) * 2 - 1)
+    state = {
+        "models": {"autoencoder": autoencoder.state_dict()},
+        "optimizers": {"autoencoder": optimizer.state_dict()},
+        "progress": {"step": 7, "epoch": 1, "batch_in_epoch": 2},
+        "rng": rng_state(),
+    }
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    save_checkpoint(tmp_path, state, step=7, keep=True)
+    assert latest_checkpoint(tmp_path).name == "last.pt"
+    assert (tmp_path / "checkpoints" / "step_0000007.pt").is_file()
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+
+    loaded = load_checkpoint(latest_checkpoint(tmp_path))
+    restored, _, _ = tiny_networks(seed=1)
+    restored_optimizer = torch.optim.SGD(restored.parameters(), lr=0.05, momentum=0.9)
+    restored.load_state_dict(loaded["models"]["autoencoder"])
+    restored_optimizer.load_state_dict(loaded["optimizers"]["autoencoder"])
+    for name, tensor in autoencoder.state_dict().items():
+        assert torch.equal(tensor, restored.state_dict()[name]), name
+    momentum = optimizer.state_dict()["state"][0]["momentum_buffer"]
+    assert torch.equal(restored_optimizer.state_dict()["state"][0]["momentum_buffer"], momentum)
+    set_rng_state(loaded["rng"])
+    assert torch.equal(torch.rand(3), expected[0])
+    assert np.array_equal(np.random.rand(3), expected[1]) and random.random() == expected[2]
+
+
+def test_checkpoint_write_failure_keeps_the_previous_file(tmp_path, monkeypatch):
+    save_checkpoint(tmp_path, {"progress": {"step": 1}}, step=1)
+
+    def torn_save(obj, file):
+        file.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", torn_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(tmp_path, {"progress": {"step": 2}}, step=2)
+    monkeypatch.undo()
+    assert load_checkpoint(latest_checkpoint(tmp_path))["progress"]["step"] == 1
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["last.pt"]
+
+
+# --------------------------------------------------------------------------------------
+# Losses, by hand
+# --------------------------------------------------------------------------------------
+
+REAL = torch.tensor([1.0, 0.5])
+FAKE = torch.tensor([-1.0, 0.0])
+
+
+def test_paper_loss_is_l1_to_plus_and_minus_one():
+    loss = PaperLoss()
+    # D: 0.5 * (mean(|0|, |-0.5|) + mean(|0|, |1|)) = 0.5 * (0.25 + 0.5)
+    assert loss.discriminator_loss(REAL, FAKE).item() == pytest.approx(0.375)
+    assert loss.generator_loss(FAKE).item() == pytest.approx(1.5)  # mean(|-2|, |-1|)
+
+
+def test_moving_average_loss_follows_the_discriminator():
+    loss = MovingAverageLoss(decay=0.5)
+    assert loss.generator_loss(FAKE).item() == pytest.approx(1.5)  # before updates: target +1
+    loss.update(REAL, FAKE)  # first update: the batch means, 0.75 and -0.5
+    assert loss.real_average.item() == pytest.approx(0.75)
+    assert loss.fake_average.item() == pytest.approx(-0.5)
+    loss.update(torch.tensor([0.25, 0.25]), torch.tensor([0.0, 0.5]))
+    assert loss.real_average.item() == pytest.approx(0.5 * 0.75 + 0.5 * 0.25)  # 0.5
+    assert loss.fake_average.item() == pytest.approx(0.5 * -0.5 + 0.5 * 0.25)  # -0.125
+    assert loss.generator_loss(FAKE).item() == pytest.approx((1.5 + 0.5) / 2)  # to m_real 0.5
+    assert loss.discriminator_loss(REAL, FAKE).item() == pytest.approx(0.375)  # margin 0: paper
+    smoothed = MovingAverageLoss(decay=0.5, discriminator_margin=0.25)
+    smoothed.load_state_dict(loss.state_dict())
+    real_target, fake_target = smoothed.discriminator_targets("cpu")
+    assert (real_target.item(), fake_target.item()) == pytest.approx((0.75, -0.375))
+    # D: 0.5 * (mean(0.25, 0.25) + mean(0.625, 0.375))
+    assert smoothed.discriminator_loss(REAL, FAKE).item() == pytest.approx(0.375)
+    assert smoothed.state_dict()["updates"] == 2
+
+
+def test_hinge_and_non_saturating_losses():
+    hinge = HingeLoss(margin=0.5)
+    # D: mean(relu(0.5-1), relu(0.5-0.5)) + mean(relu(0.5-1), relu(0.5+0)) = 0 + 0.25
+    assert hinge.discriminator_loss(REAL, FAKE).item() == pytest.approx(0.25)
+    assert hinge.generator_loss(FAKE).item() == pytest.approx(0.5)
+    ns = NonSaturatingLoss()
+    p_real, p_fake = (1 + REAL) / 2, (1 + FAKE) / 2  # (1, 0.75), (0, 0.5)
+    expected_d = -(math.log(1.0) + math.log(0.75)) / 2 - (math.log(1.0) + math.log(0.5)) / 2
+    assert p_real.tolist() == [1.0, 0.75] and p_fake.tolist() == [0.0, 0.5]
+    assert ns.discriminator_loss(REAL, FAKE).item() == pytest.approx(expected_d, rel=1e-5)
+    # p_fake = 0 is clamped at 1e-6: -mean(log 1e-6, log 0.5)
+    assert ns.generator_loss(FAKE).item() == pytest.approx(
+        (-math.log(1e-6) + math.log(2)) / 2, rel=1e-4
+    )
+    assert set(GAN_LOSSES) == {"paper", "moving_average", "hinge", "non_saturating"}
+
+
+# --------------------------------------------------------------------------------------
+# Steps and the NaN guard
+# --------------------------------------------------------------------------------------
+
+
+def test_ae_steps_reduce_the_loss_on_a_fixed_batch():
+    autoencoder, _, _ = tiny_networks()
+    optimizer = torch.optim.Adam(autoencoder.parameters(), lr=3e-2)
+    batch = torch.full((8, 1, 128, 100), -0.8)  # dark, with a bright band at a different height
+    for i in range(8):
+        batch[i, :, 10 * i : 10 * i + 20] = 0.6
+    losses = [ae_step(autoencoder, optimizer, batch)["loss"] for _ in range(12)]
+    assert torch.stack(losses[-3:]).mean() < 0.75 * torch.stack(losses[:3]).mean()
+
+
+def test_gan_steps_reduce_the_losses_on_a_fixed_batch():
+    autoencoder, generator, discriminator = tiny_networks()
+    autoencoder.eval().requires_grad_(False)
+    networks = {
+        "encoder": autoencoder.encoder,
+        "generator": generator,
+        "discriminator": discriminator,
+    }
+    optimizers = {
+        "generator": torch.optim.Adam(generator.parameters(), lr=2e-3, betas=(0.5, 0.999)),
+        "discriminator": torch.optim.Adam(discriminator.parameters(), lr=2e-3, betas=(0.5, 0.999)),
+    }
+    config = GANTrainConfig(loss="paper")
+    spectrograms = torch.rand(6, 1, 128, 100) * 2 - 1
+    images = torch.rand(6, 3, 32, 32) * 2 - 1
+    stats = [
+        train_step(networks, optimizers, PaperLoss(), spectrograms, images, config)
+        for _ in range(10)
+    ]
+    pixel = torch.stack([s["g_pixel"] for s in stats])
+    assert pixel[-3:].mean() < pixel[:3].mean()
+    # The discriminator alone, on fixed real and fake pairs, learns to tell them apart.
+    fake = generator(autoencoder.encoder(spectrograms)).detach()
+    embeddings = autoencoder.encoder(spectrograms)
+    d_losses = [
+        update_discriminator(
+            discriminator, optimizers["discriminator"], PaperLoss(), images, fake, embeddings
+        )["d_loss"]
+        for _ in range(10)
+    ]
+    assert torch.stack(d_losses[-3:]).mean() < torch.stack(d_losses[:3]).mean()
+
+
+def test_nan_guard_names_the_step_and_the_loss():
+    autoencoder, _, _ = tiny_networks()
+    optimizer = torch.optim.SGD(autoencoder.parameters(), lr=0.01)
+    batch = torch.rand(4, 1, 128, 100)
+    pending = [ae_step(autoencoder, optimizer, batch)]
+    batch[1, 0, 5, 5] = float("nan")
+    pending.append(ae_step(autoencoder, optimizer, batch))
+    with pytest.raises(NonFiniteLossError, match="step 11: loss is nan"):
+        gather_stats(pending, first_step=10)
+    means = gather_stats(pending[:1], first_step=10)
+    assert set(means) == {"loss", "grad_norm"} and math.isfinite(means["loss"])
+
+
+def test_cli_diverging_run_stops_and_keeps_the_last_good_checkpoint(workdir):
+    result = s2i(
+        "train-ae", "--data", "data", "--preset", "tiny", "--embedding-dim", EMBEDDING_DIM,
+        "--steps", 20, "--batch-size", 8, "--lr", 1e30, "--log-every", 1,
+        "--checkpoint-every", 1, "--desc", "diverge", cwd=workdir, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert (
+        "is nan" in result.stderr or "is inf" in result.stderr or "NaN or infinite" in result.stderr
+    )
+    failed_step = int(result.stderr.split("error: step ")[1].split(":")[0])
+    run_dir = next(workdir.glob("runs/*-ae-diverge"))
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert state["progress"]["step"] < failed_step
+    weights = state["models"]["autoencoder"].values()
+    assert all(torch.isfinite(t).all() for t in weights if t.is_floating_point())
+    assert "stopped: step" in (run_dir / "log.txt").read_text()
+
+
+# --------------------------------------------------------------------------------------
+# Data order
+# --------------------------------------------------------------------------------------
+
+
+def test_epoch_order_is_a_function_of_seed_and_epoch():
+    first = epoch_batches(50, 8, seed=3, epoch=2)
+    assert len(first) == 6 and all(len(b) == 8 for b in first)
+    assert all(np.array_equal(a, b) for a, b in zip(first, epoch_batches(50, 8, 3, 2), strict=True))
+    assert not np.array_equal(first[0], epoch_batches(50, 8, 3, 3)[0])
+    assert len(np.unique(np.concatenate(first))) == 48
+    positions = spread_over_classes(np.repeat([0, 1, 2], 5), 3, seed=0)
+    assert sorted(np.repeat([0, 1, 2], 5)[positions]) == [0, 1, 2]
+
+
+# --------------------------------------------------------------------------------------
+# The CLI for real: run directories, kill + resume, load_run
+# --------------------------------------------------------------------------------------
+
+
+def check_run_dir(run_dir: Path, kind: str, steps: int) -> list[dict]:
+    """The run directory holds everything it promises; returns its stats lines."""
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["kind"] == kind and Path(config["data"]).is_dir()
+    assert config["train"]["num_steps"] == steps and "autoencoder" in config["models"]
+    environment = json.loads((run_dir / "environment.json").read_text())
+    assert {"python", "torch", "device", "hostname", "cpu_count", "git_commit"} <= set(environment)
+    stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+    assert stats[-1]["step"] == steps and all("samples_per_s" in row for row in stats)
+    assert sorted((run_dir / "samples").glob("step_*.png"))
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    assert (run_dir / "log.txt").read_text().strip()
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["progress"]["step"] == steps
+    return stats
+
+
+def test_cli_train_ae_writes_a_complete_run_dir(ae_run):
+    assert ae_run.is_absolute() and re.fullmatch(r"\d{5}-ae-reference", ae_run.name)
+    stats = check_run_dir(ae_run, "ae", 24)
+    assert [row["step"] for row in stats] == [2 * i for i in range(1, 13)]  # every checkpoint
+    assert {"loss", "grad_norm", "lr_autoencoder"} <= set(stats[0]) and "val_loss" in stats[5]
+    assert stats[-1]["loss"] < stats[0]["loss"]
+    from PIL import Image
+
+    with Image.open(ae_run / "samples" / "step_0000024.png") as grid:
+        assert grid.size == (2 + 3 * 102, 2 + 2 * 130)  # 3 sounds x (input, reconstruction)
+
+
+def _final_models(run_dir: Path) -> dict:
+    return load_checkpoint(run_dir / "checkpoints" / "last.pt")["models"]
+
+
+def assert_same_models(first: dict, second: dict) -> None:
+    assert first.keys() == second.keys()
+    for network in first:
+        for name, tensor in first[network].items():
+            assert torch.equal(tensor, second[network][name]), f"{network}.{name} differs"
+
+
+def kill_after_checkpoint(args, cwd, kill_step: int, total_steps: int) -> Path:
+    """Start a run, SIGKILL it once checkpoint `kill_step` exists; returns its run dir."""
+    process = s2i(*args, cwd=cwd, wait=False)
+    deadline = time.monotonic() + 240
+    checkpoints = None
+    while time.monotonic() < deadline and process.poll() is None:
+        found = list(cwd.glob(f"runs/*-killed/checkpoints/step_{kill_step:07d}.pt"))
+        if found:
+            checkpoints = found[0].parent
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    state = load_checkpoint(latest_checkpoint(checkpoints.parent))
+    assert kill_step <= state["progress"]["step"] < total_steps
+    return checkpoints.parent
+
+
+def test_killed_ae_run_resumes_to_identical_weights(workdir, ae_run):
+    killed = kill_after_checkpoint((*AE_ARGS, "--desc", "killed"), workdir, 6, 24)
+    # A kill during a checkpoint write leaves a temporary file behind: resume must ignore it.
+    (killed / "checkpoints" / ".tmp-last.pt.99999").write_bytes(b"torn")
+    with pytest.raises(AssertionError, match="run directory exists"):
+        s2i(*AE_ARGS, "--run-dir", killed, cwd=workdir)
+    resumed = run_path(s2i("train-ae", "--resume", killed, cwd=workdir))
+    assert resumed == killed
+    assert_same_models(_final_models(ae_run), _final_models(killed))
+    reference_stats = check_run_dir(ae_run, "ae", 24)
+    resumed_stats = check_run_dir(killed, "ae", 24)
+    assert [r["step"] for r in resumed_stats] == [r["step"] for r in reference_stats]
+    assert [r["loss"] for r in resumed_stats] == [r["loss"] for r in reference_stats]
+    assert not list((killed / "checkpoints").glob(".tmp-*"))
+
+
+def test_cli_train_gan_and_its_resume(workdir, ae_run, gan_run):
+    stats = check_run_dir(gan_run, "gan", 16)
+    assert {"d_loss", "g_loss", "g_pixel", "real_score", "d_grad_norm", "val_pixel_loss"} <= set(
+        stats[3]
+    )
+    config = json.loads((gan_run / "config.json").read_text())
+    assert config["ae_run"] == str(ae_run.resolve()) and config["train"]["preset"] == "tiny"
+    state = load_checkpoint(gan_run / "checkpoints" / "last.pt")
+    assert state["loss_state"]["updates"] == 16
+    # The frozen encoder is the AE run's, copied into the GAN checkpoint.
+    assert_same_models(
+        {"autoencoder": _final_models(ae_run)["autoencoder"]},
+        {"autoencoder": state["models"]["autoencoder"]},
+    )
+    killed = kill_after_checkpoint((*gan_args(ae_run), "--desc", "killed"), workdir, 4, 16)
+    run_path(s2i("train-gan", "--resume", killed, cwd=workdir))
+    assert_same_models(_final_models(gan_run), _final_models(killed))
+    assert load_checkpoint(killed / "checkpoints" / "last.pt")["loss_state"]["updates"] == 16
+
+
+def test_load_run_gives_eval_networks(ae_run, gan_run):
+    ae = load_run(ae_run)
+    assert ae.kind == "ae" and ae.step == 24 and ae.embedding_dim == EMBEDDING_DIM
+    assert not ae.autoencoder.training and ae.generator is None
+    gan = load_run(gan_run)
+    assert (
+        gan.kind == "gan"
+        and gan.image_size == 32
+        and gan.config["train"]["loss"] == "moving_average"
+    )
+    with torch.no_grad():
+        embeddings = gan.autoencoder.encoder(torch.zeros(2, 1, 128, 100))
+        images = gan.generator(embeddings)
+        scores = gan.discriminator(images, embeddings)
+    assert embeddings.shape == (2, EMBEDDING_DIM) and images.shape == (2, 3, 32, 32)
+    assert scores.shape == (2,) and scores.abs().max() <= 1
+
+
+def test_cli_rejects_bad_settings(workdir, ae_run):
+    result = s2i("train-ae", "--data", "data", "--set", "lr_typo=1", cwd=workdir, check=False)
+    assert result.returncode == 2 and "unknown key 'lr_typo'" in result.stderr
+    result = s2i("train-ae", "--resume", ae_run, "--lr", "0.1", cwd=workdir, check=False)
+    assert result.returncode == 2 and "--resume takes every setting" in result.stderr
+    result = s2i(
+        "train-gan", "--data", "data", "--ae-run", workdir / "data", cwd=workdir, check=False
+    )
+    assert result.returncode == 2 and "not a run directory" in result.stderr
