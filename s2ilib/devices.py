@@ -20,7 +20,9 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     except RuntimeError as error:
         raise S2IError(f"--device {name!r}: not a device name ({error})") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise S2IError(f"--device {name!r}: CUDA is not available on this machine (use cpu or auto)")
+        raise S2IError(
+            f"--device {name!r}: CUDA is not available on this machine (use cpu or auto)"
+        )
     return device
 
 

@@ -20,15 +20,18 @@ from s2ilib.datasets.torch_data import from_unit_range, resize_images, to_unit_r
 from s2ilib.errors import S2IError
 
 
-def load_clips(paths, config: FrontEndConfig = FrontEndConfig(), mode: str = "loudest"):
+def load_clips(paths, config: FrontEndConfig | None = None, mode: str = "loudest"):
     """Spectrograms of the readable files: (uint8 (N, 128, 100), readable paths, {path: why not}).
 
     Files are decoded one by one (I/O), the spectrograms computed in one batch.
     """
+    config = config or FrontEndConfig()
     waves, readable, failures = [], [], {}
     for path in map(Path, paths):
         try:
-            waves.append(fit_one_second(load_audio(path, config.sample_rate), config.sample_rate, mode))
+            waves.append(
+                fit_one_second(load_audio(path, config.sample_rate), config.sample_rate, mode)
+            )
             readable.append(path)
         except S2IError as error:
             failures[str(path)] = str(error)
@@ -38,7 +41,9 @@ def load_clips(paths, config: FrontEndConfig = FrontEndConfig(), mode: str = "lo
 
 
 @torch.no_grad()
-def encode(encoder: torch.nn.Module, spectrograms_uint8, device, batch_size: int = 256) -> torch.Tensor:
+def encode(
+    encoder: torch.nn.Module, spectrograms_uint8, device, batch_size: int = 256
+) -> torch.Tensor:
     """uint8 (N, 128, 100) spectrograms -> float32 (N, D) embeddings, in batches."""
     encoder.eval()
     embeddings = []
@@ -49,8 +54,15 @@ def encode(encoder: torch.nn.Module, spectrograms_uint8, device, batch_size: int
 
 
 @torch.no_grad()
-def generate(generator: torch.nn.Module, embeddings: torch.Tensor, device, samples: int = 1,
-             test_time_dropout: bool = True, batch_size: int = 256, seed: int | None = None) -> np.ndarray:
+def generate(
+    generator: torch.nn.Module,
+    embeddings: torch.Tensor,
+    device,
+    samples: int = 1,
+    test_time_dropout: bool = True,
+    batch_size: int = 256,
+    seed: int | None = None,
+) -> np.ndarray:
     """(N, D) embeddings -> uint8 (N, samples, S, S, 3) images.
 
     With test_time_dropout (the paper's setting) every sample draws new dropout masks;
@@ -92,8 +104,15 @@ def unique_stems(paths: list[Path]) -> list[str]:
     return [f"{p.parent.name}_{p.stem}" if p.stem in repeated else p.stem for p in paths]
 
 
-def imagine_files(run_dir, audio_paths, out_dir, samples: int = 1, device: str = "auto",
-                  seed: int | None = 0, mode: str = "loudest") -> dict:
+def imagine_files(
+    run_dir,
+    audio_paths,
+    out_dir,
+    samples: int = 1,
+    device: str = "auto",
+    seed: int | None = 0,
+    mode: str = "loudest",
+) -> dict:
     """Audio files -> PNGs in out_dir; returns {"written": [...], "skipped": {path: reason}}."""
     from s2ilib.devices import resolve_device
     from s2ilib.train.rundir import load_run
@@ -124,8 +143,15 @@ def class_paired_images(labels: np.ndarray, pool, seed: int = 0) -> np.ndarray:
     return choice
 
 
-def embed_dataset(run_dir, data_path, out_dir, splits=None, device: str = "auto",
-                  image_size: int = 96, seed: int = 0) -> dict:
+def embed_dataset(
+    run_dir,
+    data_path,
+    out_dir,
+    splits=None,
+    device: str = "auto",
+    image_size: int = 96,
+    seed: int = 0,
+) -> dict:
     """Embeddings of a data set's sounds: `embeddings.npz` and, when the set has images,
     the published embedding-to-image `.bin` layout (one file per split).
 
@@ -148,8 +174,12 @@ def embed_dataset(run_dir, data_path, out_dir, splits=None, device: str = "auto"
     for split in splits or list(data.sounds):
         records = data.split(split)
         embeddings = encode(run.autoencoder.encoder, records.spectrograms, device).numpy()
-        for key, value in (("names", records.names), ("labels", records.labels),
-                           ("splits", np.full(len(records), split)), ("embeddings", embeddings)):
+        for key, value in (
+            ("names", records.names),
+            ("labels", records.labels),
+            ("splits", np.full(len(records), split)),
+            ("embeddings", embeddings),
+        ):
             arrays[key].append(np.asarray(value))
         if data.pairing == "none":
             continue
@@ -159,7 +189,11 @@ def embed_dataset(run_dir, data_path, out_dir, splits=None, device: str = "auto"
         except S2IError:  # e.g. AV-Digits clip ids: give them published-style names
             names = np.array([format_name(int(c), i, 0) for i, c in enumerate(records.labels)])
         pool = data.image_pool(split)
-        picks = class_paired_images(records.labels, pool, seed) if data.pairing == "class" else np.arange(len(records))
+        picks = (
+            class_paired_images(records.labels, pool, seed)
+            if data.pairing == "class"
+            else np.arange(len(records))
+        )
         images = from_unit_range(resize_images(torch.as_tensor(pool.images[picks]), image_size))
         prefix = "data" if split == "train" else split
         path = bin_dir / f"{prefix}_batch_001.bin"

@@ -492,8 +492,8 @@ def ingest_videos(
 ) -> dict:
     """Ingest VIDEO_DIR/<class>/<video> into OUT_DIR in the published layout; returns the report.
 
-    Arguments: val / test, fractions of each class's videos held out (split by video);
-    seed, the shuffle before splitting; workers, decoding processes (0 = in this process);
+    Arguments: val / test, fractions of each class's ingested videos held out (whole
+    videos, rounded per class); seed, the shuffle before splitting; workers, decoding processes (0 = in this process);
     resume, continue an earlier ingest into the same OUT_DIR (else OUT_DIR must be new or
     empty); frame_size, side of the square frames (the .bin batches need 96); progress,
     show a tqdm bar and a line per skipped video.
@@ -505,6 +505,8 @@ def ingest_videos(
     if workers < 0:
         raise S2IError(f"workers is {workers} (expected 0 for in-process, or more)")
     video_dir, out_dir = Path(video_dir).resolve(), Path(out_dir).resolve()
+    if out_dir == video_dir or video_dir in out_dir.parents:
+        raise S2IError(f"{out_dir}: OUT_DIR inside VIDEO_DIR would be read as a class folder")
     classes, files = list_videos(video_dir)
     index = {name: position for position, name in enumerate(classes)}
     jobs = [

@@ -57,13 +57,19 @@ def load_parameters(config_class, namespace: dict):
 
 
 def _check_type(name: str, value, hint) -> None:
-    allowed = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    allowed = (
+        typing.get_args(hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType)
+        else (hint,)
+    )
     allowed = tuple(typing.get_origin(a) or a for a in allowed)
     allowed = tuple(type(None) if a is None else a for a in allowed)
     if float in allowed and isinstance(value, int) and not isinstance(value, bool):
         return  # 1 is a fine value for a float parameter
     if isinstance(value, bool) and bool not in allowed:
-        raise ParameterError(f"parameter {name}={value!r}: expected {_type_names(allowed)}, got bool")
+        raise ParameterError(
+            f"parameter {name}={value!r}: expected {_type_names(allowed)}, got bool"
+        )
     if not isinstance(value, allowed):
         raise ParameterError(
             f"parameter {name}={value!r}: expected {_type_names(allowed)}, got {type(value).__name__}"
@@ -131,7 +137,9 @@ class CommonParameters:
 
     def validate(self) -> None:
         if self.preset not in ("tiny", "demo", "paper"):
-            raise ParameterError(f"parameter preset={self.preset!r}: expected 'tiny', 'demo' or 'paper'")
+            raise ParameterError(
+                f"parameter preset={self.preset!r}: expected 'tiny', 'demo' or 'paper'"
+            )
         require_path("data", _default_data(self.data), "the data set folder")
 
     @property
@@ -143,5 +151,7 @@ class CommonParameters:
 class DataExplorationParameters(CommonParameters):
     """01_data_exploration."""
 
-    vegas_dir: str = ""  # unpacked VEGAS spectrograms; "" = S2I_VEGAS_DIR or the cache (skipped when absent)
+    vegas_dir: str = (
+        ""  # unpacked VEGAS spectrograms; "" = S2I_VEGAS_DIR or the cache (skipped when absent)
+    )
     examples_per_class: int = 2  # example sounds shown per class

@@ -129,7 +129,9 @@ def run_pipeline(options: PipelineOptions) -> dict:
     report = Path(options.out)
     report.mkdir(parents=True, exist_ok=True)
     summary_path = report / "summary.json"
-    previous = json.loads(summary_path.read_text()) if options.resume and summary_path.is_file() else {}
+    previous = (
+        json.loads(summary_path.read_text()) if options.resume and summary_path.is_file() else {}
+    )
     done = {s["step"]: s for s in previous.get("steps", []) if s.get("status") == "done"}
     summary = {"options": _options_json(options), "steps": [], "status": "running"}
     produced: dict = {}

@@ -75,16 +75,25 @@ def plot_examples(data: DataSet, split: str = "train", per_class: int = 2, seed:
         for slot in range(per_class):
             spectrogram_axis = axes[row, slot * (2 if has_images else 1)]
             if slot < len(mine):
-                spectrogram_axis.imshow(sounds.spectrograms[picks[mine[slot]]], cmap="magma",
-                                        vmin=0, vmax=255, aspect="auto")
+                spectrogram_axis.imshow(
+                    sounds.spectrograms[picks[mine[slot]]],
+                    cmap="magma",
+                    vmin=0,
+                    vmax=255,
+                    aspect="auto",
+                )
                 if has_images:
                     image = images[mine[slot]]
-                    axes[row, slot * 2 + 1].imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
+                    axes[row, slot * 2 + 1].imshow(
+                        image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None
+                    )
         axes[row, 0].set_ylabel(data.classes[label], rotation=0, ha="right", va="center")
     for axis in axes.flat:
         axis.set_xticks([])
         axis.set_yticks([])
-    figure.suptitle(f"{split}: spectrogram (low frequencies at the bottom)" + (" | image" if has_images else ""))
+    figure.suptitle(
+        f"{split}: spectrogram (low frequencies at the bottom)" + (" | image" if has_images else "")
+    )
     figure.tight_layout()
     return figure
 
@@ -144,13 +153,17 @@ def image_grid(images: np.ndarray, columns: int, pad: int = 2, fill: int = 255) 
     padded = np.full((rows * columns, height + pad, width + pad, channels), fill, np.uint8)
     padded[:count, :height, :width] = images
     grid = padded.reshape(rows, columns, height + pad, width + pad, channels)
-    return grid.transpose(0, 2, 1, 3, 4).reshape(rows * (height + pad), columns * (width + pad), channels)
+    return grid.transpose(0, 2, 1, 3, 4).reshape(
+        rows * (height + pad), columns * (width + pad), channels
+    )
 
 
 def read_stats(run_dir) -> pd.DataFrame:
     """A run's stats.jsonl as a table (one row per logged step)."""
     path = Path(run_dir) / "stats.jsonl"
-    return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+    return pd.DataFrame(
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    )
 
 
 def plot_curves(stats: pd.DataFrame, columns: list[str], title: str, x: str = "step"):

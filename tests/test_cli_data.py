@@ -63,7 +63,7 @@ def test_inspect_corrupt_file_exits_2_naming_file_and_record(spec_image_set):
     assert (
         str(bad) in result.stderr
         and "record 4" in result.stderr
-        and "7 trailing bytes" not in result.stderr
+        and "40452 trailing bytes" in result.stderr
     )
     assert "4 whole records" in result.stderr and "Traceback" not in result.stderr
 

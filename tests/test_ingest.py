@@ -354,5 +354,7 @@ def test_batches_are_cut_at_records_per_batch(video_dir, tmp_path, monkeypatch):
 def test_bad_options_are_refused(video_dir, tmp_path):
     with pytest.raises(S2IError, match="fractions"):
         ingest_videos(video_dir, tmp_path / "out", val=0.6, test=0.5)
+    with pytest.raises(S2IError, match="inside VIDEO_DIR"):
+        ingest_videos(video_dir, video_dir / "out")
     with pytest.raises(S2IError, match="one sub-folder per class"):
         ingest_videos(tmp_path / "missing", tmp_path / "out")

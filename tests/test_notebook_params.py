@@ -24,8 +24,14 @@ class Example:
 
 
 def test_user_variables_skip_modules_functions_and_ipython_names():
-    namespace = {"os": os, "f": test_user_variables_skip_modules_functions_and_ipython_names,
-                 "In": [], "_": 1, "epochs": 2, "Example": Example}
+    namespace = {
+        "os": os,
+        "f": test_user_variables_skip_modules_functions_and_ipython_names,
+        "In": [],
+        "_": 1,
+        "epochs": 2,
+        "Example": Example,
+    }
     assert user_variables(namespace) == {"epochs": 2}
 
 

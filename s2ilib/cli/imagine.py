@@ -26,11 +26,19 @@ def register(subparsers):
     imagine.add_argument("audio", nargs="+", help="sound files to translate")
     imagine.add_argument("--run", required=True, help="a GAN run directory (from s2i train-gan)")
     imagine.add_argument("--out", required=True, help="folder for the PNGs")
-    imagine.add_argument("--samples", type=int, default=1, help="images per sound (test-time dropout draws)")
+    imagine.add_argument(
+        "--samples", type=int, default=1, help="images per sound (test-time dropout draws)"
+    )
     imagine.add_argument("--seed", type=int, default=0, help="seed of the dropout draws")
-    imagine.add_argument("--mode", default="loudest", choices=["loudest", "centre"],
-                         help="which second of a longer clip to use")
-    imagine.add_argument("--device", default="auto", help="'auto' (CUDA if present, else CPU), 'cpu' or 'cuda[:N]'")
+    imagine.add_argument(
+        "--mode",
+        default="loudest",
+        choices=["loudest", "centre"],
+        help="which second of a longer clip to use",
+    )
+    imagine.add_argument(
+        "--device", default="auto", help="'auto' (CUDA if present, else CPU), 'cpu' or 'cuda[:N]'"
+    )
 
     embed = add_command(
         subparsers,
@@ -48,9 +56,13 @@ def register(subparsers):
     embed.add_argument("--run", required=True, help="an AE or GAN run directory")
     embed.add_argument("--out", required=True, help="output folder")
     embed.add_argument("--splits", nargs="+", default=None, help="splits to embed (default: all)")
-    embed.add_argument("--image-size", type=int, default=96, help="image size in the .bin files (published: 96)")
+    embed.add_argument(
+        "--image-size", type=int, default=96, help="image size in the .bin files (published: 96)"
+    )
     embed.add_argument("--seed", type=int, default=0, help="seed of the class pairing (AV-Digits)")
-    embed.add_argument("--device", default="auto", help="'auto' (CUDA if present, else CPU), 'cpu' or 'cuda[:N]'")
+    embed.add_argument(
+        "--device", default="auto", help="'auto' (CUDA if present, else CPU), 'cpu' or 'cuda[:N]'"
+    )
 
 
 def _run_imagine(args):
@@ -59,8 +71,15 @@ def _run_imagine(args):
 
     if args.samples < 1:
         raise S2IError(f"--samples {args.samples}: must be at least 1")
-    report = imagine_files(args.run, args.audio, args.out, samples=args.samples,
-                           device=args.device, seed=args.seed, mode=args.mode)
+    report = imagine_files(
+        args.run,
+        args.audio,
+        args.out,
+        samples=args.samples,
+        device=args.device,
+        seed=args.seed,
+        mode=args.mode,
+    )
     for path, reason in report["skipped"].items():
         print(f"skipped {path}: {reason}", file=sys.stderr)
     for path in report["written"]:
@@ -71,6 +90,13 @@ def _run_imagine(args):
 def _run_embed(args):
     from s2ilib.imagine import embed_dataset
 
-    report = embed_dataset(args.run, args.data, args.out, splits=args.splits,
-                           device=args.device, image_size=args.image_size, seed=args.seed)
+    report = embed_dataset(
+        args.run,
+        args.data,
+        args.out,
+        splits=args.splits,
+        device=args.device,
+        image_size=args.image_size,
+        seed=args.seed,
+    )
     print(json.dumps(report, indent=2))

@@ -30,7 +30,10 @@ def register(subparsers):
         "--out", default=str(vegas.unpack_dir()), help="folder to unpack into (git-ignored cache)"
     )
     command.add_argument(
-        "--splits", nargs="+", default=list(vegas.EXPECTED_COUNTS), choices=list(vegas.EXPECTED_COUNTS),
+        "--splits",
+        nargs="+",
+        default=list(vegas.EXPECTED_COUNTS),
+        choices=list(vegas.EXPECTED_COUNTS),
         help="which splits to unpack",
     )
     command.add_argument("--force", action="store_true", help="extract again even if complete")

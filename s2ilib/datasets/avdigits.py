@@ -239,22 +239,39 @@ def cache_dir() -> Path:
     return Path(os.environ.get("S2I_AVDIGITS_CACHE", REPO_ROOT / "cache" / "avdigits"))
 
 
-def load_spectrograms(root, manifest: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """uint8 (N, 128, 100) spectrograms of the clips in manifest order, from the cache if fresh.
-
-    The cache key hashes the manifest, every clip's bytes and the front-end settings, so an
-    edited clip or a changed front end recomputes. An unwritable cache only costs time.
-    """
+def spectrogram_key(root, clips: list[bytes]) -> str:
+    """sha256 over the manifest, every clip's bytes and the front-end settings."""
     from s2ilib.audio import FrontEndConfig
 
-    root = Path(root)
-    manifest = read_manifest(root / "manifest.csv") if manifest is None else manifest
-    clips = _read_clips(root, manifest)
-    digest = hashlib.sha256((root / "manifest.csv").read_bytes())
+    digest = hashlib.sha256(Path(root, "manifest.csv").read_bytes())
     for data in clips:
         digest.update(hashlib.sha256(data).digest())
     digest.update(repr(FrontEndConfig()).encode())
-    cached = cache_dir() / f"spectrograms-{digest.hexdigest()[:20]}.npz"
+    return digest.hexdigest()
+
+
+def load_spectrograms(root, manifest: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """uint8 (N, 128, 100) spectrograms of the clips, in manifest order.
+
+    The shipped spectrograms.npz when its key (spectrogram_key) says it was made from these
+    clips with this front end; otherwise they are computed from the clips and cached (an
+    unwritable cache only costs time).
+    """
+    root = Path(root)
+    manifest = read_manifest(root / "manifest.csv") if manifest is None else manifest
+    clips = _read_clips(root, manifest)
+    key = spectrogram_key(root, clips)
+    shipped = root / "spectrograms.npz"
+    if shipped.is_file():
+        arrays = _load_npz(shipped, ["names", "labels", "spectrograms", "key"])
+        if str(arrays["key"]) == key:
+            return _checked_spectrograms(shipped, arrays, manifest)
+        warnings.warn(
+            f"{shipped} was made from other clips or with other front-end settings: "
+            "computing them again (`s2i build-avdigits --refresh-spectrograms` updates the file)",
+            stacklevel=2,
+        )
+    cached = cache_dir() / f"spectrograms-{key[:20]}.npz"
     if cached.is_file():
         try:
             return _load_npz(cached, ["spectrograms"])["spectrograms"]
@@ -263,6 +280,45 @@ def load_spectrograms(root, manifest: dict[str, np.ndarray] | None = None) -> np
     spectrograms = clip_spectrograms(clips, manifest["file"], root)
     _write_cache(cached, spectrograms)
     return spectrograms
+
+
+def _checked_spectrograms(path: Path, arrays: dict, manifest: dict[str, np.ndarray]) -> np.ndarray:
+    """The stored stack, checked against the manifest: same clips, same order, uint8 128x100."""
+    spectrograms = arrays["spectrograms"]
+    count = len(manifest["clip_id"])
+    if spectrograms.dtype != np.uint8 or spectrograms.shape != (count, 128, 100):
+        found = f"{spectrograms.dtype} {spectrograms.shape}"
+        raise FormatError(path, f"spectrograms are {found}", expected=f"uint8 {(count, 128, 100)}")
+    names = arrays["names"]
+    if names.shape != (count,) or not np.array_equal(names, manifest["clip_id"]):
+        first = (
+            int(np.flatnonzero(names[:count] != manifest["clip_id"][: names.size])[0])
+            if names.size
+            else 0
+        )
+        raise FormatError(path, "clip names differ from the manifest", first, "manifest order")
+    return spectrograms
+
+
+def write_spectrograms(root) -> Path:
+    """(Re)write root/spectrograms.npz from the folder's clips with the current front end.
+
+    Needs no speech engine: run it after a change of the audio front end's settings.
+    """
+    from s2ilib.audio import FrontEndConfig
+
+    root = Path(root)
+    manifest = read_manifest(root / "manifest.csv")
+    clips = _read_clips(root, manifest)
+    arrays = {
+        "names": manifest["clip_id"],
+        "labels": manifest["digit"],
+        "spectrograms": clip_spectrograms(clips, manifest["file"], root),
+        "key": np.array(spectrogram_key(root, clips)),
+        "frontend": np.array(repr(FrontEndConfig())),
+    }
+    write_npz(root / "spectrograms.npz", arrays)
+    return root / "spectrograms.npz"
 
 
 def _read_clips(root: Path, manifest: dict[str, np.ndarray]) -> list[bytes]:
@@ -911,7 +967,15 @@ def summarise(manifest: dict[str, np.ndarray], images_split: np.ndarray) -> dict
 
 # --- the build -----------------------------------------------------------------------------
 
-_OUTPUTS = ("audio", "manifest.csv", "images.npz", "build_info.json", "README.md", "CREDITS.md")
+_OUTPUTS = (
+    "audio",
+    "manifest.csv",
+    "spectrograms.npz",
+    "images.npz",
+    "build_info.json",
+    "README.md",
+    "CREDITS.md",
+)
 
 
 def build_avdigits(
@@ -1006,7 +1070,7 @@ def _write_build(
     (out_dir / "build_info.json").write_text(text, encoding="utf-8")
     (out_dir / "README.md").write_text(readme_text(info), encoding="utf-8")
     (out_dir / "CREDITS.md").write_text(CREDITS, encoding="utf-8")
-    load_spectrograms(out_dir, manifest)  # computes them once, into the cache
+    write_spectrograms(out_dir)
     return summary
 
 

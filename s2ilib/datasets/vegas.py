@@ -44,7 +44,9 @@ def verify_vegas(root: Path, splits=tuple(EXPECTED_COUNTS)) -> dict[str, int]:
     counts = {split: count_jpegs(Path(root) / split) for split in splits}
     wrong = {s: n for s, n in counts.items() if n != EXPECTED_COUNTS[s]}
     if wrong:
-        detail = ", ".join(f"{s}: {n} files, expected {EXPECTED_COUNTS[s]}" for s, n in wrong.items())
+        detail = ", ".join(
+            f"{s}: {n} files, expected {EXPECTED_COUNTS[s]}" for s, n in wrong.items()
+        )
         raise S2IError(f"{root}: incomplete VEGAS spectrograms ({detail}); run `s2i vegas`")
     return counts
 
