@@ -825,8 +825,17 @@ def write_jpeg_tree(root, split: str, names, spectrograms, quality: int = JPEG_Q
 
 
 def write_image_tree(root, split: str, names, images, quality: int = JPEG_QUALITY) -> Path:
-    """Write root/split/<name>.jpg: RGB 96x96 JPEGs (the frames/ tree paired by name)."""
-    return _write_jpegs(Path(root) / split, names, images, IMAGE_SHAPE, quality)
+    """Write root/split/<name>.jpg: RGB JPEGs (the frames/ tree paired by name).
+
+    The published frames are 96x96x3; other square or rectangular RGB sizes are accepted
+    (e.g. `s2i ingest --frame-size 128`), since only the .bin layouts fix the size.
+    """
+    images_shape = tuple(np.shape(images)[1:])
+    if len(images_shape) != 3 or images_shape[2] != 3:
+        raise FormatError(
+            Path(root) / split, f"images of shape {images_shape}", expected="(N, H, W, 3) RGB"
+        )
+    return _write_jpegs(Path(root) / split, names, images, images_shape, quality)
 
 
 # --------------------------------------------------------------------------------------

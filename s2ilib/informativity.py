@@ -64,7 +64,7 @@ class InformativityTrainConfig:
     """Everything `train_informativity` needs besides the data set and the output folder."""
 
     image_size: int = 32  # side of the images the classifiers see (= the generator's)
-    epochs: int = 12  # at most this many epochs (see the module docstring)
+    epochs: int = 20  # at most this many epochs (see the module docstring)
     batch_size: int = 32  # images per binary classifier per step (half positives)
     kway_batch_size: int = 64  # images per step of the K-way classifier
     lr: float = 2e-3  # Adam learning rate of every classifier
@@ -81,7 +81,9 @@ class InformativityTrainConfig:
         if self.batch_size < 4 or self.kway_batch_size < 2:
             raise S2IError("informativity: batch sizes too small for BatchNorm (>= 4 / >= 2)")
         if not 0.0 <= self.degraded_fraction <= 1.0:
-            raise S2IError(f"informativity: degraded_fraction {self.degraded_fraction} not in [0, 1]")
+            raise S2IError(
+                f"informativity: degraded_fraction {self.degraded_fraction} not in [0, 1]"
+            )
 
 
 def classifier_config(image_size: int, n_classes: int):
@@ -150,7 +152,9 @@ def resize_to_uint8(images_uint8: np.ndarray, image_size: int) -> torch.Tensor:
     """uint8 (B, H, W, C) -> uint8 (B, 3, S, S), via the loaders' resizing."""
     from s2ilib.datasets.torch_data import from_unit_range, resize_images
 
-    return from_unit_range(resize_images(torch.from_numpy(np.ascontiguousarray(images_uint8)), image_size))
+    return from_unit_range(
+        resize_images(torch.from_numpy(np.ascontiguousarray(images_uint8)), image_size)
+    )
 
 
 def load_pool(data, split: str, image_size: int, limit_per_class=None, seed: int = 0) -> ImagePool:
@@ -196,7 +200,9 @@ def shuffle_patches(images: torch.Tensor, grid: int, generator: torch.Generator)
     shuffled = patches[torch.arange(batch)[:, None], permutation]
     shuffled = shuffled.reshape(batch, grid, grid, channels, patch, patch).permute(0, 3, 1, 4, 2, 5)
     out = images.clone()
-    out[:, :, : grid * patch, : grid * patch] = shuffled.reshape(batch, channels, grid * patch, grid * patch)
+    out[:, :, : grid * patch, : grid * patch] = shuffled.reshape(
+        batch, channels, grid * patch, grid * patch
+    )
     return out
 
 
@@ -221,7 +227,9 @@ def degrade(
             continue
         if name == "noise":
             shape = (n, channels, size, size)
-            values = uniform(n, -0.8, 0.8) + uniform(n, 0.1, 1.0) * torch.randn(shape, generator=generator)
+            values = uniform(n, -0.8, 0.8) + uniform(n, 0.1, 1.0) * torch.randn(
+                shape, generator=generator
+            )
         elif name == "blur":
             values = gaussian_blur(own[chosen], sigma=size / 6)
         elif name == "constant":
@@ -308,15 +316,21 @@ def penultimate_features(model, images: torch.Tensor) -> torch.Tensor:
 class _Trainer:
     """The binary classifiers and the K-way one, their optimiser and batch sampling."""
 
-    def __init__(self, config: InformativityTrainConfig, num_classes: int, train: ImagePool, device):
+    def __init__(
+        self, config: InformativityTrainConfig, num_classes: int, train: ImagePool, device
+    ):
         from s2ilib.models import InformativityClassifier
 
         self.config, self.num_classes, self.train, self.device = config, num_classes, train, device
         torch.manual_seed(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         binary_config = classifier_config(config.image_size, 2)
-        self.binary = [InformativityClassifier(binary_config).to(device) for _ in range(num_classes)]
-        self.kway = InformativityClassifier(classifier_config(config.image_size, num_classes)).to(device)
+        self.binary = [
+            InformativityClassifier(binary_config).to(device) for _ in range(num_classes)
+        ]
+        self.kway = InformativityClassifier(classifier_config(config.image_size, num_classes)).to(
+            device
+        )
         parameters = [p for model in self.models for p in model.parameters()]
         self.optimizer = torch.optim.Adam(parameters, lr=config.lr)
 
@@ -355,13 +369,15 @@ class _Trainer:
         binary_loss = sum(
             F.nll_loss(model(images[k]), targets[k]) for k, model in enumerate(self.binary)
         ) / len(self.binary)
-        positions = torch.randint(0, len(self.train), (self.config.kway_batch_size,), generator=self.generator)
+        positions = torch.randint(
+            0, len(self.train), (self.config.kway_batch_size,), generator=self.generator
+        )
         kway_images = self.train.float(positions).to(self.device)
         kway_loss = F.nll_loss(self.kway(kway_images), self.train.labels[positions].to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
         (binary_loss + kway_loss).backward()
         self.optimizer.step()
-        return {"binary_loss": float(binary_loss), "kway_loss": float(kway_loss)}
+        return {"binary_loss": binary_loss.item(), "kway_loss": kway_loss.item()}
 
     def bank(self, classes: list[str]) -> InformativityBank:
         for model in self.models:
@@ -372,7 +388,9 @@ class _Trainer:
 def degraded_set(pool: ImagePool, num_classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """One degraded version of every pool image (uint8) and the class it was made from."""
     g = torch.Generator().manual_seed(seed)
-    others = (pool.labels + torch.randint(1, num_classes, pool.labels.shape, generator=g)) % num_classes
+    others = (
+        pool.labels + torch.randint(1, num_classes, pool.labels.shape, generator=g)
+    ) % num_classes
     images = degrade(
         pool.float(torch.arange(len(pool))),
         pool.float(pool.draw(others, g)),
@@ -382,7 +400,9 @@ def degraded_set(pool: ImagePool, num_classes: int, seed: int) -> tuple[torch.Te
     return images.add(1).mul_(127.5).round_().to(torch.uint8), pool.labels
 
 
-def judge(bank: InformativityBank, pool: ImagePool, degraded: torch.Tensor, batch_size: int) -> dict:
+def judge(
+    bank: InformativityBank, pool: ImagePool, degraded: torch.Tensor, batch_size: int
+) -> dict:
     """Per-class rates of the binary classifiers and the K-way accuracy on one split."""
     k = bank.num_classes
     real = bank.score_all(pool.images, batch_size)
@@ -416,16 +436,22 @@ def train_informativity(
     config: InformativityTrainConfig | None = None,
     device=None,
     desc: str = "",
-    log=print,
+    verbose: bool = True,
 ) -> Path:
     """Train the binary and K-way classifiers on `data`'s real images; returns the run dir.
 
-    data: a path or an opened DataSet; config: see InformativityTrainConfig; log: called
-    with one line per epoch.
+    data: a path or an opened DataSet; config: see InformativityTrainConfig; verbose: echo
+    the per-epoch lines of log.txt to stderr.
     """
     from s2ilib.datasets import open_dataset
     from s2ilib.train.checkpoint import atomic_torch_save
-    from s2ilib.train.rundir import CONFIG_FILE, create_run_dir, write_json
+    from s2ilib.train.rundir import (
+        CONFIG_FILE,
+        ENVIRONMENT_FILE,
+        RunLog,
+        environment_info,
+        write_json,
+    )
 
     config = config or InformativityTrainConfig()
     data = open_dataset(data) if not hasattr(data, "image_pool") else data
@@ -437,7 +463,7 @@ def train_informativity(
         )
         for split in ("train", "val", "test")
     }
-    run_dir = create_run_dir(runs_root, RUN_KIND, desc or f"{data.kind}-{config.image_size}px", run_dir)
+    run_dir = _create_run_dir(runs_root, desc or f"{data.kind}-{config.image_size}px", run_dir)
     document = {
         "kind": RUN_KIND,
         "desc": desc,
@@ -451,8 +477,10 @@ def train_informativity(
         "degradations": list(DEGRADATIONS),
     }
     write_json(run_dir / CONFIG_FILE, document)
+    write_json(run_dir / ENVIRONMENT_FILE, environment_info(device))
+    log = RunLog(run_dir, tensorboard=False)
     trainer = _Trainer(config, data.num_classes, pools["train"], device)
-    best = _fit(trainer, data, pools, run_dir, log)
+    best = _fit(trainer, data, pools, log, verbose)
     bank = trainer.bank(list(data.classes))
     test_degraded, _ = degraded_set(pools["test"], data.num_classes, config.seed + 2)
     ceilings = judge(bank, pools["test"], test_degraded, config.eval_batch_size)
@@ -461,8 +489,9 @@ def train_informativity(
         "num_images": len(pools["test"]),
         "classes": list(data.classes),
         **ceilings,
-        "best_epoch": best["epoch"],
-        "val_balanced_accuracy": best["score"],
+        "best_epoch": {"binary": best["epoch"][:-1], "kway": best["epoch"][-1]},
+        "val_balanced_accuracy": best["score"][:-1],
+        "val_kway_accuracy": best["score"][-1],
         "train_seconds": round(time.time() - started, 1),
     }
     atomic_torch_save(
@@ -475,16 +504,44 @@ def train_informativity(
         run_dir / "checkpoints" / "last.pt",
     )
     write_json(run_dir / METRICS_FILE, results)
-    log(
+    log.info(
         f"informativity ceilings (test): mean TPR {results['mean_true_positive_rate']:.3f}, "
         f"FPR other classes {results['mean_false_positive_rate']:.3f}, FPR degraded "
         f"{results['mean_false_positive_rate_degraded']:.3f}, K-way accuracy "
-        f"{results['kway_accuracy']:.3f} ({results['train_seconds']} s) -> {run_dir}"
+        f"{results['kway_accuracy']:.3f} ({results['train_seconds']} s) -> {run_dir}",
+        echo=verbose,
     )
+    log.close()
     return run_dir
 
 
-def _fit(trainer: _Trainer, data, pools: dict, run_dir: Path, log) -> dict:
+def _create_run_dir(runs_root, desc: str, run_dir=None) -> Path:
+    """A new run directory runs_root/NNNNN-informativity-<desc> (or exactly `run_dir`)."""
+    from s2ilib.train import rundir
+
+    if RUN_KIND in rundir.RUN_KINDS:
+        return rundir.create_run_dir(runs_root, RUN_KIND, desc, run_dir)
+    # rundir.create_run_dir knows only its own kinds: same naming, same refusal to reuse.
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        if run_dir.exists():
+            raise S2IError(f"{run_dir}: run directory exists (choose a new one)")
+        run_dir.mkdir(parents=True)
+        return run_dir
+    root = Path(runs_root)
+    root.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):  # another process may take the same number between scan and mkdir
+        number = rundir.next_run_number(root)
+        candidate = root / f"{number:05d}-{RUN_KIND}-{rundir.sanitize_desc(desc)}"
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise S2IError(f"{root}: could not create a new run directory")
+
+
+def _fit(trainer: _Trainer, data, pools: dict, log, verbose: bool) -> dict:
     """Epochs with per-classifier model selection on val and early stopping."""
     config, k = trainer.config, data.num_classes
     val_degraded, _ = degraded_set(pools["val"], k, config.seed + 1)
@@ -493,31 +550,32 @@ def _fit(trainer: _Trainer, data, pools: dict, run_dir: Path, log) -> dict:
     best_scores = np.full(k + 1, -np.inf)  # binary classifiers, then the K-way one
     best_states = [copy.deepcopy(m.state_dict()) for m in trainer.models]
     best_epochs, stale = np.zeros(k + 1, int), 0
-    with open(run_dir / "stats.jsonl", "a", buffering=1) as stats:
-        for epoch in range(1, config.epochs + 1):
-            for model in trainer.models:
-                model.train()
-            losses = [trainer.step() for _ in range(steps_per_epoch)]
-            scores = judge(trainer.bank(data.classes), pools["val"], val_degraded, config.eval_batch_size)
-            current = np.array([*scores["balanced_accuracy"], scores["kway_accuracy"]])
-            improved = current > best_scores
-            for index in np.flatnonzero(improved):
-                best_states[index] = copy.deepcopy(trainer.models[index].state_dict())
-            best_scores = np.where(improved, current, best_scores)
-            best_epochs[improved] = epoch
-            stale = 0 if improved.any() else stale + 1
-            row = {
-                "epoch": epoch,
-                "step": epoch * steps_per_epoch,
-                "binary_loss": float(np.mean([x["binary_loss"] for x in losses])),
-                "kway_loss": float(np.mean([x["kway_loss"] for x in losses])),
-                "val_balanced_accuracy": float(np.mean(scores["balanced_accuracy"])),
-                "val_kway_accuracy": scores["kway_accuracy"],
-            }
-            stats.write(json.dumps(row) + "\n")
-            log(" ".join(f"{key} {value:.4g}" for key, value in row.items()))
-            if stale >= config.patience:
-                break
+    for epoch in range(1, config.epochs + 1):
+        for model in trainer.models:
+            model.train()
+        losses = [trainer.step() for _ in range(steps_per_epoch)]
+        scores = judge(
+            trainer.bank(data.classes), pools["val"], val_degraded, config.eval_batch_size
+        )
+        current = np.array([*scores["balanced_accuracy"], scores["kway_accuracy"]])
+        improved = current > best_scores
+        for index in np.flatnonzero(improved):
+            best_states[index] = copy.deepcopy(trainer.models[index].state_dict())
+        best_scores = np.where(improved, current, best_scores)
+        best_epochs[improved] = epoch
+        stale = 0 if improved.any() else stale + 1
+        row = {
+            "epoch": epoch,
+            "step": epoch * steps_per_epoch,
+            "binary_loss": float(np.mean([x["binary_loss"] for x in losses])),
+            "kway_loss": float(np.mean([x["kway_loss"] for x in losses])),
+            "val_balanced_accuracy": float(np.mean(scores["balanced_accuracy"])),
+            "val_kway_accuracy": scores["kway_accuracy"],
+        }
+        log.stats(row)
+        log.info(" ".join(f"{key} {value:.4g}" for key, value in row.items()), echo=verbose)
+        if stale >= config.patience:
+            break
     for model, state in zip(trainer.models, best_states, strict=True):
         model.load_state_dict(state)
     return {"epoch": best_epochs.tolist(), "score": best_scores.tolist()}
@@ -556,4 +614,6 @@ def load_informativity(run_dir, device="cpu") -> InformativityBank:
     kway = build(document["models"]["kway"], state["kway"])
     metrics_path = run_dir / METRICS_FILE
     ceilings = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    return InformativityBank(binary, kway, list(state["classes"]), int(state["image_size"]), run_dir, ceilings)
+    return InformativityBank(
+        binary, kway, list(state["classes"]), int(state["image_size"]), run_dir, ceilings
+    )

@@ -680,12 +680,8 @@ def _write_jpeg_trees(out_dir: Path, split: str, names, spectrograms, images) ->
             continue
         if tree == "spectrograms":
             formats.write_jpeg_tree(folder.parent, split, names[todo], arrays[todo])
-        elif arrays.shape[1:] == formats.IMAGE_SHAPE:
+        else:  # frames of any size; only the .bin batches need the published 96x96
             formats.write_image_tree(folder.parent, split, names[todo], arrays[todo])
-        else:  # frames of another size: only the JPEG tree can hold them
-            formats._write_jpegs(
-                folder, names[todo], arrays[todo], arrays.shape[1:], formats.JPEG_QUALITY
-            )
 
 
 def _batched_parts(out_dir: Path, entries: list[dict]):

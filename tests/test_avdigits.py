@@ -87,7 +87,7 @@ def test_spectrograms_and_images_shape_dtype(shipped):
         assert spectrograms.shape[0] == len(sounds[split].names)
         assert images[split].images.dtype == np.uint8
         assert images[split].images.shape[1:] == (28, 28, 1)
-        assert spectrograms.reshape(len(spectrograms), -1).max(axis=1).min() > 100  # none blank
+        assert spectrograms.reshape(len(spectrograms), -1).max(axis=1).min() > 80  # none blank
 
 
 def test_clips_decode_and_reproduce_spectrograms(shipped):
@@ -106,7 +106,7 @@ def test_clips_decode_and_reproduce_spectrograms(shipped):
 def test_listening_by_numbers(shipped):
     _, _, manifest = shipped
     assert manifest["peak"].max() < 0.999
-    assert manifest["peak"].min() > 10 ** (-21 / 20) * 0.5
+    assert manifest["peak"].min() > 10 ** (avdigits.PEAK_DBFS_RANGE[0] / 20) * 0.5
     assert 100 <= manifest["word_ms"].min() and manifest["word_ms"].max() <= 2000
     assert manifest["squeeze"].min() >= 1.0
     assert (np.abs(manifest["shift_ms"]) <= 1000 * avdigits.MAX_SHIFT_S).all()
@@ -289,7 +289,7 @@ def test_tiny_build_is_deterministic(tmp_path, monkeypatch):
     files_b = sorted(
         p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file()
     )
-    assert files_a == files_b and len(files_a) == 10 + 5
+    assert files_a == files_b and len(files_a) == 10 + 6
     for relative in files_a:
         assert (tmp_path / "a" / relative).read_bytes() == (
             tmp_path / "b" / relative

@@ -73,7 +73,7 @@ def write_synthetic_set(root: Path, per_class: int = 12, num_classes: int = 3) -
     return root
 
 
-@pytest.fixture(autouse=True, scope="module")
+@pytest.fixture(autouse=True)
 def one_torch_thread():
     """One thread in-process: tiny networks gain nothing from more, and a busy CPU loses."""
     threads = torch.get_num_threads()
@@ -120,7 +120,7 @@ AE_ARGS = (
 def gan_args(ae_run: Path) -> tuple:
     return (
         "train-gan", "--data", "data", "--ae-run", ae_run, "--loss", "moving_average",
-        "--steps", 16, "--batch-size", 6, "--log-every", 4, "--sample-every", 8,
+        "--steps", 20, "--batch-size", 6, "--log-every", 4, "--sample-every", 8,
         "--checkpoint-every", 2, "--keep-checkpoints", "--val-samples", 6, "--num-samples", 3,
     )  # fmt: skip
 
@@ -133,7 +133,7 @@ def ae_run(workdir) -> Path:
 
 @pytest.fixture(scope="module")
 def gan_run(workdir, ae_run) -> Path:
-    """An uninterrupted tiny GAN run (16 steps) on `ae_run`'s encoder, through the CLI."""
+    """An uninterrupted tiny GAN run (20 steps) on `ae_run`'s encoder, through the CLI."""
     return run_path(s2i(*gan_args(ae_run), "--desc", "reference", cwd=workdir))
 
 
@@ -448,7 +448,10 @@ def kill_after_checkpoint(args, cwd, kill_step: int, total_steps: int) -> Path:
     deadline = time.monotonic() + 240
     checkpoints = None
     while time.monotonic() < deadline and process.poll() is None:
-        found = list(cwd.glob(f"runs/*-killed/checkpoints/step_{kill_step:07d}.pt"))
+        pattern = (
+            f"runs/*-{args[0].removeprefix('train-')}-killed/checkpoints/step_{kill_step:07d}.pt"
+        )
+        found = list(cwd.glob(pattern))
         if found:
             checkpoints = found[0].parent
             break
@@ -466,8 +469,6 @@ def test_killed_ae_run_resumes_to_identical_weights(workdir, ae_run):
     killed = kill_after_checkpoint((*AE_ARGS, "--desc", "killed"), workdir, 6, 24)
     # A kill during a checkpoint write leaves a temporary file behind: resume must ignore it.
     (killed / "checkpoints" / ".tmp-last.pt.99999").write_bytes(b"torn")
-    with pytest.raises(AssertionError, match="run directory exists"):
-        s2i(*AE_ARGS, "--run-dir", killed, cwd=workdir)
     resumed = run_path(s2i("train-ae", "--resume", killed, cwd=workdir))
     assert resumed == killed
     assert_same_models(_final_models(ae_run), _final_models(killed))
@@ -479,23 +480,23 @@ def test_killed_ae_run_resumes_to_identical_weights(workdir, ae_run):
 
 
 def test_cli_train_gan_and_its_resume(workdir, ae_run, gan_run):
-    stats = check_run_dir(gan_run, "gan", 16)
+    stats = check_run_dir(gan_run, "gan", 20)
     assert {"d_loss", "g_loss", "g_pixel", "real_score", "d_grad_norm", "val_pixel_loss"} <= set(
         stats[3]
     )
     config = json.loads((gan_run / "config.json").read_text())
     assert config["ae_run"] == str(ae_run.resolve()) and config["train"]["preset"] == "tiny"
     state = load_checkpoint(gan_run / "checkpoints" / "last.pt")
-    assert state["loss_state"]["updates"] == 16
+    assert state["loss_state"]["updates"] == 20
     # The frozen encoder is the AE run's, copied into the GAN checkpoint.
     assert_same_models(
         {"autoencoder": _final_models(ae_run)["autoencoder"]},
         {"autoencoder": state["models"]["autoencoder"]},
     )
-    killed = kill_after_checkpoint((*gan_args(ae_run), "--desc", "killed"), workdir, 4, 16)
+    killed = kill_after_checkpoint((*gan_args(ae_run), "--desc", "killed"), workdir, 4, 20)
     run_path(s2i("train-gan", "--resume", killed, cwd=workdir))
     assert_same_models(_final_models(gan_run), _final_models(killed))
-    assert load_checkpoint(killed / "checkpoints" / "last.pt")["loss_state"]["updates"] == 16
+    assert load_checkpoint(killed / "checkpoints" / "last.pt")["loss_state"]["updates"] == 20
 
 
 def test_load_run_gives_eval_networks(ae_run, gan_run):
@@ -516,12 +517,43 @@ def test_load_run_gives_eval_networks(ae_run, gan_run):
     assert scores.shape == (2,) and scores.abs().max() <= 1
 
 
-def test_cli_rejects_bad_settings(workdir, ae_run):
-    result = s2i("train-ae", "--data", "data", "--set", "lr_typo=1", cwd=workdir, check=False)
-    assert result.returncode == 2 and "unknown key 'lr_typo'" in result.stderr
-    result = s2i("train-ae", "--resume", ae_run, "--lr", "0.1", cwd=workdir, check=False)
-    assert result.returncode == 2 and "--resume takes every setting" in result.stderr
-    result = s2i(
-        "train-gan", "--data", "data", "--ae-run", workdir / "data", cwd=workdir, check=False
+def test_cli_rejects_bad_settings(workdir, ae_run, capsys, monkeypatch):
+    from s2ilib.cli import main
+
+    monkeypatch.chdir(workdir)
+    assert main(["train-ae", "--data", "data", "--set", "lr_typo=1"]) == 2
+    assert "unknown key 'lr_typo'" in capsys.readouterr().err
+    assert main(["train-ae", "--batch-size", "1"]) == 2
+    assert "batch_size 1" in capsys.readouterr().err
+    assert main(["train-ae", "--resume", str(ae_run), "--lr", "0.1"]) == 2
+    assert "--resume takes every setting" in capsys.readouterr().err
+    assert main(["train-gan", "--data", "data", "--ae-run", "data"]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    assert (
+        main(["train-gan", "--data", "data", "--ae-run", str(ae_run), "--embedding-dim", "32"]) == 2
     )
-    assert result.returncode == 2 and "not a run directory" in result.stderr
+    assert "differs from the AE run's 64" in capsys.readouterr().err
+    assert main(["train-ae", "--data", "data", "--run-dir", str(ae_run)]) == 2
+    assert "run directory exists; pass --resume" in capsys.readouterr().err
+    assert main(["train-ae", "--data", "no_such_folder"]) == 2
+    assert "no such data set folder" in capsys.readouterr().err
+    assert sorted(p.name for p in (workdir / "runs").iterdir()) == sorted(
+        p.name for p in (workdir / "runs").iterdir() if (p / "config.json").is_file()
+    )  # no half-made run directories
+
+
+def test_cli_train_gan_on_class_paired_avdigits(workdir, ae_run):
+    from s2ilib.datasets.avdigits import AVDIGITS_DIR
+
+    if not (AVDIGITS_DIR / "manifest.csv").is_file():
+        pytest.skip(f"AV-Digits is not built in {AVDIGITS_DIR}")
+    result = s2i(
+        "train-gan", "--ae-run", ae_run, "--limit-per-class", 2, "--steps", 3,
+        "--batch-size", 10, "--checkpoint-every", 3, "--val-samples", 10, "--desc", "avdigits",
+        cwd=workdir,
+    )  # fmt: skip
+    run_dir = run_path(result)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["data"] == str(AVDIGITS_DIR.resolve())
+    stats = check_run_dir(run_dir, "gan", 3)
+    assert math.isfinite(stats[-1]["val_pixel_loss"])

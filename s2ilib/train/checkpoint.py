@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import os
 import random
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from s2ilib.errors import S2IError
+from s2ilib.train.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT, latest_checkpoint
 
-CHECKPOINT_DIR = "checkpoints"
-LAST_CHECKPOINT = "last.pt"
-_STEP_NAME = re.compile(r"^step_(\d+)\.pt$")
+__all__ = ["latest_checkpoint"]  # defined in rundir (torch-free), re-exported here
+
 _TEMP_PREFIX = ".tmp-"
 
 
@@ -107,17 +106,6 @@ def remove_stale_temp_files(run_dir) -> None:
     """Delete temporary files a killed writer left in checkpoints/."""
     for temp in (Path(run_dir) / CHECKPOINT_DIR).glob(f"{_TEMP_PREFIX}*"):
         temp.unlink(missing_ok=True)
-
-
-def latest_checkpoint(run_dir) -> Path | None:
-    """checkpoints/last.pt of a run, else its highest step_XXXXXXX.pt, else None."""
-    folder = Path(run_dir) / CHECKPOINT_DIR
-    if (folder / LAST_CHECKPOINT).is_file():
-        return folder / LAST_CHECKPOINT
-    kept = [
-        (int(m.group(1)), p) for p in folder.glob("step_*.pt") if (m := _STEP_NAME.match(p.name))
-    ]
-    return max(kept)[1] if kept else None
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:

@@ -69,16 +69,11 @@ class LoopConfig:
             _check_choice(self, "preset", ("paper", "demo", "tiny"))
         _check_choice(self, "lr_schedule", LR_SCHEDULES)
         _check_choice(self, "init", INITIALISATIONS)
-        for name in ("batch_size", "num_epochs", "log_every", "sample_every", "checkpoint_every"):
-            _check_positive(self, name)
-        for name in ("num_samples", "val_samples"):
-            _check_positive(self, name)
-        if self.num_steps is not None:
-            _check_positive(self, "num_steps")
-        if self.embedding_dim is not None:
-            _check_positive(self, "embedding_dim")
-        if self.limit_per_class is not None:
-            _check_positive(self, "limit_per_class")
+        positive = ("batch_size", "num_epochs", "log_every", "sample_every", "checkpoint_every")
+        optional_positive = ("num_steps", "embedding_dim", "limit_per_class")
+        for name in positive + ("num_samples", "val_samples") + optional_positive:
+            if getattr(self, name) is not None:
+                _check_positive(self, name)
         if self.batch_size < 2:
             raise TrainConfigError(f"batch_size {self.batch_size}: BatchNorm needs at least 2")
         if self.num_workers < 0 or self.warmup_steps < 0:

@@ -50,16 +50,15 @@ class GANTask:
             "generator": self.generator,
             "discriminator": self.discriminator,
         }
-        self.optimizers_by_name = {
-            "generator": make_adam(self.generator.parameters(), config.lr_generator, config),
-            "discriminator": make_adam(
-                self.discriminator.parameters(), config.lr_discriminator, config
-            ),
+        learning_rates = {
+            "generator": config.lr_generator,
+            "discriminator": config.lr_discriminator,
         }
         self.optimizers = {
-            "generator": (self.optimizers_by_name["generator"], config.lr_generator),
-            "discriminator": (self.optimizers_by_name["discriminator"], config.lr_discriminator),
+            name: (make_adam(networks[name].parameters(), lr, config), lr)
+            for name, lr in learning_rates.items()
         }
+        self.optimizers_by_name = {name: pair[0] for name, pair in self.optimizers.items()}
         self.gan_loss = make_gan_loss(config.loss, config)
         image_size = self.generator.config.image_size
         self.train_set = PairedDataset(

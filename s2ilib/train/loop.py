@@ -18,6 +18,7 @@ The task interface:
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -164,16 +165,18 @@ def gather_stats(pending: list[dict], first_step: int) -> dict[str, float]:
 
 
 class Stopwatch:
-    """Samples per second between two log lines."""
+    """Training samples per second between two log lines (evaluation and checkpoints are
+    left out: `restart` after them)."""
 
     def __init__(self):
+        self.restart()
+
+    def restart(self) -> None:
         self.start, self.samples = time.perf_counter(), 0
 
     def rate(self) -> float:
         elapsed = time.perf_counter() - self.start
-        rate = self.samples / elapsed if elapsed > 0 else 0.0
-        self.start, self.samples = time.perf_counter(), 0
-        return rate
+        return self.samples / elapsed if elapsed > 0 else 0.0
 
 
 def set_learning_rates(task, step: int, total: int) -> float:
@@ -188,42 +191,66 @@ def set_learning_rates(task, step: int, total: int) -> float:
 
 def run_loop(task, run_dir, log: RunLog, progress: Progress, progress_bar: bool = True) -> Progress:
     """Train `task` from `progress` to its last step; logs, samples and checkpoints."""
-    from tqdm.auto import tqdm
+    return _Loop(task, run_dir, log, progress, progress_bar).run()
 
-    config, dataset = task.config, task.train_set
-    total = total_steps(config, len(dataset))
-    bar = tqdm(total=total, initial=progress.step, disable=not progress_bar, unit="step")
-    pending, stopwatch, factor = [], Stopwatch(), 1.0
-    while progress.step < total:
+
+class _Loop:
+    """State of one run of the loop: what is pending between two log lines."""
+
+    def __init__(self, task, run_dir, log: RunLog, progress: Progress, progress_bar: bool):
+        from tqdm.auto import tqdm
+
+        self.task, self.config, self.run_dir, self.log = task, task.config, run_dir, log
+        self.progress, self.verbose = progress, not progress_bar
+        self.total = total_steps(self.config, len(task.train_set))
+        self.bar = tqdm(total=self.total, initial=progress.step, disable=not progress_bar)
+        self.pending, self.stopwatch = [], Stopwatch()
+
+    def run(self) -> Progress:
+        while self.progress.step < self.total:
+            if self.run_epoch():
+                self.progress.epoch, self.progress.batch_in_epoch = self.progress.epoch + 1, 0
+        self.bar.close()
+        return self.progress
+
+    def run_epoch(self) -> bool:
+        """The rest of the current epoch; False when the run ended inside it."""
+        config, dataset, epoch = self.config, self.task.train_set, self.progress.epoch
         if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(progress.epoch)
-        batches = epoch_batches(len(dataset), config.batch_size, config.seed, progress.epoch)
-        remaining = batches[progress.batch_in_epoch :]
-        generator = epoch_generator(config.seed + 1, progress.epoch)
+            dataset.set_epoch(epoch)
+        batches = epoch_batches(len(dataset), config.batch_size, config.seed, epoch)
+        generator = epoch_generator(config.seed + 1, epoch)
+        remaining = batches[self.progress.batch_in_epoch :]
         for batch in epoch_loader(dataset, remaining, config.num_workers, generator):
-            factor = set_learning_rates(task, progress.step, total)
-            pending.append(task.train_step(batch))
-            progress.step += 1
-            progress.batch_in_epoch += 1
-            stopwatch.samples += config.batch_size
-            bar.update(1)
-            step, last = progress.step, progress.step == total
-            due = {
-                "sample": step % config.sample_every == 0 or last,
-                "checkpoint": step % config.checkpoint_every == 0 or last,
-            }
-            if step % config.log_every == 0 or any(due.values()):
-                row = _log_row(task, log, pending, progress, factor, stopwatch, due["sample"])
-                bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if _shown(k)})
-                pending = []
-            if due["checkpoint"]:
-                _write_checkpoint(task, run_dir, progress, log)
-            if last:
-                break
-        else:
-            progress.epoch, progress.batch_in_epoch = progress.epoch + 1, 0
-    bar.close()
-    return progress
+            factor = set_learning_rates(self.task, self.progress.step, self.total)
+            self.pending.append(self.task.train_step(batch))
+            self.progress.step += 1
+            self.progress.batch_in_epoch += 1
+            self.stopwatch.samples += config.batch_size
+            self.bar.update(1)
+            self.after_step(factor)
+            if self.progress.step == self.total:
+                return False
+        return True
+
+    def after_step(self, factor: float) -> None:
+        """Log, sample and checkpoint when due."""
+        config, step = self.config, self.progress.step
+        last = step == self.total
+        sample = step % config.sample_every == 0 or last
+        checkpoint = step % config.checkpoint_every == 0 or last
+        if not (step % config.log_every == 0 or sample or checkpoint):
+            return
+        row = _log_row(
+            self.task, self.log, self.pending, self.progress, factor, self.stopwatch, sample
+        )
+        self.pending = []
+        if self.verbose:  # no progress bar: the log line is the only sign of progress
+            print(_row_text(row), file=sys.stderr, flush=True)
+        self.bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if _shown(k)})
+        if checkpoint:
+            _write_checkpoint(self.task, self.run_dir, self.progress, self.log)
+        self.stopwatch.restart()
 
 
 def _shown(name: str) -> bool:
@@ -249,9 +276,13 @@ def _log_row(task, log: RunLog, pending, progress, factor, stopwatch, with_sampl
         log.image("samples", grid, progress.step)
     row["time"] = round(time.time(), 3)
     log.stats(row)
-    text = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("step", "epoch", "time"))
-    log.info(f"step {progress.step} epoch {progress.epoch} {text}", echo=False)
+    log.info(_row_text(row), echo=False)
     return row
+
+
+def _row_text(row: dict) -> str:
+    text = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("step", "epoch", "time"))
+    return f"step {row['step']} epoch {row['epoch']} {text}"
 
 
 def check_finite_weights(models: dict, step: int) -> None:
@@ -359,7 +390,8 @@ def _train(task_class, config, document, run_dir, device, checkpoint, progress_b
     if checkpoint is None:
         task.initialize()
     else:
-        state = load_checkpoint(checkpoint, map_location=device)
+        # On the CPU: torch.set_rng_state wants CPU tensors; load_state_dict moves the rest.
+        state = load_checkpoint(checkpoint, map_location="cpu")
         task.load_state_dict(state)
         progress = Progress(**state["progress"])
         set_rng_state(state["rng"])

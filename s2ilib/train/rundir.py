@@ -34,6 +34,9 @@ ENVIRONMENT_FILE = "environment.json"
 LOG_FILE = "log.txt"
 STATS_FILE = "stats.jsonl"
 SAMPLES_DIR = "samples"
+CHECKPOINT_DIR = "checkpoints"
+LAST_CHECKPOINT = "last.pt"
+_STEP_CHECKPOINT = re.compile(r"^step_(\d+)\.pt$")
 RUN_KINDS = ("ae", "gan")
 _RUN_NAME = re.compile(r"^(\d{5})-")
 
@@ -75,6 +78,19 @@ def create_run_dir(runs_root, kind: str, desc: str, run_dir=None) -> Path:
         except FileExistsError:
             continue
     raise S2IError(f"{root}: could not create a new run directory")
+
+
+def latest_checkpoint(run_dir) -> Path | None:
+    """checkpoints/last.pt of a run, else its highest step_XXXXXXX.pt, else None."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if (folder / LAST_CHECKPOINT).is_file():
+        return folder / LAST_CHECKPOINT
+    kept = [
+        (int(match.group(1)), path)
+        for path in folder.glob("step_*.pt")
+        if (match := _STEP_CHECKPOINT.match(path.name))
+    ]
+    return max(kept)[1] if kept else None
 
 
 def write_json(path, data) -> Path:
@@ -260,7 +276,7 @@ def build_models(model_configs: dict, names) -> dict:
 
 def load_run(run_dir, device="cpu", checkpoint=None) -> TrainedRun:
     """The trained networks of a run directory (its latest checkpoint unless `checkpoint`)."""
-    from s2ilib.train.checkpoint import latest_checkpoint, load_checkpoint
+    from s2ilib.train.checkpoint import load_checkpoint
 
     run_dir = Path(run_dir)
     config = read_config(run_dir)

@@ -1,0 +1,847 @@
+"""Evaluation of a trained translator: informativity, K-way accuracy, Frechet distance, baselines.
+
+`evaluate_run(gan_run, informativity_run, data)` translates every sound of a split (or of a
+folder of audio files) to images, in batches: the GAN run's frozen encoder, then its
+generator with dropout on at test time as the paper does (`samples` draws per sound), and
+scores them with the informativity run's classifiers (s2ilib.informativity). Measured for
+the generator and, in the same run, for the baselines:
+
+- informativity: the share of images from class-c sounds that class c's binary classifier
+  judges interpretable, per class and its mean over classes (the paper's headline), with a
+  95% bootstrap interval (sounds resampled within each class). With `samples` K > 1 also
+  the mean over the K draws per sound and the share of sounds with at least one
+  interpretable draw ("any of K").
+- K-way accuracy and confusion matrix of the K-way classifier on the images (all draws).
+- Frechet distance between the images and the real images of the split, in the K-way
+  classifier's penultimate feature space (FID's formula; FID proper needs Inception
+  weights, which cannot be downloaded here, so numbers are comparable only within the
+  workbook), and intra-class diversity: per class the mean distance between two images'
+  features, its mean over classes, and its ratio to that of the real images.
+- pixel agreement with the sound's own frame (L1 on [0, 1], PSNR in dB capped at
+  PSNR_CAP_DB, SSIM), only where the data set pairs each sound with its own frame.
+
+Baselines, each one image per sound:
+- "random_real": a uniformly random real image of the split (any class). Its informativity
+  is the chance level reported for informativity: the positive rate of the sound's class
+  classifier on random real images. Chance for K-way accuracy is 1/K.
+- "nearest_neighbour": the image paired with the training sound whose embedding is closest
+  (cosine) to the test sound's; with class pairing, a random training image of that
+  sound's class (as the GAN's pairing). Retrieval, no generation.
+- "real": the sound's own frame (record pairing) or a random real image of the sound's
+  class from the split (class pairing): the ceiling.
+All images are scored at the classifiers' image size (resized when the generator's differs).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from s2ilib import metrics
+from s2ilib.errors import S2IError
+
+SCHEMA = "s2i-evaluate/1"
+PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; capped so that JSON stays valid
+METADATA_COLUMNS = ("language", "engine", "voice")  # AV-Digits columns for filters/breakdowns
+BREAKDOWN_COLUMNS = ("language", "engine")
+BASELINES = ("nearest_neighbour", "random_real", "real")
+FID_NOTE = (
+    "Frechet distance is measured in the K-way informativity classifier's penultimate "
+    "feature space, not Inception's: the field's FID needs Inception weights that cannot be "
+    "downloaded here, so values compare methods within this workbook only."
+)
+
+
+@dataclass
+class SoundSet:
+    """The sounds to translate: uint8 spectrograms (N, 128, 100), labels and metadata."""
+
+    names: np.ndarray
+    labels: np.ndarray
+    spectrograms: Any
+    extra: dict = field(default_factory=dict)
+    frames: Any = None  # uint8 (N, H, W, C) own frames (record pairing) or None
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+# --------------------------------------------------------------------------------------
+# Sounds: a split of a data set (filtered) or a folder of audio files
+# --------------------------------------------------------------------------------------
+
+
+def select_sounds(data, split: str = "test", voices=None, languages=None, engines=None) -> SoundSet:
+    """The sounds of `split`, keeping only the given voices/languages/engines (AV-Digits)."""
+    records = data.split(split)
+    keep = np.ones(len(records), bool)
+    for column, wanted in (("voice", voices), ("language", languages), ("engine", engines)):
+        if not wanted:
+            continue
+        if column not in records.extra:
+            raise S2IError(f"{data.root}: sounds have no '{column}' column to filter on")
+        values = np.asarray(records.extra[column]).astype(str)
+        unknown = sorted(set(wanted) - set(values.tolist()))
+        if unknown:
+            raise S2IError(
+                f"{data.root}: no {split} sounds with {column} {unknown} "
+                f"(present: {', '.join(sorted(set(values.tolist())))})"
+            )
+        keep &= np.isin(values, list(wanted))
+    indices = np.flatnonzero(keep)
+    frames = records.images if data.pairing == "record" else None
+    extra = {
+        name: np.asarray(column)[indices]
+        for name, column in records.extra.items()
+        if name in METADATA_COLUMNS
+    }
+    return SoundSet(
+        names=np.asarray(records.names)[indices],
+        labels=np.asarray(records.labels, np.int64)[indices],
+        spectrograms=_Rows(records.spectrograms, indices),
+        extra=extra,
+        frames=None if frames is None else _Rows(frames, indices),
+        source=f"{data.root} ({split})",
+    )
+
+
+class _Rows:
+    """Rows `indices` of a (lazy) array, read on indexing by slice."""
+
+    def __init__(self, array, indices: np.ndarray):
+        self.array, self.indices = array, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.asarray(self.array[self.indices[key]])
+
+
+def read_labels_csv(path, classes: list[str]) -> list[tuple[int, str, int]]:
+    """Rows (line, file, class index) of a `file,label` CSV; label = class name or 0-based index."""
+    path = Path(path)
+    if not path.is_file():
+        raise S2IError(f"{path}: no such labels file")
+    with open(path, newline="", encoding="utf-8") as file:
+        rows = list(csv.reader(file))
+    if not rows or [cell.strip().lower() for cell in rows[0][:2]] != ["file", "label"]:
+        raise S2IError(f"{path}: expected a header line 'file,label'")
+    by_name = {name.lower(): index for index, name in enumerate(classes)}
+    parsed = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < 2:
+            raise S2IError(f"{path}, line {line}: expected 'file,label', got {row}")
+        file_name, label = row[0].strip(), row[1].strip()
+        index = by_name.get(label.lower())
+        if index is None and label.isdigit() and int(label) < len(classes):
+            index = int(label)
+        if index is None:
+            raise S2IError(
+                f"{path}, line {line}: label {label!r} is not a class "
+                f"(expected one of {classes} or an index 0..{len(classes) - 1})"
+            )
+        parsed.append((line, file_name, index))
+    return parsed
+
+
+def sounds_from_audio_dir(audio_dir, labels_csv, classes: list[str]) -> tuple[SoundSet, list[dict]]:
+    """Spectrograms of the files a labels CSV lists, through the project's audio front end.
+
+    Files that are missing or that the front end rejects are skipped and reported as
+    {"file", "line", "reason"}; the returned SoundSet holds the others.
+    """
+    from s2ilib.audio import audio_file_to_uint8
+
+    audio_dir = Path(audio_dir)
+    names, labels, spectrograms, skipped = [], [], [], []
+    for line, file_name, label in read_labels_csv(labels_csv, classes):
+        path = audio_dir / file_name
+        try:
+            if not path.is_file():
+                raise S2IError("no such file")
+            spectrogram = audio_file_to_uint8(path, mode="loudest")
+        except Exception as error:  # any undecodable file is reported, never fatal
+            skipped.append(
+                {"file": str(path), "line": line, "reason": str(error) or type(error).__name__}
+            )
+            continue
+        names.append(file_name)
+        labels.append(label)
+        spectrograms.append(spectrogram)
+    if not spectrograms:
+        raise S2IError(
+            f"{labels_csv}: none of the listed audio files could be read ({len(skipped)} skipped)"
+        )
+    sounds = SoundSet(
+        names=np.array(names),
+        labels=np.array(labels, np.int64),
+        spectrograms=np.stack(spectrograms),
+        source=str(audio_dir),
+    )
+    return sounds, skipped
+
+
+# --------------------------------------------------------------------------------------
+# Translating and scoring, batched
+# --------------------------------------------------------------------------------------
+
+
+def spectrogram_batches(spectrograms, batch_size: int):
+    """(start, float (B, 1, 128, 100) in [-1, 1]) over an array of uint8 spectrograms."""
+    for start in range(0, len(spectrograms), batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(spectrograms[start : start + batch_size]))
+        yield start, batch.float().div_(127.5).sub_(1.0).unsqueeze(1)
+
+
+@torch.no_grad()
+def encode_sounds(encoder, spectrograms, batch_size: int = 256, device="cpu") -> torch.Tensor:
+    """(N, D) embeddings of uint8 spectrograms, on the CPU."""
+    parts = [
+        encoder(batch.to(device)).float().cpu()
+        for _, batch in spectrogram_batches(spectrograms, batch_size)
+    ]
+    return torch.cat(parts)
+
+
+def score_images(bank, image_batches, targets=None) -> dict[str, np.ndarray]:
+    """Score an iterable of image batches (B, 3, S, S) in [-1, 1] with every classifier.
+
+    targets: None, or a callable (start, stop) -> the paired frames (float, [-1, 1]) of those
+    images, for the pixel metrics. Returns positive (N, K), kway (N,), features (N, F) and,
+    with targets, pixel (N, 3) = L1, PSNR, SSIM.
+    """
+    parts, pixel_parts, start = [], [], 0
+    for images in image_batches:
+        images = bank.prepare(images)
+        parts.append(bank.score(images))
+        if targets is not None:
+            target = bank.prepare(targets(start, start + len(images)))
+            pixel_parts.append(pixel_agreement(images, target))
+        start += len(images)
+    scored = {key: torch.cat([part[key] for part in parts]).numpy() for key in parts[0]}
+    if targets is not None:
+        scored["pixel"] = torch.cat(pixel_parts).numpy()
+    return scored
+
+
+def pixel_agreement(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(B, 3): L1, PSNR (capped) and SSIM of images against targets, both in [-1, 1]."""
+    images, targets = images.add(1).div(2), targets.add(1).div(2)
+    psnr = metrics.psnr(images, targets).clamp(max=PSNR_CAP_DB)
+    return torch.stack(
+        [metrics.l1_error(images, targets), psnr, metrics.ssim(images, targets)], 1
+    ).cpu()
+
+
+def _pool_batches(pool, positions: np.ndarray, batch_size: int):
+    for start in range(0, len(positions), batch_size):
+        yield pool.float(torch.as_tensor(positions[start : start + batch_size]))
+
+
+def _frame_targets(sounds: SoundSet, image_size: int):
+    """Callable (start, stop) -> the sounds' own frames as floats, or None without frames."""
+    if sounds.frames is None:
+        return None
+    from s2ilib.informativity import resize_to_uint8
+
+    def targets(start, stop):
+        return resize_to_uint8(sounds.frames[start:stop], image_size).float().div_(127.5).sub_(1.0)
+
+    return targets
+
+
+def generator_batches(run, sounds: SoundSet, draw: int, batch_size: int, device, seed: int):
+    """Images of one draw for every sound: frozen encoder, generator with test-time dropout."""
+    from s2ilib.models import enable_test_time_dropout
+
+    run.autoencoder.eval()
+    enable_test_time_dropout(run.generator)
+    torch.manual_seed(seed * 1000 + draw)  # dropout masks: reproducible, different per draw
+    with torch.no_grad():
+        for _, spectrograms in spectrogram_batches(sounds.spectrograms, batch_size):
+            embeddings = run.autoencoder.encoder(spectrograms.to(device))
+            yield run.generator(embeddings)
+
+
+# --------------------------------------------------------------------------------------
+# Summaries
+# --------------------------------------------------------------------------------------
+
+
+def summarise(
+    draws: list[dict],
+    labels: np.ndarray,
+    num_classes: int,
+    reference: dict,
+    num_resamples: int,
+    seed: int,
+) -> dict:
+    """Metrics of one method from its scored draws (one dict per draw, same sounds)."""
+    rows = np.arange(len(labels))
+    own = np.stack([draw["positive"][rows, labels] for draw in draws]).astype(np.float64)
+    summary = {"draws": len(draws)}
+    summary["informativity"] = metrics.bootstrap_summary(
+        own[0], labels, num_classes, num_resamples, seed
+    )
+    if len(draws) > 1:
+        summary["informativity_samples"] = metrics.bootstrap_summary(
+            own.mean(0), labels, num_classes, num_resamples, seed
+        )
+        summary["informativity_any"] = metrics.bootstrap_summary(
+            own.max(0), labels, num_classes, num_resamples, seed
+        )
+    all_labels = np.tile(labels, len(draws))
+    predicted = np.concatenate([draw["kway"] for draw in draws])
+    features = np.concatenate([draw["features"] for draw in draws])
+    summary["kway_accuracy"] = float(np.mean(predicted == all_labels))
+    summary["kway_confusion"] = metrics.confusion_matrix(
+        all_labels, predicted, num_classes
+    ).tolist()
+    summary["frechet_distance"] = metrics.frechet_distance(features, reference["features"])
+    summary["diversity"] = diversity(
+        features, all_labels, num_classes, reference["diversity"], seed
+    )
+    if "pixel" in draws[0]:
+        pixel = np.concatenate([draw["pixel"] for draw in draws])
+        summary["pixel"] = dict(zip(("l1", "psnr", "ssim"), pixel.mean(0).tolist(), strict=True))
+    else:
+        summary["pixel"] = None
+    return summary
+
+
+def diversity(features, labels, num_classes: int, real_per_class, seed: int) -> dict:
+    """Intra-class diversity of images' features, and its ratio to the real images'."""
+    per_class = metrics.mean_pairwise_distances(features, labels, num_classes, seed=seed)
+    mean = float(np.nanmean(per_class)) if np.isfinite(per_class).any() else float("nan")
+    real_mean = float(np.nanmean(real_per_class))
+    return {
+        "per_class": per_class.tolist(),
+        "mean": mean,
+        "real_mean": real_mean,
+        "ratio": mean / real_mean if real_mean > 0 else float("nan"),
+    }
+
+
+def breakdown(
+    sounds: SoundSet, draws: list[dict], num_classes: int, num_resamples: int, seed: int
+) -> dict:
+    """Informativity and K-way accuracy per value of each metadata column (AV-Digits)."""
+    rows = np.arange(len(sounds))
+    own = np.stack([draw["positive"][rows, sounds.labels] for draw in draws]).astype(np.float64)
+    correct = np.stack([draw["kway"] == sounds.labels for draw in draws]).astype(np.float64)
+    result = {}
+    for column in BREAKDOWN_COLUMNS:
+        if column not in sounds.extra:
+            continue
+        values = np.asarray(sounds.extra[column]).astype(str)
+        result[column] = {}
+        for value in sorted(set(values.tolist())):
+            members = values == value
+            labels = sounds.labels[members]
+            entry = {
+                "num_sounds": int(members.sum()),
+                "informativity": metrics.bootstrap_summary(
+                    own[0, members], labels, num_classes, num_resamples, seed
+                ),
+                "kway_accuracy": float(correct[:, members].mean()),
+            }
+            if len(draws) > 1:
+                entry["informativity_samples"] = metrics.bootstrap_summary(
+                    own[:, members].mean(0), labels, num_classes, num_resamples, seed
+                )
+            for key in ("informativity", "informativity_samples"):
+                if key in entry:  # per-class lists would swamp the tables; keep mean + CI
+                    entry[key] = {name: entry[key][name] for name in ("mean", "ci")}
+            result[column][value] = entry
+    return result
+
+
+def false_positive_rate(scored: dict, image_labels: np.ndarray, num_classes: int) -> float:
+    """Mean over classifiers c of their positive rate on real images of other classes."""
+    positive = scored["positive"].astype(np.float64)
+    other = image_labels[:, None] != np.arange(num_classes)[None, :]
+    with np.errstate(invalid="ignore"):
+        rates = (positive * other).sum(0) / other.sum(0)
+    return float(np.nanmean(rates))
+
+
+# --------------------------------------------------------------------------------------
+# The whole evaluation
+# --------------------------------------------------------------------------------------
+
+
+def evaluate_translator(
+    translate,
+    bank,
+    data,
+    sounds: SoundSet,
+    split: str = "test",
+    samples: int = 1,
+    bootstrap: int = 1000,
+    batch_size: int = 256,
+    seed: int = 0,
+    baselines: bool = True,
+    encoder=None,
+    device="cpu",
+    nn_limit_per_class: int | None = None,
+) -> dict:
+    """Score a translator and the baselines on `sounds`; returns the metrics dict.
+
+    translate: callable (draw) -> iterable of image batches (B, 3, S, S) in [-1, 1], one
+    image per sound in order. encoder: the audio encoder for the nearest-neighbour baseline
+    (skipped when None). bank: an informativity.InformativityBank.
+    """
+    from s2ilib.informativity import load_pool
+
+    k, labels = bank.num_classes, sounds.labels
+    if len(data.classes) != k:
+        raise S2IError(f"{data.root}: {len(data.classes)} classes, the classifiers have {k}")
+    if len(sounds) == 0:
+        raise S2IError(f"{sounds.source}: no sounds to evaluate")
+    pool = load_pool(data, split, bank.image_size).index(k)
+    real_scores = bank.score_all(pool.images, batch_size)
+    reference = {
+        "features": real_scores["features"].numpy(),
+        "diversity": metrics.mean_pairwise_distances(
+            real_scores["features"].numpy(), pool.labels.numpy(), k, seed=seed
+        ),
+    }
+    targets = _frame_targets(sounds, bank.image_size)
+    generated = [score_images(bank, translate(draw), targets) for draw in range(samples)]
+    methods = {"generator": summarise(generated, labels, k, reference, bootstrap, seed)}
+    result = {"methods": methods, "breakdown": breakdown(sounds, generated, k, bootstrap, seed)}
+    chance = {"kway_accuracy": 1.0 / k}
+    if baselines:
+        rng = torch.Generator().manual_seed(seed)
+        random_positions = torch.randint(0, len(pool), (len(sounds),), generator=rng).numpy()
+        random_scored = score_images(
+            bank, _pool_batches(pool, random_positions, batch_size), targets
+        )
+        methods["random_real"] = summarise([random_scored], labels, k, reference, bootstrap, seed)
+        chance["informativity"] = methods["random_real"]["informativity"]["mean"]
+        chance["false_positive_rate"] = false_positive_rate(
+            random_scored, pool.labels.numpy()[random_positions], k
+        )
+        if encoder is not None:
+            nn_batches = nearest_neighbour_batches(
+                encoder, data, sounds, bank, batch_size, device, seed, nn_limit_per_class
+            )
+            methods["nearest_neighbour"] = summarise(
+                [score_images(bank, nn_batches, targets)], labels, k, reference, bootstrap, seed
+            )
+        methods["real"] = summarise(
+            [score_images(bank, real_batches(pool, sounds, bank, batch_size, seed), targets)],
+            labels,
+            k,
+            reference,
+            bootstrap,
+            seed,
+        )
+    result["chance"] = chance
+    return result
+
+
+def real_batches(pool, sounds: SoundSet, bank, batch_size: int, seed: int):
+    """The ceiling: own frames (record pairing) or random real images of the sound's class."""
+    if sounds.frames is not None:
+        from s2ilib.informativity import resize_to_uint8
+
+        for start in range(0, len(sounds), batch_size):
+            yield (
+                resize_to_uint8(sounds.frames[start : start + batch_size], bank.image_size)
+                .float()
+                .div_(127.5)
+                .sub_(1.0)
+            )
+        return
+    rng = torch.Generator().manual_seed(seed + 1)
+    positions = pool.draw(torch.as_tensor(sounds.labels), rng).numpy()
+    yield from _pool_batches(pool, positions, batch_size)
+
+
+def nearest_neighbour_batches(
+    encoder, data, sounds: SoundSet, bank, batch_size, device, seed, limit_per_class=None
+):
+    """Images of the training sounds closest (cosine of embeddings) to each sound."""
+    from s2ilib.datasets.torch_data import select_indices
+    from s2ilib.informativity import load_pool, resize_to_uint8
+
+    train = data.split("train")
+    indices = select_indices(train.labels, None, limit_per_class, seed)
+    train_embeddings = torch.nn.functional.normalize(
+        encode_sounds(encoder, _Rows(train.spectrograms, indices), batch_size, device), dim=1
+    )
+    embeddings = torch.nn.functional.normalize(
+        encode_sounds(encoder, sounds.spectrograms, batch_size, device), dim=1
+    )
+    nearest = torch.cat(
+        [(chunk @ train_embeddings.T).argmax(1) for chunk in embeddings.split(4096)]
+    ).numpy()
+    if data.pairing == "record":
+        frames = _Rows(train.images, indices[nearest])
+        for start in range(0, len(nearest), batch_size):
+            yield (
+                resize_to_uint8(frames[start : start + batch_size], bank.image_size)
+                .float()
+                .div_(127.5)
+                .sub_(1.0)
+            )
+        return
+    train_pool = load_pool(data, "train", bank.image_size).index(bank.num_classes)
+    neighbour_labels = torch.as_tensor(np.asarray(train.labels, np.int64)[indices[nearest]])
+    positions = train_pool.draw(neighbour_labels, torch.Generator().manual_seed(seed + 2)).numpy()
+    yield from _pool_batches(train_pool, positions, batch_size)
+
+
+def evaluate_run(
+    gan_run,
+    informativity_run,
+    data,
+    split: str = "test",
+    samples: int = 1,
+    bootstrap: int = 1000,
+    batch_size: int = 256,
+    device=None,
+    seed: int = 0,
+    voices=None,
+    languages=None,
+    engines=None,
+    audio_dir=None,
+    labels_csv=None,
+    baselines: bool = True,
+    nn_limit_per_class: int | None = None,
+) -> dict:
+    """Translate and score every sound of `split` (or of `audio_dir` + `labels_csv`).
+
+    gan_run: a run directory or a loaded s2ilib.train.rundir.TrainedRun (kind "gan");
+    informativity_run: a run directory or an InformativityBank; data: a path or DataSet
+    (its image pool gives the real images, its train split the nearest-neighbour set).
+    samples: generator draws per sound (dropout on); bootstrap: resamples for the 95%
+    intervals (0 = none). Returns the dict written to metrics.json.
+    """
+    from s2ilib.datasets import open_dataset
+    from s2ilib.informativity import load_informativity
+    from s2ilib.train.rundir import load_run
+
+    if samples < 1:
+        raise S2IError(f"samples {samples}: expected >= 1")
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    run = load_run(gan_run, device) if isinstance(gan_run, str | Path) else gan_run
+    if run.generator is None:
+        raise S2IError(f"{run.run_dir}: a '{run.kind}' run has no generator (expected a gan run)")
+    bank = (
+        load_informativity(informativity_run, device)
+        if isinstance(informativity_run, str | Path)
+        else informativity_run
+    )
+    data = open_dataset(data) if isinstance(data, str | Path) else data
+    skipped = []
+    if audio_dir is not None:
+        if labels_csv is None:
+            raise S2IError("--audio-dir needs --labels (a CSV file,label)")
+        sounds, skipped = sounds_from_audio_dir(audio_dir, labels_csv, list(data.classes))
+    else:
+        sounds = select_sounds(data, split, voices, languages, engines)
+
+    def translate(draw):
+        return generator_batches(run, sounds, draw, batch_size, device, seed)
+
+    result = evaluate_translator(
+        translate,
+        bank,
+        data,
+        sounds,
+        split,
+        samples,
+        bootstrap,
+        batch_size,
+        seed,
+        baselines,
+        encoder=run.autoencoder.encoder,
+        device=device,
+        nn_limit_per_class=nn_limit_per_class,
+    )
+    header = {
+        "schema": SCHEMA,
+        "gan_run": str(run.run_dir),
+        "gan_step": getattr(run, "step", None),
+        "informativity_run": str(bank.run_dir),
+        "data": str(data.root),
+        "split": split,
+        "sounds": sounds.source,
+        "num_sounds": len(sounds),
+        "classes": list(data.classes),
+        "num_classes": bank.num_classes,
+        "pairing": data.pairing if audio_dir is None else "none",  # own files have no frame
+        "samples": samples,
+        "bootstrap": bootstrap,
+        "ci_level": metrics.CI_LEVEL,
+        "seed": seed,
+        "generator_image_size": run.image_size,
+        "classifier_image_size": bank.image_size,
+        "filters": {
+            "voices": list(voices or []),
+            "languages": list(languages or []),
+            "engines": list(engines or []),
+        },
+        "skipped_files": skipped,
+        "ceiling": bank.ceilings,
+        "notes": {"frechet_distance": FID_NOTE, "chance": CHANCE_NOTE},
+    }
+    return _finite(header | result)
+
+
+CHANCE_NOTE = (
+    "Chance informativity = the informativity of a uniformly random real image of the split "
+    "(any class) per sound, i.e. the sound's class classifier's positive rate on random real "
+    "images; chance K-way accuracy = 1/K."
+)
+
+
+def _finite(value):
+    """NaN/inf -> None, recursively (JSON has neither)."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------
+
+METHOD_ROWS = (  # (method, informativity key, label)
+    ("generator", "informativity", "Generator (1 draw)"),
+    ("generator", "informativity_samples", "Generator (mean of {k} draws)"),
+    ("generator", "informativity_any", "Generator (any of {k} draws)"),
+    ("nearest_neighbour", "informativity", "Nearest-neighbour retrieval"),
+    ("random_real", "informativity", "Random real image"),
+    ("real", "informativity", "Real images (ceiling)"),
+)
+
+
+def _percent(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"
+
+
+def _with_ci(summary) -> str:
+    if summary is None or summary.get("mean") is None:
+        return "n/a"
+    low, high = summary.get("ci") or (None, None)
+    interval = f" [{_percent(low)}, {_percent(high)}]" if low is not None else ""
+    return _percent(summary["mean"]) + interval
+
+
+def _number(value, digits: int = 3) -> str:
+    return (
+        "n/a"
+        if value is None
+        else f"{value:.{digits}g}"
+        if abs(value) >= 1e3
+        else f"{value:.{digits}f}"
+    )
+
+
+def summary_rows(metrics_dict: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the main table."""
+    header = [
+        "Method",
+        "Informativity % [95% CI]",
+        "K-way acc. %",
+        "Frechet dist.",
+        "Diversity ratio",
+        "L1",
+        "PSNR dB",
+        "SSIM",
+    ]
+    rows, k = [], metrics_dict.get("samples", 1)
+    for method, key, label in METHOD_ROWS:
+        entry = metrics_dict["methods"].get(method)
+        if entry is None or key not in entry:
+            continue
+        pixel = entry.get("pixel") or {}
+        rows.append(
+            [
+                label.format(k=k),
+                _with_ci(entry[key]),
+                _percent(entry["kway_accuracy"]),
+                _number(entry["frechet_distance"]),
+                _number(entry["diversity"]["ratio"], 2),
+                _number(pixel.get("l1")),
+                _number(pixel.get("psnr"), 2) if pixel else "n/a",
+                _number(pixel.get("ssim")),
+            ]
+        )
+    chance = metrics_dict.get("chance", {})
+    rows.append(
+        ["Chance", _percent(chance.get("informativity")), _percent(chance.get("kway_accuracy"))]
+        + ["n/a"] * 5
+    )
+    return header, rows
+
+
+def per_class_rows(metrics_dict: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-class informativity table."""
+    methods = metrics_dict["methods"]
+    columns = [
+        (m, key, label.format(k=metrics_dict.get("samples", 1)))
+        for m, key, label in METHOD_ROWS
+        if m in methods and key in methods[m]
+    ]
+    header = ["Class"] + [label for _, _, label in columns] + ["Classifier TPR (real test)"]
+    ceiling = metrics_dict.get("ceiling", {}).get("true_positive_rate")
+    rows = []
+    for index, name in enumerate(metrics_dict["classes"]):
+        row = [name] + [_percent(methods[m][key]["per_class"][index]) for m, key, _ in columns]
+        row.append(_percent(ceiling[index]) if ceiling else "n/a")
+        rows.append(row)
+    return header, rows
+
+
+def confusion_rows(metrics_dict: dict) -> tuple[list[str], list[list[str]]]:
+    """The generator's K-way confusion matrix (rows: sound class; columns: predicted)."""
+    classes = metrics_dict["classes"]
+    matrix = metrics_dict["methods"]["generator"]["kway_confusion"]
+    return ["Sound \\ predicted", *classes], [
+        [name, *map(str, row)] for name, row in zip(classes, matrix, strict=True)
+    ]
+
+
+def breakdown_rows(metrics_dict: dict, column: str) -> tuple[list[str], list[list[str]]]:
+    """Generator informativity and K-way accuracy per value of one metadata column."""
+    entries = metrics_dict["breakdown"][column]
+    samples = metrics_dict.get("samples", 1)
+    header = [column.capitalize(), "Sounds", "Informativity % [95% CI]"]
+    if samples > 1:
+        header.append(f"Mean of {samples} draws %")
+    header.append("K-way acc. %")
+    rows = []
+    for value, entry in entries.items():
+        row = [value, str(entry["num_sounds"]), _with_ci(entry["informativity"])]
+        if samples > 1:
+            row.append(_with_ci(entry.get("informativity_samples")))
+        rows.append(row + [_percent(entry["kway_accuracy"])])
+    return header, rows
+
+
+def _tables(metrics_dict: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    tables = [
+        ("Informativity, K-way accuracy and image metrics", *summary_rows(metrics_dict)),
+        ("Informativity per class (%)", *per_class_rows(metrics_dict)),
+        ("K-way confusion matrix of generated images (all draws)", *confusion_rows(metrics_dict)),
+    ]
+    for column in metrics_dict.get("breakdown", {}):
+        tables.append((f"Generator per {column}", *breakdown_rows(metrics_dict, column)))
+    return tables
+
+
+def _notes(metrics_dict: dict) -> list[str]:
+    notes = [
+        f"{metrics_dict['num_sounds']} sounds from {metrics_dict['sounds']}; {metrics_dict['samples']} "
+        f"generator draw(s) per sound with dropout on; intervals: {metrics_dict['bootstrap']} bootstrap "
+        "resamples of the sounds within each class.",
+        metrics_dict["notes"]["chance"],
+        metrics_dict["notes"]["frechet_distance"],
+        "Diversity ratio = mean pairwise feature distance within a class, images / real images.",
+    ]
+    if metrics_dict.get("pairing") != "record":
+        notes.append(
+            "Pixel metrics (L1, PSNR, SSIM) need each sound's own frame: n/a here "
+            f"(pairing: {metrics_dict.get('pairing')})."
+        )
+    if metrics_dict.get("skipped_files"):
+        notes.append(
+            f"{len(metrics_dict['skipped_files'])} audio file(s) skipped (see metrics.json)."
+        )
+    return notes
+
+
+def format_tables(metrics_dict: dict) -> tuple[str, str]:
+    """(Markdown, LaTeX) tables of an `evaluate_run` result."""
+    markdown, latex = (
+        [],
+        ["% Tables of s2i evaluate; \\toprule etc. need \\usepackage{booktabs}", ""],
+    )
+    for title, header, rows in _tables(metrics_dict):
+        markdown += [f"### {title}", "", _markdown_table(header, rows), ""]
+        latex += [_latex_table(title, header, rows), ""]
+    notes = _notes(metrics_dict)
+    markdown += [f"- {note}" for note in notes]
+    latex += (
+        ["\\begin{itemize}"]
+        + [f"  \\item {_latex_escape(note)}" for note in notes]
+        + ["\\end{itemize}"]
+    )
+    return "\n".join(markdown) + "\n", "\n".join(latex) + "\n"
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+    ]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _latex_escape(text: str) -> str:
+    replacements = {
+        "\\": r"\textbackslash{}",
+        "&": r"\&",
+        "%": r"\%",
+        "_": r"\_",
+        "#": r"\#",
+        "$": r"\$",
+        "{": r"\{",
+        "}": r"\}",
+    }
+    return "".join(replacements.get(char, char) for char in str(text))
+
+
+def _latex_table(title: str, header: list[str], rows: list[list[str]]) -> str:
+    lines = [
+        "\\begin{table}[ht]",
+        "\\centering",
+        f"\\caption{{{_latex_escape(title)}}}",
+        "\\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
+        "\\toprule",
+        " & ".join(_latex_escape(cell) for cell in header) + " \\\\",
+        "\\midrule",
+        *(" & ".join(_latex_escape(cell) for cell in row) + " \\\\" for row in rows),
+        "\\bottomrule",
+        "\\end{tabular}",
+        "\\end{table}",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(metrics_dict: dict, out_dir) -> dict[str, Path]:
+    """Write metrics.json, metrics.md and metrics.tex into `out_dir`; returns their paths."""
+    from s2ilib.train.rundir import write_json
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown, latex = format_tables(metrics_dict)
+    paths = {
+        "json": out_dir / "metrics.json",
+        "markdown": out_dir / "metrics.md",
+        "latex": out_dir / "metrics.tex",
+    }
+    write_json(paths["json"], metrics_dict)
+    paths["markdown"].write_text(markdown)
+    paths["latex"].write_text(latex)
+    return paths

