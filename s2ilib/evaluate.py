@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from s2ilib import metrics
 from s2ilib.errors import S2IError
@@ -244,20 +245,21 @@ def pixel_agreement(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
 
 
 def _pool_batches(pool, positions: np.ndarray, batch_size: int):
+    """Images `positions` of an ImagePool as float batches in [-1, 1]."""
     for start in range(0, len(positions), batch_size):
         yield pool.float(torch.as_tensor(positions[start : start + batch_size]))
 
 
-def _frame_targets(sounds: SoundSet, image_size: int):
-    """Callable (start, stop) -> the sounds' own frames as floats, or None without frames."""
-    if sounds.frames is None:
-        return None
+def _frames_as_float(frames, start: int, stop: int, image_size: int) -> torch.Tensor:
+    """Frames [start, stop) of a uint8 (N, H, W, C) array, resized, as floats in [-1, 1]."""
     from s2ilib.informativity import resize_to_uint8
 
-    def targets(start, stop):
-        return resize_to_uint8(sounds.frames[start:stop], image_size).float().div_(127.5).sub_(1.0)
+    return resize_to_uint8(frames[start:stop], image_size).float().div_(127.5).sub_(1.0)
 
-    return targets
+
+def _frame_batches(frames, image_size: int, batch_size: int):
+    for start in range(0, len(frames), batch_size):
+        yield _frames_as_float(frames, start, start + batch_size, image_size)
 
 
 def generator_batches(run, sounds: SoundSet, draw: int, batch_size: int, device, seed: int):
@@ -380,6 +382,34 @@ def false_positive_rate(scored: dict, image_labels: np.ndarray, num_classes: int
 # --------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Scorer:
+    """What every method is scored against: classifiers, sounds, real images, settings."""
+
+    bank: Any  # informativity.InformativityBank
+    sounds: SoundSet
+    pool: Any  # informativity.ImagePool of the split's real images (the reference set)
+    reference: dict  # real images' "features" and per-class "diversity"
+    batch_size: int
+    bootstrap: int
+    seed: int
+
+    def score(self, image_batches) -> dict[str, np.ndarray]:
+        """Scores of one image per sound (pixel metrics where the sounds have frames)."""
+        targets = None
+        if self.sounds.frames is not None:
+            size = self.bank.image_size
+
+            def targets(start, stop):
+                return _frames_as_float(self.sounds.frames, start, stop, size)
+
+        return score_images(self.bank, image_batches, targets)
+
+    def summarise(self, draws: list[dict]) -> dict:
+        k = self.bank.num_classes
+        return summarise(draws, self.sounds.labels, k, self.reference, self.bootstrap, self.seed)
+
+
 def evaluate_translator(
     translate,
     bank,
@@ -398,109 +428,89 @@ def evaluate_translator(
     """Score a translator and the baselines on `sounds`; returns the metrics dict.
 
     translate: callable (draw) -> iterable of image batches (B, 3, S, S) in [-1, 1], one
-    image per sound in order. encoder: the audio encoder for the nearest-neighbour baseline
-    (skipped when None). bank: an informativity.InformativityBank.
+    image per sound in order. bank: an informativity.InformativityBank. encoder: the audio
+    encoder for the nearest-neighbour baseline (skipped when None).
     """
     from s2ilib.informativity import load_pool
 
-    k, labels = bank.num_classes, sounds.labels
+    k = bank.num_classes
     if len(data.classes) != k:
         raise S2IError(f"{data.root}: {len(data.classes)} classes, the classifiers have {k}")
     if len(sounds) == 0:
         raise S2IError(f"{sounds.source}: no sounds to evaluate")
-    pool = load_pool(data, split, bank.image_size).index(k)
-    real_scores = bank.score_all(pool.images, batch_size)
+    pool = load_pool(data, split, bank.image_size)
+    real = bank.score_all(pool.images, batch_size)["features"].numpy()
     reference = {
-        "features": real_scores["features"].numpy(),
-        "diversity": metrics.mean_pairwise_distances(
-            real_scores["features"].numpy(), pool.labels.numpy(), k, seed=seed
-        ),
+        "features": real,
+        "diversity": metrics.mean_pairwise_distances(real, pool.labels.numpy(), k, seed=seed),
     }
-    targets = _frame_targets(sounds, bank.image_size)
-    generated = [score_images(bank, translate(draw), targets) for draw in range(samples)]
-    methods = {"generator": summarise(generated, labels, k, reference, bootstrap, seed)}
-    result = {"methods": methods, "breakdown": breakdown(sounds, generated, k, bootstrap, seed)}
+    scorer = _Scorer(bank, sounds, pool, reference, batch_size, bootstrap, seed)
+    generated = [scorer.score(translate(draw)) for draw in range(samples)]
+    methods = {"generator": scorer.summarise(generated)}
     chance = {"kway_accuracy": 1.0 / k}
     if baselines:
-        rng = torch.Generator().manual_seed(seed)
-        random_positions = torch.randint(0, len(pool), (len(sounds),), generator=rng).numpy()
-        random_scored = score_images(
-            bank, _pool_batches(pool, random_positions, batch_size), targets
-        )
-        methods["random_real"] = summarise([random_scored], labels, k, reference, bootstrap, seed)
-        chance["informativity"] = methods["random_real"]["informativity"]["mean"]
-        chance["false_positive_rate"] = false_positive_rate(
-            random_scored, pool.labels.numpy()[random_positions], k
-        )
-        if encoder is not None:
-            nn_batches = nearest_neighbour_batches(
-                encoder, data, sounds, bank, batch_size, device, seed, nn_limit_per_class
-            )
-            methods["nearest_neighbour"] = summarise(
-                [score_images(bank, nn_batches, targets)], labels, k, reference, bootstrap, seed
-            )
-        methods["real"] = summarise(
-            [score_images(bank, real_batches(pool, sounds, bank, batch_size, seed), targets)],
-            labels,
-            k,
-            reference,
-            bootstrap,
-            seed,
-        )
-    result["chance"] = chance
-    return result
+        methods |= baseline_methods(scorer, data, chance, encoder, device, nn_limit_per_class)
+    return {
+        "methods": methods,
+        "chance": chance,
+        "breakdown": breakdown(sounds, generated, k, bootstrap, seed),
+    }
 
 
-def real_batches(pool, sounds: SoundSet, bank, batch_size: int, seed: int):
+def baseline_methods(scorer: _Scorer, data, chance: dict, encoder, device, nn_limit) -> dict:
+    """Random real image, nearest-neighbour retrieval (given an encoder) and real images.
+
+    Fills `chance` with the informativity of random real images and the classifiers'
+    false-positive rate on real images of other classes.
+    """
+    pool, sounds, k = scorer.pool, scorer.sounds, scorer.bank.num_classes
+    rng = torch.Generator().manual_seed(scorer.seed)
+    random_positions = torch.randint(0, len(pool), (len(sounds),), generator=rng).numpy()
+    random_scores = scorer.score(_pool_batches(pool, random_positions, scorer.batch_size))
+    methods = {"random_real": scorer.summarise([random_scores])}
+    chance["informativity"] = methods["random_real"]["informativity"]["mean"]
+    random_labels = pool.labels.numpy()[random_positions]
+    chance["false_positive_rate"] = false_positive_rate(random_scores, random_labels, k)
+    if encoder is not None:
+        batches = nearest_neighbour_batches(scorer, data, encoder, device, nn_limit)
+        methods["nearest_neighbour"] = scorer.summarise([scorer.score(batches)])
+    methods["real"] = scorer.summarise([scorer.score(real_batches(scorer))])
+    return methods
+
+
+def real_batches(scorer: _Scorer):
     """The ceiling: own frames (record pairing) or random real images of the sound's class."""
+    sounds, size, batch_size = scorer.sounds, scorer.bank.image_size, scorer.batch_size
     if sounds.frames is not None:
-        from s2ilib.informativity import resize_to_uint8
-
-        for start in range(0, len(sounds), batch_size):
-            yield (
-                resize_to_uint8(sounds.frames[start : start + batch_size], bank.image_size)
-                .float()
-                .div_(127.5)
-                .sub_(1.0)
-            )
-        return
-    rng = torch.Generator().manual_seed(seed + 1)
-    positions = pool.draw(torch.as_tensor(sounds.labels), rng).numpy()
-    yield from _pool_batches(pool, positions, batch_size)
+        return _frame_batches(sounds.frames, size, batch_size)
+    rng = torch.Generator().manual_seed(scorer.seed + 1)
+    positions = scorer.pool.draw(torch.as_tensor(sounds.labels), rng).numpy()
+    return _pool_batches(scorer.pool, positions, batch_size)
 
 
-def nearest_neighbour_batches(
-    encoder, data, sounds: SoundSet, bank, batch_size, device, seed, limit_per_class=None
-):
-    """Images of the training sounds closest (cosine of embeddings) to each sound."""
+def nearest_neighbour_batches(scorer: _Scorer, data, encoder, device, limit_per_class=None):
+    """Images of the training sounds closest (cosine of embeddings) to each sound.
+
+    Record pairing: the neighbour's own frame; class pairing: a random training image of
+    the neighbour's class (as the GAN's training pairs them).
+    """
     from s2ilib.datasets.torch_data import select_indices
-    from s2ilib.informativity import load_pool, resize_to_uint8
+    from s2ilib.informativity import load_pool
 
+    bank, batch_size, seed = scorer.bank, scorer.batch_size, scorer.seed
     train = data.split("train")
     indices = select_indices(train.labels, None, limit_per_class, seed)
-    train_embeddings = torch.nn.functional.normalize(
-        encode_sounds(encoder, _Rows(train.spectrograms, indices), batch_size, device), dim=1
-    )
-    embeddings = torch.nn.functional.normalize(
-        encode_sounds(encoder, sounds.spectrograms, batch_size, device), dim=1
-    )
-    nearest = torch.cat(
-        [(chunk @ train_embeddings.T).argmax(1) for chunk in embeddings.split(4096)]
-    ).numpy()
+    train_spectrograms = _Rows(train.spectrograms, indices)
+    train_embeddings = F.normalize(encode_sounds(encoder, train_spectrograms, batch_size, device))
+    embeddings = F.normalize(encode_sounds(encoder, scorer.sounds.spectrograms, batch_size, device))
+    nearest = torch.cat([(part @ train_embeddings.T).argmax(1) for part in embeddings.split(4096)])
+    neighbours = indices[nearest.numpy()]
     if data.pairing == "record":
-        frames = _Rows(train.images, indices[nearest])
-        for start in range(0, len(nearest), batch_size):
-            yield (
-                resize_to_uint8(frames[start : start + batch_size], bank.image_size)
-                .float()
-                .div_(127.5)
-                .sub_(1.0)
-            )
-        return
-    train_pool = load_pool(data, "train", bank.image_size).index(bank.num_classes)
-    neighbour_labels = torch.as_tensor(np.asarray(train.labels, np.int64)[indices[nearest]])
-    positions = train_pool.draw(neighbour_labels, torch.Generator().manual_seed(seed + 2)).numpy()
-    yield from _pool_batches(train_pool, positions, batch_size)
+        return _frame_batches(_Rows(train.images, neighbours), bank.image_size, batch_size)
+    train_pool = load_pool(data, "train", bank.image_size)
+    neighbour_labels = torch.as_tensor(np.asarray(train.labels, np.int64)[neighbours])
+    positions = train_pool.draw(neighbour_labels, torch.Generator().manual_seed(seed + 2))
+    return _pool_batches(train_pool, positions.numpy(), batch_size)
 
 
 def evaluate_run(
@@ -530,12 +540,13 @@ def evaluate_run(
     intervals (0 = none). Returns the dict written to metrics.json.
     """
     from s2ilib.datasets import open_dataset
+    from s2ilib.devices import resolve_device
     from s2ilib.informativity import load_informativity
     from s2ilib.train.rundir import load_run
 
     if samples < 1:
         raise S2IError(f"samples {samples}: expected >= 1")
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(device)
     run = load_run(gan_run, device) if isinstance(gan_run, str | Path) else gan_run
     if run.generator is None:
         raise S2IError(f"{run.run_dir}: a '{run.kind}' run has no generator (expected a gan run)")
@@ -561,12 +572,12 @@ def evaluate_run(
         bank,
         data,
         sounds,
-        split,
-        samples,
-        bootstrap,
-        batch_size,
-        seed,
-        baselines,
+        split=split,
+        samples=samples,
+        bootstrap=bootstrap,
+        batch_size=batch_size,
+        seed=seed,
+        baselines=baselines,
         encoder=run.autoencoder.encoder,
         device=device,
         nn_limit_per_class=nn_limit_per_class,

@@ -10,8 +10,9 @@ used here (every number is a field of `InformativityTrainConfig`):
   grey images expanded to 3 channels, scaled to [-1, 1] as the generator's output.
 - Architecture: the authors' binary CNN (models.InformativityClassifier): their conv layers
   12/32/32/32/32 (5x5 then 3x3, stride 2), as many of them as the image size allows (5 at
-  96 px, 4 at 64 px, 3 at 32 px; a 5th stride-2 layer would have no pixels left), FC
-  32 -> 32 -> 2. The K-way classifier is the same network with K outputs.
+  96 px, 4 at 64 px, 3 at 32 px; a further stride-2 layer would have no pixels left), FC
+  32 -> 32 -> 2 (their file's extra FC layer, which forward never calls, is left out). The
+  K-way classifier is the same network with K outputs.
 - Batch of binary classifier c (each classifier gets its own batch, all trained together):
   half positives (real images of class c), half negatives; of the negatives a share
   `degraded_fraction` are degraded images, the rest real images of the other classes
@@ -112,12 +113,20 @@ def classifier_config(image_size: int, n_classes: int):
 # --------------------------------------------------------------------------------------
 
 
-@dataclass
 class ImagePool:
-    """Real images of one split, resized: uint8 (N, 3, S, S) and 0-based labels (N,)."""
+    """Real images of one split, resized: uint8 (N, 3, S, S), 0-based labels (N,), by class.
 
-    images: torch.Tensor
-    labels: torch.Tensor
+    Fails clearly when a class of 0..num_classes-1 has no image (nothing to draw from).
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, num_classes: int, source=""):
+        self.images, self.labels, self.num_classes = images, labels, num_classes
+        self.order = torch.argsort(labels, stable=True)  # positions sorted by class
+        self.counts = torch.bincount(labels, minlength=num_classes)
+        self.starts = torch.cumsum(self.counts, 0) - self.counts
+        missing = torch.nonzero(self.counts == 0).flatten().tolist()
+        if missing:
+            raise S2IError(f"{source}: the image pool has no images of classes {missing}")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -126,26 +135,11 @@ class ImagePool:
         """Images at `positions` as floats in [-1, 1]."""
         return self.images[positions].float().div_(127.5).sub_(1.0)
 
-    def class_index(self, num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(order, start, count): positions sorted by class, each class's start and size."""
-        order = torch.argsort(self.labels, stable=True)
-        counts = torch.bincount(self.labels, minlength=num_classes)
-        starts = torch.cumsum(counts, 0) - counts
-        return order, starts, counts
-
     def draw(self, classes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Positions of one uniformly random image of each entry of `classes` (any shape)."""
-        order, starts, counts = self._index
-        offsets = (torch.rand(classes.shape, generator=generator) * counts[classes]).long()
-        return order[starts[classes] + offsets]
-
-    def index(self, num_classes: int) -> ImagePool:
-        """Prepare `draw` (call once); fails clearly when a class has no image."""
-        self._index = self.class_index(num_classes)
-        missing = torch.nonzero(self._index[2] == 0).flatten().tolist()
-        if missing:
-            raise S2IError(f"image pool has no images of classes {missing}")
-        return self
+        uniform = torch.rand(classes.shape, generator=generator)
+        offsets = (uniform * self.counts[classes]).long()
+        return self.order[self.starts[classes] + offsets]
 
 
 def resize_to_uint8(images_uint8: np.ndarray, image_size: int) -> torch.Tensor:
@@ -170,7 +164,7 @@ def load_pool(data, split: str, image_size: int, limit_per_class=None, seed: int
         for i in range(0, len(indices), POOL_CHUNK)
     ]
     labels = torch.as_tensor(np.asarray(records.labels)[indices], dtype=torch.long)
-    return ImagePool(torch.cat(chunks), labels)
+    return ImagePool(torch.cat(chunks), labels, data.num_classes, f"{data.root} ({split})")
 
 
 # --------------------------------------------------------------------------------------
@@ -444,6 +438,7 @@ def train_informativity(
     the per-epoch lines of log.txt to stderr.
     """
     from s2ilib.datasets import open_dataset
+    from s2ilib.devices import resolve_device
     from s2ilib.train.checkpoint import atomic_torch_save
     from s2ilib.train.rundir import (
         CONFIG_FILE,
@@ -455,12 +450,10 @@ def train_informativity(
 
     config = config or InformativityTrainConfig()
     data = open_dataset(data) if not hasattr(data, "image_pool") else data
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(device)
     started = time.time()
     pools = {
-        split: load_pool(data, split, config.image_size, config.limit_per_class, config.seed).index(
-            data.num_classes
-        )
+        split: load_pool(data, split, config.image_size, config.limit_per_class, config.seed)
         for split in ("train", "val", "test")
     }
     run_dir = _create_run_dir(runs_root, desc or f"{data.kind}-{config.image_size}px", run_dir)

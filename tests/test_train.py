@@ -457,8 +457,8 @@ def kill_after_checkpoint(args, cwd, kill_step: int, total_steps: int) -> Path:
             break
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
-    process.communicate()
-    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    _, stderr = process.communicate()
+    assert process.returncode == -signal.SIGKILL, f"the run ended before the kill:\n{stderr}"
     # last.pt may still be one checkpoint behind step_<kill_step>.pt: killed in between.
     state = load_checkpoint(latest_checkpoint(checkpoints.parent))
     assert 0 < state["progress"]["step"] < total_steps
@@ -497,6 +497,10 @@ def test_cli_train_gan_and_its_resume(workdir, ae_run, gan_run):
     run_path(s2i("train-gan", "--resume", killed, cwd=workdir))
     assert_same_models(_final_models(gan_run), _final_models(killed))
     assert load_checkpoint(killed / "checkpoints" / "last.pt")["loss_state"]["updates"] == 20
+    resumed_stats = check_run_dir(killed, "gan", 20)
+    assert [(r["step"], r["g_loss"], r["d_loss"]) for r in resumed_stats] == [
+        (r["step"], r["g_loss"], r["d_loss"]) for r in stats
+    ]
 
 
 def test_load_run_gives_eval_networks(ae_run, gan_run):

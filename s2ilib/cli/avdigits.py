@@ -95,7 +95,8 @@ def print_check(seed: int) -> int:
         )
         print(f"  {engine:10s} set-ups: {counts}")
     if report["missing_packages"] or report["missing_programs"]:
-        print(f"missing: {' '.join(report['missing_packages'] + report['missing_programs'])}")
+        print(f"missing packages: {' '.join(report['missing_packages']) or '-'}")
+        print(f"missing programs: {' '.join(report['missing_programs']) or '-'}")
         print(f"install with: {report['apt_line']}")
         if "libttspico-utils" in report["missing_packages"]:
             print(f"note: {avdigits.NON_FREE_NOTE}")

@@ -75,6 +75,13 @@ ENGINE_PROGRAMS = {
     "festival": "text2wave",
     "pico": "pico2wave",
 }
+# The engines' libraries and data, installed with them: their versions also decide the audio.
+ENGINE_LIBRARIES = {
+    "espeak-ng": ["espeak-ng-data", "libespeak-ng1"],
+    "flite": ["libflite1"],
+    "festival": ["libestools2.5", "festlex-cmu", "festlex-poslex", "festlex-ifd"],
+    "pico": ["libttspico0", "libttspico-data"],
+}
 HELD_OUT_ENGINE = "pico"  # every pico2wave clip goes to test: an engine never heard in training
 NON_FREE_NOTE = (
     "libttspico-utils is in Debian's non-free section: add 'non-free' to the Components line "
@@ -664,7 +671,8 @@ def check_engines(engines=None) -> dict:
     """What is installed: {"versions", "missing_packages", "missing_programs", "apt_line"}."""
     engines = list(REQUIRED_PACKAGES) if engines is None else list(engines)
     packages = [p for engine in engines for p in REQUIRED_PACKAGES[engine]]
-    versions = debian_versions(packages)
+    libraries = [p for engine in engines for p in ENGINE_LIBRARIES.get(engine, [])]
+    versions = debian_versions(packages + libraries)
     missing_programs = [
         ENGINE_PROGRAMS[e] for e in engines if shutil.which(ENGINE_PROGRAMS[e]) is None
     ]
@@ -1066,7 +1074,7 @@ def _clear_outputs(out_dir: Path) -> None:
 def _write_build(
     out_dir: Path, results: list[ClipResult], seed: int, report: dict, renditions: int
 ) -> dict:
-    """Write audio, images, manifest, build info, README and credits; warm the cache."""
+    """Write audio, images, manifest, build info, README, credits and the spectrograms."""
     (out_dir / "audio").mkdir(parents=True, exist_ok=True)
     for result in results:
         (out_dir / result.plan.file).write_bytes(result.data)

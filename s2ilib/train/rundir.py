@@ -146,6 +146,7 @@ def environment_info(device) -> dict:
         "hostname": socket.gethostname(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "openmp": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")},
         "device": str(device),
         "cuda": torch.version.cuda,
         "git_commit": git_commit(Path(__file__).resolve().parent),
