@@ -309,7 +309,9 @@ def summarise(
     summary["kway_confusion"] = metrics.confusion_matrix(
         all_labels, predicted, num_classes
     ).tolist()
-    summary["frechet_distance"] = metrics.frechet_distance(features, reference["features"])
+    summary["frechet_distance"] = (  # a covariance needs two images at least
+        metrics.frechet_distance(features, reference["features"]) if len(features) > 1 else None
+    )
     summary["diversity"] = diversity(
         features, all_labels, num_classes, reference["diversity"], seed
     )

@@ -114,7 +114,7 @@ def test_listening_by_numbers(shipped):
 
 def test_shipped_size_under_20_mb():
     total = sum(path.stat().st_size for path in ROOT.rglob("*") if path.is_file())
-    assert total < 20 * 2**20, f"data/avdigits holds {total / 2**20:.1f} MiB"
+    assert total < 20_000_000, f"data/avdigits holds {total / 1e6:.1f} MB (budget: 20 MB)"
 
 
 def test_credits_and_readme_present():
