@@ -21,9 +21,11 @@ the generator and, in the same run, for the baselines:
   PSNR_CAP_DB, SSIM), only where the data set pairs each sound with its own frame.
 
 Baselines, each one image per sound:
-- "random_real": a uniformly random real image of the split (any class). Its informativity
-  is the chance level reported for informativity: the positive rate of the sound's class
-  classifier on random real images. Chance for K-way accuracy is 1/K.
+- "random_real": a uniformly random real image of the split (any class). Its expected
+  informativity is the chance level, reported exactly as "chance": the positive rate of
+  class c's classifier on all real images of the split, mean over classes (plus the
+  classifiers' false-positive rate on real images of other classes). Chance for K-way
+  accuracy is 1/K.
 - "nearest_neighbour": the image paired with the training sound whose embedding is closest
   (cosine) to the test sound's; with class pairing, a random training image of that
   sound's class (as the GAN's pairing). Retrieval, no generation.
@@ -441,7 +443,10 @@ def evaluate_translator(
     if len(sounds) == 0:
         raise S2IError(f"{sounds.source}: no sounds to evaluate")
     pool = load_pool(data, split, bank.image_size)
-    real = bank.score_all(pool.images, batch_size)["features"].numpy()
+    real_scores = {
+        key: value.numpy() for key, value in bank.score_all(pool.images, batch_size).items()
+    }
+    real = real_scores["features"]
     reference = {
         "features": real,
         "diversity": metrics.mean_pairwise_distances(real, pool.labels.numpy(), k, seed=seed),
@@ -449,9 +454,9 @@ def evaluate_translator(
     scorer = _Scorer(bank, sounds, pool, reference, batch_size, bootstrap, seed)
     generated = [scorer.score(translate(draw)) for draw in range(samples)]
     methods = {"generator": scorer.summarise(generated)}
-    chance = {"kway_accuracy": 1.0 / k}
+    chance = chance_levels(real_scores, pool.labels.numpy(), np.unique(sounds.labels), k)
     if baselines:
-        methods |= baseline_methods(scorer, data, chance, encoder, device, nn_limit_per_class)
+        methods |= baseline_methods(scorer, data, encoder, device, nn_limit_per_class)
     return {
         "methods": methods,
         "chance": chance,
@@ -459,20 +464,26 @@ def evaluate_translator(
     }
 
 
-def baseline_methods(scorer: _Scorer, data, chance: dict, encoder, device, nn_limit) -> dict:
-    """Random real image, nearest-neighbour retrieval (given an encoder) and real images.
+def chance_levels(real_scores: dict, pool_labels, sound_classes, num_classes: int) -> dict:
+    """Chance informativity, false-positive rate and K-way accuracy (see CHANCE_NOTE).
 
-    Fills `chance` with the informativity of random real images and the classifiers'
-    false-positive rate on real images of other classes.
+    Exact over the split's real images (no sampling): classifier c's positive rate on all of
+    them (any class), averaged over the classes of the sounds.
     """
-    pool, sounds, k = scorer.pool, scorer.sounds, scorer.bank.num_classes
+    return {
+        "informativity": float(real_scores["positive"][:, sound_classes].mean()),
+        "false_positive_rate": false_positive_rate(real_scores, pool_labels, num_classes),
+        "kway_accuracy": 1.0 / num_classes,
+    }
+
+
+def baseline_methods(scorer: _Scorer, data, encoder, device, nn_limit) -> dict:
+    """Random real image, nearest-neighbour retrieval (given an encoder) and real images."""
+    pool, sounds = scorer.pool, scorer.sounds
     rng = torch.Generator().manual_seed(scorer.seed)
     random_positions = torch.randint(0, len(pool), (len(sounds),), generator=rng).numpy()
     random_scores = scorer.score(_pool_batches(pool, random_positions, scorer.batch_size))
     methods = {"random_real": scorer.summarise([random_scores])}
-    chance["informativity"] = methods["random_real"]["informativity"]["mean"]
-    random_labels = pool.labels.numpy()[random_positions]
-    chance["false_positive_rate"] = false_positive_rate(random_scores, random_labels, k)
     if encoder is not None:
         batches = nearest_neighbour_batches(scorer, data, encoder, device, nn_limit)
         methods["nearest_neighbour"] = scorer.summarise([scorer.score(batches)])
@@ -615,9 +626,10 @@ def evaluate_run(
 
 
 CHANCE_NOTE = (
-    "Chance informativity = the informativity of a uniformly random real image of the split "
-    "(any class) per sound, i.e. the sound's class classifier's positive rate on random real "
-    "images; chance K-way accuracy = 1/K."
+    "Chance informativity = the positive rate of class c's classifier on all real images of "
+    "the split (any class), mean over classes: what a translator that outputs a uniformly "
+    "random real image would score on average (the 'Random real image' row is one such "
+    "draw). Chance K-way accuracy = 1/K."
 )
 
 

@@ -19,7 +19,7 @@ def register(subparsers):
         help="summarise a data set: layout, records per split and class, value ranges",
     )
     inspect.add_argument(
-        "path", metavar="PATH", help="a .bin file, a folder of .bin files, or a JPEG tree"
+        "path", metavar="PATH", help="a .bin file, a folder of .bin files, a JPEG tree, or the AV-Digits folder"
     )
     _add_source_options(inspect)
     inspect.add_argument(
@@ -71,17 +71,53 @@ def _add_source_options(parser) -> None:
 
 
 def _open(path, layout=None, embedding_dim=None, splits=None):
-    """Open a data set for these commands -> {split: RecordSet} (the one place to extend)."""
-    from s2ilib import formats
+    """Open a data set for these commands -> {split: RecordSet} of its sounds (the catalog)."""
+    return _open_dataset(path, layout, embedding_dim, splits).sounds
 
-    return formats.open_records(path, layout=layout, embedding_dim=embedding_dim, splits=splits)
+
+def _open_dataset(path, layout=None, embedding_dim=None, splits=None):
+    """The whole data set (sounds and, for class-paired sets, the image pool), split-filtered."""
+    from s2ilib.datasets import open_dataset
+    from s2ilib.errors import S2IError
+
+    data = open_dataset(path, layout=layout, embedding_dim=embedding_dim)
+    wanted = [splits] if isinstance(splits, str) else splits
+    if wanted:
+        missing = [s for s in wanted if s not in data.sounds]
+        if missing:
+            raise S2IError(
+                f"{path}: no split(s) {', '.join(missing)} (has {', '.join(data.sounds)})"
+            )
+        data.sounds = {s: r for s, r in data.sounds.items() if s in wanted}
+        data.images = {s: r for s, r in data.images.items() if s in wanted}
+    return data
+
+
+def _metadata_counts(records_by_split) -> dict:
+    """Per split, sounds per value of the categorical metadata columns (AV-Digits)."""
+    import numpy as np
+
+    counts = {}
+    for split, records in records_by_split.items():
+        for column in ("language", "engine"):
+            if column in records.extra:
+                values, numbers = np.unique(np.asarray(records.extra[column]), return_counts=True)
+                counts.setdefault(column, {})[split] = dict(
+                    zip(values.tolist(), numbers.tolist(), strict=True)
+                )
+    return counts
 
 
 def run_inspect(args) -> int:
     from s2ilib import formats
 
-    summary = formats.describe(_open(args.path, args.layout, args.embedding_dim))
-    summary = {"path": str(args.path), **summary}
+    data = _open_dataset(args.path, args.layout, args.embedding_dim)
+    summary = {"path": str(args.path), **formats.describe(data.sounds)}
+    summary["classes"] = data.classes
+    summary["pairing"] = data.pairing
+    if data.images:
+        summary["image_pool"] = formats.describe(data.images)
+    summary.update(_metadata_counts(data.sounds))
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
 
@@ -100,6 +136,17 @@ def format_summary(summary: dict) -> str:
                 f"    {key}: {array['dtype']} {tuple(array['shape'])}, "
                 f"min {array['min']}, max {array['max']}, mean {array['mean']}"
             )
+    if "image_pool" in summary:
+        pool = summary["image_pool"]
+        lines.append(f"  image pool (pairing by class): {pool['total_records']} images")
+        for split, entry in pool["splits"].items():
+            shape = entry["arrays"]["images"]["shape"]
+            lines.append(f"    {split}: {entry['count']} images of shape {tuple(shape[1:])}")
+    for column in ("language", "engine"):
+        for split, counts in summary.get(column, {}).items():
+            listed = ", ".join(f"{k}: {n}" for k, n in counts.items())
+            lines.append(f"  {split} sounds per {column}: {listed}")
+    lines.append(f"  classes: {', '.join(summary['classes'])}")
     lines.append(f"  ({summary['value_ranges']})")
     return "\n".join(lines)
 
