@@ -155,3 +155,58 @@ class DataExplorationParameters(CommonParameters):
         ""  # unpacked VEGAS spectrograms; "" = S2I_VEGAS_DIR or the cache (skipped when absent)
     )
     examples_per_class: int = 2  # example sounds shown per class
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoencoderParameters(CommonParameters):
+    """02_audio_autoencoder: train (or load) stage 1."""
+
+    ae_run: str = ""  # an existing AE run directory to load instead of training; "" = train
+    embedding_dim: int = 512  # D, the audio embedding width (paper: 128..2048)
+    num_epochs: int = 60  # passes over the training sounds
+    batch_size: int = 64  # the authors' batch size
+    optimizer: str = "adam"  # "sgd" (authors': lr 0.05, momentum 0.9) or "adam"
+    lr: float = 1e-3  # base learning rate of the optimiser
+    map_method: str = "pca"  # embedding map: "pca" or "tsne"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.ae_run:
+            require_path("ae_run", self.ae_run, "the autoencoder run directory")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ParameterError(f"parameter optimizer={self.optimizer!r}: expected 'sgd' or 'adam'")
+        if self.map_method not in ("pca", "tsne"):
+            raise ParameterError(f"parameter map_method={self.map_method!r}: expected 'pca' or 'tsne'")
+
+
+@dataclasses.dataclass(frozen=True)
+class GANParameters(CommonParameters):
+    """03_gan_training: train (or load) stage 2 on the frozen encoder."""
+
+    ae_run: str = ""  # the AE run whose encoder is frozen (required unless gan_run is given)
+    gan_run: str = ""  # an existing GAN run to load instead of training; "" = train
+    loss: str = "paper"  # adversarial loss: "paper", "moving_average", "hinge", "non_saturating"
+    compare_losses: str = "moving_average"  # comma-separated losses trained briefly for comparison ("" = none)
+    num_epochs: int = 40  # passes over the training sounds
+    compare_epochs: int = 10  # epochs of each comparison run
+    batch_size: int = 64
+    pixel_weight: float = 10.0  # weight of the L1 pixel loss
+    lr_generator: float = 2e-4
+    lr_discriminator: float = 2e-4
+
+    def validate(self) -> None:
+        super().validate()
+        if not (self.ae_run or self.gan_run):
+            raise ParameterError("parameter ae_run is empty: give the AE run (from 02) or a gan_run to load")
+        for name in ("ae_run", "gan_run"):
+            if getattr(self, name):
+                require_path(name, getattr(self, name), "the run directory")
+        from s2ilib.train.config import GAN_LOSS_NAMES
+
+        for loss in [self.loss, *self.comparison_losses]:
+            if loss not in GAN_LOSS_NAMES:
+                raise ParameterError(f"loss {loss!r}: expected one of {', '.join(GAN_LOSS_NAMES)}")
+
+    @property
+    def comparison_losses(self) -> list[str]:
+        return [name.strip() for name in self.compare_losses.split(",") if name.strip()]

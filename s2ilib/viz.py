@@ -175,3 +175,46 @@ def plot_curves(stats: pd.DataFrame, columns: list[str], title: str, x: str = "s
     axis.set_title(title)
     figure.tight_layout()
     return figure
+
+
+def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, titles=None):
+    """Two rows: original spectrograms above their reconstructions (uint8 (N, 128, 100))."""
+    count = len(originals)
+    figure, axes = plt.subplots(2, count, figsize=(1.6 * count, 3.6), squeeze=False)
+    for column in range(count):
+        for row, source in enumerate((originals, reconstructions)):
+            axes[row, column].imshow(source[column], cmap="magma", vmin=0, vmax=255, aspect="auto")
+            axes[row, column].set_xticks([])
+            axes[row, column].set_yticks([])
+        if titles is not None:
+            axes[0, column].set_title(str(titles[column]), fontsize=8)
+    axes[0, 0].set_ylabel("input")
+    axes[1, 0].set_ylabel("reconstruction")
+    figure.tight_layout()
+    return figure
+
+
+def plot_embedding_map(coordinates: np.ndarray, labels: np.ndarray, classes: list[str], title: str):
+    """Scatter of 2-D embedding coordinates coloured by class."""
+    figure, axis = plt.subplots(figsize=(6, 5))
+    palette = sns.color_palette("husl", len(classes))
+    for label, name in enumerate(classes):
+        chosen = labels == label
+        axis.scatter(*coordinates[chosen].T, s=8, color=palette[label], label=name, alpha=0.7)
+    axis.set_title(title)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    axis.legend(fontsize=7, markerscale=2, ncol=2 if len(classes) > 5 else 1)
+    figure.tight_layout()
+    return figure
+
+
+def show_image(image: np.ndarray, title: str = "", scale: float = 1.0):
+    """A uint8 image (H, W, C) as a figure without axes."""
+    height, width = image.shape[:2]
+    figure, axis = plt.subplots(figsize=(scale * width / 40, scale * height / 40))
+    axis.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
+    axis.set_title(title)
+    axis.axis("off")
+    figure.tight_layout()
+    return figure

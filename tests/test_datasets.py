@@ -168,3 +168,34 @@ def test_unpack_vegas_missing_tar_says_where(tmp_path):
 def test_open_dataset_missing_path():
     with pytest.raises(S2IError, match="no such file"):
         open_dataset("/nonexistent/s2i/data")
+
+
+def test_inspect_reports_avdigits_like_any_set():
+    import json
+    import subprocess
+    import sys
+
+    from s2ilib.datasets.avdigits import AVDIGITS_DIR
+
+    result = subprocess.run(
+        [sys.executable, "-m", "s2ilib", "inspect", str(AVDIGITS_DIR), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = json.loads(result.stdout)
+    assert summary["layout"] == "avdigits" and summary["pairing"] == "class"
+    assert set(summary["splits"]) == {"train", "val", "test"}
+    assert summary["image_pool"]["total_records"] > 0
+    assert len(summary["language"]["train"]) >= 6
+    assert summary["splits"]["train"]["arrays"]["spectrograms"]["shape"][1:] == [128, 100]
+
+
+def test_paired_dataset_over_shipped_avdigits():
+    from s2ilib.datasets.avdigits import AVDIGITS_DIR
+
+    data = open_dataset(AVDIGITS_DIR)
+    dataset = PairedDataset(data, "test", image_size=32, limit_per_class=3)
+    spectrograms, images, labels = dataset.__getitems__(np.arange(len(dataset)))
+    assert spectrograms.shape == (30, 1, 128, 100) and images.shape == (30, 3, 32, 32)
+    assert torch.equal(torch.bincount(labels), torch.full((10,), 3))

@@ -146,15 +146,22 @@ def test_perfect_generator_scores_the_real_image_ceiling(mnist, bank):
     assert abs(real - generator["informativity"]["mean"]) < 0.05  # other draws, same classes
     chance = result["chance"]["informativity"]
     assert chance < 0.3 and result["chance"]["kway_accuracy"] == 0.1
+    # Chance is the exact expectation of the random-real-image baseline (one draw of it).
+    assert abs(result["methods"]["random_real"]["informativity"]["mean"] - chance) < 0.05
+    # A random image is of the sound's class 1 time in 10; otherwise a false positive.
+    expected = (
+        generator["informativity"]["mean"] + 9 * result["chance"]["false_positive_rate"]
+    ) / 10
+    assert chance == pytest.approx(expected, abs=1e-9)
 
 
 def test_grey_images_score_near_zero_and_samples_are_reported(mnist, bank):
     sounds = _sounds(mnist)
 
-    def grey(draw):  # a different flat grey per draw
+    def grey(draw):  # a different flat grey per draw, at another size than the classifiers'
         level = -0.5 + 0.5 * draw
         return (
-            torch.full((min(256, len(sounds) - i), 3, 32, 32), level)
+            torch.full((min(256, len(sounds) - i), 3, 48, 48), level)
             for i in range(0, len(sounds), 256)
         )
 
