@@ -26,8 +26,8 @@
 # exactly like the published data set.
 
 # %% tags=["parameters"]
-data = ""  # data set folder; "" = the shipped AV-Digits (data/avdigits)
-vegas_dir = ""  # unpacked VEGAS spectrograms; "" = S2I_VEGAS_DIR or cache/ (skipped when absent)
+data = ""  # data set folder; empty: the shipped AV-Digits (data/avdigits)
+vegas_dir = ""  # unpacked VEGAS spectrograms; empty: S2I_VEGAS_DIR or cache/ (skipped when absent)
 examples_per_class = 2  # example sounds shown per class
 seed = 0  # which examples are drawn
 report_dir = "reports/interactive"  # where this step records its outputs

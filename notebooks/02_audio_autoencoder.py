@@ -25,9 +25,9 @@
 # the same probe on raw spectrogram pixels.
 
 # %% tags=["parameters"]
-data = ""  # data set folder; "" = the shipped AV-Digits
+data = ""  # data set folder; empty: the shipped AV-Digits
 preset = "demo"  # "tiny" (tests), "demo" (2-core CPU, minutes), "paper" (the authors' networks)
-ae_run = ""  # an existing AE run directory to load instead of training; "" = train
+ae_run = ""  # an existing AE run directory to load instead of training; empty: train
 embedding_dim = 512  # D, the audio embedding width (paper: 128..2048)
 num_epochs = 60  # passes over the training sounds
 batch_size = 64  # the authors' batch size
@@ -35,7 +35,7 @@ optimizer = "adam"  # "sgd" (the authors': lr 0.05, momentum 0.9) or "adam"
 lr = 1e-3  # base learning rate
 map_method = "pca"  # embedding map: "pca" or "tsne"
 seed = 0
-device = "auto"  # "auto" = CUDA when present, else CPU
+device = "auto"  # "auto": CUDA when present, else CPU
 smoke = False  # a few steps on a few sounds (tests)
 report_dir = "reports/interactive"
 runs_root = "runs"

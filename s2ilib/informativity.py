@@ -383,19 +383,18 @@ class _Trainer:
         return InformativityBank(self.binary, self.kway, classes, self.config.image_size)
 
 
-def degraded_set(pool: ImagePool, num_classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One degraded version of every pool image (uint8) and the class it was made from."""
+def degraded_set(pool: ImagePool, num_classes: int, seed: int) -> torch.Tensor:
+    """One degraded version (uint8) of every pool image, made in chunks of POOL_CHUNK."""
     g = torch.Generator().manual_seed(seed)
-    others = (
-        pool.labels + torch.randint(1, num_classes, pool.labels.shape, generator=g)
-    ) % num_classes
-    images = degrade(
-        pool.float(torch.arange(len(pool))),
-        pool.float(pool.draw(others, g)),
-        random_kinds(pool.labels.shape, g),
-        g,
-    )
-    return images.add(1).mul_(127.5).round_().to(torch.uint8), pool.labels
+    shift = torch.randint(1, num_classes, pool.labels.shape, generator=g)
+    partners = pool.draw((pool.labels + shift) % num_classes, g)  # for the mixtures
+    kinds = random_kinds(pool.labels.shape, g)
+    chunks = []
+    for start in range(0, len(pool), POOL_CHUNK):
+        chosen = torch.arange(start, min(start + POOL_CHUNK, len(pool)))
+        images = degrade(pool.float(chosen), pool.float(partners[chosen]), kinds[chosen], g)
+        chunks.append(images.add_(1).mul_(127.5).round_().to(torch.uint8))
+    return torch.cat(chunks)
 
 
 def judge(
@@ -481,7 +480,7 @@ def train_informativity(
     trainer = _Trainer(config, data.num_classes, pools["train"], device)
     best = _fit(trainer, data, pools, log, verbose)
     bank = trainer.bank(list(data.classes))
-    test_degraded, _ = degraded_set(pools["test"], data.num_classes, config.seed + 2)
+    test_degraded = degraded_set(pools["test"], data.num_classes, config.seed + 2)
     ceilings = judge(bank, pools["test"], test_degraded, config.eval_batch_size)
     results = {
         "split": "test",
@@ -543,7 +542,7 @@ def _create_run_dir(runs_root, desc: str, run_dir=None) -> Path:
 def _fit(trainer: _Trainer, data, pools: dict, log, verbose: bool) -> dict:
     """Epochs with per-classifier model selection on val and early stopping."""
     config, k = trainer.config, data.num_classes
-    val_degraded, _ = degraded_set(pools["val"], k, config.seed + 1)
+    val_degraded = degraded_set(pools["val"], k, config.seed + 1)
     class_sizes = torch.bincount(pools["train"].labels, minlength=k)
     steps_per_epoch = max(1, int(np.ceil(class_sizes.max().item() / (config.batch_size // 2))))
     best_scores = np.full(k + 1, -np.inf)  # binary classifiers, then the K-way one

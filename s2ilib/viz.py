@@ -218,3 +218,26 @@ def show_image(image: np.ndarray, title: str = "", scale: float = 1.0):
     axis.axis("off")
     figure.tight_layout()
     return figure
+
+
+def sample_grid_paths(run_dir, count: int = 3) -> list[Path]:
+    """Up to `count` sample grids of a run, evenly spread from first to last."""
+    paths = sorted((Path(run_dir) / "samples").glob("step_*.png"))
+    if len(paths) <= count:
+        return paths
+    picks = np.linspace(0, len(paths) - 1, count).round().astype(int)
+    return [paths[i] for i in picks]
+
+
+def plot_sample_grids(paths: list[Path], title: str = ""):
+    """Sample-grid PNGs side by side, titled by their step."""
+    from PIL import Image
+
+    figure, axes = plt.subplots(1, len(paths), figsize=(4.5 * len(paths), 4.5), squeeze=False)
+    for axis, path in zip(axes[0], paths, strict=True):
+        axis.imshow(np.asarray(Image.open(path)))
+        axis.set_title(path.stem.replace("_", " "))
+        axis.axis("off")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

@@ -45,7 +45,7 @@ from s2ilib.train.losses import (
     NonSaturatingLoss,
     PaperLoss,
 )
-from s2ilib.train.rundir import create_run_dir, load_run
+from s2ilib.train.rundir import RunLog, create_run_dir, load_run
 from s2ilib.train.steps import ae_step, lr_factor, train_step, update_discriminator
 
 EMBEDDING_DIM = 64
@@ -204,6 +204,16 @@ def test_run_dirs_are_numbered_and_never_reused(tmp_path):
     ]
     with pytest.raises(S2IError, match="--resume"):
         create_run_dir(tmp_path, "ae", "z", run_dir=first)
+
+
+def test_resumed_log_drops_stats_written_after_the_checkpoint(tmp_path):
+    lines = [json.dumps({"step": step, "loss": 1.0}) for step in (5, 10, 15)]
+    (tmp_path / "stats.jsonl").write_text("\n".join(lines) + '\n{"step": 2')  # torn last line
+    log = RunLog(tmp_path, resume_step=10, tensorboard=False)
+    log.stats({"step": 15, "loss": 0.5})
+    log.close()
+    rows = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert [(row["step"], row["loss"]) for row in rows] == [(5, 1.0), (10, 1.0), (15, 0.5)]
 
 
 def test_checkpoint_round_trip_restores_models_optimisers_and_rng(tmp_path):

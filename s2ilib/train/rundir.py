@@ -16,6 +16,7 @@ except by `--resume`. `load_run` gives the trained networks of a run, in eval mo
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -93,13 +94,18 @@ def latest_checkpoint(run_dir) -> Path | None:
     return max(kept)[1] if kept else None
 
 
-def write_json(path, data) -> Path:
-    """Write JSON atomically (temp file + os.replace)."""
+def write_text_atomic(path, text: str) -> Path:
+    """Write a text file through a temporary file + os.replace."""
     path = Path(path)
     temp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    temp.write_text(json.dumps(data, indent=2) + "\n")
+    temp.write_text(text)
     os.replace(temp, path)
     return path
+
+
+def write_json(path, data) -> Path:
+    """Write JSON atomically."""
+    return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def read_config(run_dir) -> dict:
@@ -158,6 +164,14 @@ def environment_info(device) -> dict:
     return info
 
 
+def _stats_step(line: str) -> float:
+    """The step of a stats.jsonl line; infinity for a torn (unparsable) line."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return math.inf
+
+
 class RunLog:
     """log.txt, stats.jsonl and TensorBoard of one run (appending when resumed)."""
 
@@ -175,16 +189,12 @@ class RunLog:
             self.writer = SummaryWriter(str(self.run_dir), purge_step=resume_step or None)
 
     def _drop_stats_after(self, step: int) -> None:
-        """Remove stats lines a killed run wrote after the checkpoint it resumes from."""
+        """Remove stats lines a killed run wrote after the checkpoint it resumes from, and a
+        line it was killed in the middle of."""
         path = self.run_dir / STATS_FILE
-        if not path.is_file():
-            return
-        kept = [
-            line
-            for line in path.read_text().splitlines()
-            if line and json.loads(line)["step"] <= step
-        ]
-        path.write_text("".join(line + "\n" for line in kept))
+        if path.is_file():
+            kept = [line for line in path.read_text().splitlines() if _stats_step(line) <= step]
+            write_text_atomic(path, "".join(line + "\n" for line in kept))
 
     def info(self, message: str, echo: bool = True) -> None:
         """A time-stamped line in log.txt (and on stderr)."""

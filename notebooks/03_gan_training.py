@@ -1,0 +1,157 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Stage 2: the conditional GAN
+#
+# With the audio encoder frozen, a **deep densely connected generator** turns the
+# embedding (D x 1 x 1) into an image through transposed-convolution transitions and
+# DenseNet-style blocks, each layer BatchNorm + ReLU, tanh at the end. Dropout after the
+# transitions stays on at test time: it is the paper's only source of variety.
+# A **discriminator** sees an image together with the audio embedding (reshaped to
+# (D/4) x 2 x 2 and concatenated to its last feature map) and outputs a tanh score.
+#
+# Losses (the authors' training-scheme figure): the discriminator regresses a real/fake
+# score with an L1 loss (+1 real, -1 fake); the generator gets an adversarial loss plus an
+# L1 pixel loss against the paired image. The arXiv abstract adds a **moving-average
+# adversarial loss** against GAN instability, never defined in print. Our definition (see
+# `s2ilib/train/losses.py`, `MovingAverageLoss`): exponential moving averages of the
+# discriminator's scores on real and on fake pairs are kept, and the generator is trained
+# to move its fake scores to the moving average of the real scores: a target that follows
+# the discriminator instead of the fixed +1 that a saturated tanh never reaches.
+# Hinge and non-saturating losses are the field's standard alternatives.
+#
+# Class labels are never used: for AV-Digits a sound is paired with a random handwritten
+# image of the same digit (redrawn every epoch), exactly as AV-MNIST pairs its modalities.
+
+# %% tags=["parameters"]
+data = ""  # data set folder; empty: the shipped AV-Digits
+preset = "demo"  # must match the AE run's preset
+ae_run = ""  # the AE run whose encoder is frozen (from notebook 02)
+gan_run = ""  # an existing GAN run to load instead of training; empty: train
+loss = "paper"  # adversarial loss of the main run: paper, moving_average, hinge, non_saturating
+compare_losses = "moving_average"  # comma-separated losses trained briefly for comparison; empty: none
+num_epochs = 40  # passes over the training sounds (main run)
+compare_epochs = 10  # epochs of each comparison run (and of the main loss, for a fair comparison)
+batch_size = 64
+pixel_weight = 10.0  # weight of the L1 pixel loss
+lr_generator = 2e-4  # Adam learning rate of the generator
+lr_discriminator = 2e-4  # Adam learning rate of the discriminator
+seed = 0
+device = "auto"  # auto: CUDA when present, else CPU
+smoke = False  # a few steps (tests)
+report_dir = "reports/interactive"
+runs_root = "runs"
+figures_dir = "figures"
+
+# %%
+from s2ilib.notebook import GANParameters, load_parameters
+
+config = load_parameters(GANParameters, globals())
+config
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
+
+from s2ilib import viz
+from s2ilib.devices import resolve_device
+from s2ilib.notebook import save_figure, write_step_outputs
+from s2ilib.train.config import GANTrainConfig
+from s2ilib.train.gan import train_gan
+
+device = resolve_device(config.device)
+
+
+def gan_training(loss: str, num_epochs: int) -> GANTrainConfig:
+    """The GAN configuration of this notebook for one adversarial loss."""
+    values = {
+        "data": str(config.data_path), "ae_run": config.ae_run, "loss": loss,
+        "num_epochs": num_epochs, "batch_size": config.batch_size, "seed": config.seed,
+        "pixel_weight": config.pixel_weight, "lr_generator": config.lr_generator,
+        "lr_discriminator": config.lr_discriminator,
+    }
+    if config.smoke:
+        values.update(num_steps=4, limit_per_class=4, batch_size=8, log_every=2, sample_every=2,
+                      checkpoint_every=2, val_samples=16)
+    return GANTrainConfig.from_dict(values)
+
+
+# %% [markdown]
+# ## Train the main run (or load it)
+
+# %%
+if config.gan_run:
+    run_dir = config.gan_run
+else:
+    run_dir = train_gan(gan_training(config.loss, config.num_epochs), runs_root=config.runs_root,
+                        device=device)
+print("GAN run:", run_dir)
+stats = viz.read_stats(run_dir)
+display(stats.tail(3))
+
+# %% [markdown]
+# ## Loss curves
+
+# %%
+curves = [c for c in stats.columns if c.startswith(("loss", "d_", "g_")) or "loss" in c]
+save_figure(viz.plot_curves(stats, curves, f"GAN losses ({config.loss})"), "03_gan_losses",
+            config.figures_dir)
+plt.show()
+
+# %% [markdown]
+# ## Samples over training
+#
+# Each grid shows images generated for the same validation sounds (unseen voices), beside
+# real images, at successive steps.
+
+# %%
+grids = viz.sample_grid_paths(run_dir, 3)
+save_figure(viz.plot_sample_grids(grids, "Generated for validation sounds, over training"),
+            "03_samples_over_training", config.figures_dir)
+plt.show()
+
+# %% [markdown]
+# ## The moving-average adversarial loss against the standard ones
+#
+# Short runs from the same frozen encoder and seed, one per loss, compared on their loss
+# curves and their last sample grid. Notebook 4 measures informativity and diversity.
+
+# %%
+comparison_runs = {}
+if not config.gan_run:
+    for name in config.comparison_losses:
+        comparison_runs[name] = str(train_gan(gan_training(name, config.compare_epochs),
+                                              runs_root=config.runs_root, device=device,
+                                              desc=f"compare-{name}"))
+if comparison_runs:
+    frames = [viz.read_stats(path).assign(loss=name) for name, path in comparison_runs.items()]
+    frames.append(stats[stats["epoch"] < config.compare_epochs].assign(loss=config.loss) if "epoch" in stats else stats.assign(loss=config.loss))
+    combined = pd.concat(frames, ignore_index=True)
+    generator_terms = [c for c in combined.columns if c.startswith("g_")]
+    for term in generator_terms[:2]:
+        figure, axis = plt.subplots(figsize=(7, 3.5))
+        import seaborn as sns
+        sns.lineplot(combined, x="step", y=term, hue="loss", ax=axis)
+        axis.set_title(f"{term} by adversarial loss")
+        save_figure(figure, f"03_compare_{term}", config.figures_dir)
+        plt.show()
+    last_grids = [viz.sample_grid_paths(path, 1)[-1] for path in comparison_runs.values()]
+    save_figure(viz.plot_sample_grids(last_grids, ", ".join(comparison_runs)), "03_compare_samples",
+                config.figures_dir)
+    plt.show()
+
+# %%
+write_step_outputs(config.report_dir, "03_gan_training", {
+    "pass_on": {"gan_run": str(run_dir)},
+    "comparison_runs": comparison_runs,
+    "headline": {"gan_run": str(run_dir)},
+})
