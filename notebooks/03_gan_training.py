@@ -102,9 +102,12 @@ display(stats.tail(3))
 # ## Loss curves
 
 # %%
-curves = [c for c in stats.columns if c.startswith(("loss", "d_", "g_")) or "loss" in c]
-save_figure(viz.plot_curves(stats, curves, f"GAN losses ({config.loss})"), "03_gan_losses",
+losses = ["d_loss", "g_adversarial", "g_pixel", "val_pixel_loss"]
+save_figure(viz.plot_curves(stats, losses, f"GAN losses ({config.loss})"), "03_gan_losses",
             config.figures_dir)
+plt.show()
+save_figure(viz.plot_curves(stats, ["real_score", "fake_score"], "Discriminator scores (tanh)"),
+            "03_gan_scores", config.figures_dir)
 plt.show()
 
 # %% [markdown]
@@ -133,25 +136,21 @@ if not config.gan_run:
                                               runs_root=config.runs_root, device=device,
                                               desc=f"compare-{name}"))
 if comparison_runs:
+    main_part = stats[stats["epoch"] < config.compare_epochs]  # the same training length
     frames = [viz.read_stats(path).assign(loss=name) for name, path in comparison_runs.items()]
-    frames.append(stats[stats["epoch"] < config.compare_epochs].assign(loss=config.loss) if "epoch" in stats else stats.assign(loss=config.loss))
-    combined = pd.concat(frames, ignore_index=True)
-    generator_terms = [c for c in combined.columns if c.startswith("g_")]
-    for term in generator_terms[:2]:
-        figure, axis = plt.subplots(figsize=(7, 3.5))
-        import seaborn as sns
-        sns.lineplot(combined, x="step", y=term, hue="loss", ax=axis)
-        axis.set_title(f"{term} by adversarial loss")
-        save_figure(figure, f"03_compare_{term}", config.figures_dir)
+    combined = pd.concat([main_part.assign(loss=config.loss), *frames], ignore_index=True)
+    for term in ("d_loss", "g_adversarial", "fake_score"):
+        save_figure(viz.plot_curves_by(combined, term, "loss", f"{term} by adversarial loss"),
+                    f"03_compare_{term}", config.figures_dir)
         plt.show()
     last_grids = [viz.sample_grid_paths(path, 1)[-1] for path in comparison_runs.values()]
-    save_figure(viz.plot_sample_grids(last_grids, ", ".join(comparison_runs)), "03_compare_samples",
-                config.figures_dir)
+    save_figure(viz.plot_sample_grids(last_grids, ", ".join(comparison_runs)),
+                "03_compare_samples", config.figures_dir)
     plt.show()
 
 # %%
 write_step_outputs(config.report_dir, "03_gan_training", {
-    "pass_on": {"gan_run": str(run_dir)},
+    "pass_on": {"gan_run": str(run_dir), "compare_runs": ",".join(comparison_runs.values())},
     "comparison_runs": comparison_runs,
     "headline": {"gan_run": str(run_dir)},
 })

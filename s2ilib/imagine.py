@@ -209,3 +209,17 @@ def embed_dataset(
         "embedding_dim": run.embedding_dim,
         "counts": dict(zip(splits_written.tolist(), counts.tolist(), strict=True)),
     }
+
+
+def set_dropout_scale(module: torch.nn.Module, scale: float) -> torch.nn.Module:
+    """Multiply every dropout rate of `module` by `scale` (clipped to 0.95) from its trained value.
+
+    The trained rates are remembered on first use, so scales do not compound; 1.0 restores
+    them, 0.0 turns test-time variety off.
+    """
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.modules.dropout._DropoutNd):
+            if not hasattr(layer, "trained_p"):
+                layer.trained_p = layer.p
+            layer.p = min(0.95, layer.trained_p * scale)
+    return module

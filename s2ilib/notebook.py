@@ -210,3 +210,54 @@ class GANParameters(CommonParameters):
     @property
     def comparison_losses(self) -> list[str]:
         return [name.strip() for name in self.compare_losses.split(",") if name.strip()]
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationParameters(CommonParameters):
+    """04_informativity_evaluation: classifiers, metrics table, baselines."""
+
+    gan_run: str = ""  # the GAN run to evaluate (from notebook 03)
+    informativity_run: str = ""  # trained classifiers to reuse; empty: train them here
+    informativity_epochs: int = 20  # epochs of the classifiers' training
+    compare_runs: str = ""  # comma-separated other GAN runs measured in the same report
+    split: str = "test"  # the split evaluated (test: unseen voices)
+    samples: int = 3  # generator draws per sound (test-time dropout)
+    bootstrap: int = 1000  # bootstrap resamples of the 95% intervals
+
+    def validate(self) -> None:
+        super().validate()
+        require_path("gan_run", self.gan_run, "the GAN run directory (from notebook 03)")
+        if self.informativity_run:
+            require_path("informativity_run", self.informativity_run, "the classifiers' run directory")
+        for run in self.comparison_runs:
+            require_path("compare_runs", run, "a GAN run directory")
+        if self.samples < 1:
+            raise ParameterError(f"parameter samples={self.samples}: expected at least 1")
+
+    @property
+    def comparison_runs(self) -> list[str]:
+        return [run.strip() for run in self.compare_runs.split(",") if run.strip()]
+
+
+@dataclasses.dataclass(frozen=True)
+class GalleryParameters(CommonParameters):
+    """05_qualitative_gallery and 06_imagine: look at what a trained GAN imagines."""
+
+    gan_run: str = ""  # the GAN run (from notebook 03)
+    informativity_run: str = ""  # classifiers used to rank best/worst (from notebook 04); empty: no ranking
+    split: str = "test"  # sounds shown (test: unseen voices)
+    samples: int = 4  # imagined images per sound (test-time dropout draws)
+    cases: int = 6  # sounds in the best and in the worst row
+    interpolation_steps: int = 8  # images between two sounds' embeddings
+    audio_file: str = ""  # 06: a sound file of your own to imagine; empty: a test sound
+
+    def validate(self) -> None:
+        super().validate()
+        require_path("gan_run", self.gan_run, "the GAN run directory (from notebook 03)")
+        if self.informativity_run:
+            require_path("informativity_run", self.informativity_run, "the classifiers' run directory")
+        if self.audio_file:
+            require_path("audio_file", self.audio_file, "the sound file")
+        for name in ("samples", "cases", "interpolation_steps"):
+            if getattr(self, name) < 1:
+                raise ParameterError(f"parameter {name}={getattr(self, name)}: expected at least 1")

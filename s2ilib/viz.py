@@ -241,3 +241,80 @@ def plot_sample_grids(paths: list[Path], title: str = ""):
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def plot_informativity_bars(metrics: dict, methods=("generator", "nearest_neighbour", "real")):
+    """Per-class informativity with 95% intervals, one bar colour per method."""
+    classes = metrics["classes"]
+    rows = []
+    for method in methods:
+        summary = metrics["methods"].get(method, {}).get("informativity")
+        if not summary:
+            continue
+        for label, name in enumerate(classes):
+            low, high = summary["per_class_ci"][label]
+            rows.append({"class": name, "method": method, "value": summary["per_class"][label],
+                         "low": low, "high": high})
+    frame = pd.DataFrame(rows)
+    figure, axis = plt.subplots(figsize=(max(7, 0.8 * len(classes) + 3), 3.8))
+    sns.barplot(frame, x="class", y="value", hue="method", ax=axis, errorbar=None)
+    for patch_group, (_, group) in zip(axis.containers, frame.groupby("method", sort=False), strict=False):
+        centres = [patch.get_x() + patch.get_width() / 2 for patch in patch_group]
+        values = group["value"].to_numpy()
+        errors = np.vstack([values - group["low"].to_numpy(), group["high"].to_numpy() - values])
+        axis.errorbar(centres, values, yerr=np.nan_to_num(errors), fmt="none", ecolor="black", capsize=2, lw=0.8)
+    chance = metrics.get("chance", {}).get("informativity")
+    if chance is not None:
+        axis.axhline(chance, ls="--", color="grey", lw=1, label="chance")
+    axis.set_ylim(0, 1.05)
+    axis.set_ylabel("informativity")
+    axis.set_title("Informativity per class (95% bootstrap intervals over sounds)")
+    axis.legend(fontsize=7)
+    axis.tick_params(axis="x", rotation=30)
+    figure.tight_layout()
+    return figure
+
+
+def plot_confusion(confusion, classes: list[str], title: str):
+    """Row-normalised confusion matrix heatmap (rows: the sound's class)."""
+    matrix = np.asarray(confusion, dtype=np.float64)
+    matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    figure, axis = plt.subplots(figsize=(0.55 * len(classes) + 2.5, 0.5 * len(classes) + 2))
+    sns.heatmap(matrix, annot=len(classes) <= 10, fmt=".2f", cmap="Blues", vmin=0, vmax=1,
+                xticklabels=classes, yticklabels=classes, ax=axis, cbar=False)
+    axis.set_xlabel("K-way classifier's prediction")
+    axis.set_ylabel("class of the sound")
+    axis.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_breakdown(metrics: dict, column: str):
+    """Informativity of generated images per value of a metadata column (language, engine)."""
+    entries = metrics.get("breakdown", {}).get(column, {})
+    rows = [{"value": value, "informativity": e["informativity"]["mean"], "sounds": e["num_sounds"],
+             "low": (e["informativity"].get("ci") or [np.nan, np.nan])[0],
+             "high": (e["informativity"].get("ci") or [np.nan, np.nan])[1]}
+            for value, e in entries.items()]
+    frame = pd.DataFrame(rows)
+    figure, axis = plt.subplots(figsize=(max(5, 0.7 * len(frame) + 2), 3.2))
+    axis.bar(frame["value"], frame["informativity"], color=sns.color_palette("muted")[0])
+    errors = np.vstack([frame["informativity"] - frame["low"], frame["high"] - frame["informativity"]])
+    axis.errorbar(frame["value"], frame["informativity"], yerr=np.nan_to_num(errors), fmt="none",
+                  ecolor="black", capsize=3, lw=0.8)
+    for x, (value, count) in enumerate(zip(frame["informativity"], frame["sounds"], strict=True)):
+        axis.text(x, min(value + 0.04, 1.0), f"n={count}", ha="center", fontsize=7)
+    axis.set_ylim(0, 1.08)
+    axis.set_ylabel("informativity")
+    axis.set_title(f"Generated images: informativity per {column} (unseen voices)")
+    figure.tight_layout()
+    return figure
+
+
+def plot_curves_by(stats: pd.DataFrame, column: str, hue: str, title: str, x: str = "step"):
+    """One stats column against `x`, one line per value of `hue` (e.g. per loss)."""
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    sns.lineplot(stats, x=x, y=column, hue=hue, ax=axis)
+    axis.set_title(title)
+    figure.tight_layout()
+    return figure

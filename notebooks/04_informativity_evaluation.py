@@ -1,0 +1,164 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. Informativity: are the imagined images recognisable?
+#
+# The paper's measure: one small binary CNN per class, trained on **real** images, judges
+# whether an image is "an interpretable picture of that class". Each generated test image
+# is shown only to the classifier of its sound's class; the informativity of class c is the
+# share of images from class-c sounds judged interpretable, and the headline is the mean
+# over classes. The authors report more than 14% on unseen VEGAS sounds (5 classes).
+#
+# What the classifiers were trained on was never published. Here: positives are real
+# images of the class; negatives are real images of the other classes **plus degraded
+# images** (noise, blur, blank, shuffled patches, mixtures), so that garbage is not
+# "interpretable". Their accuracy on real test images is the ceiling.
+#
+# Beside informativity, the table reports what a reviewer would ask for: K-way accuracy and
+# confusion of generated images, a Frechet distance in the K-way classifier's feature
+# space (the field's FID needs Inception weights that cannot be downloaded here), the
+# intra-class **diversity** of generated images against real ones (a generator that draws
+# one template per class is informative but has failed), pixel agreement where sounds
+# have their own frame, and baselines measured in the same run: chance, a random real
+# image, nearest-neighbour retrieval, and real images (the ceiling).
+
+# %% tags=["parameters"]
+data = ""  # data set folder; empty: the shipped AV-Digits
+preset = "demo"
+gan_run = ""  # the GAN run to evaluate (from notebook 03)
+informativity_run = ""  # trained classifiers to reuse; empty: train them here
+informativity_epochs = 20  # epochs of the classifiers' training
+compare_runs = ""  # comma-separated other GAN runs measured in the same report
+split = "test"  # the split evaluated (test: unseen voices)
+samples = 3  # generator draws per sound (test-time dropout)
+bootstrap = 1000  # bootstrap resamples of the 95% intervals
+seed = 0
+device = "auto"
+smoke = False
+report_dir = "reports/interactive"
+runs_root = "runs"
+figures_dir = "figures"
+
+# %%
+from s2ilib.notebook import EvaluationParameters, load_parameters
+
+config = load_parameters(EvaluationParameters, globals())
+config
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Markdown, display
+
+from s2ilib import viz
+from s2ilib.datasets import open_dataset
+from s2ilib.devices import resolve_device
+from s2ilib.evaluate import evaluate_run, format_tables, write_report
+from s2ilib.informativity import InformativityTrainConfig, load_informativity, train_informativity
+from s2ilib.notebook import save_figure, write_step_outputs
+from s2ilib.train.rundir import load_run
+
+device = resolve_device(config.device)
+dataset = open_dataset(config.data_path)
+gan = load_run(config.gan_run, device=device)
+
+# %% [markdown]
+# ## The informativity classifiers and their ceilings
+#
+# Trained on real images at the generator's image size.
+
+# %%
+if config.informativity_run:
+    informativity_dir = config.informativity_run
+else:
+    training = InformativityTrainConfig(
+        image_size=gan.image_size, epochs=1 if config.smoke else config.informativity_epochs,
+        limit_per_class=20 if config.smoke else None, seed=config.seed)
+    informativity_dir = train_informativity(dataset, runs_root=config.runs_root, config=training,
+                                            device=device, verbose=False)
+bank = load_informativity(informativity_dir, device)
+print("classifiers:", informativity_dir)
+display(bank.ceilings)
+
+# %% [markdown]
+# ## The metrics table
+
+# %%
+evaluation_dir = Path(config.report_dir) / "evaluation"
+metrics = evaluate_run(gan, bank, dataset, split=config.split, samples=config.samples,
+                       bootstrap=100 if config.smoke else config.bootstrap, device=device,
+                       seed=config.seed)
+paths = write_report(metrics, evaluation_dir)
+markdown, _ = format_tables(metrics)
+display(Markdown(markdown))
+
+# %% [markdown]
+# ## Per class, with 95% intervals
+
+# %%
+save_figure(viz.plot_informativity_bars(metrics), "04_informativity_per_class", config.figures_dir)
+plt.show()
+
+# %%
+generator = metrics["methods"]["generator"]
+save_figure(viz.plot_confusion(generator["kway_confusion"], metrics["classes"],
+                               "Generated images: K-way confusion"), "04_confusion", config.figures_dir)
+plt.show()
+
+# %% [markdown]
+# ## Unseen voices: per language and per engine
+#
+# For AV-Digits every test voice is new; one engine (pico) is never heard in training.
+
+# %%
+for column in ("language", "engine"):
+    if metrics.get("breakdown", {}).get(column):
+        save_figure(viz.plot_breakdown(metrics, column), f"04_by_{column}", config.figures_dir)
+        plt.show()
+
+# %% [markdown]
+# ## Other GAN runs measured in the same report
+#
+# For example the comparison runs of notebook 3 (other adversarial losses).
+
+# %%
+comparison = {}
+for run_dir in config.comparison_runs:
+    other = evaluate_run(run_dir, bank, dataset, split=config.split, samples=1,
+                         bootstrap=100 if config.smoke else config.bootstrap, device=device,
+                         seed=config.seed, baselines=False)
+    summary = other["methods"]["generator"]
+    comparison[run_dir] = {"loss": load_run(run_dir).config.get("train", {}).get("loss"),
+                           "informativity": summary["informativity"]["mean"],
+                           "diversity_ratio": summary["diversity"]["ratio"],
+                           "kway_accuracy": summary["kway_accuracy"]}
+comparison[str(config.gan_run)] = {"loss": gan.config.get("train", {}).get("loss"),
+                                   "informativity": generator["informativity"]["mean"],
+                                   "diversity_ratio": generator["diversity"]["ratio"],
+                                   "kway_accuracy": generator["kway_accuracy"]}
+display(pd.DataFrame(comparison).T)
+
+# %%
+write_step_outputs(config.report_dir, "04_informativity_evaluation", {
+    "pass_on": {"informativity_run": str(informativity_dir)},
+    "metrics": str(paths["json"]),
+    "comparison": comparison,
+    "headline": {
+        "informativity": generator["informativity"]["mean"],
+        "informativity_ci": generator["informativity"]["ci"],
+        "informativity_ceiling": metrics["methods"]["real"]["informativity"]["mean"],
+        "diversity_ratio": generator["diversity"]["ratio"],
+        "kway_accuracy": generator["kway_accuracy"],
+        "frechet_distance": generator["frechet_distance"],
+    },
+})

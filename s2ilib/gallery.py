@@ -1,0 +1,60 @@
+"""Qualitative views of a trained translator: galleries, best/worst cases, interpolations.
+
+All batched: sounds are encoded together, their K dropout draws generated together.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from s2ilib.datasets.torch_data import from_unit_range, resize_images, to_unit_range
+from s2ilib.formats import RecordSet
+from s2ilib.imagine import encode, generate
+
+
+def imagine_records(run, records: RecordSet, indices, samples: int, device, seed: int = 0) -> np.ndarray:
+    """uint8 (N, samples, S, S, 3): `samples` dropout draws for each chosen sound."""
+    spectrograms = np.asarray(records.spectrograms[np.asarray(indices)])
+    embeddings = encode(run.autoencoder.encoder, spectrograms, device)
+    return generate(run.generator, embeddings, device, samples=samples, seed=seed)
+
+
+def real_examples(pool: RecordSet, labels, count: int, image_size: int, seed: int = 0) -> np.ndarray:
+    """uint8 (N, count, S, S, 3): `count` random real images of each label's class."""
+    rng = np.random.default_rng(seed)
+    picks = np.stack([rng.choice(np.flatnonzero(pool.labels == label), count) for label in labels])
+    images = resize_images(torch.as_tensor(pool.images[picks.ravel()]), image_size)
+    images = from_unit_range(images).permute(0, 2, 3, 1).numpy()
+    return images.reshape(len(labels), count, *images.shape[1:])
+
+
+@torch.no_grad()
+def own_class_confidence(bank, images_uint8: np.ndarray, labels) -> np.ndarray:
+    """The K-way classifier's probability that each image shows its sound's class.
+
+    images_uint8: (N, S, S, 3). Used to rank translations from best to worst.
+    """
+    images = to_unit_range(torch.as_tensor(images_uint8)).permute(0, 3, 1, 2)
+    log_probabilities = bank.kway(bank.prepare(images.to(bank.device)))
+    chosen = log_probabilities.gather(1, torch.as_tensor(labels, device=bank.device).view(-1, 1))
+    return chosen.exp().squeeze(1).cpu().numpy()
+
+
+def best_and_worst(confidence: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the `count` most and least confident translations."""
+    order = np.argsort(confidence, kind="stable")
+    return order[::-1][:count], order[:count]
+
+
+@torch.no_grad()
+def interpolate(run, spectrogram_a, spectrogram_b, steps: int, device, seed: int = 0) -> np.ndarray:
+    """uint8 (steps, S, S, 3): images along the straight line between two sounds' embeddings.
+
+    Dropout is off here (eval mode) so that only the embedding changes along the row.
+    """
+    pair = np.stack([np.asarray(spectrogram_a), np.asarray(spectrogram_b)])
+    start, end = encode(run.autoencoder.encoder, pair, device)
+    weights = torch.linspace(0, 1, steps).unsqueeze(1)
+    path = (1 - weights) * start + weights * end
+    return generate(run.generator, path, device, samples=1, test_time_dropout=False, seed=seed)[:, 0]
