@@ -124,8 +124,21 @@ def _run_step(options: PipelineOptions, step: str, produced: dict) -> dict:
     return {"step": step, "status": "done", "wall_seconds": round(wall, 1), "outputs": outputs}
 
 
+def check_overrides(options: PipelineOptions) -> None:
+    """Every --set name must be a parameter of at least one step that runs (no silent typos)."""
+    declared = set()
+    for step in options.steps:
+        declared |= notebook_parameters(NOTEBOOK_DIR / f"{step}.ipynb")
+    unknown = sorted(set(options.overrides) - declared)
+    if unknown:
+        raise PipelineError(
+            f"unknown notebook parameter(s) {', '.join(unknown)}; the steps take: {', '.join(sorted(declared))}"
+        )
+
+
 def run_pipeline(options: PipelineOptions) -> dict:
     """Run the steps in order; returns (and writes) the summary."""
+    check_overrides(options)
     report = Path(options.out)
     report.mkdir(parents=True, exist_ok=True)
     summary_path = report / "summary.json"

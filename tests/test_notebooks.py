@@ -1,0 +1,133 @@
+"""The notebooks: clean sources, validated parameters, and the whole pipeline through papermill."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from s2ilib.pipeline import NOTEBOOK_DIR, STEPS
+
+SOURCES = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+def test_every_step_has_a_notebook_and_a_py_percent_twin():
+    assert [p.stem for p in SOURCES] == list(STEPS)
+    for notebook in SOURCES:
+        assert notebook.with_suffix(".py").is_file(), f"{notebook.name} has no py:percent twin"
+
+
+@pytest.mark.parametrize("notebook", SOURCES, ids=lambda p: p.stem)
+def test_source_notebook_is_clean_and_parameterised(notebook):
+    content = nbformat.read(notebook, as_version=4)
+    code = [c for c in content.cells if c.cell_type == "code"]
+    assert not any(c.get("outputs") for c in code), f"{notebook.name}: outputs committed"
+    assert not any(c.get("execution_count") for c in code), f"{notebook.name}: execution counts"
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{notebook.name}: needs exactly one cell tagged 'parameters'"
+    assert content.cells[0].cell_type == "markdown", f"{notebook.name}: starts without an introduction"
+
+
+@pytest.mark.parametrize("notebook", SOURCES, ids=lambda p: p.stem)
+def test_notebook_matches_its_twin(notebook):
+    import jupytext
+
+    twin = jupytext.read(notebook.with_suffix(".py"))
+    ipynb = nbformat.read(notebook, as_version=4)
+    assert [c.source for c in twin.cells] == [c.source for c in ipynb.cells], (
+        f"{notebook.name} and its .py twin differ: run `jupytext --sync {notebook}`"
+    )
+
+
+@pytest.mark.parametrize("notebook", SOURCES, ids=lambda p: p.stem)
+def test_every_parameter_is_a_documented_config_field(notebook):
+    """Each parameters-cell name is read (papermill can parse every line) by the config."""
+    names = set(papermill.inspect_notebook(str(notebook)))
+    source = nbformat.read(notebook, as_version=4)
+    cell = next(c for c in source.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line}
+    assert names == assigned, "papermill could not parse some parameter lines (no '=' in comments)"
+
+
+def _execute(notebook: str, out: Path, **parameters):
+    return papermill.execute_notebook(
+        str(NOTEBOOK_DIR / f"{notebook}.ipynb"), str(out), parameters=parameters,
+        kernel_name="python3", progress_bar=False, cwd=str(NOTEBOOK_DIR.parent),
+    )
+
+
+@pytest.mark.parametrize(
+    "parameters, message",
+    [
+        ({"exmaples_per_class": 3}, "unknown parameter(s) exmaples_per_class"),
+        ({"examples_per_class": "3"}, "examples_per_class='3': expected int, got str"),
+        ({"data": "/no/such/data"}, "parameter data='/no/such/data': the data set folder not found"),
+    ],
+)
+def test_bad_parameter_fails_in_the_first_cells(tmp_path, parameters, message):
+    out = tmp_path / "executed.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError) as error:
+        _execute("01_data_exploration", out, **parameters)
+    assert error.value.ename == "ParameterError"
+    assert message in error.value.evalue
+    executed = nbformat.read(out, as_version=4)
+    failing = [c for c in executed.cells if any(o.get("ename") for o in c.get("outputs", []))]
+    assert failing and "load_parameters(" in failing[0].source, "the config cell must show the error"
+
+
+def _pipeline(tmp_path, *extra, check=True):
+    command = [
+        sys.executable, "-m", "s2ilib", "pipeline", "--preset", "tiny", "--smoke",
+        "--out", str(tmp_path / "report"), "--runs-root", str(tmp_path / "runs"),
+        "--figures-dir", str(tmp_path / "figures"), *extra,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, check=check)
+
+
+def test_whole_pipeline_smoke_run(tmp_path):
+    result = _pipeline(tmp_path, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = tmp_path / "report"
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["status"] == "done"
+    assert [s["step"] for s in summary["steps"]] == list(STEPS)
+    for step in STEPS:
+        assert (report / f"{step}.ipynb").is_file() and (report / f"{step}.html").is_file()
+    headline = summary["headline"]
+    for key in ("informativity", "informativity_ceiling", "diversity_ratio", "kway_accuracy"):
+        assert key in headline
+    assert 0.0 <= headline["informativity"] <= 1.0
+    metrics = json.loads((report / "evaluation" / "metrics.json").read_text())
+    assert {"generator", "nearest_neighbour", "random_real", "real"} <= set(metrics["methods"])
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert any("-ae-" in r for r in runs) and any("-gan-" in r for r in runs)
+    figures = {p.name for p in (tmp_path / "figures").iterdir()}
+    for name in ("01_examples", "02_ae_reconstructions", "03_gan_losses", "04_informativity_per_class",
+                 "05_gallery", "06_imagine"):
+        assert {f"{name}.png", f"{name}.pdf"} <= figures
+
+
+def test_pipeline_failure_keeps_work_and_resume_skips_done_steps(tmp_path):
+    first = _pipeline(tmp_path, "--steps", "01_data_exploration")
+    assert "wall_seconds" in first.stdout
+    failed = _pipeline(tmp_path, "--resume", "--steps", "01_data_exploration", "02_audio_autoencoder",
+                       "--set", "optimizer='rmsprop'", check=False)
+    assert failed.returncode != 0
+    assert "02_audio_autoencoder.ipynb" in failed.stderr
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert summary["steps"][0]["skipped"].startswith("already done")
+    assert summary["steps"][1]["status"] == "failed"
+    executed = (tmp_path / "report" / "02_audio_autoencoder.ipynb").read_text()
+    assert "ParameterError" in executed and "rmsprop" in executed
+
+
+def test_pipeline_rejects_unknown_override(tmp_path):
+    result = _pipeline(tmp_path, "--steps", "01_data_exploration", "--set", "epochz=3", check=False)
+    assert result.returncode == 2
+    assert "unknown notebook parameter(s) epochz" in result.stderr
