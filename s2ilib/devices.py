@@ -26,8 +26,10 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     return device
 
 
-def use_all_cores() -> int:
-    """Let torch use every core this process may run on (CPU training); returns the count."""
+def use_all_cores(threads: int | None = None) -> int:
+    """Let torch use `threads` threads, else OMP_NUM_THREADS when set, else every core this
+    process may run on (some environments start torch on fewer); returns the count."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    torch.set_num_threads(max(1, cores or 1))
+    threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or cores or 1
+    torch.set_num_threads(threads)
     return torch.get_num_threads()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -107,17 +106,7 @@ def register(subparsers):
     )
 
 
-def _passive_openmp() -> None:
-    """Idle OpenMP threads sleep instead of spinning (read once, when torch is imported).
-
-    On a CPU shared with any other busy process, spinning made these small convolutions up
-    to 18x slower on 2 threads than on 1 (measured); s2i train-* sets the same.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def run_train_informativity(args) -> int:
-    _passive_openmp()
     from s2ilib.informativity import InformativityTrainConfig, train_informativity
 
     config = InformativityTrainConfig(
@@ -143,7 +132,6 @@ def run_train_informativity(args) -> int:
 
 
 def run_evaluate(args) -> int:
-    _passive_openmp()
     from s2ilib.evaluate import evaluate_run, format_tables, write_report
 
     result = evaluate_run(

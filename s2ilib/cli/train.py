@@ -166,9 +166,7 @@ def _set_thread_environment(threads: int | None) -> None:
     """Thread settings that OpenMP reads once, when torch is first imported (below)."""
     if threads:
         os.environ["OMP_NUM_THREADS"] = str(threads)
-    # Idle OpenMP threads sleep instead of spinning: on a CPU shared with any other busy
-    # process, spinning threads made a 2-thread step up to 9x slower than 1 thread (measured).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OMP_WAIT_POLICY=PASSIVE is set for every command in s2ilib.cli.main.
 
 
 def _run(args, config_class, train) -> int:

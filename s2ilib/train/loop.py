@@ -17,7 +17,6 @@ The task interface:
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from s2ilib.devices import resolve_device, use_all_cores
 from s2ilib.errors import S2IError
 from s2ilib.train.checkpoint import (
     latest_checkpoint,
@@ -61,23 +61,6 @@ class Progress:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
-
-
-def resolve_device(device: str | None = None) -> torch.device:
-    """`device` if given ("cpu", "cuda", "cuda:1"), else CUDA when available, else CPU."""
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise S2IError(f"device {device}: CUDA is not available here")
-    return device
-
-
-def use_all_cores(threads: int | None = None) -> None:
-    """Let torch use `threads` threads, else OMP_NUM_THREADS when set, else every core
-    (some environments start torch on fewer threads than the machine has)."""
-    threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1
-    torch.set_num_threads(threads)
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
