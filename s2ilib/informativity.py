@@ -449,6 +449,7 @@ def train_informativity(
         CONFIG_FILE,
         ENVIRONMENT_FILE,
         RunLog,
+        create_run_dir,
         environment_info,
         write_json,
     )
@@ -461,7 +462,9 @@ def train_informativity(
         split: load_pool(data, split, config.image_size, config.limit_per_class, config.seed)
         for split in ("train", "val", "test")
     }
-    run_dir = _create_run_dir(runs_root, desc or f"{data.kind}-{config.image_size}px", run_dir)
+    run_dir = create_run_dir(
+        runs_root, RUN_KIND, desc or f"{data.kind}-{config.image_size}px", run_dir
+    )
     document = {
         "kind": RUN_KIND,
         "desc": desc,
@@ -511,32 +514,6 @@ def train_informativity(
     )
     log.close()
     return run_dir
-
-
-def _create_run_dir(runs_root, desc: str, run_dir=None) -> Path:
-    """A new run directory runs_root/NNNNN-informativity-<desc> (or exactly `run_dir`)."""
-    from s2ilib.train import rundir
-
-    if RUN_KIND in rundir.RUN_KINDS:
-        return rundir.create_run_dir(runs_root, RUN_KIND, desc, run_dir)
-    # rundir.create_run_dir knows only its own kinds: same naming, same refusal to reuse.
-    if run_dir is not None:
-        run_dir = Path(run_dir)
-        if run_dir.exists():
-            raise S2IError(f"{run_dir}: run directory exists (choose a new one)")
-        run_dir.mkdir(parents=True)
-        return run_dir
-    root = Path(runs_root)
-    root.mkdir(parents=True, exist_ok=True)
-    for _ in range(100):  # another process may take the same number between scan and mkdir
-        number = rundir.next_run_number(root)
-        candidate = root / f"{number:05d}-{RUN_KIND}-{rundir.sanitize_desc(desc)}"
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
-    raise S2IError(f"{root}: could not create a new run directory")
 
 
 def _fit(trainer: _Trainer, data, pools: dict, log, verbose: bool) -> dict:

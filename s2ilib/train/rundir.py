@@ -38,7 +38,7 @@ SAMPLES_DIR = "samples"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.pt"
 _STEP_CHECKPOINT = re.compile(r"^step_(\d+)\.pt$")
-RUN_KINDS = ("ae", "gan")
+RUN_KINDS = ("ae", "gan", "informativity")
 _RUN_NAME = re.compile(r"^(\d{5})-")
 
 
