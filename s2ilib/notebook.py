@@ -49,11 +49,40 @@ def load_parameters(config_class, namespace: dict):
     hints = typing.get_type_hints(config_class)
     for name, value in values.items():
         _check_type(name, value, hints[name])
+    values |= runs_from_earlier_steps(config_class, values)
     config = config_class(**values)
     validate = getattr(config, "validate", None)
     if validate:
         validate()
     return config
+
+
+def runs_from_earlier_steps(config_class, values: dict) -> dict:
+    """Empty run parameters that an earlier notebook produced, from its outputs in report_dir.
+
+    Run interactively, notebook 3 then finds the AE run notebook 2 just trained (and so on),
+    without copying paths by hand; the pipeline passes them explicitly.
+    """
+    names = getattr(config_class, "FROM_EARLIER_STEPS", ())
+    if not names:
+        return {}
+    report_dir = Path(values.get("report_dir") or _field_default(config_class, "report_dir"))
+    found = {}
+    for name in names:
+        if values.get(name):
+            continue
+        outputs = sorted(report_dir.glob("*.outputs.json"), key=lambda p: p.stat().st_mtime)
+        for path in reversed(outputs):
+            produced = json.loads(path.read_text()).get("pass_on", {}).get(name)
+            if produced:
+                print(f"{name} = {produced!r} (from {path})")
+                found[name] = produced
+                break
+    return found
+
+
+def _field_default(config_class, name: str):
+    return next(f.default for f in dataclasses.fields(config_class) if f.name == name)
 
 
 def _check_type(name: str, value, hint) -> None:
@@ -174,19 +203,27 @@ class AutoencoderParameters(CommonParameters):
         if self.ae_run:
             require_path("ae_run", self.ae_run, "the autoencoder run directory")
         if self.optimizer not in ("sgd", "adam"):
-            raise ParameterError(f"parameter optimizer={self.optimizer!r}: expected 'sgd' or 'adam'")
+            raise ParameterError(
+                f"parameter optimizer={self.optimizer!r}: expected 'sgd' or 'adam'"
+            )
         if self.map_method not in ("pca", "tsne"):
-            raise ParameterError(f"parameter map_method={self.map_method!r}: expected 'pca' or 'tsne'")
+            raise ParameterError(
+                f"parameter map_method={self.map_method!r}: expected 'pca' or 'tsne'"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
 class GANParameters(CommonParameters):
     """03_gan_training: train (or load) stage 2 on the frozen encoder."""
 
+    FROM_EARLIER_STEPS = ("ae_run",)  # empty: the AE run notebook 2 recorded in report_dir
+
     ae_run: str = ""  # the AE run whose encoder is frozen (required unless gan_run is given)
     gan_run: str = ""  # an existing GAN run to load instead of training; "" = train
     loss: str = "paper"  # adversarial loss: "paper", "moving_average", "hinge", "non_saturating"
-    compare_losses: str = "moving_average"  # comma-separated losses trained briefly for comparison ("" = none)
+    compare_losses: str = (
+        "moving_average"  # comma-separated losses trained briefly for comparison ("" = none)
+    )
     num_epochs: int = 40  # passes over the training sounds
     compare_epochs: int = 10  # epochs of each comparison run
     batch_size: int = 64
@@ -197,7 +234,9 @@ class GANParameters(CommonParameters):
     def validate(self) -> None:
         super().validate()
         if not (self.ae_run or self.gan_run):
-            raise ParameterError("parameter ae_run is empty: give the AE run (from 02) or a gan_run to load")
+            raise ParameterError(
+                "parameter ae_run is empty: give the AE run (from 02) or a gan_run to load"
+            )
         for name in ("ae_run", "gan_run"):
             if getattr(self, name):
                 require_path(name, getattr(self, name), "the run directory")
@@ -216,6 +255,8 @@ class GANParameters(CommonParameters):
 class EvaluationParameters(CommonParameters):
     """04_informativity_evaluation: classifiers, metrics table, baselines."""
 
+    FROM_EARLIER_STEPS = ("gan_run",)
+
     gan_run: str = ""  # the GAN run to evaluate (from notebook 03)
     informativity_run: str = ""  # trained classifiers to reuse; empty: train them here
     informativity_epochs: int = 20  # epochs of the classifiers' training
@@ -228,7 +269,9 @@ class EvaluationParameters(CommonParameters):
         super().validate()
         require_path("gan_run", self.gan_run, "the GAN run directory (from notebook 03)")
         if self.informativity_run:
-            require_path("informativity_run", self.informativity_run, "the classifiers' run directory")
+            require_path(
+                "informativity_run", self.informativity_run, "the classifiers' run directory"
+            )
         for run in self.comparison_runs:
             require_path("compare_runs", run, "a GAN run directory")
         if self.samples < 1:
@@ -243,8 +286,12 @@ class EvaluationParameters(CommonParameters):
 class GalleryParameters(CommonParameters):
     """05_qualitative_gallery and 06_imagine: look at what a trained GAN imagines."""
 
+    FROM_EARLIER_STEPS = ("gan_run", "informativity_run")
+
     gan_run: str = ""  # the GAN run (from notebook 03)
-    informativity_run: str = ""  # classifiers used to rank best/worst (from notebook 04); empty: no ranking
+    informativity_run: str = (
+        ""  # classifiers used to rank best/worst (from notebook 04); empty: no ranking
+    )
     split: str = "test"  # sounds shown (test: unseen voices)
     samples: int = 4  # imagined images per sound (test-time dropout draws)
     cases: int = 6  # sounds in the best and in the worst row
@@ -255,7 +302,9 @@ class GalleryParameters(CommonParameters):
         super().validate()
         require_path("gan_run", self.gan_run, "the GAN run directory (from notebook 03)")
         if self.informativity_run:
-            require_path("informativity_run", self.informativity_run, "the classifiers' run directory")
+            require_path(
+                "informativity_run", self.informativity_run, "the classifiers' run directory"
+            )
         if self.audio_file:
             require_path("audio_file", self.audio_file, "the sound file")
         for name in ("samples", "cases", "interpolation_steps"):

@@ -72,3 +72,21 @@ def test_step_outputs_written_atomically(tmp_path):
     path = write_step_outputs(tmp_path / "report", "02_step", {"pass_on": {"ae_run": "runs/1"}})
     assert path.read_text().count("ae_run") == 1
     assert not list((tmp_path / "report").glob("*.tmp"))
+
+
+def test_empty_run_parameters_come_from_earlier_steps(tmp_path):
+    from s2ilib.notebook import GANParameters
+
+    ae_run = tmp_path / "runs" / "00000-ae"
+    ae_run.mkdir(parents=True)
+    write_step_outputs(
+        tmp_path / "report", "02_audio_autoencoder", {"pass_on": {"ae_run": str(ae_run)}}
+    )
+    config = load_parameters(GANParameters, {"report_dir": str(tmp_path / "report")})
+    assert config.ae_run == str(ae_run)
+    explicit = load_parameters(
+        GANParameters, {"report_dir": str(tmp_path / "report"), "ae_run": str(tmp_path)}
+    )
+    assert explicit.ae_run == str(tmp_path)
+    with pytest.raises(ParameterError, match="parameter ae_run is empty"):
+        load_parameters(GANParameters, {"report_dir": str(tmp_path / "nothing")})
