@@ -34,7 +34,7 @@
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
 preset = "demo"  # must match the AE run's preset
-ae_run = ""  # the AE run whose encoder is frozen (from notebook 02)
+ae_run = ""  # the AE run whose encoder is frozen; empty: the one notebook 02 recorded in report_dir
 gan_run = ""  # an existing GAN run to load instead of training; empty: train
 loss = "paper"  # adversarial loss of the main run: paper, moving_average, hinge, non_saturating
 compare_losses = "moving_average"  # comma-separated losses trained briefly for comparison; empty: none
@@ -63,12 +63,14 @@ import pandas as pd
 from IPython.display import display
 
 from s2ilib import viz
+from s2ilib.datasets import open_dataset
 from s2ilib.devices import resolve_device
 from s2ilib.notebook import save_figure, write_step_outputs
 from s2ilib.train.config import GANTrainConfig
 from s2ilib.train.gan import train_gan
 
 device = resolve_device(config.device)
+steps_per_epoch = len(open_dataset(config.data_path).split("train")) // config.batch_size
 
 
 def gan_training(loss: str, num_epochs: int) -> GANTrainConfig:
@@ -79,6 +81,8 @@ def gan_training(loss: str, num_epochs: int) -> GANTrainConfig:
         "pixel_weight": config.pixel_weight, "lr_generator": config.lr_generator,
         "lr_discriminator": config.lr_discriminator,
     }
+    if config.compare_epochs:  # sample grids exactly at the comparison runs' length
+        values["sample_every"] = max(1, steps_per_epoch * config.compare_epochs)
     if config.smoke:
         values.update(num_steps=4, limit_per_class=4, batch_size=8, log_every=2, sample_every=2,
                       checkpoint_every=2, val_samples=16)
@@ -143,8 +147,12 @@ if comparison_runs:
         save_figure(viz.plot_curves_by(combined, term, "loss", f"{term} by adversarial loss"),
                     f"03_compare_{term}", config.figures_dir)
         plt.show()
-    last_grids = [viz.sample_grid_paths(path, 1)[-1] for path in comparison_runs.values()]
-    save_figure(viz.plot_sample_grids(last_grids, ", ".join(comparison_runs)),
+    compared_steps = int(main_part["step"].max())  # the main run's grid at the same length
+    main_grid = min(viz.sample_grid_paths(run_dir, 10**6),
+                    key=lambda p: abs(int(p.stem.split("_")[1]) - compared_steps))
+    last_grids = [main_grid] + [viz.sample_grid_paths(p, 1)[-1] for p in comparison_runs.values()]
+    save_figure(viz.plot_sample_grids(last_grids, "real | two draws, after the same training length",
+                                      titles=[config.loss, *comparison_runs]),
                 "03_compare_samples", config.figures_dir)
     plt.show()
 

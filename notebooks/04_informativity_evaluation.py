@@ -33,7 +33,7 @@
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
 preset = "demo"
-gan_run = ""  # the GAN run to evaluate (from notebook 03)
+gan_run = ""  # the GAN run to evaluate; empty: the one notebook 03 recorded in report_dir
 informativity_run = ""  # trained classifiers to reuse; empty: train them here
 informativity_epochs = 20  # epochs of the classifiers' training
 compare_runs = ""  # comma-separated other GAN runs measured in the same report

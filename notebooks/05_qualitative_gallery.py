@@ -21,8 +21,8 @@
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
 preset = "demo"
-gan_run = ""  # the GAN run (from notebook 03)
-informativity_run = ""  # classifiers that rank best/worst (from notebook 04); empty: no ranking
+gan_run = ""  # the GAN run; empty: the one notebook 03 recorded in report_dir
+informativity_run = ""  # classifiers that rank best/worst; empty: the ones notebook 04 recorded (none: no ranking)
 split = "test"  # sounds shown (test: unseen voices)
 samples = 4  # imagined images per sound
 cases = 6  # sounds in the best and in the worst row

@@ -23,7 +23,7 @@
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
 preset = "demo"
-gan_run = ""  # the GAN run (from notebook 03)
+gan_run = ""  # the GAN run; empty: the one notebook 03 recorded in report_dir
 audio_file = ""  # a sound file of your own to imagine; empty: a test sound
 split = "test"
 samples = 4  # images drawn per sound

@@ -13,14 +13,18 @@ from s2ilib.formats import RecordSet
 from s2ilib.imagine import encode, generate
 
 
-def imagine_records(run, records: RecordSet, indices, samples: int, device, seed: int = 0) -> np.ndarray:
+def imagine_records(
+    run, records: RecordSet, indices, samples: int, device, seed: int = 0
+) -> np.ndarray:
     """uint8 (N, samples, S, S, 3): `samples` dropout draws for each chosen sound."""
     spectrograms = np.asarray(records.spectrograms[np.asarray(indices)])
     embeddings = encode(run.autoencoder.encoder, spectrograms, device)
     return generate(run.generator, embeddings, device, samples=samples, seed=seed)
 
 
-def real_examples(pool: RecordSet, labels, count: int, image_size: int, seed: int = 0) -> np.ndarray:
+def real_examples(
+    pool: RecordSet, labels, count: int, image_size: int, seed: int = 0
+) -> np.ndarray:
     """uint8 (N, count, S, S, 3): `count` random real images of each label's class."""
     rng = np.random.default_rng(seed)
     picks = np.stack([rng.choice(np.flatnonzero(pool.labels == label), count) for label in labels])
@@ -57,4 +61,6 @@ def interpolate(run, spectrogram_a, spectrogram_b, steps: int, device, seed: int
     start, end = encode(run.autoencoder.encoder, pair, device)
     weights = torch.linspace(0, 1, steps).unsqueeze(1)
     path = (1 - weights) * start + weights * end
-    return generate(run.generator, path, device, samples=1, test_time_dropout=False, seed=seed)[:, 0]
+    return generate(run.generator, path, device, samples=1, test_time_dropout=False, seed=seed)[
+        :, 0
+    ]

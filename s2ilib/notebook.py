@@ -192,10 +192,10 @@ class AutoencoderParameters(CommonParameters):
 
     ae_run: str = ""  # an existing AE run directory to load instead of training; "" = train
     embedding_dim: int = 512  # D, the audio embedding width (paper: 128..2048)
-    num_epochs: int = 60  # passes over the training sounds
+    num_epochs: int = 36  # passes over the training sounds (demo on AV-Digits: ~4 min, 2 cores)
     batch_size: int = 64  # the authors' batch size
     optimizer: str = "adam"  # "sgd" (authors': lr 0.05, momentum 0.9) or "adam"
-    lr: float = 1e-3  # base learning rate of the optimiser
+    lr: float = 1e-2  # base learning rate (Adam 1e-3 left the demo AE at the mean image for long)
     map_method: str = "pca"  # embedding map: "pca" or "tsne"
 
     def validate(self) -> None:

@@ -20,7 +20,9 @@ from s2ilib.imagine import encode
 PROBE_MAX_ITER = 2000  # lbfgs iterations; standardised features converge well before this
 
 
-def probe_accuracy(train_features, train_labels, test_features, test_labels, seed: int = 0) -> float:
+def probe_accuracy(
+    train_features, train_labels, test_features, test_labels, seed: int = 0
+) -> float:
     """Accuracy on the test features of a standardised logistic regression fit on train."""
     probe = make_pipeline(
         StandardScaler(), LogisticRegression(max_iter=PROBE_MAX_ITER, random_state=seed)
@@ -42,15 +44,23 @@ def embedding_features(encoder, records: RecordSet, indices=None, device="cpu") 
     return encode(encoder, np.asarray(spectrograms), device).numpy()
 
 
-def compare_probes(encoder, train: RecordSet, test: RecordSet, device="cpu",
-                   max_per_split: int | None = None, seed: int = 0) -> dict:
+def compare_probes(
+    encoder,
+    train: RecordSet,
+    test: RecordSet,
+    device="cpu",
+    max_per_split: int | None = None,
+    seed: int = 0,
+) -> dict:
     """Probe accuracy of embeddings vs raw pixels, train -> test, on the same records.
 
     max_per_split: a seeded random subset of each split (bounded time on large sets).
     """
     picks = [_subset(len(r), max_per_split, seed) for r in (train, test)]
     labels = [r.labels[p] for r, p in zip((train, test), picks, strict=True)]
-    embedded = [embedding_features(encoder, r, p, device) for r, p in zip((train, test), picks, strict=True)]
+    embedded = [
+        embedding_features(encoder, r, p, device) for r, p in zip((train, test), picks, strict=True)
+    ]
     pixels = [pixel_features(r, p) for r, p in zip((train, test), picks, strict=True)]
     return {
         "embedding": probe_accuracy(embedded[0], labels[0], embedded[1], labels[1], seed),
@@ -74,6 +84,10 @@ def embedding_map(features: np.ndarray, method: str = "pca", seed: int = 0) -> n
     if method == "tsne":
         from sklearn.manifold import TSNE
 
-        reduced = PCA(n_components=min(50, features.shape[1]), random_state=seed).fit_transform(features)
-        return TSNE(n_components=2, init="pca", random_state=seed, perplexity=30).fit_transform(reduced)
+        reduced = PCA(n_components=min(50, features.shape[1]), random_state=seed).fit_transform(
+            features
+        )
+        return TSNE(n_components=2, init="pca", random_state=seed, perplexity=30).fit_transform(
+            reduced
+        )
     raise ValueError(f"method {method!r}: expected 'pca' or 'tsne'")

@@ -229,14 +229,19 @@ def sample_grid_paths(run_dir, count: int = 3) -> list[Path]:
     return [paths[i] for i in picks]
 
 
-def plot_sample_grids(paths: list[Path], title: str = ""):
-    """Sample-grid PNGs side by side, titled by their step."""
+def plot_sample_grids(paths: list[Path], title: str = "", titles: list[str] | None = None):
+    """Sample-grid PNGs side by side, titled by their step (or by `titles`)."""
     from PIL import Image
 
-    figure, axes = plt.subplots(1, len(paths), figsize=(4.5 * len(paths), 4.5), squeeze=False)
-    for axis, path in zip(axes[0], paths, strict=True):
-        axis.imshow(np.asarray(Image.open(path)))
-        axis.set_title(path.stem.replace("_", " "))
+    grids = [np.asarray(Image.open(path)) for path in paths]
+    height, width = grids[0].shape[:2]
+    panel_width = 4.5
+    figure, axes = plt.subplots(
+        1, len(grids), figsize=(panel_width * len(grids), panel_width * height / width + 0.8), squeeze=False
+    )
+    for index, (axis, grid) in enumerate(zip(axes[0], grids, strict=True)):
+        axis.imshow(grid)
+        axis.set_title(titles[index] if titles else paths[index].stem.replace("_", " "))
         axis.axis("off")
     figure.suptitle(title)
     figure.tight_layout()
@@ -253,16 +258,33 @@ def plot_informativity_bars(metrics: dict, methods=("generator", "nearest_neighb
             continue
         for label, name in enumerate(classes):
             low, high = summary["per_class_ci"][label]
-            rows.append({"class": name, "method": method, "value": summary["per_class"][label],
-                         "low": low, "high": high})
+            rows.append(
+                {
+                    "class": name,
+                    "method": method,
+                    "value": summary["per_class"][label],
+                    "low": low,
+                    "high": high,
+                }
+            )
     frame = pd.DataFrame(rows)
     figure, axis = plt.subplots(figsize=(max(7, 0.8 * len(classes) + 3), 3.8))
     sns.barplot(frame, x="class", y="value", hue="method", ax=axis, errorbar=None)
-    for patch_group, (_, group) in zip(axis.containers, frame.groupby("method", sort=False), strict=False):
+    for patch_group, (_, group) in zip(
+        axis.containers, frame.groupby("method", sort=False), strict=False
+    ):
         centres = [patch.get_x() + patch.get_width() / 2 for patch in patch_group]
         values = group["value"].to_numpy()
         errors = np.vstack([values - group["low"].to_numpy(), group["high"].to_numpy() - values])
-        axis.errorbar(centres, values, yerr=np.nan_to_num(errors), fmt="none", ecolor="black", capsize=2, lw=0.8)
+        axis.errorbar(
+            centres,
+            values,
+            yerr=np.nan_to_num(errors),
+            fmt="none",
+            ecolor="black",
+            capsize=2,
+            lw=0.8,
+        )
     chance = metrics.get("chance", {}).get("informativity")
     if chance is not None:
         axis.axhline(chance, ls="--", color="grey", lw=1, label="chance")
@@ -280,8 +302,18 @@ def plot_confusion(confusion, classes: list[str], title: str):
     matrix = np.asarray(confusion, dtype=np.float64)
     matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     figure, axis = plt.subplots(figsize=(0.55 * len(classes) + 2.5, 0.5 * len(classes) + 2))
-    sns.heatmap(matrix, annot=len(classes) <= 10, fmt=".2f", cmap="Blues", vmin=0, vmax=1,
-                xticklabels=classes, yticklabels=classes, ax=axis, cbar=False)
+    sns.heatmap(
+        matrix,
+        annot=len(classes) <= 10,
+        fmt=".2f",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        xticklabels=classes,
+        yticklabels=classes,
+        ax=axis,
+        cbar=False,
+    )
     axis.set_xlabel("K-way classifier's prediction")
     axis.set_ylabel("class of the sound")
     axis.set_title(title)
@@ -292,16 +324,31 @@ def plot_confusion(confusion, classes: list[str], title: str):
 def plot_breakdown(metrics: dict, column: str):
     """Informativity of generated images per value of a metadata column (language, engine)."""
     entries = metrics.get("breakdown", {}).get(column, {})
-    rows = [{"value": value, "informativity": e["informativity"]["mean"], "sounds": e["num_sounds"],
-             "low": (e["informativity"].get("ci") or [np.nan, np.nan])[0],
-             "high": (e["informativity"].get("ci") or [np.nan, np.nan])[1]}
-            for value, e in entries.items()]
+    rows = [
+        {
+            "value": value,
+            "informativity": e["informativity"]["mean"],
+            "sounds": e["num_sounds"],
+            "low": (e["informativity"].get("ci") or [np.nan, np.nan])[0],
+            "high": (e["informativity"].get("ci") or [np.nan, np.nan])[1],
+        }
+        for value, e in entries.items()
+    ]
     frame = pd.DataFrame(rows)
     figure, axis = plt.subplots(figsize=(max(5, 0.7 * len(frame) + 2), 3.2))
     axis.bar(frame["value"], frame["informativity"], color=sns.color_palette("muted")[0])
-    errors = np.vstack([frame["informativity"] - frame["low"], frame["high"] - frame["informativity"]])
-    axis.errorbar(frame["value"], frame["informativity"], yerr=np.nan_to_num(errors), fmt="none",
-                  ecolor="black", capsize=3, lw=0.8)
+    errors = np.vstack(
+        [frame["informativity"] - frame["low"], frame["high"] - frame["informativity"]]
+    )
+    axis.errorbar(
+        frame["value"],
+        frame["informativity"],
+        yerr=np.nan_to_num(errors),
+        fmt="none",
+        ecolor="black",
+        capsize=3,
+        lw=0.8,
+    )
     for x, (value, count) in enumerate(zip(frame["informativity"], frame["sounds"], strict=True)):
         axis.text(x, min(value + 0.04, 1.0), f"n={count}", ha="center", fontsize=7)
     axis.set_ylim(0, 1.08)

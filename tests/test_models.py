@@ -299,3 +299,12 @@ def test_presets_serialise_to_json():
     assert plain["generator"]["image_size"] == 32
     assert plain["autoencoder"]["encoder_kernels"][0] == [7, 5]
     assert plain["generator"]["attention"]["n_blocks"] == 0
+
+
+def test_demo_decoder_starts_at_the_dark_mean_and_paper_at_zero():
+    from s2ilib.models import AudioAutoencoder, preset
+
+    demo = AudioAutoencoder(preset("demo", 64).autoencoder)
+    assert torch.allclose(demo.decoder.layers[-1][1].bias, torch.tensor(-2.0))
+    paper = preset("paper", 128).autoencoder
+    assert paper.output_bias == 0.0 and max(paper.decoder_dropouts) == 0.15

@@ -30,7 +30,9 @@ def test_source_notebook_is_clean_and_parameterised(notebook):
     assert not any(c.get("execution_count") for c in code), f"{notebook.name}: execution counts"
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{notebook.name}: needs exactly one cell tagged 'parameters'"
-    assert content.cells[0].cell_type == "markdown", f"{notebook.name}: starts without an introduction"
+    assert content.cells[0].cell_type == "markdown", (
+        f"{notebook.name}: starts without an introduction"
+    )
 
 
 @pytest.mark.parametrize("notebook", SOURCES, ids=lambda p: p.stem)
@@ -56,8 +58,12 @@ def test_every_parameter_is_a_documented_config_field(notebook):
 
 def _execute(notebook: str, out: Path, **parameters):
     return papermill.execute_notebook(
-        str(NOTEBOOK_DIR / f"{notebook}.ipynb"), str(out), parameters=parameters,
-        kernel_name="python3", progress_bar=False, cwd=str(NOTEBOOK_DIR.parent),
+        str(NOTEBOOK_DIR / f"{notebook}.ipynb"),
+        str(out),
+        parameters=parameters,
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(NOTEBOOK_DIR.parent),
     )
 
 
@@ -66,7 +72,10 @@ def _execute(notebook: str, out: Path, **parameters):
     [
         ({"exmaples_per_class": 3}, "unknown parameter(s) exmaples_per_class"),
         ({"examples_per_class": "3"}, "examples_per_class='3': expected int, got str"),
-        ({"data": "/no/such/data"}, "parameter data='/no/such/data': the data set folder not found"),
+        (
+            {"data": "/no/such/data"},
+            "parameter data='/no/such/data': the data set folder not found",
+        ),
     ],
 )
 def test_bad_parameter_fails_in_the_first_cells(tmp_path, parameters, message):
@@ -77,14 +86,27 @@ def test_bad_parameter_fails_in_the_first_cells(tmp_path, parameters, message):
     assert message in error.value.evalue
     executed = nbformat.read(out, as_version=4)
     failing = [c for c in executed.cells if any(o.get("ename") for o in c.get("outputs", []))]
-    assert failing and "load_parameters(" in failing[0].source, "the config cell must show the error"
+    assert failing and "load_parameters(" in failing[0].source, (
+        "the config cell must show the error"
+    )
 
 
 def _pipeline(tmp_path, *extra, check=True):
     command = [
-        sys.executable, "-m", "s2ilib", "pipeline", "--preset", "tiny", "--smoke",
-        "--out", str(tmp_path / "report"), "--runs-root", str(tmp_path / "runs"),
-        "--figures-dir", str(tmp_path / "figures"), *extra,
+        sys.executable,
+        "-m",
+        "s2ilib",
+        "pipeline",
+        "--preset",
+        "tiny",
+        "--smoke",
+        "--out",
+        str(tmp_path / "report"),
+        "--runs-root",
+        str(tmp_path / "runs"),
+        "--figures-dir",
+        str(tmp_path / "figures"),
+        *extra,
     ]
     return subprocess.run(command, capture_output=True, text=True, check=check)
 
@@ -107,16 +129,30 @@ def test_whole_pipeline_smoke_run(tmp_path):
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert any("-ae-" in r for r in runs) and any("-gan-" in r for r in runs)
     figures = {p.name for p in (tmp_path / "figures").iterdir()}
-    for name in ("01_examples", "02_ae_reconstructions", "03_gan_losses", "04_informativity_per_class",
-                 "05_gallery", "06_imagine"):
+    for name in (
+        "01_examples",
+        "02_ae_reconstructions",
+        "03_gan_losses",
+        "04_informativity_per_class",
+        "05_gallery",
+        "06_imagine",
+    ):
         assert {f"{name}.png", f"{name}.pdf"} <= figures
 
 
 def test_pipeline_failure_keeps_work_and_resume_skips_done_steps(tmp_path):
     first = _pipeline(tmp_path, "--steps", "01_data_exploration")
     assert "wall_seconds" in first.stdout
-    failed = _pipeline(tmp_path, "--resume", "--steps", "01_data_exploration", "02_audio_autoencoder",
-                       "--set", "optimizer='rmsprop'", check=False)
+    failed = _pipeline(
+        tmp_path,
+        "--resume",
+        "--steps",
+        "01_data_exploration",
+        "02_audio_autoencoder",
+        "--set",
+        "optimizer='rmsprop'",
+        check=False,
+    )
     assert failed.returncode != 0
     assert "02_audio_autoencoder.ipynb" in failed.stderr
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())

@@ -19,7 +19,9 @@ def register(subparsers):
         help="summarise a data set: layout, records per split and class, value ranges",
     )
     inspect.add_argument(
-        "path", metavar="PATH", help="a .bin file, a folder of .bin files, a JPEG tree, or the AV-Digits folder"
+        "path",
+        metavar="PATH",
+        help="a .bin file, a folder of .bin files, a JPEG tree, or the AV-Digits folder",
     )
     _add_source_options(inspect)
     inspect.add_argument(

@@ -69,6 +69,7 @@ class AudioDecoder(nn.Module):
                 )
             )
         )
+        nn.init.constant_(self.layers[-1][1].bias, config.output_bias)  # output BatchNorm
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         return self.layers(embeddings[:, :, None, None])
