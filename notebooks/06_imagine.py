@@ -27,6 +27,7 @@ gan_run = ""  # the GAN run; empty: the one notebook 03 recorded in report_dir
 audio_file = ""  # a sound file of your own to imagine; empty: a test sound
 split = "test"
 samples = 4  # images drawn per sound
+live_widgets = True  # build the live controls; the pipeline turns them off (headless: static view only)
 seed = 0
 device = "auto"
 smoke = False
@@ -125,38 +126,39 @@ plt.show()
 # ## Live: pick a sound, or upload your own
 
 # %%
-choice = widgets.Dropdown(options=sound_choices(), description="test sound")
-upload = widgets.FileUpload(accept="audio/*,.wav,.flac,.ogg", multiple=False, description="your file")
-samples_slider = widgets.IntSlider(value=config.samples, min=1, max=8, description="images")
-dropout_slider = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.25, description="dropout x")
-output = widgets.Output()
+if config.live_widgets:
+    choice = widgets.Dropdown(options=sound_choices(), description="test sound")
+    upload = widgets.FileUpload(accept="audio/*,.wav,.flac,.ogg", multiple=False, description="your file")
+    samples_slider = widgets.IntSlider(value=config.samples, min=1, max=8, description="images")
+    dropout_slider = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.25, description="dropout x")
+    output = widgets.Output()
 
+    def refresh(_=None):
+        """Redraw for the current controls: an uploaded file wins over the test-sound choice."""
+        with output:
+            output.clear_output(wait=True)
+            if upload.value:
+                item = upload.value[0]
+                path = Path(tempfile.mkdtemp()) / item["name"]
+                path.write_bytes(bytes(item["content"]))
+                try:
+                    spectrogram, title = spectrogram_of(path), item["name"]
+                except ValueError as error:
+                    print(f"cannot read {item['name']}: {error}")
+                    return
+                display(listen(None, path))
+            else:
+                spectrogram, title = np.asarray(sounds.spectrograms[choice.value]), choice.label
+                display(listen(choice.value, None))
+            imagine_view(spectrogram, title, samples_slider.value, dropout_slider.value)
+            plt.show()
 
-def refresh(_=None):
-    """Redraw for the current controls: an uploaded file wins over the test-sound choice."""
-    with output:
-        output.clear_output(wait=True)
-        if upload.value:
-            item = upload.value[0]
-            path = Path(tempfile.mkdtemp()) / item["name"]
-            path.write_bytes(bytes(item["content"]))
-            try:
-                spectrogram, title = spectrogram_of(path), item["name"]
-            except ValueError as error:
-                print(f"cannot read {item['name']}: {error}")
-                return
-            display(listen(None, path))
-        else:
-            spectrogram, title = np.asarray(sounds.spectrograms[choice.value]), choice.label
-            display(listen(choice.value, None))
-        imagine_view(spectrogram, title, samples_slider.value, dropout_slider.value)
-        plt.show()
-
-
-for control in (choice, upload, samples_slider, dropout_slider):
-    control.observe(refresh, names="value")
-display(widgets.VBox([widgets.HBox([choice, upload]), widgets.HBox([samples_slider, dropout_slider]), output]))
-refresh()
+    for control in (choice, upload, samples_slider, dropout_slider):
+        control.observe(refresh, names="value")
+    display(widgets.VBox([widgets.HBox([choice, upload]), widgets.HBox([samples_slider, dropout_slider]), output]))
+    refresh()
+else:
+    print("headless run: live controls skipped (open the notebook in JupyterLab to use them)")
 
 # %%
 write_step_outputs(config.report_dir, "06_imagine", {"figure": str(Path(config.figures_dir) / "06_imagine.png")})

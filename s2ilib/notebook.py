@@ -297,6 +297,7 @@ class GalleryParameters(CommonParameters):
     cases: int = 6  # sounds in the best and in the worst row
     interpolation_steps: int = 8  # images between two sounds' embeddings
     audio_file: str = ""  # 06: a sound file of your own to imagine; empty: a test sound
+    live_widgets: bool = True  # 06: build the live ipywidgets controls (off in headless runs)
 
     def validate(self) -> None:
         super().validate()
