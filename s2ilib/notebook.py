@@ -119,6 +119,15 @@ def require_path(name: str, value: str | None, what: str) -> Path:
     return path
 
 
+def require_gan_and_classifier_runs(config) -> None:
+    """The GAN run must exist; the informativity run too, when one is given."""
+    require_path("gan_run", config.gan_run, "the GAN run directory (from notebook 03)")
+    if config.informativity_run:
+        require_path(
+            "informativity_run", config.informativity_run, "the classifiers' run directory"
+        )
+
+
 def write_step_outputs(report_dir: str | os.PathLike, step: str, outputs: dict) -> Path:
     """Record what a notebook produced (run dirs, metrics) for the pipeline's next step."""
     path = Path(report_dir) / f"{step}.outputs.json"
@@ -257,7 +266,7 @@ class EvaluationParameters(CommonParameters):
 
     FROM_EARLIER_STEPS = ("gan_run",)
 
-    gan_run: str = ""  # the GAN run to evaluate (from notebook 03)
+    gan_run: str = ""  # the GAN run to evaluate; empty: the one notebook 03 recorded
     informativity_run: str = ""  # trained classifiers to reuse; empty: train them here
     informativity_epochs: int = 20  # epochs of the classifiers' training
     compare_runs: str = ""  # comma-separated other GAN runs measured in the same report
@@ -267,11 +276,7 @@ class EvaluationParameters(CommonParameters):
 
     def validate(self) -> None:
         super().validate()
-        require_path("gan_run", self.gan_run, "the GAN run directory (from notebook 03)")
-        if self.informativity_run:
-            require_path(
-                "informativity_run", self.informativity_run, "the classifiers' run directory"
-            )
+        require_gan_and_classifier_runs(self)
         for run in self.comparison_runs:
             require_path("compare_runs", run, "a GAN run directory")
         if self.samples < 1:
@@ -288,10 +293,8 @@ class GalleryParameters(CommonParameters):
 
     FROM_EARLIER_STEPS = ("gan_run", "informativity_run")
 
-    gan_run: str = ""  # the GAN run (from notebook 03)
-    informativity_run: str = (
-        ""  # classifiers used to rank best/worst (from notebook 04); empty: no ranking
-    )
+    gan_run: str = ""  # the GAN run; empty: the one notebook 03 recorded in report_dir
+    informativity_run: str = ""  # ranks best/worst; empty: notebook 04's (none: no ranking)
     split: str = "test"  # sounds shown (test: unseen voices)
     samples: int = 4  # imagined images per sound (test-time dropout draws)
     cases: int = 6  # sounds in the best and in the worst row
@@ -301,11 +304,7 @@ class GalleryParameters(CommonParameters):
 
     def validate(self) -> None:
         super().validate()
-        require_path("gan_run", self.gan_run, "the GAN run directory (from notebook 03)")
-        if self.informativity_run:
-            require_path(
-                "informativity_run", self.informativity_run, "the classifiers' run directory"
-            )
+        require_gan_and_classifier_runs(self)
         if self.audio_file:
             require_path("audio_file", self.audio_file, "the sound file")
         for name in ("samples", "cases", "interpolation_steps"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -36,6 +37,25 @@ def sampling_mode(module, test_time_dropout: bool):
     from s2ilib.models import enable_test_time_dropout
 
     return enable_test_time_dropout(module) if test_time_dropout else module.eval()
+
+
+@contextlib.contextmanager
+def repeatable_sampling(module, seed: int, test_time_dropout: bool, device):
+    """Sampling mode with the same dropout masks at every evaluation; the caller's RNG
+    streams are untouched (forked), and the module is back in training mode after."""
+    with torch.random.fork_rng(devices=rng_devices(device)):
+        torch.manual_seed(seed)
+        sampling_mode(module, test_time_dropout)
+        yield
+    module.train()
+
+
+def save_sample_grid(shown: torch.Tensor, columns: int, path: Path) -> torch.Tensor:
+    """Images in [-1, 1] as one grid PNG of `columns` columns; returns the grid in [0, 1]."""
+    grid = make_grid(shown.float().cpu() * 0.5 + 0.5, nrow=columns, padding=2, pad_value=1.0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(grid, path)
+    return grid
 
 
 def fixed_validation_sounds(data, config, device) -> torch.Tensor:
@@ -82,19 +102,15 @@ class AETask:
     def evaluate(self, step: int, samples_path: Path):
         """Validation MSE and a grid of inputs (top row) over reconstructions (bottom row)."""
         config = self.config
-        with torch.random.fork_rng(devices=rng_devices(self.device)):
-            torch.manual_seed(config.seed)  # the same dropout masks at every evaluation
-            sampling_mode(self.autoencoder, config.test_time_dropout)
+        with repeatable_sampling(
+            self.autoencoder, config.seed, config.test_time_dropout, self.device
+        ):
             chunks = self.val_sounds.split(config.batch_size)
             reconstruction = torch.cat([self.autoencoder(chunk)[0] for chunk in chunks])
-        self.autoencoder.train()
         val_loss = reconstruction_loss(reconstruction, self.val_sounds).item()
         count = min(config.num_samples, len(self.val_sounds))
         shown = torch.cat([self.val_sounds[:count], reconstruction[:count]])
-        grid = make_grid(shown.float().cpu() * 0.5 + 0.5, nrow=count, padding=2, pad_value=1.0)
-        samples_path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(grid, samples_path)
-        return {"val_loss": val_loss}, grid
+        return {"val_loss": val_loss}, save_sample_grid(shown, count, samples_path)
 
     def state_dict(self) -> dict:
         return {

@@ -10,13 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torchvision.utils import make_grid, save_image
 
 from s2ilib.errors import S2IError
-from s2ilib.train.ae import resolve_data, sampling_mode
+from s2ilib.train.ae import repeatable_sampling, resolve_data, save_sample_grid
 from s2ilib.train.checkpoint import latest_checkpoint, load_checkpoint
 from s2ilib.train.config import GANTrainConfig
-from s2ilib.train.loop import rng_devices, spread_over_classes, start_run, validation_split
+from s2ilib.train.loop import spread_over_classes, start_run, validation_split
 from s2ilib.train.losses import make_gan_loss, pixel_loss
 from s2ilib.train.rundir import build_models, read_config
 from s2ilib.train.steps import train_step
@@ -105,20 +104,16 @@ class GANTask:
     def evaluate(self, step: int, samples_path: Path):
         """Validation L1 and a grid: real images, then two dropout draws of generated ones."""
         config = self.config
-        with torch.random.fork_rng(devices=rng_devices(self.device)):
-            torch.manual_seed(config.seed)  # the same dropout masks at every evaluation
-            sampling_mode(self.generator, config.test_time_dropout)
+        with repeatable_sampling(
+            self.generator, config.seed, config.test_time_dropout, self.device
+        ):
             chunks = self.val_embeddings.split(config.batch_size)
             generated = torch.cat([self.generator(chunk) for chunk in chunks])
             count = min(config.num_samples, len(generated))
             second_draw = self.generator(self.val_embeddings[:count])
-        self.generator.train()
         val_pixel = pixel_loss(generated, self.val_images).item()
         shown = torch.cat([self.val_images[:count], generated[:count], second_draw])
-        grid = make_grid(shown.float().cpu() * 0.5 + 0.5, nrow=count, padding=2, pad_value=1.0)
-        samples_path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(grid, samples_path)
-        return {"val_pixel_loss": val_pixel}, grid
+        return {"val_pixel_loss": val_pixel}, save_sample_grid(shown, count, samples_path)
 
     def state_dict(self) -> dict:
         return {
