@@ -63,7 +63,13 @@ from IPython.display import Markdown, display
 from s2ilib import viz
 from s2ilib.datasets import open_dataset
 from s2ilib.devices import resolve_device
-from s2ilib.evaluate import evaluate_run, format_tables, write_report
+from s2ilib.evaluate import (
+    compare_generators,
+    evaluate_run,
+    format_tables,
+    generator_row,
+    write_report,
+)
 from s2ilib.informativity import InformativityTrainConfig, load_informativity, train_informativity
 from s2ilib.notebook import save_figure, write_step_outputs
 from s2ilib.train.rundir import load_run
@@ -132,20 +138,10 @@ for column in ("language", "engine"):
 # For example the comparison runs of notebook 3 (other adversarial losses).
 
 # %%
-comparison = {}
-for run_dir in config.comparison_runs:
-    other = evaluate_run(run_dir, bank, dataset, split=config.split, samples=1,
-                         bootstrap=100 if config.smoke else config.bootstrap, device=device,
-                         seed=config.seed, baselines=False)
-    summary = other["methods"]["generator"]
-    comparison[run_dir] = {"loss": load_run(run_dir).config.get("train", {}).get("loss"),
-                           "informativity": summary["informativity"]["mean"],
-                           "diversity_ratio": summary["diversity"]["ratio"],
-                           "kway_accuracy": summary["kway_accuracy"]}
-comparison[str(config.gan_run)] = {"loss": gan.config.get("train", {}).get("loss"),
-                                   "informativity": generator["informativity"]["mean"],
-                                   "diversity_ratio": generator["diversity"]["ratio"],
-                                   "kway_accuracy": generator["kway_accuracy"]}
+comparison = compare_generators(config.comparison_runs, bank, dataset, split=config.split,
+                                bootstrap=100 if config.smoke else config.bootstrap,
+                                device=device, seed=config.seed)
+comparison[str(config.gan_run)] = generator_row(gan, metrics)
 display(pd.DataFrame(comparison).T)
 
 # %%

@@ -46,14 +46,13 @@ from pathlib import Path
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import numpy as np
 from IPython.display import Audio, display
 
-from s2ilib import viz
+from s2ilib import gallery, viz
 from s2ilib.audio import load_audio
 from s2ilib.datasets import open_dataset
 from s2ilib.devices import resolve_device
-from s2ilib.imagine import encode, generate, load_clips, set_dropout_scale
+from s2ilib.errors import AudioError
 from s2ilib.notebook import save_figure, write_step_outputs
 from s2ilib.train.rundir import load_run
 
@@ -63,48 +62,15 @@ run = load_run(config.gan_run, device=device)
 sounds = dataset.split(config.split)
 
 
-def sound_choices(count: int = 40) -> dict:
-    """Up to `count` test sounds, a few of each class, as {description: index}."""
-    picks = viz.examples_per_class(sounds, max(1, count // dataset.num_classes), config.seed)
-    extra = sounds.extra
-    return {f"{dataset.classes[sounds.labels[i]]}: " + (f"{extra['language'][i]} {extra['engine'][i]} {extra['voice'][i]}" if "voice" in extra else str(sounds.names[i])): int(i) for i in picks}
+def show(spectrogram, title: str, samples: int, dropout_scale: float, wave=None):
+    """Play the sound (when there is one) and plot what the model imagines for it."""
+    if wave is not None:
+        display(Audio(wave, rate=16000))
+    images = gallery.imagine_spectrogram(run, spectrogram, samples, dropout_scale, device, config.seed)
+    return viz.plot_imagined(spectrogram, images, title)
 
 
-def listen(index: int | None, path: Path | None):
-    """An audio player for a test sound (AV-Digits ships its clips) or a file."""
-    if path is not None:
-        return Audio(load_audio(path), rate=16000)
-    if "file" in sounds.extra:
-        from s2ilib.datasets.avdigits import audio_path
-
-        return Audio(load_audio(audio_path(dataset.root, sounds.extra["file"][index])), rate=16000)
-    return None
-
-
-def imagine_view(spectrogram: np.ndarray, title: str, samples: int, dropout_scale: float):
-    """The spectrogram and `samples` imagined images, as one figure."""
-    set_dropout_scale(run.generator, dropout_scale)
-    embeddings = encode(run.autoencoder.encoder, spectrogram[None], device)
-    images = generate(run.generator, embeddings, device, samples=samples, seed=config.seed,
-                      test_time_dropout=dropout_scale > 0)[0]
-    set_dropout_scale(run.generator, 1.0)
-    figure, axes = plt.subplots(1, samples + 1, figsize=(2.2 * (samples + 1), 2.4))
-    axes[0].imshow(spectrogram, cmap="magma", vmin=0, vmax=255, aspect="auto")
-    axes[0].set_title("log-mel (1 s)")
-    for axis, image in zip(axes[1:], images, strict=True):
-        axis.imshow(image)
-    for axis in axes:
-        axis.axis("off")
-    figure.suptitle(title)
-    figure.tight_layout()
-    return figure
-
-
-def spectrogram_of(path: Path) -> np.ndarray:
-    spectrograms, _, failures = load_clips([path])
-    if failures:
-        raise ValueError(failures[str(path)])
-    return spectrograms[0]
+choices = gallery.sound_choices(sounds, dataset.classes, 40, config.seed)
 
 
 # %% [markdown]
@@ -113,12 +79,11 @@ def spectrogram_of(path: Path) -> np.ndarray:
 # %%
 if config.audio_file:
     own = Path(config.audio_file)
-    display(listen(None, own))
-    figure = imagine_view(spectrogram_of(own), own.name, config.samples, 1.0)
+    figure = show(gallery.file_spectrogram(own), own.name, config.samples, 1.0, load_audio(own))
 else:
-    first = next(iter(sound_choices().items()))
-    display(listen(first[1], None))
-    figure = imagine_view(np.asarray(sounds.spectrograms[first[1]]), first[0], config.samples, 1.0)
+    title, index = next(iter(choices.items()))
+    figure = show(sounds.spectrograms[index], title, config.samples, 1.0,
+                  gallery.clip_wave(dataset.root, sounds, index))
 save_figure(figure, "06_imagine", config.figures_dir)
 plt.show()
 
@@ -127,7 +92,7 @@ plt.show()
 
 # %%
 if config.live_widgets:
-    choice = widgets.Dropdown(options=sound_choices(), description="test sound")
+    choice = widgets.Dropdown(options=choices, description="test sound")
     upload = widgets.FileUpload(accept="audio/*,.wav,.flac,.ogg", multiple=False, description="your file")
     samples_slider = widgets.IntSlider(value=config.samples, min=1, max=8, description="images")
     dropout_slider = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.25, description="dropout x")
@@ -142,15 +107,15 @@ if config.live_widgets:
                 path = Path(tempfile.mkdtemp()) / item["name"]
                 path.write_bytes(bytes(item["content"]))
                 try:
-                    spectrogram, title = spectrogram_of(path), item["name"]
-                except ValueError as error:
+                    spectrogram = gallery.file_spectrogram(path)
+                except AudioError as error:
                     print(f"cannot read {item['name']}: {error}")
                     return
-                display(listen(None, path))
+                show(spectrogram, item["name"], samples_slider.value, dropout_slider.value,
+                     load_audio(path))
             else:
-                spectrogram, title = np.asarray(sounds.spectrograms[choice.value]), choice.label
-                display(listen(choice.value, None))
-            imagine_view(spectrogram, title, samples_slider.value, dropout_slider.value)
+                show(sounds.spectrograms[choice.value], choice.label, samples_slider.value,
+                     dropout_slider.value, gallery.clip_wave(dataset.root, sounds, choice.value))
             plt.show()
 
     for control in (choice, upload, samples_slider, dropout_slider):

@@ -625,6 +625,43 @@ def evaluate_run(
     return _finite(header | result)
 
 
+def generator_row(run, metrics_dict: dict) -> dict:
+    """One comparison row: a GAN run's loss and its generator's headline metrics."""
+    generator = metrics_dict["methods"]["generator"]
+    return {
+        "loss": run.config.get("train", {}).get("loss"),
+        "informativity": generator["informativity"]["mean"],
+        "diversity_ratio": generator["diversity"]["ratio"],
+        "kway_accuracy": generator["kway_accuracy"],
+    }
+
+
+def compare_generators(
+    run_dirs, bank, data, split: str = "test", bootstrap: int = 1000, device=None, seed: int = 0
+) -> dict[str, dict]:
+    """`generator_row` of each GAN run, one draw per sound, no baselines (they do not change)."""
+    from s2ilib.devices import resolve_device
+    from s2ilib.train.rundir import load_run
+
+    device = resolve_device(device)
+    rows = {}
+    for run_dir in run_dirs:
+        run = load_run(run_dir, device)
+        result = evaluate_run(
+            run,
+            bank,
+            data,
+            split=split,
+            samples=1,
+            bootstrap=bootstrap,
+            device=device,
+            seed=seed,
+            baselines=False,
+        )
+        rows[str(run_dir)] = generator_row(run, result)
+    return rows
+
+
 CHANCE_NOTE = (
     "Chance informativity = the positive rate of class c's classifier on all real images of "
     "the split (any class), mean over classes: what a translator that outputs a uniformly "

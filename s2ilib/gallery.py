@@ -64,3 +64,61 @@ def interpolate(run, spectrogram_a, spectrogram_b, steps: int, device, seed: int
     return generate(run.generator, path, device, samples=1, test_time_dropout=False, seed=seed)[
         :, 0
     ]
+
+
+def sound_choices(sounds: RecordSet, classes: list[str], count: int = 40, seed: int = 0) -> dict:
+    """Up to `count` sounds, a few of each class, as {description: index} (for a menu)."""
+    from s2ilib.viz import examples_per_class
+
+    picks = examples_per_class(sounds, max(1, count // len(classes)), seed)
+    extra = sounds.extra
+
+    def describe(i):
+        if "voice" in extra:
+            return f"{extra['language'][i]} {extra['engine'][i]} {extra['voice'][i]}"
+        return str(sounds.names[i])
+
+    return {f"{classes[sounds.labels[i]]}: {describe(i)}": int(i) for i in picks}
+
+
+def clip_wave(root, sounds: RecordSet, index: int):
+    """The listenable wave of a sound (AV-Digits ships its clips), else None."""
+    if "file" not in sounds.extra:
+        return None
+    from s2ilib.audio import load_audio
+    from s2ilib.datasets.avdigits import audio_path
+
+    return load_audio(audio_path(root, sounds.extra["file"][index]))
+
+
+def file_spectrogram(path) -> np.ndarray:
+    """A sound file's (128, 100) uint8 spectrogram through the training front end."""
+    from s2ilib.errors import AudioError
+    from s2ilib.imagine import load_clips
+
+    spectrograms, _, failures = load_clips([path])
+    if failures:
+        raise AudioError(failures[str(path)])
+    return spectrograms[0]
+
+
+def imagine_spectrogram(
+    run, spectrogram, samples: int, dropout_scale: float, device, seed: int = 0
+):
+    """uint8 (samples, S, S, 3) for one spectrogram, dropout scaled by `dropout_scale`
+    (1: as trained, 0: one deterministic image); the trained rates are restored after."""
+    from s2ilib.imagine import set_dropout_scale
+
+    set_dropout_scale(run.generator, dropout_scale)
+    try:
+        embeddings = encode(run.autoencoder.encoder, np.asarray(spectrogram)[None], device)
+        return generate(
+            run.generator,
+            embeddings,
+            device,
+            samples=samples,
+            seed=seed,
+            test_time_dropout=dropout_scale > 0,
+        )[0]
+    finally:
+        set_dropout_scale(run.generator, 1.0)

@@ -237,7 +237,10 @@ def plot_sample_grids(paths: list[Path], title: str = "", titles: list[str] | No
     height, width = grids[0].shape[:2]
     panel_width = 4.5
     figure, axes = plt.subplots(
-        1, len(grids), figsize=(panel_width * len(grids), panel_width * height / width + 0.8), squeeze=False
+        1,
+        len(grids),
+        figsize=(panel_width * len(grids), panel_width * height / width + 0.8),
+        squeeze=False,
     )
     for index, (axis, grid) in enumerate(zip(axes[0], grids, strict=True)):
         axis.imshow(grid)
@@ -363,5 +366,19 @@ def plot_curves_by(stats: pd.DataFrame, column: str, hue: str, title: str, x: st
     figure, axis = plt.subplots(figsize=(7, 3.5))
     sns.lineplot(stats, x=x, y=column, hue=hue, ax=axis)
     axis.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_imagined(spectrogram: np.ndarray, images: np.ndarray, title: str):
+    """A spectrogram and the images imagined for it, in one row."""
+    figure, axes = plt.subplots(1, len(images) + 1, figsize=(2.2 * (len(images) + 1), 2.4))
+    axes[0].imshow(spectrogram, cmap="magma", vmin=0, vmax=255, aspect="auto")
+    axes[0].set_title("log-mel (1 s)")
+    for axis, image in zip(axes[1:], images, strict=True):
+        axis.imshow(image)
+    for axis in axes:
+        axis.axis("off")
+    figure.suptitle(title)
     figure.tight_layout()
     return figure

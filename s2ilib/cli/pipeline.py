@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 
 from s2ilib.cli import add_command
@@ -64,27 +63,13 @@ def register(subparsers):
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="extra notebook parameter, a Python literal (e.g. --set gan_epochs=5); repeatable",
+        help="extra notebook parameter, a JSON or Python literal (e.g. --set num_epochs=5); repeatable",
     )
-
-
-def _parse_overrides(pairs: list[str]) -> dict:
-    from s2ilib.errors import S2IError
-
-    overrides = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        if not sep or not name:
-            raise S2IError(f"--set {pair!r}: expected NAME=VALUE")
-        try:
-            overrides[name] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            overrides[name] = text  # a bare word is a string
-    return overrides
 
 
 def _run_pipeline(args):
     from s2ilib.pipeline import STEPS, PipelineOptions, run_pipeline
+    from s2ilib.train.config import parse_assignments
 
     options = PipelineOptions(
         preset=args.preset,
@@ -97,7 +82,7 @@ def _run_pipeline(args):
         smoke=args.smoke,
         resume=args.resume,
         steps=tuple(s for s in STEPS if s in args.steps),
-        overrides=_parse_overrides(args.overrides),
+        overrides=parse_assignments(args.overrides),
     )
     summary = run_pipeline(options)
     print(

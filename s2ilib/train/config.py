@@ -9,6 +9,7 @@ Torch-free.
 
 from __future__ import annotations
 
+import ast
 import json
 import types
 import typing
@@ -206,17 +207,25 @@ def _type_name(hint) -> str:
 
 def parse_assignments(assignments: list[str]) -> dict:
     """`--set key=value` strings -> dict; values are JSON when they parse (1e-3, [0.5, 0.9],
-    null, true), else plain strings."""
+    null, true), else Python literals ('text', True, None), else plain strings."""
     values = {}
     for assignment in assignments:
         key, sep, text = assignment.partition("=")
         if not sep or not key.strip():
             raise TrainConfigError(f"--set {assignment!r}: expected key=value")
-        try:
-            values[key.strip()] = json.loads(text)
-        except json.JSONDecodeError:
-            values[key.strip()] = text
+        values[key.strip()] = _parse_value(text)
     return values
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare word is a string
 
 
 def load_config_file(path) -> dict:
