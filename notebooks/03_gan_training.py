@@ -26,7 +26,12 @@
 # discriminator's scores on real and on fake pairs are kept, and the generator is trained
 # to move its fake scores to the moving average of the real scores: a target that follows
 # the discriminator instead of the fixed +1 that a saturated tanh never reaches.
-# Hinge and non-saturating losses are the field's standard alternatives.
+# Hinge and non-saturating losses are the field's standard alternatives, and spectral
+# normalisation of the discriminator's weights a standard guard against saturation.
+#
+# Two **recipes** (`s2ilib/train/recipes.py`) are trained here, in the same report:
+# `paper`, the authors' method as faithfully as we know it, and `aligned`, the best this
+# workbook found: the aligned embedding of notebook 02, hinge loss, spectral norm.
 #
 # Class labels are never used: for AV-Digits a sound is paired with a random handwritten
 # image of the same digit (redrawn every epoch), exactly as AV-MNIST pairs its modalities.
@@ -34,12 +39,15 @@
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
 preset = "demo"  # must match the AE run's preset
+recipe = "aligned"  # the main run's recipe: "aligned" (beyond the paper) or "paper"
+compare_recipe = "paper"  # a second full-length run with this recipe, shown beside it; empty: none
 ae_run = ""  # the AE run whose encoder is frozen; empty: the one notebook 02 recorded in report_dir
+align_run = ""  # the alignment run (recipe "aligned"); empty: the one notebook 02 recorded
 gan_run = ""  # an existing GAN run to load instead of training; empty: train
-loss = "paper"  # adversarial loss of the main run: paper, moving_average, hinge, non_saturating
-compare_losses = "moving_average"  # comma-separated losses trained briefly for comparison; empty: none
-num_epochs = 40  # passes over the training sounds (main run)
-compare_epochs = 10  # epochs of each comparison run (and of the main loss, for a fair comparison)
+loss = ""  # adversarial loss of the main run; empty: the recipe's
+compare_losses = ""  # comma-separated losses trained briefly with the main recipe; empty: none
+num_epochs = 40  # passes over the training sounds (main run and recipe comparison)
+compare_epochs = 10  # epochs of each loss comparison run
 batch_size = 64
 pixel_weight = 10.0  # weight of the L1 pixel loss
 lr_generator = 2e-4  # Adam learning rate of the generator
@@ -65,23 +73,32 @@ from IPython.display import display
 from s2ilib import viz
 from s2ilib.datasets import open_dataset
 from s2ilib.devices import resolve_device
-from s2ilib.notebook import save_figure, write_step_outputs
+from s2ilib.notebook import ParameterError, save_figure, write_step_outputs
 from s2ilib.train.config import GANTrainConfig
 from s2ilib.train.gan import train_gan
+from s2ilib.train.recipes import recipe as named_recipe
+from s2ilib.train.stall import stall_warnings
 
 device = resolve_device(config.device)
 steps_per_epoch = len(open_dataset(config.data_path).split("train")) // config.batch_size
 
 
-def gan_training(loss: str, num_epochs: int) -> GANTrainConfig:
-    """The GAN configuration of this notebook for one adversarial loss."""
+def gan_training(recipe_name: str, num_epochs: int, loss: str = "") -> GANTrainConfig:
+    """The GAN configuration of this notebook for a recipe (and, if given, another loss)."""
+    recipe = named_recipe(recipe_name)
+    encoder_run = config.align_run if recipe.align is not None else config.ae_run
+    if not encoder_run:
+        raise ParameterError(f"recipe {recipe_name!r} needs an alignment run: set align_run, or "
+                             f"run notebook 02 with recipe={recipe_name!r}")
     values = {
-        "data": str(config.data_path), "ae_run": config.ae_run, "loss": loss,
+        **recipe.gan, "data": str(config.data_path), "ae_run": encoder_run,
         "num_epochs": num_epochs, "batch_size": config.batch_size, "seed": config.seed,
         "pixel_weight": config.pixel_weight, "lr_generator": config.lr_generator,
         "lr_discriminator": config.lr_discriminator,
     }
-    if config.compare_epochs:  # sample grids exactly at the comparison runs' length
+    if loss:
+        values["loss"] = loss
+    if config.compare_losses:  # sample grids exactly at the comparison runs' length
         values["sample_every"] = max(1, steps_per_epoch * config.compare_epochs)
     if config.smoke:
         values.update(num_steps=4, limit_per_class=4, batch_size=8, log_every=2, sample_every=2,
@@ -91,23 +108,31 @@ def gan_training(loss: str, num_epochs: int) -> GANTrainConfig:
 
 # %% [markdown]
 # ## Train the main run (or load it)
+#
+# The `aligned` recipe conditions the GAN on the aligned embedding of notebook 02 and
+# trains it with the hinge loss and a spectral-normalised discriminator; the `paper`
+# recipe keeps the plain autoencoder embedding and the authors' L1 score regression.
+# A **stall detector** watches the discriminator: when its loss stays flat with real and
+# fake pairs scored alike (with the paper's loss, any constant score gives exactly 1.000),
+# the run logs a warning, since the generator then learns from the pixel loss alone.
 
 # %%
 if config.gan_run:
     run_dir = config.gan_run
 else:
-    run_dir = train_gan(gan_training(config.loss, config.num_epochs), runs_root=config.runs_root,
-                        device=device)
+    run_dir = train_gan(gan_training(config.recipe, config.num_epochs, config.loss),
+                        runs_root=config.runs_root, device=device, desc=f"recipe-{config.recipe}")
 print("GAN run:", run_dir)
 stats = viz.read_stats(run_dir)
 display(stats.tail(3))
+print("stall warnings:", stall_warnings(run_dir) or "none")
 
 # %% [markdown]
 # ## Loss curves
 
 # %%
 losses = ["d_loss", "g_adversarial", "g_pixel", "val_pixel_loss"]
-save_figure(viz.plot_curves(stats, losses, f"GAN losses ({config.loss})"), "03_gan_losses",
+save_figure(viz.plot_curves(stats, losses, f"GAN losses (recipe {config.recipe})"), "03_gan_losses",
             config.figures_dir)
 plt.show()
 save_figure(viz.plot_curves(stats, ["real_score", "fake_score"], "Discriminator scores (tanh)"),
@@ -127,22 +152,51 @@ save_figure(viz.plot_sample_grids(grids, "Generated for validation sounds, over 
 plt.show()
 
 # %% [markdown]
-# ## The moving-average adversarial loss against the standard ones
+# ## The paper's recipe beside it
 #
-# Short runs from the same frozen encoder and seed, one per loss, compared on their loss
-# curves and their last sample grid. Notebook 4 measures informativity and diversity.
+# The same data, seed and length with the other recipe, so that notebook 04 measures both
+# in one report: their discriminator losses and scores over training, their stall
+# warnings and their last sample grids.
+
+# %%
+recipe_runs = {config.recipe: str(run_dir)}
+if config.compare_recipe and not config.gan_run:
+    recipe_runs[config.compare_recipe] = str(train_gan(
+        gan_training(config.compare_recipe, config.num_epochs), runs_root=config.runs_root,
+        device=device, desc=f"recipe-{config.compare_recipe}"))
+if len(recipe_runs) > 1:
+    by_recipe = pd.concat([viz.read_stats(path).assign(recipe=name) for name, path in recipe_runs.items()],
+                          ignore_index=True)
+    for term in ("d_loss", "real_score", "fake_score", "val_pixel_loss"):
+        save_figure(viz.plot_curves_by(by_recipe, term, "recipe", f"{term} by recipe"),
+                    f"03_recipes_{term}", config.figures_dir)
+        plt.show()
+    display({name: stall_warnings(path) or "no stall" for name, path in recipe_runs.items()})
+    save_figure(viz.plot_sample_grids([viz.sample_grid_paths(p, 1)[-1] for p in recipe_runs.values()],
+                                      "real | two draws, end of training", titles=list(recipe_runs)),
+                "03_recipes_samples", config.figures_dir)
+    plt.show()
+
+# %% [markdown]
+# ## Adversarial losses compared (optional)
+#
+# Short runs of the main recipe from the same encoder and seed, one per loss in
+# `compare_losses` (e.g. "paper,moving_average,non_saturating"), compared on their loss
+# curves and their last sample grid. The moving-average loss is the workbook's reading of
+# the one the arXiv abstract names; `s2ilib/train/losses.py` defines all four.
 
 # %%
 comparison_runs = {}
 if not config.gan_run:
     for name in config.comparison_losses:
-        comparison_runs[name] = str(train_gan(gan_training(name, config.compare_epochs),
+        comparison_runs[name] = str(train_gan(gan_training(config.recipe, config.compare_epochs, name),
                                               runs_root=config.runs_root, device=device,
                                               desc=f"compare-{name}"))
 if comparison_runs:
     main_part = stats[stats["epoch"] < config.compare_epochs]  # the same training length
+    main_loss = config.loss or named_recipe(config.recipe).gan["loss"]
     frames = [viz.read_stats(path).assign(loss=name) for name, path in comparison_runs.items()]
-    combined = pd.concat([main_part.assign(loss=config.loss), *frames], ignore_index=True)
+    combined = pd.concat([main_part.assign(loss=main_loss), *frames], ignore_index=True)
     for term in ("d_loss", "g_adversarial", "fake_score"):
         save_figure(viz.plot_curves_by(combined, term, "loss", f"{term} by adversarial loss"),
                     f"03_compare_{term}", config.figures_dir)
@@ -152,13 +206,16 @@ if comparison_runs:
                     key=lambda p: abs(int(p.stem.split("_")[1]) - compared_steps))
     last_grids = [main_grid] + [viz.sample_grid_paths(p, 1)[-1] for p in comparison_runs.values()]
     save_figure(viz.plot_sample_grids(last_grids, "real | two draws, after the same training length",
-                                      titles=[config.loss, *comparison_runs]),
+                                      titles=[main_loss, *comparison_runs]),
                 "03_compare_samples", config.figures_dir)
     plt.show()
 
 # %%
+other_runs = [path for name, path in recipe_runs.items() if name != config.recipe]
 write_step_outputs(config.report_dir, "03_gan_training", {
-    "pass_on": {"gan_run": str(run_dir), "compare_runs": ",".join(comparison_runs.values())},
+    "pass_on": {"gan_run": str(run_dir), "compare_runs": ",".join(other_runs + list(comparison_runs.values()))},
+    "recipe_runs": recipe_runs,
     "comparison_runs": comparison_runs,
-    "headline": {"gan_run": str(run_dir)},
+    "headline": {"gan_run": str(run_dir), "recipe": config.recipe,
+                 "stall_warnings": {name: len(stall_warnings(path)) for name, path in recipe_runs.items()}},
 })

@@ -135,14 +135,20 @@ for column in ("language", "engine"):
 # %% [markdown]
 # ## Other GAN runs measured in the same report
 #
-# For example the comparison runs of notebook 3 (other adversarial losses).
+# The runs notebook 3 trained beside the main one: the `paper` recipe (the authors'
+# method as faithfully as we know it) and any adversarial-loss comparison runs, each
+# scored on the same sounds with the same classifiers (one draw per sound). Rows are named
+# by run directory (`...-gan-recipe-paper`, `...-gan-compare-hinge`, ...); the table is
+# also saved as `evaluation/comparison.csv`.
 
 # %%
-comparison = compare_generators(config.comparison_runs, bank, dataset, split=config.split,
-                                bootstrap=100 if config.smoke else config.bootstrap,
-                                device=device, seed=config.seed)
-comparison[str(config.gan_run)] = generator_row(gan, metrics)
-display(pd.DataFrame(comparison).T)
+comparison = {str(config.gan_run): generator_row(gan, metrics)}
+comparison |= compare_generators(config.comparison_runs, bank, dataset, split=config.split,
+                                 bootstrap=100 if config.smoke else config.bootstrap,
+                                 device=device, seed=config.seed)
+comparison_table = pd.DataFrame({Path(run).name: row for run, row in comparison.items()}).T
+comparison_table.to_csv(evaluation_dir / "comparison.csv")
+display(comparison_table)
 
 # %%
 write_step_outputs(config.report_dir, "04_informativity_evaluation", {

@@ -1,8 +1,11 @@
-"""Benchmarks. `loader`: the memory-mapped record reader against the authors' byte-at-a-time
-loader, and the memory an opened file set costs.
+"""Benchmarks, each returning a JSON-ready dict and a one-line summary.
 
-Every figure is measured in this run on generated files of the published layouts, read from
-the page cache (each file is read once before timing).
+`loader`: the memory-mapped record reader against the authors' byte-at-a-time loader, and
+the memory an opened file set costs; every figure measured in this run on generated files
+of the published layouts, read from the page cache (each file is read once before timing).
+`train`: samples/s and model FLOP utilisation of the AE and GAN training steps, reference
+mode vs the fast path (s2ilib.train.fastpath), on random data.
+`imagine`: latency of one 1-s clip, sound file -> PNG, through s2ilib.imagine, on the CPU.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -132,8 +136,14 @@ def time_bytewise(path, layout: str, prefix_mb: float) -> dict:
     }
 
 
-def time_memmap(folder, batch_size: int) -> dict:
-    """Open the set and copy every record out in batches, as a DataLoader would; two epochs."""
+def time_memmap(folder, batch_size: int, reuse_buffers: bool = True, threads: int = 1) -> dict:
+    """Open the set and copy every record out in batches, as a DataLoader would; two epochs.
+
+    reuse_buffers: copy each batch into the same preallocated arrays (formats.read_into), as
+    a streaming loader with staging buffers does; else slice into fresh arrays per batch.
+    threads: copy the rows of each batch in this many slices at once (numpy releases the
+    GIL while copying), as a loader with that many workers would.
+    """
     start = time.perf_counter()
     records = formats.open_records(folder, splits="train")["train"]
     open_seconds = time.perf_counter() - start
@@ -142,21 +152,49 @@ def time_memmap(folder, batch_size: int) -> dict:
     ]
     record_bytes = sum(int(np.prod(c.shape[1:])) * c.dtype.itemsize for c in columns) + 1
     epochs = []
-    for _ in range(2):  # epoch 1 also maps the pages into this process; epoch 2 finds them mapped
-        start = time.perf_counter()
-        for first in range(0, len(records), batch_size):
-            batch = [np.ascontiguousarray(c[first : first + batch_size]) for c in columns]
-            labels = records.labels[first : first + batch_size].copy()
-            del batch, labels
-        seconds = time.perf_counter() - start
-        epochs.append(_rates(len(records), len(records) * record_bytes, seconds))
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(2):  # epoch 1 also maps the pages; epoch 2 finds them mapped
+            start = time.perf_counter()
+            if reuse_buffers:
+                _read_reusing_buffers(records, columns, batch_size, pool, threads)
+            else:
+                _read_fresh_batches(records, columns, batch_size)
+            seconds = time.perf_counter() - start
+            epochs.append(_rates(len(records), len(records) * record_bytes, seconds))
     return {
         "open_seconds": round(open_seconds, 4),
         "batch_size": batch_size,
+        "reuse_buffers": reuse_buffers,
+        "threads": threads,
         "records": len(records),
         "epoch1": epochs[0],
         "epoch2": epochs[1],
     }
+
+
+def _read_fresh_batches(records, columns, batch_size: int) -> None:
+    for first in range(0, len(records), batch_size):
+        batch = [np.ascontiguousarray(c[first : first + batch_size]) for c in columns]
+        labels = records.labels[first : first + batch_size].copy()
+        del batch, labels
+
+
+def _read_reusing_buffers(records, columns, batch_size: int, pool, threads: int) -> None:
+    columns = columns + [records.labels]
+    buffers = [np.empty((batch_size, *c.shape[1:]), c.dtype) for c in columns]
+    for first in range(0, len(records), batch_size):
+        count = min(batch_size, len(records) - first)
+        bounds = np.linspace(0, count, threads + 1).astype(int)
+        slices = [
+            (column, first + low, buffer[low:high])
+            for column, buffer in zip(columns, buffers, strict=True)
+            for low, high in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+        if threads == 1:
+            for column, start, out in slices:
+                formats.read_into(column, start, out)
+        else:
+            list(pool.map(lambda job: formats.read_into(*job), slices))
 
 
 def _rates(records: int, nbytes: int, seconds: float) -> dict:
@@ -209,33 +247,50 @@ def bench_loader(
     prefix_mb: float = 3,
     batch_size: int = 256,
     workdir=None,
+    repeats: int = 3,
+    threads: int = 1,
 ) -> dict:
     """Run the loader benchmark in a temporary folder; returns a JSON-ready dict.
 
     Arguments: size_mb, size of each generated (random content) file set timed for
     throughput; rss_size_mb, size of the sparse file set whose open cost is measured (a set
     of 1/8 that size is measured too, to show RSS does not grow with the data);
-    prefix_mb, bytes the byte-at-a-time reader is timed on.
+    prefix_mb, bytes the byte-at-a-time reader is timed on; repeats, timings of each reader,
+    interleaved, of which the fastest is reported (on a shared machine one timing of either
+    varied 2x with the load of other jobs); threads, see time_memmap.
     """
     result = {
         "page_cache": "each file set read once before timing: rates are from the page cache",
         "size_mb": size_mb,
         "cpu_count": os.cpu_count(),
+        "repeats": repeats,
     }
     with tempfile.TemporaryDirectory(prefix="s2i-bench-", dir=workdir) as temporary:
         root = Path(temporary)
         for layout in ("spec_image_bin", "audio_bin"):
             files = generate_bin_set(root / layout, layout, size_mb)
             warm_page_cache(files)
-            bytewise = time_bytewise(files[0], layout, prefix_mb)
-            memmap = time_memmap(root / layout, batch_size)
+            runs = [
+                (
+                    time_bytewise(files[0], layout, prefix_mb),
+                    time_memmap(root / layout, batch_size, reuse_buffers=False),
+                    time_memmap(root / layout, batch_size, threads=threads),
+                )
+                for _ in range(repeats)
+            ]
+            bytewise = _fastest([run[0] for run in runs])
+            fresh, memmap = (_fastest([run[i] for run in runs], "epoch1") for i in (1, 2))
             result[layout] = {
                 "record_bytes": formats.record_dtype(layout).itemsize,
                 "files": len(files),
                 "authors_bytewise": bytewise,
                 "memmap": memmap,
+                "memmap_fresh_batches": fresh,
                 "speedup_epoch1": round(memmap["epoch1"]["mb_per_s"] / bytewise["mb_per_s"], 1),
                 "speedup_epoch2": round(memmap["epoch2"]["mb_per_s"] / bytewise["mb_per_s"], 1),
+                "speedup_fresh_batches_epoch1": round(
+                    fresh["epoch1"]["mb_per_s"] / bytewise["mb_per_s"], 1
+                ),
             }
             _remove(files)
         result["rss"] = {}
@@ -254,6 +309,13 @@ def bench_loader(
         )
     result["targets"] = _targets(result)
     return result
+
+
+def _fastest(timings: list[dict], part: str | None = None) -> dict:
+    """The timing with the highest MB/s (of its `part`, e.g. "epoch1"), with the MB/s of
+    every run added as `mb_per_s_runs`."""
+    rates = [(timing[part] if part else timing)["mb_per_s"] for timing in timings]
+    return timings[int(np.argmax(rates))] | {"mb_per_s_runs": rates}
 
 
 def _remove(files) -> None:
@@ -279,7 +341,479 @@ def summary_line(result: dict) -> str:
         f"loader: memmap {spec['memmap']['epoch1']['mb_per_s']:.0f} MB/s "
         f"({spec['memmap']['epoch1']['records_per_s']:.0f} rec/s, epoch 2 "
         f"{spec['memmap']['epoch2']['mb_per_s']:.0f} MB/s) vs byte-at-a-time "
-        f"{spec['authors_bytewise']['mb_per_s']:.2f} MB/s: x{spec['speedup_epoch1']:.0f}; "
+        f"{spec['authors_bytewise']['mb_per_s']:.2f} MB/s: x{spec['speedup_epoch1']:.0f} "
+        f"(fresh batches x{spec['speedup_fresh_batches_epoch1']:.0f}); "
         f"opening {rss['large']['size_mb']:.0f} MB adds {rss['large']['peak_increase_kb'] / 1024:.1f} MB "
         f"peak RSS ({rss['small']['size_mb']:.0f} MB: {rss['small']['peak_increase_kb'] / 1024:.1f} MB)"
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Training steps: samples/s of the AE and GAN steps, fast path vs reference mode, and MFU
+# --------------------------------------------------------------------------------------
+
+CPU_FAST_FEATURES = ("bf16", "channels_last", "fused_adam")  # compile: minutes of gcc on 2 cores
+
+
+def measure_matmul_rate(device, dtype, size: int | None = None, min_seconds: float = 0.5) -> float:
+    """FLOP/s of a square torch.matmul of `size` in `dtype` on `device` (2 n^3 per product),
+    the peak the model FLOP utilisation is measured against."""
+    import torch
+
+    device = torch.device(device)
+    size = size or (8192 if device.type == "cuda" else 1536)
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+    torch.matmul(a, b)  # first call: library set-up, not timed
+    _synchronize(device)
+    count, start = 0, time.perf_counter()
+    while True:
+        torch.matmul(a, b)
+        count += 1
+        if count % 4 == 0 or device.type != "cuda":
+            _synchronize(device)
+            seconds = time.perf_counter() - start
+            if seconds >= min_seconds:
+                return 2 * size**3 * count / seconds
+
+
+def _synchronize(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def synthetic_pairs(presets, count: int, seed: int = 0):
+    """An in-memory DataSet of `count` random uint8 spectrogram/frame pairs (record pairing)
+    at the preset's sizes: what a training step reads, without the disk."""
+    from s2ilib.datasets import DataSet
+
+    rng = np.random.default_rng(seed)
+    size, labels = presets.generator.image_size, np.arange(count) % 5
+    records = formats.RecordSet(
+        layout="synthetic",
+        split="train",
+        paths=(),
+        names=np.array([formats.format_name(int(c), i, 0) for i, c in enumerate(labels)]),
+        labels=labels.astype(np.int64),
+        spectrograms=rng.integers(0, 256, (count, *presets.autoencoder.input_size), np.uint8),
+        images=rng.integers(0, 256, (count, size, size, 3), np.uint8),
+    )
+    classes = [f"class {c}" for c in range(5)]
+    return DataSet(Path("synthetic"), "synthetic", classes, {"train": records}, pairing="record")
+
+
+class StepBench:
+    """One network set (AE, or encoder + G + D) with its optimisers, data and step function,
+    as the training tasks build them for a FastPath setting."""
+
+    def __init__(self, kind: str, presets, settings, device, data, batch_size: int, seed: int):
+        import torch
+
+        from s2ilib.datasets.torch_data import PairedDataset, SpectrogramDataset
+        from s2ilib.models import build_networks
+        from s2ilib.train import fastpath
+        from s2ilib.train.config import GANTrainConfig
+        from s2ilib.train.losses import PaperLoss
+
+        torch.manual_seed(seed)
+        networks = build_networks(presets)
+        self.kind, self.settings, self.device, self.batch_size = kind, settings, device, batch_size
+        if kind == "ae":
+            self.dataset = SpectrogramDataset(data.split("train"))
+            models = {"autoencoder": networks["autoencoder"].to(device).train()}
+            self.optimizers = {"autoencoder": self._optimizer(models["autoencoder"], 0.05)}
+        else:
+            self.dataset = PairedDataset(data, "train", presets.generator.image_size)
+            encoder = networks["autoencoder"].encoder.to(device).eval().requires_grad_(False)
+            models = {"encoder": encoder}
+            for name in ("generator", "discriminator"):
+                models[name] = networks[name].to(device).train()
+            self.optimizers = {
+                n: self._optimizer(models[n], 2e-4) for n in ("generator", "discriminator")
+            }
+        self.networks, self.autocast = fastpath.prepare_task(settings, models, self.dataset, device)
+        self.order = np.random.default_rng(seed).permutation(len(self.dataset))
+        self.position = 0
+        self.config, self.gan_loss = GANTrainConfig(), PaperLoss()  # the paper's losses
+
+    def _optimizer(self, network, lr: float):
+        from s2ilib.train import fastpath
+
+        if self.kind == "ae":  # the authors' SGD: nothing to fuse
+            import torch
+
+            return torch.optim.SGD(network.parameters(), lr=lr, momentum=0.9)
+        return fastpath.make_adam(
+            network.parameters(), self.settings, self.device, lr=lr, betas=(0.5, 0.999)
+        )
+
+    def next_batch(self):
+        from s2ilib.train import fastpath
+
+        if self.position + self.batch_size > len(self.order):
+            self.position = 0
+        positions = self.order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        batch = self.dataset.__getitems__(positions)[:-1]  # labels are not used in training
+        return [
+            fastpath.to_memory_format(t.to(self.device, non_blocking=True), self.settings)
+            for t in batch
+        ]
+
+    def step(self) -> dict:
+        from s2ilib.train.steps import ae_step, train_step
+
+        batch = self.next_batch()
+        if self.kind == "ae":
+            return ae_step(
+                self.networks["autoencoder"],
+                self.optimizers["autoencoder"],
+                batch[0],
+                None,
+                self.autocast,
+            )
+        return train_step(
+            self.networks, self.optimizers, self.gan_loss, *batch, self.config, self.autocast
+        )
+
+
+def count_step_flops(bench: StepBench) -> float:
+    """Model FLOPs of one whole training step per sample (FlopCounterMode: convolutions and
+    matrix products, forward and backward, 2 per multiply-add)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        bench.step()
+    return counter.get_total_flops() / bench.batch_size
+
+
+def time_steps(bench: StepBench, warmup: int, steps: int) -> dict:
+    """Samples/s over `steps` steps after `warmup` untimed ones (compilation, autotuning)."""
+    for _ in range(warmup):
+        bench.step()
+    _synchronize(bench.device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        stats = bench.step()
+    _synchronize(bench.device)
+    seconds = time.perf_counter() - start
+    loss = float(next(iter(stats.values())))  # one host sync, after the timing
+    return {
+        "steps": steps,
+        "seconds": round(seconds, 4),
+        "step_ms": round(1000 * seconds / steps, 2),
+        "samples_per_s": round(bench.batch_size * steps / seconds, 2),
+        "last_loss": round(loss, 5),
+    }
+
+
+def bench_train(
+    preset_name: str | None = None,
+    device: str = "auto",
+    batch_size: int = 64,
+    steps: int = 10,
+    warmup: int = 2,
+    embedding_dim: int = 512,
+    features: tuple[str, ...] | None = None,
+    kinds: tuple[str, ...] = ("ae", "gan"),
+    seed: int = 0,
+    profile: int = 0,
+) -> dict:
+    """Samples/s of the AE step and the GAN step (G + D), reference mode vs fast path in
+    the same process, with model FLOP utilisation against this device's matmul rate.
+
+    Arguments: preset_name, default "paper" on CUDA, "demo" on the CPU; features, the fast
+    path's features (default: all on CUDA, CPU_FAST_FEATURES on the CPU); profile, when
+    > 0, also runs torch.profiler over that many steps of each kind and mode (top ops).
+    """
+    import torch
+
+    from s2ilib.devices import resolve_device
+    from s2ilib.models import preset
+    from s2ilib.models.summary import summarize
+    from s2ilib.train import fastpath
+    from s2ilib.train.config import FAST_PATH_FEATURES, LoopConfig
+
+    device = resolve_device(device)
+    preset_name = preset_name or ("paper" if device.type == "cuda" else "demo")
+    features = features or (FAST_PATH_FEATURES if device.type == "cuda" else CPU_FAST_FEATURES)
+    presets = preset(preset_name, embedding_dim)
+    fast = fastpath.resolve_fast_path(
+        LoopConfig(fast_path="on", fast_path_features=tuple(features)), device
+    )
+    modes = {"reference": fastpath.REFERENCE, "fast": fast}
+    rates = {"bf16": measure_matmul_rate(device, torch.bfloat16)}
+    if device.type == "cpu":
+        rates["fp32"] = measure_matmul_rate(device, torch.float32)
+    networks = summarize(preset_name, embedding_dim)["networks"]
+    result = {
+        "device": _device_name(device),
+        "threads": torch.get_num_threads(),
+        "preset": preset_name,
+        "embedding_dim": embedding_dim,
+        "batch_size": batch_size,
+        "fast_path": fast.enabled,
+        "matmul_tflops": {k: round(v / 1e12, 4) for k, v in rates.items()},
+        "network_gflop_per_sample_fwd_bwd": {
+            name: round(networks[name]["forward_backward_flops"] / 1e9, 3)
+            for name in ("autoencoder", "generator", "discriminator")
+        },
+    }
+    data = synthetic_pairs(presets, max(4 * batch_size, 256), seed)
+    for kind in kinds:
+        entry = {}
+        for mode, settings in modes.items():
+            bench = StepBench(kind, presets, settings, device, data, batch_size, seed)
+            if mode == "reference":
+                entry["gflop_per_sample"] = round(count_step_flops(bench) / 1e9, 4)
+            timing = time_steps(bench, warmup, steps)
+            achieved = entry["gflop_per_sample"] * 1e9 * timing["samples_per_s"]
+            timing |= {f"mfu_vs_{k}": round(achieved / rate, 4) for k, rate in rates.items()}
+            if profile:
+                timing["profile"] = profile_steps(bench, profile)
+            entry[mode] = timing
+            del bench
+        entry["speedup"] = round(
+            entry["fast"]["samples_per_s"] / entry["reference"]["samples_per_s"], 3
+        )
+        result[kind] = entry
+    return result
+
+
+def profile_steps(bench: StepBench, steps: int, top: int = 10) -> dict:
+    """torch.profiler over `steps` steps: the `top` ops by self time (CPU, or CUDA on a
+    GPU) with their share of the total, and the total ms per step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = bench.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    bench.step()  # warm-up outside the profile
+    with profile(activities=activities) as profiler:
+        for _ in range(steps):
+            bench.step()
+        _synchronize(bench.device)
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = sorted(profiler.key_averages(), key=lambda e: getattr(e, key), reverse=True)
+    total = sum(getattr(e, key) for e in events) or 1
+    return {
+        "ms_per_step": round(total / 1000 / steps, 2),
+        "top_ops": [
+            {
+                "op": event.key,
+                "percent": round(100 * getattr(event, key) / total, 1),
+                "ms_per_step": round(getattr(event, key) / 1000 / steps, 2),
+                "calls_per_step": round(event.count / steps, 1),
+            }
+            for event in events[:top]
+        ],
+    }
+
+
+def _device_name(device) -> str:
+    import platform
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def train_summary_line(result: dict) -> str:
+    """One line with the headline figures of bench_train."""
+    parts = [f"train ({result['preset']}, batch {result['batch_size']}, {result['device']}):"]
+    for kind in ("ae", "gan"):
+        if kind in result:
+            entry = result[kind]
+            parts.append(
+                f"{kind} {entry['reference']['samples_per_s']:.0f} -> "
+                f"{entry['fast']['samples_per_s']:.0f} samples/s (x{entry['speedup']:.2f}, "
+                f"MFU {100 * entry['fast']['mfu_vs_bf16']:.1f}% of bf16 matmul);"
+            )
+    return " ".join(parts)
+
+
+# --------------------------------------------------------------------------------------
+# Imagine: one 1-s clip, audio file -> PNG, through s2ilib.imagine
+# --------------------------------------------------------------------------------------
+
+
+def write_random_gan_run(run_dir, preset_name: str, embedding_dim: int = 512, seed: int = 0):
+    """A GAN run directory (config.json + checkpoints/last.pt) holding randomly initialised
+    networks of a preset: what `s2i imagine --run` loads, without training."""
+    import torch
+
+    from s2ilib.models import build_networks, preset
+    from s2ilib.train.checkpoint import save_checkpoint
+    from s2ilib.train.config import GANTrainConfig
+    from s2ilib.train.rundir import CONFIG_FILE, write_json
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    presets = preset(preset_name, embedding_dim)
+    torch.manual_seed(seed)
+    networks = build_networks(presets)
+    names = ("autoencoder", "generator", "discriminator")
+    train = GANTrainConfig(preset=preset_name, embedding_dim=embedding_dim)
+    document = {
+        "kind": "gan",
+        "desc": f"random-{preset_name}",
+        "train": train.as_dict(),
+        "data": "",
+        "models": {name: presets.as_dict()[name] for name in names},
+    }
+    write_json(run_dir / CONFIG_FILE, document)
+    state = {
+        "kind": "gan",
+        "models": {name: networks[name].state_dict() for name in names},
+        "progress": {"step": 0, "epoch": 0, "batch_in_epoch": 0},
+    }
+    save_checkpoint(run_dir, state, 0)
+    return run_dir
+
+
+def write_test_clips(folder, count: int, seed: int = 0) -> list[Path]:
+    """`count` 1-s, 16 kHz WAV files: a tone sweep under noise, a different one per file."""
+    import soundfile
+
+    from s2ilib.audio import SAMPLE_RATE
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    time_axis = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    paths = []
+    for index in range(count):
+        start, stop = rng.uniform(200, 4000, 2)
+        phase = 2 * np.pi * (start * time_axis + (stop - start) * time_axis**2 / 2)
+        wave = 0.5 * np.sin(phase) + 0.05 * rng.standard_normal(SAMPLE_RATE)
+        path = folder / f"clip_{index:03d}.wav"
+        soundfile.write(path, wave.astype(np.float32), SAMPLE_RATE)
+        paths.append(path)
+    return paths
+
+
+def _median_seconds(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def time_imagine_stages(run_dir, clip: Path, out_dir, repeats: int, precision: str) -> dict:
+    """Median ms of each stage of imagine_files on one clip (read + log-mel, encode,
+    generate, write the PNG) as imagine_files runs them (cached channels_last networks,
+    `precision`); for comparison, loading the run afresh, and encode + generate in fp32
+    channels_last and in plain fp32 NCHW (what every call did before the cache)."""
+    from s2ilib import imagine
+    from s2ilib.train.rundir import load_run
+
+    run = imagine.load_run_for_inference(run_dir, "cpu")
+    plain = load_run(run_dir)
+    spectrograms, readable, _ = imagine.load_clips([clip])
+    embeddings = imagine.encode(run.autoencoder.encoder, spectrograms, "cpu")
+    images = imagine.generate(run.generator, embeddings, "cpu", seed=0)
+
+    def networks(encoder, generator, chosen):
+        def encode():
+            with imagine.inference_precision(chosen, "cpu"):
+                return imagine.encode(encoder, spectrograms, "cpu")
+
+        def generate():
+            with imagine.inference_precision(chosen, "cpu"):
+                return imagine.generate(generator, embeddings, "cpu", seed=0)
+
+        return encode, generate
+
+    encode, generate = networks(run.autoencoder.encoder, run.generator, precision)
+    fp32_encode, fp32_generate = networks(run.autoencoder.encoder, run.generator, "fp32")
+    nchw_encode, nchw_generate = networks(plain.autoencoder.encoder, plain.generator, "fp32")
+    stages = {
+        "read_and_log_mel": lambda: imagine.load_clips([clip]),
+        "encode": encode,
+        "generate": generate,
+        "write_png": lambda: imagine.save_rows(images, imagine.unique_stems(readable), out_dir),
+        "uncached_load_run": lambda: load_run(run_dir),
+        "fp32_channels_last_encode": fp32_encode,
+        "fp32_channels_last_generate": fp32_generate,
+        "fp32_nchw_encode": nchw_encode,
+        "fp32_nchw_generate": nchw_generate,
+    }
+    for stage in stages.values():  # warm-up, as for the whole call
+        stage()
+    return {name: round(1000 * _median_seconds(f, repeats), 2) for name, f in stages.items()}
+
+
+def bench_imagine(
+    preset_name: str = "paper",
+    batch: int = 16,
+    repeats: int = 5,
+    embedding_dim: int = 512,
+    precision: str = "auto",
+    workdir=None,
+) -> dict:
+    """Latency of one 1-s clip, audio file -> PNG through s2ilib.imagine.imagine_files on
+    the CPU (first call, then the median of `repeats` more after three warm-up calls), the
+    same per stage, and the clips/s of `batch` clips in one call. The run holds randomly
+    initialised networks; precision is imagine_files' ("auto": bf16 where the CPU runs it
+    natively)."""
+    import torch
+
+    from s2ilib import imagine
+
+    result = {
+        "device": _device_name(torch.device("cpu")),
+        "threads": torch.get_num_threads(),
+        "preset": preset_name,
+        "embedding_dim": embedding_dim,
+        "batch": batch,
+        "repeats": repeats,
+        "precision": precision,
+    }
+    with tempfile.TemporaryDirectory(prefix="s2i-bench-", dir=workdir) as temporary:
+        root = Path(temporary)
+        run_dir = write_random_gan_run(root / "run", preset_name, embedding_dim)
+        clips = write_test_clips(root / "clips", max(batch, 1))
+        out = root / "out"
+
+        def one_clip():
+            written = imagine.imagine_files(
+                run_dir, clips[:1], out, device="cpu", precision=precision
+            )
+            written = written["written"]
+            if len(written) != 1:
+                raise RuntimeError(f"imagine wrote {written} for one clip")
+
+        start = time.perf_counter()
+        one_clip()
+        result["first_call_ms"] = round(1000 * (time.perf_counter() - start), 2)
+        for _ in range(3):  # oneDNN builds a primitive per layer shape on the first calls
+            one_clip()
+        result["clip_ms"] = round(1000 * _median_seconds(one_clip, repeats), 2)
+        result["stages_ms"] = time_imagine_stages(run_dir, clips[0], out, repeats, precision)
+        seconds = _median_seconds(
+            lambda: imagine.imagine_files(
+                run_dir, clips[:batch], out, device="cpu", precision=precision
+            ),
+            max(1, repeats // 2),
+        )
+        result["batch_seconds"] = round(seconds, 4)
+        result["clips_per_s"] = round(batch / seconds, 2)
+    result["target_clip_ms"] = 150
+    result["meets_target"] = result["clip_ms"] < 150
+    return result
+
+
+def imagine_summary_line(result: dict) -> str:
+    """One line with the headline figures of bench_imagine."""
+    stages = ", ".join(
+        f"{k} {v:.0f}" for k, v in result["stages_ms"].items() if not k.startswith(("fp32_", "unc"))
+    )
+    return (
+        f"imagine ({result['preset']}, {result['threads']} threads): one clip file -> PNG "
+        f"{result['clip_ms']:.0f} ms (first call {result['first_call_ms']:.0f} ms; {stages} ms); "
+        f"{result['clips_per_s']:.1f} clips/s in batches of {result['batch']}"
     )

@@ -628,9 +628,14 @@ def evaluate_run(
 def generator_row(run, metrics_dict: dict) -> dict:
     """One comparison row: a GAN run's loss and its generator's headline metrics."""
     generator = metrics_dict["methods"]["generator"]
+    train, models = run.config.get("train", {}), run.config.get("models", {})
+    aligned = models.get("autoencoder", {}).get("alignment_head", False)
     return {
-        "loss": run.config.get("train", {}).get("loss"),
+        "encoder": "aligned" if aligned else "autoencoder",
+        "loss": train.get("loss"),
+        "spectral_norm": bool(models.get("discriminator", {}).get("spectral_norm", False)),
         "informativity": generator["informativity"]["mean"],
+        "informativity_ci": generator["informativity"]["ci"],
         "diversity_ratio": generator["diversity"]["ratio"],
         "kway_accuracy": generator["kway_accuracy"],
     }

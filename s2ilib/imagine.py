@@ -104,6 +104,51 @@ def unique_stems(paths: list[Path]) -> list[str]:
     return [f"{p.parent.name}_{p.stem}" if p.stem in repeated else p.stem for p in paths]
 
 
+_RUN_CACHE: dict[tuple, object] = {}  # the last run loaded for inference (networks are large)
+
+
+def load_run_for_inference(run_dir, device):
+    """`load_run` once per (run, checkpoint version, device), networks in channels_last.
+
+    Repeated calls (a server, a notebook loop) then skip rebuilding the networks and
+    reading the checkpoint (~1 s for the paper preset on a 2-core CPU); channels_last
+    halves the generator's time there (oneDNN's NHWC transposed convolutions), same results.
+    """
+    from s2ilib.train.checkpoint import latest_checkpoint
+    from s2ilib.train.rundir import load_run
+
+    checkpoint = latest_checkpoint(Path(run_dir))
+    stat = checkpoint.stat() if checkpoint is not None else None
+    key = (str(Path(run_dir).resolve()), str(checkpoint), stat and stat.st_mtime_ns, str(device))
+    if key not in _RUN_CACHE:
+        _RUN_CACHE.clear()
+        run = load_run(run_dir, device=device)
+        for network in (run.autoencoder, run.generator):
+            if network is not None:
+                network.to(memory_format=torch.channels_last)
+        _RUN_CACHE[key] = run
+    return _RUN_CACHE[key]
+
+
+def inference_precision(precision: str, device) -> torch.autocast:
+    """The autocast context of `precision`: "fp32" (exact), "bf16", or "auto" = bf16 where
+    the hardware runs it natively (CUDA; CPUs with AVX512-BF16/AMX through oneDNN).
+
+    On the CPU, bf16 also routes batch-1 convolutions to oneDNN (fp32 ones of small maps
+    take PyTorch's slow reference kernels). On a trained demo GAN, bf16 images differed from
+    fp32 by 0.22 grey levels on average (80% identical bytes); two test-time dropout draws
+    differ by 6.4.
+    """
+    if precision not in ("auto", "fp32", "bf16"):
+        raise S2IError(f"precision {precision!r}: expected auto, fp32 or bf16")
+    device_type = torch.device(device).type
+    native = device_type == "cuda" or (
+        device_type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
+    use_bf16 = precision == "bf16" or (precision == "auto" and native)
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16)
+
+
 def imagine_files(
     run_dir,
     audio_paths,
@@ -112,20 +157,24 @@ def imagine_files(
     device: str = "auto",
     seed: int | None = 0,
     mode: str = "loudest",
+    precision: str = "auto",
 ) -> dict:
-    """Audio files -> PNGs in out_dir; returns {"written": [...], "skipped": {path: reason}}."""
+    """Audio files -> PNGs in out_dir; returns {"written": [...], "skipped": {path: reason}}.
+
+    precision: "auto" (bf16 where native), "fp32" or "bf16" (see inference_precision).
+    """
     from s2ilib.devices import resolve_device
-    from s2ilib.train.rundir import load_run
 
     device = resolve_device(device)
-    run = load_run(run_dir, device=device)
+    run = load_run_for_inference(run_dir, device)
     if run.generator is None:
         raise S2IError(f"{run_dir}: not a GAN run (imagine needs a trained generator)")
     spectrograms, readable, failures = load_clips(audio_paths, mode=mode)
     written = []
     if readable:
-        embeddings = encode(run.autoencoder.encoder, spectrograms, device)
-        images = generate(run.generator, embeddings, device, samples=samples, seed=seed)
+        with inference_precision(precision, device):
+            embeddings = encode(run.autoencoder.encoder, spectrograms, device)
+            images = generate(run.generator, embeddings, device, samples=samples, seed=seed)
         written = save_rows(images, unique_stems(readable), out_dir)
     return {"written": [str(p) for p in written], "skipped": failures}
 

@@ -160,6 +160,15 @@ def _default_data(data: str) -> str:
     return str(AVDIGITS_DIR)
 
 
+def _check_recipe(name: str, value: str) -> None:
+    from s2ilib.train.recipes import RECIPE_NAMES
+
+    if value not in RECIPE_NAMES:
+        raise ParameterError(
+            f"parameter {name}={value!r}: expected one of {', '.join(RECIPE_NAMES)}"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class CommonParameters:
     """Parameters every notebook takes (the pipeline passes them all)."""
@@ -206,11 +215,16 @@ class AutoencoderParameters(CommonParameters):
     optimizer: str = "adam"  # "sgd" (authors': lr 0.05, momentum 0.9) or "adam"
     lr: float = 1e-2  # base learning rate (Adam 1e-3 left the demo AE at the mean image for long)
     map_method: str = "pca"  # embedding map: "pca" or "tsne"
+    recipe: str = "aligned"  # its alignment stage, if any, runs here ("paper": none)
+    align_run: str = ""  # an existing alignment run to load instead of training; "" = train
+    align_epochs: int = 0  # epochs of the alignment stage; 0 = the recipe's
 
     def validate(self) -> None:
         super().validate()
-        if self.ae_run:
-            require_path("ae_run", self.ae_run, "the autoencoder run directory")
+        _check_recipe("recipe", self.recipe)
+        for name in ("ae_run", "align_run"):
+            if getattr(self, name):
+                require_path(name, getattr(self, name), "the run directory")
         if self.optimizer not in ("sgd", "adam"):
             raise ParameterError(
                 f"parameter optimizer={self.optimizer!r}: expected 'sgd' or 'adam'"
@@ -225,14 +239,16 @@ class AutoencoderParameters(CommonParameters):
 class GANParameters(CommonParameters):
     """03_gan_training: train (or load) stage 2 on the frozen encoder."""
 
-    FROM_EARLIER_STEPS = ("ae_run",)  # empty: the AE run notebook 2 recorded in report_dir
+    # empty: the runs notebook 2 recorded in report_dir
+    FROM_EARLIER_STEPS = ("ae_run", "align_run")
 
+    recipe: str = "aligned"  # the main run's recipe (s2ilib.train.recipes): "aligned" or "paper"
+    compare_recipe: str = "paper"  # a second full-length run with this recipe; "" = none
     ae_run: str = ""  # the AE run whose encoder is frozen (required unless gan_run is given)
+    align_run: str = ""  # the alignment run (recipes with an alignment stage); from notebook 2
     gan_run: str = ""  # an existing GAN run to load instead of training; "" = train
-    loss: str = "paper"  # adversarial loss: "paper", "moving_average", "hinge", "non_saturating"
-    compare_losses: str = (
-        "moving_average"  # comma-separated losses trained briefly for comparison ("" = none)
-    )
+    loss: str = ""  # adversarial loss of the main run; "" = the recipe's
+    compare_losses: str = ""  # comma-separated losses trained briefly for comparison; "" = none
     num_epochs: int = 40  # passes over the training sounds
     compare_epochs: int = 10  # epochs of each comparison run
     batch_size: int = 64
@@ -246,12 +262,15 @@ class GANParameters(CommonParameters):
             raise ParameterError(
                 "parameter ae_run is empty: give the AE run (from 02) or a gan_run to load"
             )
-        for name in ("ae_run", "gan_run"):
+        for name in ("ae_run", "align_run", "gan_run"):
             if getattr(self, name):
                 require_path(name, getattr(self, name), "the run directory")
         from s2ilib.train.config import GAN_LOSS_NAMES
 
-        for loss in [self.loss, *self.comparison_losses]:
+        _check_recipe("recipe", self.recipe)
+        if self.compare_recipe:
+            _check_recipe("compare_recipe", self.compare_recipe)
+        for loss in [self.loss or "paper", *self.comparison_losses]:
             if loss not in GAN_LOSS_NAMES:
                 raise ParameterError(f"loss {loss!r}: expected one of {', '.join(GAN_LOSS_NAMES)}")
 

@@ -77,3 +77,15 @@ def vegas_val_dir(tmp_path_factory) -> Path:
         step = max(1, len(members) // VEGAS_SUBSET)
         archive.extractall(out, members=members[::step][:VEGAS_SUBSET], filter="data")
     return out / "val"
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread in-process: tiny networks gain nothing from more, and a busy CPU
+    loses; the previous count is restored after the test."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

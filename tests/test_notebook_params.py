@@ -90,3 +90,21 @@ def test_empty_run_parameters_come_from_earlier_steps(tmp_path):
     assert explicit.ae_run == str(tmp_path)
     with pytest.raises(ParameterError, match="parameter ae_run is empty"):
         load_parameters(GANParameters, {"report_dir": str(tmp_path / "nothing")})
+
+
+def test_recipes_are_checked_and_align_runs_come_from_notebook_02(tmp_path):
+    from s2ilib.notebook import GANParameters
+
+    ae_run, align_run = tmp_path / "runs" / "00000-ae", tmp_path / "runs" / "00001-align"
+    for folder in (ae_run, align_run):
+        folder.mkdir(parents=True)
+    write_step_outputs(
+        tmp_path / "report",
+        "02_audio_autoencoder",
+        {"pass_on": {"ae_run": str(ae_run), "align_run": str(align_run)}},
+    )
+    config = load_parameters(GANParameters, {"report_dir": str(tmp_path / "report")})
+    assert (config.ae_run, config.align_run) == (str(ae_run), str(align_run))
+    assert (config.recipe, config.compare_recipe) == ("aligned", "paper")
+    with pytest.raises(ParameterError, match="parameter recipe='fancy'"):
+        load_parameters(GANParameters, {"report_dir": str(tmp_path / "report"), "recipe": "fancy"})

@@ -127,12 +127,18 @@ def test_whole_pipeline_smoke_run(tmp_path):
     metrics = json.loads((report / "evaluation" / "metrics.json").read_text())
     assert {"generator", "nearest_neighbour", "random_real", "real"} <= set(metrics["methods"])
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
-    assert any("-ae-" in r for r in runs) and any("-gan-" in r for r in runs)
+    assert any("-ae-" in r for r in runs) and any("-align-" in r for r in runs)
+    assert any("-gan-recipe-aligned" in r for r in runs)
+    assert any("-gan-recipe-paper" in r for r in runs)  # the paper's recipe beside it
+    comparison = (report / "evaluation" / "comparison.csv").read_text().splitlines()
+    assert len(comparison) == 3 and "aligned" in comparison[1] and "autoencoder" in comparison[2]
     figures = {p.name for p in (tmp_path / "figures").iterdir()}
     for name in (
         "01_examples",
         "02_ae_reconstructions",
+        "02_align_loss",
         "03_gan_losses",
+        "03_recipes_d_loss",
         "04_informativity_per_class",
         "05_gallery",
         "06_imagine",

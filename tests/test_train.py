@@ -74,12 +74,8 @@ def write_synthetic_set(root: Path, per_class: int = 12, num_classes: int = 3) -
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread in-process: tiny networks gain nothing from more, and a busy CPU loses."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread):
+    """One torch thread for every test here (see conftest.one_torch_thread)."""
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
-"""`s2i train-ae` and `s2i train-gan`: the two training stages, in self-explaining run dirs.
+"""`s2i train-ae`, `s2i train-align` and `s2i train-gan`: the training stages, in run dirs.
 
-Settings, lowest precedence first: the config dataclass defaults, `--config FILE` (JSON: a
-dict of settings, or a run's config.json), the named options, then `--set key=value`.
+Settings, lowest precedence first: the config dataclass defaults, `--recipe NAME`
+(train-align, train-gan: s2ilib.train.recipes), `--config FILE` (JSON: a dict of settings,
+or a run's config.json), the named options, then `--set key=value`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,22 @@ from pathlib import Path
 from s2ilib.cli import add_command
 from s2ilib.train.config import (
     AETrainConfig,
+    AlignTrainConfig,
     GANTrainConfig,
     load_config_file,
     parse_assignments,
 )
 
-# (flag, config field, type, help) shared by both commands.
+
+def _flag(text: str) -> bool:
+    """A boolean option value: true/false, yes/no, 1/0."""
+    lowered = text.strip().lower()
+    if lowered not in ("true", "false", "yes", "no", "1", "0"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected true or false")
+    return lowered in ("true", "yes", "1")
+
+
+# (flag, config field, type, help) shared by every training command.
 COMMON_OPTIONS = [
     ("--data", "data", str, "data set folder (any layout s2i inspect opens); '' = AV-Digits"),
     ("--embedding-dim", "embedding_dim", int, "audio embedding width D"),
@@ -41,6 +52,7 @@ COMMON_OPTIONS = [
     ("--num-samples", "num_samples", int, "validation sounds per sample grid"),
     ("--val-samples", "val_samples", int, "validation sounds for the validation loss"),
     ("--num-workers", "num_workers", int, "DataLoader worker processes"),
+    ("--fast-path", "fast_path", str, "bf16/compile/... fast path: auto (on for CUDA), on, off"),
 ]
 AE_OPTIONS = [
     ("--preset", "preset", str, "model preset: paper, demo or tiny"),
@@ -57,11 +69,19 @@ GAN_OPTIONS = [
     ("--pixel-weight", "pixel_weight", float, "weight of the L1 pixel loss"),
     ("--adversarial-weight", "adversarial_weight", float, "weight of the adversarial loss"),
     ("--ma-decay", "ma_decay", float, "moving_average loss: decay of the score averages"),
+    ("--spectral-norm", "spectral_norm", _flag, "spectral normalisation in D: true or false"),
+]
+ALIGN_OPTIONS = [
+    ("--ae-run", "ae_run", str, "run directory of the trained autoencoder (required)"),
+    ("--mode", "mode", str, "finetune (encoder learns too) or head (encoder frozen)"),
+    ("--lr", "lr", float, "Adam learning rate of the head and the image tower"),
+    ("--encoder-lr", "encoder_lr", float, "Adam learning rate of the encoder (finetune)"),
+    ("--temperature", "temperature", float, "initial temperature of the similarity logits"),
 ]
 
 
 def register(subparsers):
-    """Add train-ae and train-gan."""
+    """Add train-ae, train-gan and train-align."""
     ae = add_command(
         subparsers,
         "train-ae",
@@ -78,6 +98,14 @@ def register(subparsers):
         description=__doc__,
     )
     _add_options(gan, GANTrainConfig, COMMON_OPTIONS + GAN_OPTIONS, "gan")
+    align = add_command(
+        subparsers,
+        "train-align",
+        run_train_align,
+        help="align the AE encoder with the paired images (contrastive; beyond the paper)",
+        description=__doc__,
+    )
+    _add_options(align, AlignTrainConfig, COMMON_OPTIONS + ALIGN_OPTIONS, "align")
 
 
 def _field_defaults(config_class) -> dict:
@@ -106,12 +134,25 @@ def _add_options(parser, config_class, options, kind: str) -> None:
         help="sample with dropout off (the paper keeps it on)",
     )
     parser.add_argument(
+        "--reference-mode",
+        dest="fast_path",
+        action="store_const",
+        const="off",
+        default=argparse.SUPPRESS,
+        help="train as the authors did: fp32, eager, host-side data (= --fast-path off)",
+    )
+    parser.add_argument(
         "--keep-checkpoints",
         dest="keep_checkpoints",
         action="store_true",
         default=argparse.SUPPRESS,
         help="also keep checkpoints/step_XXXXXXX.pt at every checkpoint",
     )
+    if kind in ("gan", "align"):
+        parser.add_argument(
+            "--recipe",
+            help="start from a named recipe's settings: paper or aligned (s2ilib.train.recipes)",
+        )
     parser.add_argument("--config", help="JSON file of settings (or a run's config.json)")
     parser.add_argument(
         "--set",
@@ -139,9 +180,22 @@ def _add_options(parser, config_class, options, kind: str) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _recipe_values(args, config_class) -> dict:
+    """The settings --recipe gives this stage (train-gan: its GAN part; train-align: its
+    alignment part)."""
+    from s2ilib.train.recipes import align_settings, recipe
+
+    name = getattr(args, "recipe", None)
+    if not name:
+        return {}
+    return align_settings(name) if config_class is AlignTrainConfig else dict(recipe(name).gan)
+
+
 def _config_values(args, config_class) -> dict:
-    """Settings from --config, the named options and --set, in that order of precedence."""
-    values = load_config_file(args.config) if args.config else {}
+    """Settings from --recipe, --config, the named options and --set, in that order of
+    precedence."""
+    values = _recipe_values(args, config_class)
+    values |= load_config_file(args.config) if args.config else {}
     names = {f.name for f in fields(config_class)}
     values |= {k: v for k, v in vars(args).items() if k in names}
     return values | parse_assignments(args.assignments)
@@ -151,7 +205,7 @@ def _check_resume_alone(args, config_class) -> None:
     from s2ilib.errors import S2IError
 
     given = [k for k in vars(args) if k in {f.name for f in fields(config_class)}]
-    if given or args.config or args.assignments or args.run_dir:
+    if given or args.config or args.assignments or args.run_dir or getattr(args, "recipe", None):
         raise S2IError(
             "--resume takes every setting from RUN_DIR/config.json; drop "
             + ", ".join(given + [o for o in ("config", "set", "run_dir") if _given(args, o)])
@@ -181,7 +235,10 @@ def _run(args, config_class, train) -> int:
         run_dir = train(
             config, args.runs_root, args.desc, args.run_dir, args.device, not args.no_progress
         )
-    sys.stdout.write(f"run: {Path(run_dir).resolve()}\n")
+    from s2ilib.distributed import launch_rank
+
+    if launch_rank() == 0:  # under torchrun: one line, not one per process
+        sys.stdout.write(f"run: {Path(run_dir).resolve()}\n")
     return 0
 
 
@@ -195,3 +252,9 @@ def run_train_gan(args) -> int:
     from s2ilib.train.gan import train_gan
 
     return _run(args, GANTrainConfig, train_gan)
+
+
+def run_train_align(args) -> int:
+    from s2ilib.train.align import train_align
+
+    return _run(args, AlignTrainConfig, train_align)

@@ -63,6 +63,15 @@ def _rank_within_groups(groups: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def positions_on(device: torch.device, positions) -> torch.Tensor:
+    """Batch positions as an index tensor on `device`. To a GPU they go through pinned
+    memory with a non-blocking copy: cutting a batch from a resident set never waits for it."""
+    index = torch.as_tensor(positions)
+    if device.type == "cuda":
+        return index.pin_memory().to(device, non_blocking=True)
+    return index.to(device)
+
+
 def _materialise(array, indices: np.ndarray) -> torch.Tensor:
     """Records `indices` of a (lazy) array as a tensor, reading only those records."""
     return torch.from_numpy(np.ascontiguousarray(array[indices]))
@@ -77,9 +86,19 @@ class _SubsetStore:
         self.array, self.indices = array, indices
         self.data = _materialise(array, indices) if self.in_memory else None
 
+    def nbytes(self) -> int:
+        """Bytes of the selected records (uint8 for spectrograms and images)."""
+        record_bytes = int(np.prod(self.array.shape[1:])) * np.dtype(self.array.dtype).itemsize
+        return record_bytes * len(self.indices)
+
+    def to_device(self, device) -> None:
+        """Hold the selected records on `device` (e.g. the GPU); batches are then cut there."""
+        data = self.data if self.in_memory else _materialise(self.array, self.indices)
+        self.data, self.in_memory = data.to(device), True
+
     def __getitem__(self, positions: np.ndarray) -> torch.Tensor:
         if self.in_memory:
-            return self.data[torch.as_tensor(positions)]
+            return self.data[positions_on(self.data.device, positions)]
         order = np.argsort(positions)  # read the file forwards, then restore batch order
         batch = _materialise(self.array, self.indices[positions[order]])
         return batch[torch.as_tensor(np.argsort(order))]
@@ -108,10 +127,20 @@ class SpectrogramDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
+    def nbytes(self) -> int:
+        """Bytes of the uint8 spectrograms this set serves."""
+        return self.spectrograms.nbytes()
+
+    def to_device(self, device) -> None:
+        """Hold the uint8 spectrograms and labels on `device`: batches are indexed and scaled
+        to [-1, 1] there (the training fast path's resident data set)."""
+        self.spectrograms.to_device(device)
+        self.labels = self.labels.to(device)
+
     def __getitems__(self, positions) -> tuple[torch.Tensor, torch.Tensor]:
         positions = np.asarray(positions, dtype=np.int64)
         spectrograms = to_unit_range(self.spectrograms[positions]).unsqueeze(1)
-        return spectrograms, self.labels[torch.as_tensor(positions)]
+        return spectrograms, self.labels[positions_on(self.labels.device, positions)]
 
     def __getitem__(self, position: int):
         spectrogram, label = self.__getitems__([position])
@@ -180,6 +209,15 @@ class PairedDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.sounds)
+
+    def nbytes(self) -> int:
+        """Bytes of the uint8 spectrograms and images this set serves."""
+        return self.sounds.nbytes() + self.images.nbytes()
+
+    def to_device(self, device) -> None:
+        """Hold the uint8 spectrograms, images and labels on `device` (see SpectrogramDataset)."""
+        self.sounds.to_device(device)
+        self.images.to_device(device)
 
     def __getitems__(self, positions):
         positions = np.asarray(positions, dtype=np.int64)

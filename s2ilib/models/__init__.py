@@ -17,12 +17,14 @@ from s2ilib.models.config import (
     ConfigError,
     DiscriminatorConfig,
     GeneratorConfig,
+    ImageEncoderConfig,
     ModelPresets,
     generator_transition_plan,
     preset,
 )
 from s2ilib.models.discriminator import Discriminator
 from s2ilib.models.generator import DenseGenerator
+from s2ilib.models.image_encoder import ImageEncoder
 from s2ilib.models.informativity import InformativityClassifier
 
 __all__ = [
@@ -39,6 +41,8 @@ __all__ = [
     "Discriminator",
     "DiscriminatorConfig",
     "GeneratorConfig",
+    "ImageEncoder",
+    "ImageEncoderConfig",
     "InformativityClassifier",
     "ModelPresets",
     "build_networks",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from s2ilib.models.config import AutoencoderConfig
@@ -34,8 +37,29 @@ def _decoder_layer(
     return nn.Sequential(*layers)
 
 
+class AlignmentHead(nn.Module):
+    """Bottleneck (B, D) -> aligned embedding (B, D): Linear-ReLU-Linear, then L2-normalised
+    and scaled by sqrt(D) (unit mean square per coordinate, the scale the GAN expects)."""
+
+    def __init__(self, embedding_dim: int):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(embedding_dim, embedding_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(embedding_dim, embedding_dim),
+        )
+        self.scale = math.sqrt(embedding_dim)
+
+    def forward(self, bottleneck: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.layers(bottleneck), dim=1) * self.scale
+
+
 class AudioEncoder(nn.Module):
-    """Spectrogram (B, 1, mel bands, frames) in [-1, 1] -> embedding (B, D) in [-1, 1]."""
+    """Spectrogram (B, 1, mel bands, frames) in [-1, 1] -> embedding (B, D).
+
+    The embedding is the tanh bottleneck (in [-1, 1]; the paper), or, when the config has
+    an alignment head, that head's output (see AlignmentHead).
+    """
 
     def __init__(self, config: AutoencoderConfig):
         super().__init__()
@@ -50,8 +74,32 @@ class AudioEncoder(nn.Module):
             )
         )
 
-    def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        self.head = AlignmentHead(config.embedding_dim) if config.alignment_head else None
+        self.standardise = config.standardise_embedding
+        if self.standardise:
+            self.register_buffer("embedding_mean", torch.zeros(config.embedding_dim))
+            self.register_buffer("embedding_std", torch.ones(config.embedding_dim))
+
+    def bottleneck(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        """The autoencoder's own code (B, D) in [-1, 1], which the decoder reconstructs from."""
         return self.layers(spectrograms).flatten(1)
+
+    def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        return self.from_bottleneck(self.bottleneck(spectrograms))
+
+    def from_bottleneck(self, code: torch.Tensor) -> torch.Tensor:
+        """The embedding of a bottleneck code: through the head and standardisation, if any."""
+        embeddings = code if self.head is None else self.head(code)
+        if self.standardise:
+            embeddings = (embeddings - self.embedding_mean) / self.embedding_std
+        return embeddings
+
+    @torch.no_grad()
+    def set_standardisation(self, embeddings: torch.Tensor) -> None:
+        """Take the mean and std (floored at 1e-3) of these embeddings (N, D) as the
+        standardisation statistics."""
+        self.embedding_mean.copy_(embeddings.mean(0))
+        self.embedding_std.copy_(embeddings.std(0).clamp(min=1e-3))
 
 
 class AudioDecoder(nn.Module):
@@ -85,6 +133,6 @@ class AudioAutoencoder(nn.Module):
         self.decoder = AudioDecoder(self.config)
 
     def forward(self, spectrograms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns (reconstruction, embedding)."""
-        embeddings = self.encoder(spectrograms)
-        return self.decoder(embeddings), embeddings
+        """Returns (reconstruction, embedding); the decoder works from the bottleneck."""
+        code = self.encoder.bottleneck(spectrograms)
+        return self.decoder(code), self.encoder.from_bottleneck(code)

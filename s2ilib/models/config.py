@@ -81,6 +81,13 @@ class AutoencoderConfig:
     # Initial bias of the decoder's output BatchNorm (before tanh); 0.0 is PyTorch's (paper).
     # Sparse spectrograms (AV-Digits: mean -0.95) start near their mean instead of mid-grey.
     output_bias: float = 0.0
+    # An MLP head (D -> D -> D) after the bottleneck, trained by the audio-visual alignment
+    # stage (s2ilib.train.align); the embedding is then its L2-normalised output x sqrt(D),
+    # so each coordinate has unit mean square. False: the paper's tanh bottleneck itself.
+    alignment_head: bool = False
+    # z-score the embedding per coordinate with the training set's mean and std (buffers the
+    # GAN stage fills when it starts); False: the embedding as the encoder gives it.
+    standardise_embedding: bool = False
 
     def __post_init__(self):
         _require(self.embedding_dim > 0, self, f"embedding_dim {self.embedding_dim} <= 0")
@@ -262,6 +269,9 @@ class DiscriminatorConfig:
     kernels: tuple[int, ...] = (5, 3) + (3,) * 10
     strides: tuple[int, ...] = (2, 2) + (1,) * 10
     dropout: float = 0.5  # Dropout2d after every conv layer but the scoring one
+    # Spectral normalisation (Miyato et al. 2018) of every conv weight: bounds the
+    # discriminator's Lipschitz constant, a standard cure for a discriminator that saturates.
+    spectral_norm: bool = False
 
     def __post_init__(self):
         _require_same_length(self, "channels", "kernels", "strides")
@@ -330,6 +340,28 @@ class ClassifierConfig:
 
 
 @dataclass(frozen=True)
+class ImageEncoderConfig:
+    """Image tower of the audio-visual alignment stage: image -> embedding_dim vector.
+
+    Stride-2 3x3 convs (BatchNorm, ReLU) of `channels` widths, global average pooling, then
+    a linear layer to `embedding_dim`. Only the alignment stage uses it.
+    """
+
+    embedding_dim: int = 512
+    image_size: int = 96
+    image_channels: int = 3
+    channels: tuple[int, ...] = (32, 64, 128, 256)
+
+    def __post_init__(self):
+        _require(len(self.channels) >= 1, self, "no conv layer in channels")
+        _require(
+            self.image_size >= 2 ** len(self.channels),
+            self,
+            f"{len(self.channels)} stride-2 layers do not fit a {self.image_size}-pixel image",
+        )
+
+
+@dataclass(frozen=True)
 class ModelPresets:
     """The four network configurations of one preset."""
 
@@ -342,6 +374,11 @@ class ModelPresets:
     def as_dict(self) -> dict:
         """Nested plain dictionary (JSON-ready) of every field."""
         return {f.name: _to_plain(getattr(self, f.name)) for f in fields(self)}
+
+
+def config_dict(config) -> dict:
+    """A network config dataclass as a nested JSON-ready dict (tuples become lists)."""
+    return _to_plain(config)
 
 
 def _to_plain(value):

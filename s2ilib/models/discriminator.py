@@ -18,6 +18,14 @@ def _down_layer(in_channels: int, out_channels: int, kernel: int, stride: int, d
     )
 
 
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectral normalisation of every conv weight of `module` (in place); returns it."""
+    for layer in list(module.modules()):
+        if isinstance(layer, nn.Conv2d):
+            nn.utils.parametrizations.spectral_norm(layer)
+    return module
+
+
 class Discriminator(nn.Module):
     """Image (B, C, S, S) [+ embedding (B, D)] -> score (B,) in [-1, 1].
 
@@ -44,6 +52,8 @@ class Discriminator(nn.Module):
             nn.BatchNorm2d(1),
             nn.Tanh(),
         )
+        if config.spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, images: torch.Tensor, embeddings: torch.Tensor | None = None):
         features = self.features(images)

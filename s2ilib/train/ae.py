@@ -8,7 +8,9 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid, save_image
 
+from s2ilib import distributed
 from s2ilib.errors import S2IError
+from s2ilib.train import fastpath
 from s2ilib.train.config import AETrainConfig, default_data_dir
 from s2ilib.train.loop import (
     rng_devices,
@@ -21,14 +23,16 @@ from s2ilib.train.rundir import build_models
 from s2ilib.train.steps import ae_step
 
 
-def make_optimizer(parameters, config) -> torch.optim.Optimizer:
-    """SGD with momentum (the authors') or Adam, as the config says."""
+def make_optimizer(
+    parameters, config, fast=fastpath.REFERENCE, device="cpu"
+) -> torch.optim.Optimizer:
+    """SGD with momentum (the authors') or Adam (fused on the fast path), as the config says."""
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
-    return torch.optim.Adam(
-        parameters, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+    return fastpath.make_adam(
+        parameters, fast, device, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
     )
 
 
@@ -69,11 +73,24 @@ def fixed_validation_sounds(data, config, device) -> torch.Tensor:
     return sounds.__getitems__(positions)[0].to(device)
 
 
+def fixed_validation_pairs(data, config, image_size: int, device) -> tuple:
+    """`val_samples` validation (spectrogram, image, label) pairs spread over the classes,
+    with the class pairing of epoch 0, on `device`."""
+    from s2ilib.datasets.torch_data import PairedDataset
+
+    pairs = PairedDataset(
+        data, validation_split(data), image_size, config.classes, seed=config.seed
+    )
+    positions = spread_over_classes(pairs.sounds.labels.numpy(), config.val_samples, config.seed)
+    return tuple(part.to(device) for part in pairs.__getitems__(positions))
+
+
 class AETask:
     """The autoencoder, its optimiser and data, as the shared loop drives them."""
 
     kind = "ae"
     config_class = AETrainConfig
+    torchrun_ready = True  # trains under torchrun: networks wrapped by distributed.wrap
 
     def __init__(self, config: AETrainConfig, document: dict, data, device):
         from s2ilib.datasets.torch_data import SpectrogramDataset
@@ -84,10 +101,17 @@ class AETask:
         if config.init == "dcgan":
             self.autoencoder.apply(init_weights)
         self.autoencoder.to(device).train()
-        self.optimizer = make_optimizer(self.autoencoder.parameters(), config)
+        self.fast = fastpath.resolve_fast_path(config, device)
+        self.optimizer = make_optimizer(self.autoencoder.parameters(), config, self.fast, device)
         self.optimizers = {"autoencoder": (self.optimizer, config.lr)}
         self.train_set = SpectrogramDataset(
             data.split("train"), config.classes, config.limit_per_class, config.seed
+        )
+        self.step_networks, self.autocast = fastpath.prepare_task(
+            self.fast, {"autoencoder": self.autoencoder}, self.train_set, device
+        )
+        self.step_networks = distributed.wrap_networks(  # DDP under torchrun
+            self.step_networks, ["autoencoder"], device, config.sync_batchnorm
         )
         self.val_sounds = fixed_validation_sounds(data, config, device)
 
@@ -95,8 +119,16 @@ class AETask:
         """A new run: the seeded initialisation is all there is to do."""
 
     def train_step(self, batch) -> dict:
-        spectrograms = batch[0].to(self.device, non_blocking=True)
-        return ae_step(self.autoencoder, self.optimizer, spectrograms, self.config.grad_clip)
+        spectrograms = fastpath.to_memory_format(
+            batch[0].to(self.device, non_blocking=True), self.fast
+        )
+        return ae_step(
+            self.step_networks["autoencoder"],
+            self.optimizer,
+            spectrograms,
+            self.config.grad_clip,
+            self.autocast,
+        )
 
     @torch.no_grad()
     def evaluate(self, step: int, samples_path: Path):

@@ -2,7 +2,9 @@
 
 A checkpoint is a dict saved with torch.save: the networks' and optimisers' state dicts,
 the position (step, epoch, batch within the epoch), the RNG states of torch (CPU and every
-CUDA device), numpy and Python, and the adversarial loss's state. It is written to a
+CUDA device), numpy and Python, and the adversarial loss's state; under torchrun also
+`world_size` and `rng_by_rank` (every rank's RNG state, rank 0's being "rng"), so that each
+rank resumes its own dropout stream (train.loop.restore_rng). It is written to a
 temporary file in the same folder, flushed to disk, then renamed over the target
 (os.replace), so a process killed at any moment leaves either the old or the new file,
 never a torn one.

@@ -22,6 +22,8 @@ OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("constant", "cosine", "linear")  # multiplier of the base lr as steps go by
 INITIALISATIONS = ("default", "dcgan")  # PyTorch's own, or models.init_weights (N(0, 0.02))
 GAN_LOSS_NAMES = ("paper", "moving_average", "hinge", "non_saturating")  # losses.GAN_LOSSES
+# Training fast-path features (s2ilib.train.fastpath), all used by fast_path "on".
+FAST_PATH_FEATURES = ("bf16", "channels_last", "compile", "fused_adam", "resident_data")
 
 
 class TrainConfigError(S2IError, ValueError):
@@ -64,6 +66,11 @@ class LoopConfig:
     val_samples: int = 256  # validation sounds the validation loss is computed on
     test_time_dropout: bool = True  # keep dropout on when sampling, as the paper does
     num_workers: int = 0  # DataLoader worker processes (0: batches are cheap in-RAM slices)
+    # torchrun only (s2ilib.distributed): BatchNorm statistics over the whole global batch
+    # (SyncBatchNorm, CUDA/NCCL only) instead of each rank's slice (the default).
+    sync_batchnorm: bool = False
+    fast_path: str = "auto"  # "auto" (on for CUDA, off on CPU), "on", "off" (reference mode)
+    fast_path_features: tuple[str, ...] = FAST_PATH_FEATURES  # what the fast path turns on
 
     def __post_init__(self):
         if self.preset is not None:  # None (GAN only): resolved from the AE run
@@ -79,6 +86,13 @@ class LoopConfig:
             raise TrainConfigError(f"batch_size {self.batch_size}: BatchNorm needs at least 2")
         if self.num_workers < 0 or self.warmup_steps < 0:
             raise TrainConfigError("num_workers and warmup_steps must be >= 0")
+        _check_choice(self, "fast_path", ("auto", "on", "off"))
+        for feature in self.fast_path_features:
+            if feature not in FAST_PATH_FEATURES:
+                raise TrainConfigError(
+                    f"fast_path_features: unknown {feature!r} (expected some of "
+                    f"{', '.join(FAST_PATH_FEATURES)})"
+                )
 
     @classmethod
     def from_dict(cls, values: dict):
@@ -130,6 +144,16 @@ class GANTrainConfig(LoopConfig):
     ma_decay: float = 0.99  # moving_average loss: decay of the moving averages of the scores
     ma_discriminator_margin: float = 0.0  # moving_average: > 0 also smooths D's targets
     hinge_margin: float = 0.5  # hinge loss: margin on the tanh score (< 1, see losses.py)
+    spectral_norm: bool = False  # spectral normalisation of the discriminator's convs
+    # z-score the frozen embedding per coordinate (statistics of the training sounds, stored
+    # in the GAN run's encoder) before the generator and discriminator see it
+    standardise_embedding: bool = False
+    # Discriminator-stall detector (s2ilib.train.stall): warn when, over this many stats
+    # lines in a row, d_loss moved less than stall_tolerance and the mean real and fake
+    # scores differed by less than stall_gap: D then scores every pair alike (0 = off).
+    stall_window: int = 5
+    stall_tolerance: float = 0.005
+    stall_gap: float = 0.05
     lr_generator: float = 2e-4  # Adam learning rate of the generator
     lr_discriminator: float = 2e-4  # Adam learning rate of the discriminator
     betas: tuple[float, float] = (0.5, 0.999)  # Adam betas of both networks (DCGAN's)
@@ -141,6 +165,64 @@ class GANTrainConfig(LoopConfig):
             raise TrainConfigError(f"ma_decay {self.ma_decay}: expected 0 <= ma_decay < 1")
         if not 0.0 < self.hinge_margin <= 1.0:
             raise TrainConfigError(f"hinge_margin {self.hinge_margin}: expected 0 < m <= 1")
+        if self.stall_window < 0:
+            raise TrainConfigError(f"stall_window {self.stall_window}: expected >= 0")
+
+
+ALIGN_MODES = ("finetune", "head")
+
+
+@dataclass(frozen=True)
+class AlignTrainConfig(LoopConfig):
+    """Audio-visual alignment (between stage 1 and 2): a contrastive (CLIP-style) objective
+    between audio embeddings and image embeddings of the training pairs.
+
+    Only the pairing is used, as for the GAN: a sound and the image it is paired with are
+    a positive, every other image of the batch a negative. The audio side is the AE run's
+    encoder plus an alignment head (models.AlignmentHead); the image side a small CNN
+    (models.ImageEncoder) trained from scratch alongside.
+    """
+
+    ae_run: str = ""  # run directory of a finished `s2i train-ae` (required)
+    preset: str | None = None  # None = the AE run's preset (sets the image size)
+    embedding_dim: int | None = None  # None = the AE run's; must match it when given
+    # "finetune": the encoder's conv layers learn too (at encoder_lr); "head": the encoder
+    # stays frozen (eval mode) and only the head and the image tower learn.
+    mode: str = "finetune"
+    lr: float = 1e-3  # Adam learning rate of the head and the image tower
+    encoder_lr: float = 1e-3  # Adam learning rate of the encoder's conv layers (finetune)
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
+    temperature: float = 0.07  # initial softmax temperature of the similarity logits (CLIP's)
+    learn_temperature: bool = True  # learn log(1/temperature) too, clamped to 1/T <= 100
+    image_channels: tuple[int, ...] = (32, 64, 128)  # widths of the image tower's convs
+    batch_size: int = 128  # more negatives per batch than the AE's 64
+    num_epochs: int = 60
+    lr_schedule: str = "cosine"  # to 0 over the run (AV-Digits: +0.01 probe over constant)
+    # Spectrogram augmentation of the training sounds (s2ilib.train.augment); 0 = off.
+    # Masks are off by default: on AV-Digits they lowered the unseen-voice probe (0.74 vs
+    # 0.77 with warps, shift and gain alone; benchmarks/RESULTS.md).
+    max_shift_frames: int = 10  # time shift of up to this many 10-ms frames either way
+    max_gain_db: float = 6.0  # level change of up to this many dB
+    max_masked_bands: int = 0  # one masked band of up to this many mel bins (SpecAugment: 16)
+    max_masked_frames: int = 0  # one masked span of up to this many frames (SpecAugment: 10)
+    max_frequency_warp: float = 0.15  # mel axis stretched/squeezed by up to 1 + this (VTLP)
+    max_time_warp: float = 0.15  # time axis stretched/squeezed by up to 1 + this
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_choice(self, "mode", ALIGN_MODES)
+        augmentation = (
+            "max_shift_frames",
+            "max_gain_db",
+            "max_masked_bands",
+            "max_masked_frames",
+            "max_frequency_warp",
+            "max_time_warp",
+        )
+        if any(getattr(self, name) < 0 for name in augmentation):
+            raise TrainConfigError(f"{', '.join(augmentation)} must be >= 0")
+        if self.temperature <= 0:
+            raise TrainConfigError(f"temperature {self.temperature}: expected > 0")
 
 
 def _check_choice(config, name: str, choices: tuple) -> None:

@@ -11,19 +11,31 @@ from pathlib import Path
 
 import torch
 
+from s2ilib import distributed
 from s2ilib.errors import S2IError
-from s2ilib.train.ae import repeatable_sampling, resolve_data, save_sample_grid
-from s2ilib.train.checkpoint import latest_checkpoint, load_checkpoint
+from s2ilib.train import fastpath
+from s2ilib.train.ae import (
+    fixed_validation_pairs,
+    repeatable_sampling,
+    resolve_data,
+    save_sample_grid,
+)
+from s2ilib.train.checkpoint import load_checkpoint
 from s2ilib.train.config import GANTrainConfig
-from s2ilib.train.loop import spread_over_classes, start_run, validation_split
+from s2ilib.train.loop import start_run
 from s2ilib.train.losses import make_gan_loss, pixel_loss
-from s2ilib.train.rundir import build_models, read_config
+from s2ilib.train.rundir import build_models
+from s2ilib.train.stall import StallDetector
 from s2ilib.train.steps import train_step
 
 
-def make_adam(parameters, lr: float, config: GANTrainConfig) -> torch.optim.Adam:
-    """Adam with the config's betas and weight decay."""
-    return torch.optim.Adam(parameters, lr=lr, betas=config.betas, weight_decay=config.weight_decay)
+def make_adam(
+    parameters, lr: float, config: GANTrainConfig, fast=fastpath.REFERENCE, device="cpu"
+) -> torch.optim.Adam:
+    """Adam with the config's betas and weight decay (fused on the fast path)."""
+    return fastpath.make_adam(
+        parameters, fast, device, lr=lr, betas=config.betas, weight_decay=config.weight_decay
+    )
 
 
 class GANTask:
@@ -31,6 +43,7 @@ class GANTask:
 
     kind = "gan"
     config_class = GANTrainConfig
+    torchrun_ready = True  # trains under torchrun: networks wrapped by distributed.wrap
 
     def __init__(self, config: GANTrainConfig, document: dict, data, device):
         from s2ilib.datasets.torch_data import PairedDataset
@@ -53,40 +66,68 @@ class GANTask:
             "generator": config.lr_generator,
             "discriminator": config.lr_discriminator,
         }
+        self.fast = fastpath.resolve_fast_path(config, device)
         self.optimizers = {
-            name: (make_adam(networks[name].parameters(), lr, config), lr)
+            name: (make_adam(networks[name].parameters(), lr, config, self.fast, device), lr)
             for name, lr in learning_rates.items()
         }
         self.optimizers_by_name = {name: pair[0] for name, pair in self.optimizers.items()}
-        self.gan_loss = make_gan_loss(config.loss, config)
+        # Under torchrun a stateful loss follows the scores of the whole global batch.
+        self.gan_loss = distributed.global_scores(make_gan_loss(config.loss, config))
+        self.stall_detector = StallDetector(
+            config.stall_window, config.stall_tolerance, config.stall_gap
+        )
         image_size = self.generator.config.image_size
         self.train_set = PairedDataset(
             data, "train", image_size, config.classes, config.limit_per_class, config.seed
+        )
+        self.step_networks, self.autocast = fastpath.prepare_task(
+            self.fast, self.networks, self.train_set, device
+        )
+        self.step_networks = distributed.wrap_networks(  # DDP under torchrun
+            self.step_networks, ["generator", "discriminator"], device, config.sync_batchnorm
         )
         self._init_validation(data, image_size)
 
     def _init_validation(self, data, image_size: int) -> None:
         """Fixed validation sounds, their embeddings and paired images (pairing of epoch 0)."""
-        from s2ilib.datasets.torch_data import PairedDataset
-
-        config = self.config
-        pairs = PairedDataset(
-            data, validation_split(data), image_size, config.classes, seed=config.seed
+        self.val_spectrograms, self.val_images, _ = fixed_validation_pairs(
+            data, self.config, image_size, self.device
         )
-        positions = spread_over_classes(
-            pairs.sounds.labels.numpy(), config.val_samples, config.seed
-        )
-        spectrograms, images, _ = pairs.__getitems__(positions)
-        self.val_images = images.to(self.device)
-        self.val_spectrograms = spectrograms.to(self.device)
         self._refresh_validation_embeddings()
 
     def initialize(self) -> None:
         """A new run: load the encoder (whole autoencoder) from the AE run's checkpoint."""
         state = load_checkpoint(self.document["ae_checkpoint"], map_location=self.device)
-        self.autoencoder.load_state_dict(state["models"]["autoencoder"])
+        encoder = self.autoencoder.encoder
+        missing, unexpected = self.autoencoder.load_state_dict(
+            state["models"]["autoencoder"], strict=False
+        )
+        allowed = (
+            {"encoder.embedding_mean", "encoder.embedding_std"} if encoder.standardise else set()
+        )
+        if unexpected or set(missing) - allowed:
+            raise S2IError(
+                f"{self.document['ae_checkpoint']}: autoencoder weights do not fit "
+                f"(missing {missing}, unexpected {unexpected})"
+            )
         self.autoencoder.eval()
+        if encoder.standardise:
+            self._fit_standardisation()
         self._refresh_validation_embeddings()
+
+    @torch.no_grad()
+    def _fit_standardisation(self) -> None:
+        """Standardise the embedding with its mean and std over the training sounds (the
+        buffers start at 0 and 1, so the encoder gives raw embeddings here)."""
+        sounds, size = self.train_set.sounds, self.config.batch_size
+        chunks = [
+            self.autoencoder.encoder(
+                sounds.__getitems__(range(start, min(start + size, len(sounds))))[0].to(self.device)
+            )
+            for start in range(0, len(sounds), size)
+        ]
+        self.autoencoder.encoder.set_standardisation(torch.cat(chunks))
 
     @torch.no_grad()
     def _refresh_validation_embeddings(self) -> None:
@@ -95,9 +136,18 @@ class GANTask:
         self.val_embeddings = torch.cat([self.autoencoder.encoder(c) for c in chunks])
 
     def train_step(self, batch) -> dict:
-        spectrograms, images, _ = (part.to(self.device, non_blocking=True) for part in batch)
+        spectrograms, images, _ = (
+            fastpath.to_memory_format(part.to(self.device, non_blocking=True), self.fast)
+            for part in batch
+        )
         return train_step(
-            self.networks, self.optimizers_by_name, self.gan_loss, spectrograms, images, self.config
+            self.step_networks,
+            self.optimizers_by_name,
+            self.gan_loss,
+            spectrograms,
+            images,
+            self.config,
+            self.autocast,
         )
 
     @torch.no_grad()
@@ -139,18 +189,20 @@ class GANTask:
 
 def resolve_gan_run(config: GANTrainConfig) -> tuple[GANTrainConfig, dict]:
     """The config with preset, embedding width, data and AE run resolved, and what
-    config.json holds besides it (networks' configs, AE run and checkpoint)."""
-    from s2ilib.models import preset
+    config.json holds besides it (networks' configs, AE run and checkpoint).
 
-    if not config.ae_run:
-        raise S2IError("no autoencoder run given (--ae-run RUN_DIR of a finished train-ae)")
-    ae_run = Path(config.ae_run).expanduser().resolve()
-    ae_document = read_config(ae_run)
-    if ae_document.get("kind") != "ae":
-        raise S2IError(f"{ae_run}: not an autoencoder run (kind {ae_document.get('kind')!r})")
-    ae_checkpoint = latest_checkpoint(ae_run)
-    if ae_checkpoint is None:
-        raise S2IError(f"{ae_run}: the autoencoder run has no checkpoint yet")
+    `ae_run` may be an autoencoder run or an alignment run (s2i train-align): the GAN then
+    conditions on the aligned embedding.
+    """
+    from s2ilib.models import preset
+    from s2ilib.train.align import resolve_ae_run
+
+    ae_run, ae_document, ae_checkpoint = resolve_ae_run(config.ae_run)
+    if ae_document.get("kind") not in ("ae", "align"):
+        raise S2IError(
+            f"{ae_run}: neither an autoencoder nor an alignment run "
+            f"(kind {ae_document.get('kind')!r})"
+        )
     ae_models = ae_document["models"]["autoencoder"]
     embedding_dim = int(ae_models["embedding_dim"])
     if config.embedding_dim not in (None, embedding_dim):
@@ -173,9 +225,9 @@ def resolve_gan_run(config: GANTrainConfig) -> tuple[GANTrainConfig, dict]:
         "ae_run": str(ae_run),
         "ae_checkpoint": str(ae_checkpoint),
         "models": {
-            "autoencoder": ae_models,
+            "autoencoder": ae_models | {"standardise_embedding": config.standardise_embedding},
             "generator": presets["generator"],
-            "discriminator": presets["discriminator"],
+            "discriminator": presets["discriminator"] | {"spectral_norm": config.spectral_norm},
         },
     }
     return config, run_config

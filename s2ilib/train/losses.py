@@ -36,6 +36,20 @@ def pixel_loss(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(generated, target)
 
 
+def contrastive_loss(
+    audio: torch.Tensor, images: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
+    """Symmetric InfoNCE (CLIP): row i of `audio` should match row i of `images` best.
+
+    Both are L2-normalised; logits = logit_scale * cosine similarity; the loss is the mean
+    of the audio->image and image->audio cross-entropies over the batch.
+    """
+    audio, images = F.normalize(audio.float(), dim=1), F.normalize(images.float(), dim=1)
+    logits = logit_scale * audio @ images.T
+    targets = torch.arange(len(audio), device=audio.device)
+    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+
+
 class StatelessLoss:
     """Base of the losses without state."""
 

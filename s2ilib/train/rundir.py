@@ -38,7 +38,7 @@ SAMPLES_DIR = "samples"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.pt"
 _STEP_CHECKPOINT = re.compile(r"^step_(\d+)\.pt$")
-RUN_KINDS = ("ae", "gan", "informativity")
+RUN_KINDS = ("ae", "align", "gan", "informativity")
 _RUN_NAME = re.compile(r"^(\d{5})-")
 
 
@@ -253,12 +253,13 @@ def _tuples(value):
 class TrainedRun:
     """The networks of a finished (or checkpointed) run, in eval mode.
 
-    autoencoder: the AE of an ae run, or for a gan run the frozen AE its encoder came from
-    (weights from the GAN checkpoint's own copy). generator/discriminator: gan runs only.
+    autoencoder: the AE of an ae run; for an align run the AE with its aligned encoder; for
+    a gan run the frozen AE its encoder came from (weights from the GAN checkpoint's own
+    copy). generator/discriminator: gan runs only; image_encoder: align runs only.
     """
 
     run_dir: Path
-    kind: str  # "ae" or "gan"
+    kind: str  # "ae", "align" or "gan"
     config: dict  # config.json
     step: int  # optimiser steps of the loaded checkpoint
     autoencoder: typing.Any
@@ -266,17 +267,19 @@ class TrainedRun:
     discriminator: typing.Any = None
     embedding_dim: int = 0
     image_size: int | None = None  # generated image side (gan runs)
+    image_encoder: typing.Any = None
 
 
 def build_models(model_configs: dict, names) -> dict:
-    """Networks `names` ("autoencoder", "generator", "discriminator") from config.json's
-    "models" section."""
+    """Networks `names` ("autoencoder", "generator", "discriminator", "image_encoder") from
+    config.json's "models" section."""
     from s2ilib import models
 
     classes = {
         "autoencoder": (models.AutoencoderConfig, models.AudioAutoencoder),
         "generator": (models.GeneratorConfig, models.DenseGenerator),
         "discriminator": (models.DiscriminatorConfig, models.Discriminator),
+        "image_encoder": (models.ImageEncoderConfig, models.ImageEncoder),
     }
     built = {}
     for name in names:
@@ -296,7 +299,13 @@ def load_run(run_dir, device="cpu", checkpoint=None) -> TrainedRun:
         raise S2IError(f"{run_dir}: no checkpoint yet (checkpoints/last.pt)")
     state = load_checkpoint(checkpoint, map_location=device)
     kind = config["kind"]
-    names = ("autoencoder",) if kind == "ae" else ("autoencoder", "generator", "discriminator")
+    names = {
+        "ae": ("autoencoder",),
+        "align": ("autoencoder", "image_encoder"),
+        "gan": ("autoencoder", "generator", "discriminator"),
+    }.get(kind)
+    if names is None:
+        raise S2IError(f"{run_dir}: a {kind!r} run has no networks to load here")
     networks = build_models(config["models"], names)
     for name, network in networks.items():
         network.load_state_dict(state["models"][name])
@@ -311,6 +320,7 @@ def load_run(run_dir, device="cpu", checkpoint=None) -> TrainedRun:
         autoencoder=networks["autoencoder"],
         generator=generator,
         discriminator=networks.get("discriminator"),
+        image_encoder=networks.get("image_encoder"),
         embedding_dim=int(config["models"]["autoencoder"]["embedding_dim"]),
         image_size=generator.config.image_size if generator is not None else None,
     )

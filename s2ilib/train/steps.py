@@ -8,6 +8,7 @@ interval.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 import torch
 from torch import nn
@@ -23,10 +24,17 @@ def gradient_norm(module: nn.Module, max_norm: float | None = None) -> torch.Ten
     return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
 
 
-def ae_step(autoencoder, optimizer, spectrograms, grad_clip: float | None = None) -> dict:
-    """One SGD/Adam step of the autoencoder on a batch: MSE between input and reconstruction."""
-    reconstruction, _ = autoencoder(spectrograms)
-    loss = reconstruction_loss(reconstruction, spectrograms)
+def ae_step(
+    autoencoder, optimizer, spectrograms, grad_clip: float | None = None, autocast=nullcontext
+) -> dict:
+    """One SGD/Adam step of the autoencoder on a batch: MSE between input and reconstruction.
+
+    autocast: factory of the forward's context (train.fastpath.autocast_context); every
+    loss is computed in fp32, here and in the GAN steps below.
+    """
+    with autocast():
+        reconstruction, _ = autoencoder(spectrograms)
+    loss = reconstruction_loss(reconstruction.float(), spectrograms)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = gradient_norm(autoencoder, grad_clip)
@@ -34,23 +42,31 @@ def ae_step(autoencoder, optimizer, spectrograms, grad_clip: float | None = None
     return {"loss": loss.detach(), "grad_norm": grad_norm.detach()}
 
 
-def score_pairs(discriminator, real_images, fake_images, embeddings):
+def score_pairs(discriminator, real_images, fake_images, embeddings, autocast=nullcontext):
     """Scores of (real image, embedding) and (fake image, embedding) pairs, in ONE forward.
 
     The discriminator ends in BatchNorm on its score: in training mode, a batch of real
     pairs alone and a batch of fake pairs alone would each be normalised to the same mean,
     leaving nothing to tell them apart. Scoring both halves together avoids that.
     """
-    scores = discriminator(torch.cat([real_images, fake_images]), embeddings.repeat(2, 1))
-    return scores.reshape(2, len(real_images))
+    with autocast():
+        scores = discriminator(torch.cat([real_images, fake_images]), embeddings.repeat(2, 1))
+    return scores.float().reshape(2, len(real_images))
 
 
 def update_discriminator(
-    discriminator, optimizer, gan_loss, real_images, fake_images, embeddings, grad_clip=None
+    discriminator,
+    optimizer,
+    gan_loss,
+    real_images,
+    fake_images,
+    embeddings,
+    grad_clip=None,
+    autocast=nullcontext,
 ) -> dict:
     """One discriminator step on real pairs vs the generator's (detached) fake pairs."""
     real_scores, fake_scores = score_pairs(
-        discriminator, real_images, fake_images.detach(), embeddings
+        discriminator, real_images, fake_images.detach(), embeddings, autocast
     )
     loss = gan_loss.discriminator_loss(real_scores, fake_scores)
     optimizer.zero_grad(set_to_none=True)
@@ -77,6 +93,7 @@ def update_generator(
     adversarial_weight: float = 1.0,
     pixel_weight: float = 10.0,
     grad_clip=None,
+    autocast=nullcontext,
 ) -> dict:
     """One generator step: weighted adversarial loss + L1 pixel loss to the paired images.
 
@@ -84,11 +101,11 @@ def update_generator(
     """
     discriminator.requires_grad_(False)  # its gradients would be thrown away
     try:
-        _, fake_scores = score_pairs(discriminator, real_images, fake_images, embeddings)
+        _, fake_scores = score_pairs(discriminator, real_images, fake_images, embeddings, autocast)
     finally:
         discriminator.requires_grad_(True)
     adversarial = gan_loss.generator_loss(fake_scores)
-    pixel = pixel_loss(fake_images, real_images)
+    pixel = pixel_loss(fake_images.float(), real_images)
     loss = adversarial_weight * adversarial + pixel_weight * pixel
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -102,15 +119,25 @@ def update_generator(
     }
 
 
-def train_step(networks: dict, optimizers: dict, gan_loss, spectrograms, real_images, config):
+def train_step(
+    networks: dict,
+    optimizers: dict,
+    gan_loss,
+    spectrograms,
+    real_images,
+    config,
+    autocast=nullcontext,
+):
     """One GAN step: embed with the frozen encoder, generate, update D, then G.
 
     networks: "encoder" (frozen), "generator", "discriminator"; optimizers: "generator",
-    "discriminator"; config: a GANTrainConfig (loss weights, gradient clipping).
+    "discriminator"; config: a GANTrainConfig (loss weights, gradient clipping); autocast:
+    factory of the forwards' context (train.fastpath.autocast_context).
     """
-    with torch.no_grad():
-        embeddings = networks["encoder"](spectrograms)
-    fake_images = networks["generator"](embeddings)
+    with torch.no_grad(), autocast():
+        embeddings = networks["encoder"](spectrograms).float()
+    with autocast():
+        fake_images = networks["generator"](embeddings)
     stats = update_discriminator(
         networks["discriminator"],
         optimizers["discriminator"],
@@ -119,6 +146,7 @@ def train_step(networks: dict, optimizers: dict, gan_loss, spectrograms, real_im
         fake_images,
         embeddings,
         config.grad_clip,
+        autocast,
     )
     stats |= update_generator(
         networks["generator"],
@@ -131,6 +159,7 @@ def train_step(networks: dict, optimizers: dict, gan_loss, spectrograms, real_im
         config.adversarial_weight,
         config.pixel_weight,
         config.grad_clip,
+        autocast,
     )
     return stats
 
