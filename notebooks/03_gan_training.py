@@ -31,7 +31,7 @@
 #
 # Two **recipes** (`s2ilib/train/recipes.py`) are trained here, in the same report:
 # `paper`, the authors' method as faithfully as we know it, and `aligned`, the best this
-# workbook found: the aligned embedding of notebook 02, hinge loss, spectral norm.
+# workbook found: the aligned embedding of notebook 02 and the non-saturating loss.
 #
 # Class labels are never used: for AV-Digits a sound is paired with a random handwritten
 # image of the same digit (redrawn every epoch), exactly as AV-MNIST pairs its modalities.
@@ -110,7 +110,7 @@ def gan_training(recipe_name: str, num_epochs: int, loss: str = "") -> GANTrainC
 # ## Train the main run (or load it)
 #
 # The `aligned` recipe conditions the GAN on the aligned embedding of notebook 02 and
-# trains it with the hinge loss and a spectral-normalised discriminator; the `paper`
+# trains it with the non-saturating loss (`loss` overrides it); the `paper`
 # recipe keeps the plain autoencoder embedding and the authors' L1 score regression.
 # A **stall detector** watches the discriminator: when its loss stays flat with real and
 # fake pairs scored alike (with the paper's loss, any constant score gives exactly 1.000),

@@ -4,8 +4,11 @@
 frozen autoencoder embedding; the discriminator regresses a tanh score with L1; the
 generator adds an L1 pixel loss x10. `aligned` is the best recipe this workbook found on
 AV-Digits (benchmarks/RESULTS.md has the comparison): the encoder is first aligned with the
-images by a contrastive objective (s2ilib.train.align), and the GAN uses the hinge loss on
-spectral-normalised discriminator weights, so the discriminator does not stall.
+images by a contrastive objective (s2ilib.train.align), and the GAN uses the standard
+non-saturating loss. On AV-Digits the alignment is what matters (test informativity 0.28 ->
+0.73 with the paper's losses); among the adversarial losses on the aligned encoder,
+non-saturating scored highest (0.75; hinge 0.74, hinge + spectral norm 0.71, moving average
+0.66), all within about two bootstrap intervals of one another.
 
 A recipe holds settings only; the configs' own defaults fill in the rest, and settings
 given explicitly (notebook parameters, --config, named options, --set) override it.
@@ -37,7 +40,7 @@ RECIPES = {
     ),
     "aligned": Recipe(
         name="aligned",
-        summary="contrastive audio-image alignment of the encoder; hinge loss, spectral norm",
+        summary="contrastive audio-image alignment of the encoder; non-saturating GAN loss",
         align={
             "mode": "finetune",
             "encoder_lr": 1e-3,
@@ -50,7 +53,7 @@ RECIPES = {
             "max_masked_bands": 0,
             "max_masked_frames": 0,
         },
-        gan={"loss": "hinge", "spectral_norm": True, "pixel_weight": 10.0},
+        gan={"loss": "non_saturating", "spectral_norm": False, "pixel_weight": 10.0},
     ),
 }
 RECIPE_NAMES = tuple(RECIPES)
