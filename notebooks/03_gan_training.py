@@ -160,7 +160,7 @@ plt.show()
 
 # %%
 recipe_runs = {config.recipe: str(run_dir)}
-if config.compare_recipe and not config.gan_run:
+if config.compare_recipe not in ("", config.recipe) and not config.gan_run:
     recipe_runs[config.compare_recipe] = str(train_gan(
         gan_training(config.compare_recipe, config.num_epochs), runs_root=config.runs_root,
         device=device, desc=f"recipe-{config.compare_recipe}"))
