@@ -344,3 +344,13 @@ def test_standardised_embedding_has_zero_mean_and_unit_std_on_its_statistics():
     spread = raw.std(0) > 1e-3  # coordinates the floor leaves alone
     assert torch.allclose(standardised.std(0)[spread], torch.ones(int(spread.sum())), atol=1e-3)
     assert {"embedding_mean", "embedding_std"} <= set(encoder.state_dict())
+
+
+def test_band_normalisation_ignores_a_fixed_spectral_colouring():
+    presets = models.preset("tiny", EMBEDDING_DIM)
+    encoder = models.AudioAutoencoder(replace(presets.autoencoder, normalise_bands=True))
+    encoder = encoder.encoder.eval()
+    spectrograms = torch.rand(3, 1, 128, 100) - 0.5
+    colouring = torch.linspace(-0.3, 0.3, 128)[None, None, :, None]  # a tilt per band
+    with torch.no_grad():
+        assert torch.allclose(encoder(spectrograms), encoder(spectrograms + colouring), atol=1e-5)

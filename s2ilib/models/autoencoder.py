@@ -76,12 +76,15 @@ class AudioEncoder(nn.Module):
 
         self.head = AlignmentHead(config.embedding_dim) if config.alignment_head else None
         self.standardise = config.standardise_embedding
+        self.normalise_bands = config.normalise_bands
         if self.standardise:
             self.register_buffer("embedding_mean", torch.zeros(config.embedding_dim))
             self.register_buffer("embedding_std", torch.ones(config.embedding_dim))
 
     def bottleneck(self, spectrograms: torch.Tensor) -> torch.Tensor:
         """The autoencoder's own code (B, D) in [-1, 1], which the decoder reconstructs from."""
+        if self.normalise_bands:
+            spectrograms = spectrograms - spectrograms.mean(-1, keepdim=True)
         return self.layers(spectrograms).flatten(1)
 
     def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:

@@ -88,6 +88,10 @@ class AutoencoderConfig:
     # z-score the embedding per coordinate with the training set's mean and std (buffers the
     # GAN stage fills when it starts); False: the embedding as the encoder gives it.
     standardise_embedding: bool = False
+    # Subtract from each mel band its mean over the clip before the encoder (cepstral mean
+    # normalisation's log-mel form): removes a voice's or a recording chain's fixed
+    # spectral colouring. Set by the alignment stage when asked (the AE trains without it).
+    normalise_bands: bool = False
 
     def __post_init__(self):
         _require(self.embedding_dim > 0, self, f"embedding_dim {self.embedding_dim} <= 0")

@@ -236,7 +236,8 @@ def resolve_align_run(config: AlignTrainConfig) -> tuple[AlignTrainConfig, dict]
         "ae_run": str(ae_run),
         "ae_checkpoint": str(ae_checkpoint),
         "models": {
-            "autoencoder": ae_models | {"alignment_head": True},
+            "autoencoder": ae_models
+            | {"alignment_head": True, "normalise_bands": config.normalise_bands},
             "image_encoder": config_dict(image_encoder),
         },
     }

@@ -207,6 +207,7 @@ class AlignTrainConfig(LoopConfig):
     max_masked_frames: int = 0  # one masked span of up to this many frames (SpecAugment: 10)
     max_frequency_warp: float = 0.15  # mel axis stretched/squeezed by up to 1 + this (VTLP)
     max_time_warp: float = 0.15  # time axis stretched/squeezed by up to 1 + this
+    normalise_bands: bool = False  # the encoder subtracts each band's clip mean (models.config)
 
     def __post_init__(self):
         super().__post_init__()
