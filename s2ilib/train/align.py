@@ -191,16 +191,35 @@ class AlignTask:
         self._set_modes()
 
 
-def resolve_ae_run(path) -> tuple[Path, dict, Path]:
-    """(run dir, config.json, latest checkpoint) of a finished run a later stage builds on."""
-    if not path:
+def resolve_earlier_run(config, kinds: tuple[str, ...]) -> tuple:
+    """A later stage's config resolved from the run it builds on (`config.ae_run`): that
+    run's path, preset and embedding width, and the data path ("" = AV-Digits). Returns
+    (config, the run's autoencoder config dict, its latest checkpoint)."""
+    if not config.ae_run:
         raise S2IError("no autoencoder run given (--ae-run RUN_DIR of a finished train-ae)")
-    run_dir = Path(path).expanduser().resolve()
+    run_dir = Path(config.ae_run).expanduser().resolve()
     document = read_config(run_dir)
+    if document.get("kind") not in kinds:
+        raise S2IError(f"{run_dir}: a {document.get('kind')!r} run (expected {' or '.join(kinds)})")
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise S2IError(f"{run_dir}: the run has no checkpoint yet")
-    return run_dir, document, checkpoint
+    ae_models = document["models"]["autoencoder"]
+    embedding_dim = int(ae_models["embedding_dim"])
+    if config.embedding_dim not in (None, embedding_dim):
+        raise S2IError(
+            f"embedding_dim {config.embedding_dim} differs from the AE run's {embedding_dim} "
+            f"({run_dir})"
+        )
+    config = config.updated(
+        {
+            "ae_run": str(run_dir),
+            "preset": config.preset or document["train"]["preset"],
+            "embedding_dim": embedding_dim,
+            "data": resolve_data(config.data),
+        }
+    )
+    return config, ae_models, checkpoint
 
 
 def resolve_align_run(config: AlignTrainConfig) -> tuple[AlignTrainConfig, dict]:
@@ -209,31 +228,14 @@ def resolve_align_run(config: AlignTrainConfig) -> tuple[AlignTrainConfig, dict]
     from s2ilib.models import ImageEncoderConfig, preset
     from s2ilib.models.config import config_dict
 
-    ae_run, ae_document, ae_checkpoint = resolve_ae_run(config.ae_run)
-    if ae_document.get("kind") != "ae":
-        raise S2IError(f"{ae_run}: not an autoencoder run (kind {ae_document.get('kind')!r})")
-    ae_models = ae_document["models"]["autoencoder"]
-    embedding_dim = int(ae_models["embedding_dim"])
-    if config.embedding_dim not in (None, embedding_dim):
-        raise S2IError(
-            f"embedding_dim {config.embedding_dim} differs from the AE run's {embedding_dim}"
-        )
-    preset_name = config.preset or ae_document["train"]["preset"]
-    config = config.updated(
-        {
-            "ae_run": str(ae_run),
-            "preset": preset_name,
-            "embedding_dim": embedding_dim,
-            "data": resolve_data(config.data or ae_document.get("data", "")),
-        }
-    )
-    generator = preset(preset_name, embedding_dim).generator
+    config, ae_models, ae_checkpoint = resolve_earlier_run(config, ("ae",))
+    generator = preset(config.preset, config.embedding_dim).generator
     image_encoder = ImageEncoderConfig(
-        embedding_dim, generator.image_size, generator.image_channels, config.image_channels
+        config.embedding_dim, generator.image_size, generator.image_channels, config.image_channels
     )
     run_config = {
         "data": config.data,
-        "ae_run": str(ae_run),
+        "ae_run": config.ae_run,
         "ae_checkpoint": str(ae_checkpoint),
         "models": {
             "autoencoder": ae_models

@@ -17,7 +17,6 @@ from s2ilib.train import fastpath
 from s2ilib.train.ae import (
     fixed_validation_pairs,
     repeatable_sampling,
-    resolve_data,
     save_sample_grid,
 )
 from s2ilib.train.checkpoint import load_checkpoint
@@ -195,34 +194,13 @@ def resolve_gan_run(config: GANTrainConfig) -> tuple[GANTrainConfig, dict]:
     conditions on the aligned embedding.
     """
     from s2ilib.models import preset
-    from s2ilib.train.align import resolve_ae_run
+    from s2ilib.train.align import resolve_earlier_run
 
-    ae_run, ae_document, ae_checkpoint = resolve_ae_run(config.ae_run)
-    if ae_document.get("kind") not in ("ae", "align"):
-        raise S2IError(
-            f"{ae_run}: neither an autoencoder nor an alignment run "
-            f"(kind {ae_document.get('kind')!r})"
-        )
-    ae_models = ae_document["models"]["autoencoder"]
-    embedding_dim = int(ae_models["embedding_dim"])
-    if config.embedding_dim not in (None, embedding_dim):
-        raise S2IError(
-            f"embedding_dim {config.embedding_dim} differs from the AE run's {embedding_dim} "
-            f"({ae_run})"
-        )
-    preset_name = config.preset or ae_document["train"]["preset"]
-    config = config.updated(
-        {
-            "ae_run": str(ae_run),
-            "preset": preset_name,
-            "embedding_dim": embedding_dim,
-            "data": resolve_data(config.data),
-        }
-    )
-    presets = preset(preset_name, embedding_dim).as_dict()
+    config, ae_models, ae_checkpoint = resolve_earlier_run(config, ("ae", "align"))
+    presets = preset(config.preset, config.embedding_dim).as_dict()
     run_config = {
         "data": config.data,
-        "ae_run": str(ae_run),
+        "ae_run": config.ae_run,
         "ae_checkpoint": str(ae_checkpoint),
         "models": {
             "autoencoder": ae_models | {"standardise_embedding": config.standardise_embedding},
