@@ -151,21 +151,18 @@ plt.show()
 
 # %%
 from s2ilib.train.align import train_align
-from s2ilib.train.config import AlignTrainConfig
-from s2ilib.train.recipes import recipe as named_recipe
+from s2ilib.train.recipes import align_config
 
-recipe_settings = named_recipe(config.recipe)
+settings = {"data": str(config.data_path), "seed": config.seed}
+if config.align_epochs:
+    settings["num_epochs"] = config.align_epochs
+if config.smoke:
+    settings.update(num_steps=4, limit_per_class=4, batch_size=8, log_every=2, sample_every=2,
+                    checkpoint_every=2, val_samples=16, image_channels=[8, 16])
+alignment = align_config(config.recipe, run_dir, settings)
 align_dir = config.align_run or None
-if recipe_settings.align is not None and not align_dir:
-    alignment = {"ae_run": str(run_dir), "data": str(config.data_path), "seed": config.seed,
-                 **recipe_settings.align}
-    if config.align_epochs:
-        alignment["num_epochs"] = config.align_epochs
-    if config.smoke:
-        alignment.update(num_steps=4, limit_per_class=4, batch_size=8, log_every=2, sample_every=2,
-                         checkpoint_every=2, val_samples=16, image_channels=[8, 16])
-    align_dir = train_align(AlignTrainConfig.from_dict(alignment), runs_root=config.runs_root,
-                            device=device)
+if alignment is not None and not align_dir:
+    align_dir = train_align(alignment, runs_root=config.runs_root, device=device)
 print("alignment run:", align_dir or f"none (recipe {config.recipe!r} has no alignment stage)")
 
 # %%

@@ -73,9 +73,10 @@ from IPython.display import display
 from s2ilib import viz
 from s2ilib.datasets import open_dataset
 from s2ilib.devices import resolve_device
-from s2ilib.notebook import ParameterError, save_figure, write_step_outputs
+from s2ilib.notebook import save_figure, write_step_outputs
 from s2ilib.train.config import GANTrainConfig
 from s2ilib.train.gan import train_gan
+from s2ilib.train.recipes import gan_config
 from s2ilib.train.recipes import recipe as named_recipe
 from s2ilib.train.stall import stall_warnings
 
@@ -85,25 +86,19 @@ steps_per_epoch = len(open_dataset(config.data_path).split("train")) // config.b
 
 def gan_training(recipe_name: str, num_epochs: int, loss: str = "") -> GANTrainConfig:
     """The GAN configuration of this notebook for a recipe (and, if given, another loss)."""
-    recipe = named_recipe(recipe_name)
-    encoder_run = config.align_run if recipe.align is not None else config.ae_run
-    if not encoder_run:
-        raise ParameterError(f"recipe {recipe_name!r} needs an alignment run: set align_run, or "
-                             f"run notebook 02 with recipe={recipe_name!r}")
-    values = {
-        **recipe.gan, "data": str(config.data_path), "ae_run": encoder_run,
-        "num_epochs": num_epochs, "batch_size": config.batch_size, "seed": config.seed,
-        "pixel_weight": config.pixel_weight, "lr_generator": config.lr_generator,
-        "lr_discriminator": config.lr_discriminator,
+    settings = {
+        "data": str(config.data_path), "num_epochs": num_epochs, "batch_size": config.batch_size,
+        "seed": config.seed, "pixel_weight": config.pixel_weight,
+        "lr_generator": config.lr_generator, "lr_discriminator": config.lr_discriminator,
     }
     if loss:
-        values["loss"] = loss
+        settings["loss"] = loss
     if config.compare_losses:  # sample grids exactly at the comparison runs' length
-        values["sample_every"] = max(1, steps_per_epoch * config.compare_epochs)
+        settings["sample_every"] = max(1, steps_per_epoch * config.compare_epochs)
     if config.smoke:
-        values.update(num_steps=4, limit_per_class=4, batch_size=8, log_every=2, sample_every=2,
-                      checkpoint_every=2, val_samples=16)
-    return GANTrainConfig.from_dict(values)
+        settings.update(num_steps=4, limit_per_class=4, batch_size=8, log_every=2, sample_every=2,
+                        checkpoint_every=2, val_samples=16)
+    return gan_config(recipe_name, config.ae_run, config.align_run, settings)
 
 
 # %% [markdown]

@@ -303,7 +303,7 @@ def test_augmentations_keep_shape_range_and_silence():
     torch.manual_seed(0)
     batch = torch.full((6, 1, 128, 100), -1.0)
     batch[:, :, 90:110, 30:70] = 0.5  # a word: a low band in the middle of the second
-    out = augment_spectrograms(batch, AugmentSettings())
+    out = augment_spectrograms(batch, AugmentSettings(max_masked_bands=16, max_masked_frames=10))
     assert out.shape == batch.shape and out.min() >= -1 and out.max() <= 1
     assert (out > -1).any(dim=(1, 2, 3)).all()  # no sound is wiped out
     quiet = change_gain(batch, 6.0)
@@ -326,9 +326,12 @@ def test_augmentation_is_reproducible_from_the_torch_seed():
 
     batch = torch.rand(4, 1, 128, 100) * 2 - 1
     torch.manual_seed(3)
-    first = augment_spectrograms(batch, AugmentSettings())
+    first = augment_spectrograms(batch, AugmentSettings(max_masked_bands=16, max_masked_frames=10))
     torch.manual_seed(3)
-    assert torch.equal(first, augment_spectrograms(batch, AugmentSettings()))
+    assert torch.equal(
+        first,
+        augment_spectrograms(batch, AugmentSettings(max_masked_bands=16, max_masked_frames=10)),
+    )
 
 
 def test_standardised_embedding_has_zero_mean_and_unit_std_on_its_statistics():
@@ -354,3 +357,20 @@ def test_band_normalisation_ignores_a_fixed_spectral_colouring():
     colouring = torch.linspace(-0.3, 0.3, 128)[None, None, :, None]  # a tilt per band
     with torch.no_grad():
         assert torch.allclose(encoder(spectrograms), encoder(spectrograms + colouring), atol=1e-5)
+
+
+def test_recipes_build_configs_on_the_right_run():
+    from s2ilib.errors import S2IError
+    from s2ilib.train.recipes import align_config, gan_config
+
+    assert align_config("paper", "runs/ae") is None
+    aligned = align_config("aligned", "runs/ae", {"num_epochs": 3})
+    assert (aligned.ae_run, aligned.num_epochs, aligned.mode) == ("runs/ae", 3, "finetune")
+    paper = gan_config("paper", "runs/ae", "", {"num_epochs": 2})
+    assert (paper.ae_run, paper.loss, paper.num_epochs) == ("runs/ae", "paper", 2)
+    ours = gan_config("aligned", "runs/ae", "runs/align", {"loss": "hinge"})
+    assert (ours.ae_run, ours.loss) == ("runs/align", "hinge")
+    with pytest.raises(S2IError, match="needs an alignment run"):
+        gan_config("aligned", "runs/ae", "")
+    with pytest.raises(S2IError, match="unknown recipe"):
+        gan_config("fancy", "runs/ae", "")

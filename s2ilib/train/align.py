@@ -29,16 +29,16 @@ from s2ilib.train.steps import gradient_norm
 MAX_LOGIT_SCALE = 100.0  # CLIP's clamp of 1 / temperature
 
 
-def retrieval_accuracy(audio: torch.Tensor, images: torch.Tensor, labels: torch.Tensor) -> dict:
-    """How often each sound's most similar image is its own pair, or of its own class.
+def nearest_images(audio: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """For each sound (row of `audio`), the index of its most similar image (cosine)."""
+    normalize = torch.nn.functional.normalize
+    return (normalize(audio.float(), dim=1) @ normalize(images.float(), dim=1).T).argmax(1)
 
-    audio, images: (N, D) embeddings of N pairs; labels: (N,) classes (evaluation only).
-    """
-    similarity = torch.nn.functional.normalize(audio.float(), dim=1) @ (
-        torch.nn.functional.normalize(images.float(), dim=1).T
-    )
-    nearest = similarity.argmax(1)
-    positions = torch.arange(len(audio), device=audio.device)
+
+def retrieval_accuracy(nearest: torch.Tensor, labels: torch.Tensor) -> dict:
+    """How often each sound's most similar image (`nearest_images`) is its own pair, or of
+    its own class; labels: (N,) classes of the N pairs (evaluation only)."""
+    positions = torch.arange(len(nearest), device=nearest.device)
     return {
         "val_pair_top1": (nearest == positions).float().mean().item(),
         "val_class_top1": (labels[nearest] == labels).float().mean().item(),
@@ -61,14 +61,7 @@ class AlignTask:
         initial_scale = math.log(1.0 / config.temperature)
         self.log_logit_scale = torch.nn.Parameter(torch.tensor(initial_scale, device=device))
         self.log_logit_scale.requires_grad_(config.learn_temperature)
-        self.augment = AugmentSettings(
-            config.max_shift_frames,
-            config.max_gain_db,
-            config.max_masked_bands,
-            config.max_masked_frames,
-            config.max_frequency_warp,
-            config.max_time_warp,
-        )
+        self.augment = AugmentSettings.from_config(config)
         self._set_modes()
         self.optimizer = torch.optim.Adam(self._parameter_groups(), betas=config.betas)
         self.optimizers = {"align": (self.optimizer, config.lr)}
@@ -135,7 +128,8 @@ class AlignTask:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = gradient_norm(self.autoencoder.encoder, self.config.grad_clip)
-        gradient_norm(self.image_encoder, self.config.grad_clip)
+        if self.config.grad_clip is not None:  # the image tower's norm is not logged
+            gradient_norm(self.image_encoder, self.config.grad_clip)
         self.optimizer.step()
         return {
             "loss": loss.detach(),
@@ -162,12 +156,10 @@ class AlignTask:
         config = self.config
         audio, images = self.embed_validation()
         stats = {"val_loss": contrastive_loss(audio, images, self.logit_scale()).item()}
-        stats |= retrieval_accuracy(audio, images, self.val_labels)
+        nearest = nearest_images(audio, images)
+        stats |= retrieval_accuracy(nearest, self.val_labels)
         count = min(config.num_samples, len(audio))
-        similarity = torch.nn.functional.normalize(audio[:count], dim=1) @ (
-            torch.nn.functional.normalize(images, dim=1).T
-        )
-        retrieved = self.val_images[similarity.argmax(1)]
+        retrieved = self.val_images[nearest[:count]]
         shown = torch.cat([self.val_images[:count], retrieved])
         return stats, save_sample_grid(shown, count, samples_path)
 

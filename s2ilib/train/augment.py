@@ -12,7 +12,7 @@ pixels above it. Randomness comes from torch's global generator, which checkpoin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -26,14 +26,19 @@ class AugmentSettings:
 
     max_shift_frames: int = 10  # shift each sound by up to this many 10-ms frames either way
     max_gain_db: float = 6.0  # raise or lower its level by up to this many dB
-    max_masked_bands: int = 16  # mask a random band of up to this many mel bins
-    max_masked_frames: int = 10  # mask a random span of up to this many frames
+    max_masked_bands: int = 0  # mask a random band of up to this many mel bins (SpecAugment: 16)
+    max_masked_frames: int = 0  # mask a random span of up to this many frames (SpecAugment: 10)
     # Stretch or squeeze the mel axis (anchored at the lowest band) by a factor of up to
     # 1 + max_frequency_warp either way: a longer or shorter vocal tract moves every formant
     # together (vocal tract length perturbation, Jaitly & Hinton 2013), so a new voice
     # looks like a warped known one.
     max_frequency_warp: float = 0.15
     max_time_warp: float = 0.15  # speak faster or slower by a factor of up to 1 + this
+
+    @classmethod
+    def from_config(cls, config) -> AugmentSettings:
+        """The settings of an AlignTrainConfig (its fields of the same names)."""
+        return cls(**{item.name: getattr(config, item.name) for item in fields(cls)})
 
 
 def _uniform_ints(low, high, count: int, device) -> torch.Tensor:

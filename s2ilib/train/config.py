@@ -197,7 +197,7 @@ class AlignTrainConfig(LoopConfig):
     image_channels: tuple[int, ...] = (32, 64, 128)  # widths of the image tower's convs
     batch_size: int = 128  # more negatives per batch than the AE's 64
     num_epochs: int = 60
-    lr_schedule: str = "cosine"  # to 0 over the run (AV-Digits: +0.01 probe over constant)
+    lr_schedule: str = "cosine"  # to 0 over the run (untested against constant at 60 epochs)
     # Spectrogram augmentation of the training sounds (s2ilib.train.augment); 0 = off.
     # Masks are off by default: on AV-Digits they lowered the unseen-voice probe (0.74 vs
     # 0.77 with warps, shift and gain alone; benchmarks/RESULTS.md).

@@ -72,3 +72,31 @@ def align_settings(name: str) -> dict:
     if settings is None:
         raise S2IError(f"recipe {name!r} has no alignment stage (train the GAN on the AE run)")
     return dict(settings)
+
+
+def align_config(name: str, ae_run, settings: dict | None = None):
+    """Recipe `name`'s alignment config on the AE run `ae_run`, with `settings` (any
+    AlignTrainConfig fields) overriding the recipe's; None when the recipe has no alignment."""
+    from s2ilib.train.config import AlignTrainConfig
+
+    if recipe(name).align is None:
+        return None
+    return AlignTrainConfig.from_dict(
+        {**align_settings(name), "ae_run": str(ae_run), **(settings or {})}
+    )
+
+
+def gan_config(name: str, ae_run, align_run, settings: dict | None = None):
+    """Recipe `name`'s GAN config, with `settings` (any GANTrainConfig fields) overriding the
+    recipe's. It builds on `align_run` when the recipe has an alignment stage, else on
+    `ae_run`; an error names the missing one."""
+    from s2ilib.train.config import GANTrainConfig
+
+    aligned = recipe(name).align is not None
+    encoder_run = align_run if aligned else ae_run
+    if not encoder_run:
+        needed = "an alignment run (train-align)" if aligned else "an autoencoder run (train-ae)"
+        raise S2IError(f"recipe {name!r} needs {needed}")
+    return GANTrainConfig.from_dict(
+        {**recipe(name).gan, "ae_run": str(encoder_run), **(settings or {})}
+    )
