@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import replace
 
@@ -19,7 +20,8 @@ from test_train import (
 )
 
 from s2ilib import models
-from s2ilib.train.losses import PaperLoss, contrastive_loss
+from s2ilib.train.config import AlignTrainConfig, TrainConfigError
+from s2ilib.train.losses import PaperLoss, contrastive_loss, pairing_positives
 from s2ilib.train.stall import StallDetector
 from s2ilib.train.steps import update_discriminator
 
@@ -102,6 +104,32 @@ def test_contrastive_loss_is_symmetric_and_prefers_matching_pairs():
     )
 
 
+def test_pairing_positives_stop_pushing_valid_pairs_apart():
+    """With class pairing, two sounds of a class and their two images. Under "pair" the
+    loss prefers embeddings that tell the two sounds of a class apart (the other image of
+    the class is a negative); under "pairing" it prefers embeddings of the class alone."""
+    labels = torch.tensor([0, 0, 1, 1])
+    mask = pairing_positives(labels)
+    assert mask.tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]]
+    by_class = torch.eye(4)[[0, 0, 1, 1]]  # the class and nothing else
+    by_item = torch.eye(4)  # every sound and image its own direction
+    scale = torch.tensor(10.0)
+    diagonal = torch.eye(4, dtype=torch.bool)
+    assert contrastive_loss(by_item, by_item, scale, diagonal) == contrastive_loss(
+        by_item, by_item, scale
+    )
+    pair = [contrastive_loss(e, e, scale) for e in (by_class, by_item)]
+    pairing = [contrastive_loss(e, e, scale, mask) for e in (by_class, by_item)]
+    assert pair[1] < 0.01 < 0.6 < pair[0]  # log 2: own image and class-mate tie
+    assert pairing[0] < pairing[1] - 0.5
+    assert abs(pairing[0] - math.log(2)) < 0.01  # the floor: two equally likely positives
+
+
+def test_align_config_checks_positives():
+    with pytest.raises(TrainConfigError, match="positives"):
+        AlignTrainConfig(ae_run="x", positives="labels")
+
+
 def align_args(ae_run, mode: str = "finetune", steps: int = 12) -> tuple:
     return (
         "train-align", "--data", "data", "--ae-run", ae_run, "--mode", mode,
@@ -167,9 +195,12 @@ def test_a_killed_align_run_resumes_to_the_uninterrupted_weights(workdir, ae_run
 
 
 def test_head_mode_leaves_the_encoder_convs_untouched(workdir, ae_run):
+    """(with the "pairing" positives, so that a real run exercises them too)"""
     from s2ilib.train.rundir import load_run
 
-    align_run = run_path(s2i(*align_args(ae_run, "head", 6), "--desc", "head", cwd=workdir))
+    args = (*align_args(ae_run, "head", 6), "--set", "positives=pairing", "--desc", "head")
+    align_run = run_path(s2i(*args, cwd=workdir))
+    assert json.loads((align_run / "config.json").read_text())["train"]["positives"] == "pairing"
     before = load_run(ae_run).autoencoder.encoder.layers.state_dict()
     after = load_run(align_run).autoencoder.encoder.layers.state_dict()
     for key, value in before.items():

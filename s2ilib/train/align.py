@@ -22,7 +22,7 @@ from s2ilib.train.augment import AugmentSettings, augment_spectrograms
 from s2ilib.train.checkpoint import latest_checkpoint, load_checkpoint
 from s2ilib.train.config import AlignTrainConfig
 from s2ilib.train.loop import start_run
-from s2ilib.train.losses import contrastive_loss
+from s2ilib.train.losses import contrastive_loss, pairing_positives
 from s2ilib.train.rundir import build_models, read_config
 from s2ilib.train.steps import gradient_norm
 
@@ -115,15 +115,24 @@ class AlignTask:
             )
         self._set_modes()
 
+    def positives(self, labels: torch.Tensor) -> torch.Tensor | None:
+        """The batch's positive mask for contrastive_loss (None: the diagonal only)."""
+        if self.config.positives == "pairing" and self.train_set.pairing == "class":
+            return pairing_positives(labels)
+        return None
+
     def logit_scale(self) -> torch.Tensor:
         """1 / temperature, clamped at CLIP's 100."""
         return self.log_logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
 
     def train_step(self, batch) -> dict:
-        spectrograms, images, _ = (part.to(self.device, non_blocking=True) for part in batch)
+        spectrograms, images, labels = (part.to(self.device, non_blocking=True) for part in batch)
         spectrograms = augment_spectrograms(spectrograms, self.augment)
         loss = contrastive_loss(
-            self.autoencoder.encoder(spectrograms), self.image_encoder(images), self.logit_scale()
+            self.autoencoder.encoder(spectrograms),
+            self.image_encoder(images),
+            self.logit_scale(),
+            self.positives(labels),
         )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -155,7 +164,8 @@ class AlignTask:
         over each sound's most similar validation image (bottom)."""
         config = self.config
         audio, images = self.embed_validation()
-        stats = {"val_loss": contrastive_loss(audio, images, self.logit_scale()).item()}
+        scale, positives = self.logit_scale(), self.positives(self.val_labels)
+        stats = {"val_loss": contrastive_loss(audio, images, scale, positives).item()}
         nearest = nearest_images(audio, images)
         stats |= retrieval_accuracy(nearest, self.val_labels)
         count = min(config.num_samples, len(audio))

@@ -170,6 +170,7 @@ class GANTrainConfig(LoopConfig):
 
 
 ALIGN_MODES = ("finetune", "head")
+ALIGN_POSITIVES = ("pair", "pairing")
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,12 @@ class AlignTrainConfig(LoopConfig):
     # "finetune": the encoder's conv layers learn too (at encoder_lr); "head": the encoder
     # stays frozen (eval mode) and only the head and the image tower learn.
     mode: str = "finetune"
+    # Which images of a batch count as a sound's positives. "pair": only the image it was
+    # drawn with (CLIP); every other image is a negative, even one the data set would pair
+    # with the sound as well. "pairing": every image of the batch the data set pairs it with
+    # (class pairing, AV-Digits: every image of its class; record pairing, VEGAS: its own
+    # frame only, the same as "pair").
+    positives: str = "pair"
     lr: float = 1e-3  # Adam learning rate of the head and the image tower
     encoder_lr: float = 1e-3  # Adam learning rate of the encoder's conv layers (finetune)
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
@@ -212,6 +219,7 @@ class AlignTrainConfig(LoopConfig):
     def __post_init__(self):
         super().__post_init__()
         _check_choice(self, "mode", ALIGN_MODES)
+        _check_choice(self, "positives", ALIGN_POSITIVES)
         augmentation = (
             "max_shift_frames",
             "max_gain_db",

@@ -37,17 +37,35 @@ def pixel_loss(generated: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def contrastive_loss(
-    audio: torch.Tensor, images: torch.Tensor, logit_scale: torch.Tensor
+    audio: torch.Tensor,
+    images: torch.Tensor,
+    logit_scale: torch.Tensor,
+    positives: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Symmetric InfoNCE (CLIP): row i of `audio` should match row i of `images` best.
 
     Both are L2-normalised; logits = logit_scale * cosine similarity; the loss is the mean
     of the audio->image and image->audio cross-entropies over the batch.
+
+    positives: None (only row i's own image is a positive), or a bool (N, N) mask of
+    every image each sound may pair with (diagonal included); each row then averages the
+    log-probabilities of its positives (the multi-positive loss of SupCon, Khosla et al.
+    2020), so that two valid pairs are never pushed apart as a negative.
     """
     audio, images = F.normalize(audio.float(), dim=1), F.normalize(images.float(), dim=1)
     logits = logit_scale * audio @ images.T
-    targets = torch.arange(len(audio), device=audio.device)
-    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+    if positives is None:
+        targets = torch.arange(len(audio), device=audio.device)
+        return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+    weights = positives.float()
+    audio_to_image = -(logits.log_softmax(1) * weights).sum(1) / weights.sum(1)
+    image_to_audio = -(logits.T.log_softmax(1) * weights.T).sum(1) / weights.T.sum(1)
+    return 0.5 * (audio_to_image.mean() + image_to_audio.mean())
+
+
+def pairing_positives(labels: torch.Tensor) -> torch.Tensor:
+    """The (N, N) positives of a class-paired batch: every image of the sound's class."""
+    return labels[:, None] == labels[None, :]
 
 
 class StatelessLoss:
