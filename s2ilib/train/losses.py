@@ -50,7 +50,8 @@ def contrastive_loss(
     positives: None (only row i's own image is a positive), or a bool (N, N) mask of
     every image each sound may pair with (diagonal included); each row then averages the
     log-probabilities of its positives (the multi-positive loss of SupCon, Khosla et al.
-    2020), so that two valid pairs are never pushed apart as a negative.
+    2020), so that two valid pairs are never pushed apart as a negative. Its floor is then
+    the mean log of the positives per row, not 0 (the logged loss reads accordingly).
     """
     audio, images = F.normalize(audio.float(), dim=1), F.normalize(images.float(), dim=1)
     logits = logit_scale * audio @ images.T
