@@ -121,7 +121,7 @@ def supervised_ceiling(
 
     torch.manual_seed(seed)
     classifier = _classifier_on(encoder, int(train.labels.max()) + 1).to(device)
-    sounds = to_unit_range(torch.as_tensor(np.asarray(train.spectrograms))).unsqueeze(1)
+    sounds = torch.as_tensor(np.asarray(train.spectrograms))  # uint8: scaled per batch
     labels = torch.as_tensor(train.labels).long()
     steps_per_epoch = len(sounds) // batch_size
     optimizer = torch.optim.Adam(classifier.parameters(), lr)
@@ -130,13 +130,15 @@ def supervised_ceiling(
     for _ in _epochs(epochs, progress):
         order = torch.randperm(len(sounds))[: steps_per_epoch * batch_size]
         for batch in order.view(steps_per_epoch, batch_size):
-            spectrograms = augment_spectrograms(sounds[batch].to(device), augment)
+            unit = to_unit_range(sounds[batch].to(device)).unsqueeze(1)
+            spectrograms = augment_spectrograms(unit, augment)
             loss = F.cross_entropy(classifier(spectrograms), labels[batch].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
-    correct = _predict(classifier, test, device, batch_size) == np.asarray(test.labels)
+    predictions = encode(classifier, test.spectrograms, device, batch_size).argmax(1).numpy()
+    correct = predictions == np.asarray(test.labels)
     return {
         "accuracy": float(correct.mean()),
         "chance": float(np.bincount(test.labels).max() / len(test.labels)),
@@ -161,19 +163,6 @@ def _epochs(count: int, progress: bool):
     from tqdm.auto import tqdm
 
     return tqdm(range(count), desc="supervised ceiling", unit="epoch", disable=not progress)
-
-
-@torch.no_grad()
-def _predict(classifier, records: RecordSet, device, batch_size: int) -> np.ndarray:
-    from s2ilib.datasets.torch_data import to_unit_range
-
-    classifier.eval()
-    spectrograms = np.asarray(records.spectrograms)
-    predictions = [
-        classifier(to_unit_range(torch.as_tensor(chunk).to(device)).unsqueeze(1)).argmax(1).cpu()
-        for chunk in np.array_split(spectrograms, max(1, len(spectrograms) // batch_size))
-    ]
-    return torch.cat(predictions).numpy()
 
 
 def _accuracy_by(correct: np.ndarray, groups: np.ndarray) -> dict:
