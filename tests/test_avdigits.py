@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from s2ilib.datasets import avdigits
+from s2ilib.datasets import avdigits, avdigits_build
 from s2ilib.errors import FormatError, S2IError
 from s2ilib.formats import SPLITS
 
@@ -66,17 +66,17 @@ def test_every_split_has_all_digits_and_languages(shipped):
     for split in SPLITS:
         assert set(sounds[split].labels) == set(range(10)), split
         assert np.bincount(images[split].labels, minlength=10).min() > 0, split
-        assert set(sounds[split].extra["language"]) >= set(avdigits.LANGUAGES), split
+        assert set(sounds[split].extra["language"]) >= set(avdigits_build.LANGUAGES), split
     assert len(set(manifest["language"])) >= 6
     assert np.unique(np.bincount(manifest["digit"])).size == 1, "digits are not balanced"
 
 
 def test_held_out_engine_only_in_test(shipped):
     _, _, manifest = shipped
-    held_out = manifest["engine"] == avdigits.HELD_OUT_ENGINE
+    held_out = manifest["engine"] == avdigits_build.HELD_OUT_ENGINE
     assert held_out.sum() > 0
     assert set(manifest["split"][held_out]) == {"test"}
-    assert set(manifest["engine"]) == set(avdigits.REQUIRED_PACKAGES)
+    assert set(manifest["engine"]) == set(avdigits_build.REQUIRED_PACKAGES)
 
 
 def test_spectrograms_and_images_shape_dtype(shipped):
@@ -106,10 +106,10 @@ def test_clips_decode_and_reproduce_spectrograms(shipped):
 def test_listening_by_numbers(shipped):
     _, _, manifest = shipped
     assert manifest["peak"].max() < 0.999
-    assert manifest["peak"].min() > 10 ** (avdigits.PEAK_DBFS_RANGE[0] / 20) * 0.5
+    assert manifest["peak"].min() > 10 ** (avdigits_build.PEAK_DBFS_RANGE[0] / 20) * 0.5
     assert 100 <= manifest["word_ms"].min() and manifest["word_ms"].max() <= 2000
     assert manifest["squeeze"].min() >= 1.0
-    assert (np.abs(manifest["shift_ms"]) <= 1000 * avdigits.MAX_SHIFT_S).all()
+    assert (np.abs(manifest["shift_ms"]) <= 1000 * avdigits_build.MAX_SHIFT_S).all()
 
 
 def test_shipped_size_under_20_mb():
@@ -181,48 +181,48 @@ def test_unknown_split_and_not_a_folder(tmp_path):
 
 
 def test_plan_is_balanced_deterministic_and_split_by_setup():
-    setups = avdigits.plan_voice_setups(seed=0)
-    assert setups == avdigits.plan_voice_setups(seed=0)
-    assert len(setups) == len(set(setups)) == 6 * avdigits.SETUPS_PER_LANGUAGE
+    setups = avdigits_build.plan_voice_setups(seed=0)
+    assert setups == avdigits_build.plan_voice_setups(seed=0)
+    assert len(setups) == len(set(setups)) == 6 * avdigits_build.SETUPS_PER_LANGUAGE
     assert len({s.name for s in setups}) == len(setups)
-    splits = avdigits.assign_splits(setups, seed=0)
-    assert {splits[s] for s in setups if s.engine == avdigits.HELD_OUT_ENGINE} == {"test"}
-    plans = avdigits.plan_clips(setups, seed=0)
-    assert len(plans) == len(setups) * 10 * avdigits.RENDITIONS
+    splits = avdigits_build.assign_splits(setups, seed=0)
+    assert {splits[s] for s in setups if s.engine == avdigits_build.HELD_OUT_ENGINE} == {"test"}
+    plans = avdigits_build.plan_clips(setups, seed=0)
+    assert len(plans) == len(setups) * 10 * avdigits_build.RENDITIONS
     assert len({p.clip_id for p in plans}) == len(plans)
-    subset = avdigits.plan_clips(setups[:3], seed=0)
+    subset = avdigits_build.plan_clips(setups[:3], seed=0)
     assert subset[0].speed == plans[0].speed and subset[0].gain_db == plans[0].gain_db
-    assert avdigits.plan_voice_setups(seed=1) != setups
+    assert avdigits_build.plan_voice_setups(seed=1) != setups
 
 
 def test_split_images_counts_and_disjoint():
     labels = np.repeat(np.arange(10), 500)
-    split = avdigits.split_images(labels, seed=0)
-    assert np.array_equal(split, avdigits.split_images(labels, seed=0))
-    for name, count in avdigits.IMAGE_SPLIT_SIZES.items():
+    split = avdigits_build.split_images(labels, seed=0)
+    assert np.array_equal(split, avdigits_build.split_images(labels, seed=0))
+    for name, count in avdigits_build.IMAGE_SPLIT_SIZES.items():
         assert np.array_equal(np.bincount(labels[split == name], minlength=10), [count] * 10)
-    assert not np.array_equal(split, avdigits.split_images(labels, seed=1))
+    assert not np.array_equal(split, avdigits_build.split_images(labels, seed=1))
 
 
 def test_trim_fit_place_and_augment():
     rate = avdigits.SAMPLE_RATE
     tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(rate // 2) / rate).astype(np.float32)
     padded = np.concatenate([np.zeros(4000, np.float32), tone, np.zeros(3000, np.float32)])
-    word = avdigits.trim_silence(padded)
+    word = avdigits_build.trim_silence(padded)
     assert abs(word.size - tone.size) <= 4 * rate // 100
-    long_word, squeeze = avdigits.fit_word(np.tile(tone, 3))
-    assert long_word.size == round(avdigits.MAX_WORD_S * rate) and squeeze == pytest.approx(
+    long_word, squeeze = avdigits_build.fit_word(np.tile(tone, 3))
+    assert long_word.size == round(avdigits_build.MAX_WORD_S * rate) and squeeze == pytest.approx(
         1.5 / 0.95, abs=1e-3
     )
-    assert avdigits.fit_word(tone)[1] == 1.0
-    setup = avdigits.VoiceSetup("espeak-ng", "en-us+m1", "en")
-    plan = avdigits.ClipPlan("c", setup, 3, 0, 1.0, 1.0, -6.0, float("inf"), 1.0, "train")
-    clip, shift_ms = avdigits.place_and_augment(tone, plan, seed=0)
+    assert avdigits_build.fit_word(tone)[1] == 1.0
+    setup = avdigits_build.VoiceSetup("espeak-ng", "en-us+m1", "en")
+    plan = avdigits_build.ClipPlan("c", setup, 3, 0, 1.0, 1.0, -6.0, float("inf"), 1.0, "train")
+    clip, shift_ms = avdigits_build.place_and_augment(tone, plan, seed=0)
     assert clip.size == rate and np.abs(clip).max() == pytest.approx(10 ** (-6 / 20), rel=1e-4)
-    assert shift_ms == 1000 * avdigits.MAX_SHIFT_S
+    assert shift_ms == 1000 * avdigits_build.MAX_SHIFT_S
     assert np.flatnonzero(clip)[0] > rate // 4  # centred, then shifted right
-    noisy = avdigits.ClipPlan("c", setup, 3, 0, 1.0, 1.0, -6.0, 20.0, 0.0, "train")
-    clip, _ = avdigits.place_and_augment(tone, noisy, seed=0)
+    noisy = avdigits_build.ClipPlan("c", setup, 3, 0, 1.0, 1.0, -6.0, 20.0, 0.0, "train")
+    clip, _ = avdigits_build.place_and_augment(tone, noisy, seed=0)
     noise = np.concatenate([clip[:3000], clip[-3000:]])
     snr = 10 * np.log10(np.mean(clip[5000:11000] ** 2) / np.mean(noise**2))
     assert 17 < snr < 23
@@ -231,37 +231,37 @@ def test_trim_fit_place_and_augment():
 def test_opus_serial_fix_is_valid_and_deterministic():
     rng = np.random.default_rng(0)
     clip = (0.1 * rng.standard_normal(16000)).astype(np.float32)
-    first, second = avdigits.encode_opus(clip), avdigits.encode_opus(clip)
+    first, second = avdigits_build.encode_opus(clip), avdigits_build.encode_opus(clip)
     assert first == second
     raw = io.BytesIO()
     soundfile.write(raw, clip, 16000, format="OGG", subtype="OPUS")
     original = raw.getvalue()
     page_end = 27 + original[26] + sum(original[27 : 27 + original[26]])
     zeroed = original[:22] + b"\0\0\0\0" + original[26:page_end]
-    assert avdigits.ogg_crc(zeroed) == int.from_bytes(original[22:26], "little")
+    assert avdigits_build.ogg_crc(zeroed) == int.from_bytes(original[22:26], "little")
     decoded, rate = avdigits.decode_audio(first)
     reference, _ = avdigits.decode_audio(original)
     assert rate == 16000 and np.array_equal(decoded, reference)
 
 
 def test_missing_engines_give_the_apt_line(monkeypatch):
-    monkeypatch.setattr(avdigits, "debian_versions", lambda packages: {})
+    monkeypatch.setattr(avdigits_build, "debian_versions", lambda packages: {})
     with pytest.raises(S2IError) as error:
-        avdigits.require_engines()
+        avdigits_build.require_engines()
     message = str(error.value)
     assert "apt-get install --no-install-recommends espeak-ng flite festival" in message
     assert "libttspico-utils" in message and "non-free" in message
 
 
 def test_engine_commands():
-    setup = avdigits.VoiceSetup("pico", "fr-FR", "fr")
-    plan = avdigits.ClipPlan("c", setup, 0, 0, 1.2, 0.9, -6.0, 30.0, 0.0, "test")
-    argv, stdin = avdigits.engine_command(plan, Path("/tmp/x.wav"))
+    setup = avdigits_build.VoiceSetup("pico", "fr-FR", "fr")
+    plan = avdigits_build.ClipPlan("c", setup, 0, 0, 1.2, 0.9, -6.0, 30.0, 0.0, "test")
+    argv, stdin = avdigits_build.engine_command(plan, Path("/tmp/x.wav"))
     assert argv[:3] == ["pico2wave", "-l", "fr-FR"] and stdin is None
     assert argv[-1] == "<speed level='120'><pitch level='90'>zéro</pitch></speed>"
-    setup = avdigits.VoiceSetup("espeak-ng", "ru+f3", "ru")
-    plan = avdigits.ClipPlan("c", setup, 4, 0, 0.8, 1.5, -6.0, 30.0, 0.0, "train")
-    argv, _ = avdigits.engine_command(plan, Path("/tmp/x.wav"))
+    setup = avdigits_build.VoiceSetup("espeak-ng", "ru+f3", "ru")
+    plan = avdigits_build.ClipPlan("c", setup, 4, 0, 0.8, 1.5, -6.0, 30.0, 0.0, "train")
+    argv, _ = avdigits_build.engine_command(plan, Path("/tmp/x.wav"))
     assert argv[argv.index("-s") + 1] == "140" and argv[argv.index("-p") + 1] == "75"
     assert argv[-1] == "четыре"
 
@@ -281,8 +281,8 @@ def test_cli_refuses_a_non_empty_folder(tmp_path, capsys):
 def test_tiny_build_is_deterministic(tmp_path, monkeypatch):
     monkeypatch.setenv("S2I_AVDIGITS_CACHE", str(tmp_path / "cache"))
     options = dict(seed=3, engines=["espeak-ng"], max_setups=1, renditions=1, progress=False)
-    first = avdigits.build_avdigits(tmp_path / "a", **options)
-    avdigits.build_avdigits(tmp_path / "b", **options)
+    first = avdigits_build.build_avdigits(tmp_path / "a", **options)
+    avdigits_build.build_avdigits(tmp_path / "b", **options)
     files_a = sorted(
         p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
     )
@@ -298,4 +298,4 @@ def test_tiny_build_is_deterministic(tmp_path, monkeypatch):
     sounds, images = avdigits.open_avdigits(tmp_path / "a")
     assert sum(len(s) for s in sounds.values()) == 10
     with pytest.raises(S2IError, match="not empty"):
-        avdigits.build_avdigits(tmp_path / "a", **options)
+        avdigits_build.build_avdigits(tmp_path / "a", **options)

@@ -13,7 +13,7 @@ import soundfile
 import torch
 
 from s2ilib import evaluate, formats, informativity
-from s2ilib.datasets import DataSet, avdigits, open_dataset
+from s2ilib.datasets import DataSet, avdigits, avdigits_build, open_dataset
 from s2ilib.errors import S2IError
 from s2ilib.formats import RecordSet
 
@@ -50,7 +50,7 @@ def mnist() -> DataSet:
     Test sounds: one per test image, with its label (so a "perfect generator" can return
     exactly the test pool); train sounds: 10 per class for the nearest-neighbour baseline.
     """
-    digits = avdigits.mnist_images(0)
+    digits = avdigits_build.mnist_images(0)
     images = {}
     for split in formats.SPLITS:
         chosen = digits["split"] == split

@@ -60,14 +60,14 @@ def register(subparsers):
 
 def build_avdigits_command(args) -> int:
     """Handler: --check prints the plan; otherwise build and print the counts."""
-    from s2ilib.datasets import avdigits
+    from s2ilib.datasets import avdigits_build
 
     if args.check:
         return print_check(args.seed)
     if args.refresh_spectrograms:
-        print(f"wrote {avdigits.refresh_avdigits(args.out)}")
+        print(f"wrote {avdigits_build.refresh_avdigits(args.out)}")
         return 0
-    summary = avdigits.build_avdigits(
+    summary = avdigits_build.build_avdigits(
         args.out, seed=args.seed, workers=args.workers, overwrite=args.overwrite
     )
     print(json.dumps(summary, indent=1))
@@ -79,17 +79,17 @@ def print_check(seed: int) -> int:
     """Print what is installed and what a build would make; 1 when something is missing."""
     from collections import Counter
 
-    from s2ilib.datasets import avdigits
+    from s2ilib.datasets import avdigits, avdigits_build
 
-    report = avdigits.check_engines()
-    for package in [p for packages in avdigits.REQUIRED_PACKAGES.values() for p in packages]:
+    report = avdigits_build.check_engines()
+    for package in [p for packages in avdigits_build.REQUIRED_PACKAGES.values() for p in packages]:
         print(f"  {package:22s} {report['versions'].get(package, 'MISSING')}")
-    setups = avdigits.plan_voice_setups(seed)
-    splits = avdigits.assign_splits(setups, seed)
-    clips = len(setups) * len(avdigits.CLASSES) * avdigits.RENDITIONS
+    setups = avdigits_build.plan_voice_setups(seed)
+    splits = avdigits_build.assign_splits(setups, seed)
+    clips = len(setups) * len(avdigits.CLASSES) * avdigits_build.RENDITIONS
     print(f"would build {clips} clips from {len(setups)} voice set-ups:")
     by_engine = Counter((s.engine, splits[s]) for s in setups)
-    for engine in avdigits.REQUIRED_PACKAGES:
+    for engine in avdigits_build.REQUIRED_PACKAGES:
         counts = ", ".join(
             f"{split} {by_engine[engine, split]}" for split in ("train", "val", "test")
         )
@@ -99,7 +99,7 @@ def print_check(seed: int) -> int:
         print(f"missing programs: {' '.join(report['missing_programs']) or '-'}")
         print(f"install with: {report['apt_line']}")
         if "libttspico-utils" in report["missing_packages"]:
-            print(f"note: {avdigits.NON_FREE_NOTE}")
+            print(f"note: {avdigits_build.NON_FREE_NOTE}")
         return 1
     print("all engines present")
     return 0
