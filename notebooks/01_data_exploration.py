@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -30,7 +35,7 @@ data = ""  # data set folder; empty: the shipped AV-Digits (data/avdigits)
 vegas_dir = ""  # unpacked VEGAS spectrograms; empty: S2I_VEGAS_DIR or cache/ (skipped when absent)
 examples_per_class = 2  # example sounds shown per class
 seed = 0  # which examples are drawn
-report_dir = "reports/interactive"  # where this step records its outputs
+report_dir = "reports/interactive"  # where this step records its outputs (from the repository root)
 figures_dir = "figures"  # where figures are saved (PNG + PDF)
 
 # %%
@@ -45,7 +50,7 @@ from IPython.display import Audio, Markdown, display
 
 from s2ilib import viz
 from s2ilib.audio import load_audio
-from s2ilib.datasets import open_dataset, vegas
+from s2ilib.datasets import open_dataset, sounds, vegas
 from s2ilib.notebook import save_figure, write_step_outputs
 
 dataset = open_dataset(config.data_path)
@@ -90,7 +95,7 @@ if dataset.kind == "avdigits":
     from s2ilib.datasets.avdigits import audio_path
 
     train = dataset.split("train")
-    for index in viz.examples_per_class(train, 1, config.seed)[:4]:
+    for index in sounds.examples_per_class(train, 1, config.seed)[:4]:
         clip = audio_path(dataset.root, train.extra["file"][index])
         display(Markdown(f"`{clip.name}`: digit **{dataset.classes[train.labels[index]]}**, "
                          f"{train.extra['language'][index]}, {train.extra['engine'][index]}"))

@@ -97,6 +97,8 @@ def load_audio(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     cannot be read, holds no samples, or only non-finite ones raises AudioError naming it.
     """
     path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
     try:
         data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as error:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
@@ -308,6 +310,25 @@ def audio_file_to_uint8(
     wave = load_audio(path, config.sample_rate)
     one_second = fit_one_second(wave, config.sample_rate, mode)
     return spectrogram_uint8(one_second, config)[0]
+
+
+def load_clips(paths, config: FrontEndConfig | None = None, mode: str = "loudest"):
+    """Spectrograms of the readable files: (uint8 (N, n_mels, 100), readable paths,
+    {path: why not}). Files are decoded one by one (I/O), the spectrograms made in one batch.
+    """
+    config = config or FrontEndConfig()
+    waves, readable, failures = [], [], {}
+    for path in map(Path, paths):
+        try:
+            waves.append(
+                fit_one_second(load_audio(path, config.sample_rate), config.sample_rate, mode)
+            )
+            readable.append(path)
+        except AudioError as error:
+            failures[str(path)] = str(error)
+    if not waves:
+        return np.zeros((0, config.n_mels, 100), np.uint8), readable, failures
+    return spectrogram_uint8(np.stack(waves), config), readable, failures
 
 
 def hz_to_mel(frequency, mel_scale: str = "slaney") -> np.ndarray:

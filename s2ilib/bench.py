@@ -404,49 +404,37 @@ def synthetic_pairs(presets, count: int, seed: int = 0):
 
 
 class StepBench:
-    """One network set (AE, or encoder + G + D) with its optimisers, data and step function,
-    as the training tasks build them for a FastPath setting."""
+    """One stage (AE, or encoder + G + D) with its optimisers, data and step function, built
+    as the training tasks build them (train.ae.build_ae_stage, train.gan.build_gan_stage) for
+    a FastPath setting, with the paper's optimisers and losses."""
 
     def __init__(self, kind: str, presets, settings, device, data, batch_size: int, seed: int):
         import torch
 
         from s2ilib.datasets.torch_data import PairedDataset, SpectrogramDataset
         from s2ilib.models import build_networks
-        from s2ilib.train import fastpath
-        from s2ilib.train.config import GANTrainConfig
-        from s2ilib.train.losses import PaperLoss
+        from s2ilib.train.ae import build_ae_stage
+        from s2ilib.train.config import AETrainConfig, GANTrainConfig
+        from s2ilib.train.gan import build_gan_stage
 
         torch.manual_seed(seed)
         networks = build_networks(presets)
         self.kind, self.settings, self.device, self.batch_size = kind, settings, device, batch_size
         if kind == "ae":
             self.dataset = SpectrogramDataset(data.split("train"))
-            models = {"autoencoder": networks["autoencoder"].to(device).train()}
-            self.optimizers = {"autoencoder": self._optimizer(models["autoencoder"], 0.05)}
+            autoencoder = networks["autoencoder"].to(device).train()
+            self.stage = build_ae_stage(
+                autoencoder, AETrainConfig(), settings, device, self.dataset
+            )
         else:
             self.dataset = PairedDataset(data, "train", presets.generator.image_size)
             encoder = networks["autoencoder"].encoder.to(device).eval().requires_grad_(False)
             models = {"encoder": encoder}
             for name in ("generator", "discriminator"):
                 models[name] = networks[name].to(device).train()
-            self.optimizers = {
-                n: self._optimizer(models[n], 2e-4) for n in ("generator", "discriminator")
-            }
-        self.networks, self.autocast = fastpath.prepare_task(settings, models, self.dataset, device)
+            self.stage = build_gan_stage(models, GANTrainConfig(), settings, device, self.dataset)
         self.order = np.random.default_rng(seed).permutation(len(self.dataset))
         self.position = 0
-        self.config, self.gan_loss = GANTrainConfig(), PaperLoss()  # the paper's losses
-
-    def _optimizer(self, network, lr: float):
-        from s2ilib.train import fastpath
-
-        if self.kind == "ae":  # the authors' SGD: nothing to fuse
-            import torch
-
-            return torch.optim.SGD(network.parameters(), lr=lr, momentum=0.9)
-        return fastpath.make_adam(
-            network.parameters(), self.settings, self.device, lr=lr, betas=(0.5, 0.999)
-        )
 
     def next_batch(self):
         from s2ilib.train import fastpath
@@ -462,20 +450,12 @@ class StepBench:
         ]
 
     def step(self) -> dict:
-        from s2ilib.train.steps import ae_step, train_step
+        from s2ilib.train.steps import ae_step, gan_step
 
         batch = self.next_batch()
         if self.kind == "ae":
-            return ae_step(
-                self.networks["autoencoder"],
-                self.optimizers["autoencoder"],
-                batch[0],
-                None,
-                self.autocast,
-            )
-        return train_step(
-            self.networks, self.optimizers, self.gan_loss, *batch, self.config, self.autocast
-        )
+            return ae_step(self.stage, batch[0])
+        return gan_step(self.stage, *batch)
 
 
 def count_step_flops(bench: StepBench) -> float:
@@ -644,10 +624,10 @@ def write_random_gan_run(run_dir, preset_name: str, embedding_dim: int = 512, se
     networks of a preset: what `s2i imagine --run` loads, without training."""
     import torch
 
+    from s2ilib.atomic import write_json
     from s2ilib.models import build_networks, preset
-    from s2ilib.train.checkpoint import save_checkpoint
+    from s2ilib.runs import CONFIG_FILE, save_checkpoint
     from s2ilib.train.config import GANTrainConfig
-    from s2ilib.train.rundir import CONFIG_FILE, write_json
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -708,23 +688,24 @@ def time_imagine_stages(run_dir, clip: Path, out_dir, repeats: int, precision: s
     generate, write the PNG) as imagine_files runs them (cached channels_last networks,
     `precision`); for comparison, loading the run afresh, and encode + generate in fp32
     channels_last and in plain fp32 NCHW (what every call did before the cache)."""
-    from s2ilib import imagine
-    from s2ilib.train.rundir import load_run
+    from s2ilib import imagine, translate
+    from s2ilib.audio import load_clips
+    from s2ilib.runs import load_run
 
     run = imagine.load_run_for_inference(run_dir, "cpu")
     plain = load_run(run_dir)
-    spectrograms, readable, _ = imagine.load_clips([clip])
-    embeddings = imagine.encode(run.autoencoder.encoder, spectrograms, "cpu")
-    images = imagine.generate(run.generator, embeddings, "cpu", seed=0)
+    spectrograms, readable, _ = load_clips([clip])
+    embeddings = translate.encode(run.encoder, spectrograms, "cpu")
+    images = translate.generate(run.generator, embeddings, "cpu", seed=0)
 
     def networks(encoder, generator, chosen):
         def encode():
             with imagine.inference_precision(chosen, "cpu"):
-                return imagine.encode(encoder, spectrograms, "cpu")
+                return translate.encode(encoder, spectrograms, "cpu")
 
         def generate():
             with imagine.inference_precision(chosen, "cpu"):
-                return imagine.generate(generator, embeddings, "cpu", seed=0)
+                return translate.generate(generator, embeddings, "cpu", seed=0)
 
         return encode, generate
 
@@ -732,7 +713,7 @@ def time_imagine_stages(run_dir, clip: Path, out_dir, repeats: int, precision: s
     fp32_encode, fp32_generate = networks(run.autoencoder.encoder, run.generator, "fp32")
     nchw_encode, nchw_generate = networks(plain.autoencoder.encoder, plain.generator, "fp32")
     stages = {
-        "read_and_log_mel": lambda: imagine.load_clips([clip]),
+        "read_and_log_mel": lambda: load_clips([clip]),
         "encode": encode,
         "generate": generate,
         "write_png": lambda: imagine.save_rows(images, imagine.unique_stems(readable), out_dir),

@@ -15,6 +15,8 @@ The rules the training follows under it:
 - BatchNorm normalises over each rank's slice unless `sync_batchnorm` (CUDA only).
 - Rank 0 keeps the random stream of a single process; rank r > 0 draws its dropout masks
   from a stream seeded by (seed, r) (`seed_rank`), so the shards do not share masks.
+- A loss over the whole global batch (the alignment's contrastive loss) gathers every
+  rank's embeddings with `all_gather_with_grad`.
 
 Without torchrun (no WORLD_SIZE, or WORLD_SIZE=1) every helper here is a no-op, and a run
 is exactly what it was before this module existed.
@@ -32,6 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from s2ilib.devices import resolve_device
 from s2ilib.errors import S2IError
+from s2ilib.seeding import derived_seed, seed_everything
 
 
 def launched_by_torchrun() -> bool:
@@ -204,16 +207,28 @@ def gather_to_main(value) -> list | None:
 def rank_seed(seed: int, rank_index: int, step: int = 0) -> int:
     """The seed of rank `rank_index`'s random stream (from `step` on, when resumed on a
     different world size)."""
-    return int(np.random.SeedSequence([seed, rank_index, step]).generate_state(1)[0])
+    return derived_seed(seed, rank_index, step)
 
 
 def seed_rank(seed: int, step: int = 0) -> None:
     """Ranks > 0: reseed torch, numpy and Python from (seed, rank, step); rank 0 keeps the
     stream of a single process."""
-    from s2ilib.train.checkpoint import seed_everything
-
     if rank() > 0:
         seed_everything(rank_seed(seed, rank(), step))
+
+
+def all_gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's `tensor` concatenated in rank order (dim 0), differentiable: the backward
+    sends each rank the sum of the gradients all ranks computed for its slice. Alone: itself.
+
+    A loss that needs the whole global batch (the contrastive loss's negatives) is then the
+    same on every rank; DDP's average of the gradients gives the one-process gradient.
+    """
+    if not is_distributed():
+        return tensor
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(tensor.contiguous()))
 
 
 class FreezableDDP(DistributedDataParallel):
@@ -259,31 +274,6 @@ def wrap_networks(
         name: wrap(network, device, sync_batchnorm) if name in names else network
         for name, network in networks.items()
     }
-
-
-class GlobalScoreLoss:
-    """An adversarial loss with state (the moving averages) fed the mean scores over all
-    ranks, so every rank holds the state one process would on the whole global batch."""
-
-    def __init__(self, loss):
-        self.loss = loss
-
-    def update(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> None:
-        means = torch.stack([real_scores.detach().mean(), fake_scores.detach().mean()])
-        means = all_reduce_mean(means)
-        self.loss.update(means[0], means[1])
-
-    def __getattr__(self, name):
-        return getattr(self.loss, name)
-
-
-def global_scores(loss):
-    """`loss` itself, or wrapped in GlobalScoreLoss when it has state to keep in step."""
-    from s2ilib.train.losses import StatelessLoss
-
-    if not is_distributed() or isinstance(loss, StatelessLoss):
-        return loss
-    return GlobalScoreLoss(loss)
 
 
 def describe(batch_size: int) -> dict:

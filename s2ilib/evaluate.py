@@ -32,13 +32,15 @@ Baselines, each one image per sound:
 - "real": the sound's own frame (record pairing) or a random real image of the sound's
   class from the split (class pairing): the ceiling.
 All images are scored at the classifiers' image size (resized when the generator's differs).
+
+This module computes; s2ilib.report writes the tables (Markdown, LaTeX). The sounds come
+from s2ilib.datasets.sounds, the images from s2ilib.translate.
 """
 
 from __future__ import annotations
 
-import csv
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +49,13 @@ import torch
 import torch.nn.functional as F
 
 from s2ilib import metrics
+from s2ilib.datasets.sounds import Rows, SoundSet, select_sounds, sounds_from_audio_dir
+from s2ilib.datasets.torch_data import to_unit_range
 from s2ilib.errors import S2IError
+from s2ilib.translate import draw_batches, encode
 
 SCHEMA = "s2i-evaluate/1"
 PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; capped so that JSON stays valid
-METADATA_COLUMNS = ("language", "engine", "voice")  # AV-Digits columns for filters/breakdowns
 BREAKDOWN_COLUMNS = ("language", "engine")
 BASELINES = ("nearest_neighbour", "random_real", "real")
 FID_NOTE = (
@@ -61,159 +65,9 @@ FID_NOTE = (
 )
 
 
-@dataclass
-class SoundSet:
-    """The sounds to translate: uint8 spectrograms (N, 128, 100), labels and metadata."""
-
-    names: np.ndarray
-    labels: np.ndarray
-    spectrograms: Any
-    extra: dict = field(default_factory=dict)
-    frames: Any = None  # uint8 (N, H, W, C) own frames (record pairing) or None
-    source: str = ""
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
 # --------------------------------------------------------------------------------------
-# Sounds: a split of a data set (filtered) or a folder of audio files
+# Scoring, batched
 # --------------------------------------------------------------------------------------
-
-
-def select_sounds(data, split: str = "test", voices=None, languages=None, engines=None) -> SoundSet:
-    """The sounds of `split`, keeping only the given voices/languages/engines (AV-Digits)."""
-    records = data.split(split)
-    keep = np.ones(len(records), bool)
-    for column, wanted in (("voice", voices), ("language", languages), ("engine", engines)):
-        if not wanted:
-            continue
-        if column not in records.extra:
-            raise S2IError(f"{data.root}: sounds have no '{column}' column to filter on")
-        values = np.asarray(records.extra[column]).astype(str)
-        unknown = sorted(set(wanted) - set(values.tolist()))
-        if unknown:
-            raise S2IError(
-                f"{data.root}: no {split} sounds with {column} {unknown} "
-                f"(present: {', '.join(sorted(set(values.tolist())))})"
-            )
-        keep &= np.isin(values, list(wanted))
-    indices = np.flatnonzero(keep)
-    frames = records.images if data.pairing == "record" else None
-    extra = {
-        name: np.asarray(column)[indices]
-        for name, column in records.extra.items()
-        if name in METADATA_COLUMNS
-    }
-    return SoundSet(
-        names=np.asarray(records.names)[indices],
-        labels=np.asarray(records.labels, np.int64)[indices],
-        spectrograms=_Rows(records.spectrograms, indices),
-        extra=extra,
-        frames=None if frames is None else _Rows(frames, indices),
-        source=f"{data.root} ({split})",
-    )
-
-
-class _Rows:
-    """Rows `indices` of a (lazy) array, read on indexing by slice."""
-
-    def __init__(self, array, indices: np.ndarray):
-        self.array, self.indices = array, indices
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, key) -> np.ndarray:
-        return np.asarray(self.array[self.indices[key]])
-
-
-def read_labels_csv(path, classes: list[str]) -> list[tuple[int, str, int]]:
-    """Rows (line, file, class index) of a `file,label` CSV; label = class name or 0-based index."""
-    path = Path(path)
-    if not path.is_file():
-        raise S2IError(f"{path}: no such labels file")
-    with open(path, newline="", encoding="utf-8") as file:
-        rows = list(csv.reader(file))
-    if not rows or [cell.strip().lower() for cell in rows[0][:2]] != ["file", "label"]:
-        raise S2IError(f"{path}: expected a header line 'file,label'")
-    by_name = {name.lower(): index for index, name in enumerate(classes)}
-    parsed = []
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) < 2:
-            raise S2IError(f"{path}, line {line}: expected 'file,label', got {row}")
-        file_name, label = row[0].strip(), row[1].strip()
-        index = by_name.get(label.lower())
-        if index is None and label.isdigit() and int(label) < len(classes):
-            index = int(label)
-        if index is None:
-            raise S2IError(
-                f"{path}, line {line}: label {label!r} is not a class "
-                f"(expected one of {classes} or an index 0..{len(classes) - 1})"
-            )
-        parsed.append((line, file_name, index))
-    return parsed
-
-
-def sounds_from_audio_dir(audio_dir, labels_csv, classes: list[str]) -> tuple[SoundSet, list[dict]]:
-    """Spectrograms of the files a labels CSV lists, through the project's audio front end.
-
-    Files that are missing or that the front end rejects are skipped and reported as
-    {"file", "line", "reason"}; the returned SoundSet holds the others.
-    """
-    from s2ilib.audio import audio_file_to_uint8
-
-    audio_dir = Path(audio_dir)
-    names, labels, spectrograms, skipped = [], [], [], []
-    for line, file_name, label in read_labels_csv(labels_csv, classes):
-        path = audio_dir / file_name
-        try:
-            if not path.is_file():
-                raise S2IError("no such file")
-            spectrogram = audio_file_to_uint8(path, mode="loudest")
-        except Exception as error:  # any undecodable file is reported, never fatal
-            skipped.append(
-                {"file": str(path), "line": line, "reason": str(error) or type(error).__name__}
-            )
-            continue
-        names.append(file_name)
-        labels.append(label)
-        spectrograms.append(spectrogram)
-    if not spectrograms:
-        raise S2IError(
-            f"{labels_csv}: none of the listed audio files could be read ({len(skipped)} skipped)"
-        )
-    sounds = SoundSet(
-        names=np.array(names),
-        labels=np.array(labels, np.int64),
-        spectrograms=np.stack(spectrograms),
-        source=str(audio_dir),
-    )
-    return sounds, skipped
-
-
-# --------------------------------------------------------------------------------------
-# Translating and scoring, batched
-# --------------------------------------------------------------------------------------
-
-
-def spectrogram_batches(spectrograms, batch_size: int):
-    """(start, float (B, 1, 128, 100) in [-1, 1]) over an array of uint8 spectrograms."""
-    for start in range(0, len(spectrograms), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(spectrograms[start : start + batch_size]))
-        yield start, batch.float().div_(127.5).sub_(1.0).unsqueeze(1)
-
-
-@torch.no_grad()
-def encode_sounds(encoder, spectrograms, batch_size: int = 256, device="cpu") -> torch.Tensor:
-    """(N, D) embeddings of uint8 spectrograms, on the CPU."""
-    parts = [
-        encoder(batch.to(device)).float().cpu()
-        for _, batch in spectrogram_batches(spectrograms, batch_size)
-    ]
-    return torch.cat(parts)
 
 
 def score_images(bank, image_batches, targets=None) -> dict[str, np.ndarray]:
@@ -256,25 +110,12 @@ def _frames_as_float(frames, start: int, stop: int, image_size: int) -> torch.Te
     """Frames [start, stop) of a uint8 (N, H, W, C) array, resized, as floats in [-1, 1]."""
     from s2ilib.informativity import resize_to_uint8
 
-    return resize_to_uint8(frames[start:stop], image_size).float().div_(127.5).sub_(1.0)
+    return to_unit_range(resize_to_uint8(frames[start:stop], image_size))
 
 
 def _frame_batches(frames, image_size: int, batch_size: int):
     for start in range(0, len(frames), batch_size):
         yield _frames_as_float(frames, start, start + batch_size, image_size)
-
-
-def generator_batches(run, sounds: SoundSet, draw: int, batch_size: int, device, seed: int):
-    """Images of one draw for every sound: frozen encoder, generator with test-time dropout."""
-    from s2ilib.models import enable_test_time_dropout
-
-    run.autoencoder.eval()
-    enable_test_time_dropout(run.generator)
-    torch.manual_seed(seed * 1000 + draw)  # dropout masks: reproducible, different per draw
-    with torch.no_grad():
-        for _, spectrograms in spectrogram_batches(sounds.spectrograms, batch_size):
-            embeddings = run.autoencoder.encoder(spectrograms.to(device))
-            yield run.generator(embeddings)
 
 
 # --------------------------------------------------------------------------------------
@@ -513,13 +354,13 @@ def nearest_neighbour_batches(scorer: _Scorer, data, encoder, device, limit_per_
     bank, batch_size, seed = scorer.bank, scorer.batch_size, scorer.seed
     train = data.split("train")
     indices = select_indices(train.labels, None, limit_per_class, seed)
-    train_spectrograms = _Rows(train.spectrograms, indices)
-    train_embeddings = F.normalize(encode_sounds(encoder, train_spectrograms, batch_size, device))
-    embeddings = F.normalize(encode_sounds(encoder, scorer.sounds.spectrograms, batch_size, device))
+    train_spectrograms = Rows(train.spectrograms, indices)
+    train_embeddings = F.normalize(encode(encoder, train_spectrograms, device, batch_size))
+    embeddings = F.normalize(encode(encoder, scorer.sounds.spectrograms, device, batch_size))
     nearest = torch.cat([(part @ train_embeddings.T).argmax(1) for part in embeddings.split(4096)])
     neighbours = indices[nearest.numpy()]
     if data.pairing == "record":
-        return _frame_batches(_Rows(train.images, neighbours), bank.image_size, batch_size)
+        return _frame_batches(Rows(train.images, neighbours), bank.image_size, batch_size)
     train_pool = load_pool(data, "train", bank.image_size)
     neighbour_labels = torch.as_tensor(np.asarray(train.labels, np.int64)[neighbours])
     positions = train_pool.draw(neighbour_labels, torch.Generator().manual_seed(seed + 2))
@@ -546,39 +387,25 @@ def evaluate_run(
 ) -> dict:
     """Translate and score every sound of `split` (or of `audio_dir` + `labels_csv`).
 
-    gan_run: a run directory or a loaded s2ilib.train.rundir.TrainedRun (kind "gan");
+    gan_run: a run directory or a loaded s2ilib.runs.TrainedRun (kind "gan");
     informativity_run: a run directory or an InformativityBank; data: a path or DataSet
     (its image pool gives the real images, its train split the nearest-neighbour set).
     samples: generator draws per sound (dropout on); bootstrap: resamples for the 95%
     intervals (0 = none). Returns the dict written to metrics.json.
     """
-    from s2ilib.datasets import open_dataset
-    from s2ilib.devices import resolve_device
-    from s2ilib.informativity import load_informativity
-    from s2ilib.train.rundir import load_run
-
     if samples < 1:
         raise S2IError(f"samples {samples}: expected >= 1")
-    device = resolve_device(device)
-    run = load_run(gan_run, device) if isinstance(gan_run, str | Path) else gan_run
-    if run.generator is None:
-        raise S2IError(f"{run.run_dir}: a '{run.kind}' run has no generator (expected a gan run)")
-    bank = (
-        load_informativity(informativity_run, device)
-        if isinstance(informativity_run, str | Path)
-        else informativity_run
-    )
-    data = open_dataset(data) if isinstance(data, str | Path) else data
-    skipped = []
+    run, bank, data, device = _open_inputs(gan_run, informativity_run, data, device)
     if audio_dir is not None:
         if labels_csv is None:
             raise S2IError("--audio-dir needs --labels (a CSV file,label)")
         sounds, skipped = sounds_from_audio_dir(audio_dir, labels_csv, list(data.classes))
     else:
-        sounds = select_sounds(data, split, voices, languages, engines)
+        sounds, skipped = select_sounds(data, split, voices, languages, engines), []
+    embeddings = encode(run.encoder, sounds.spectrograms, device, batch_size)
 
     def translate(draw):
-        return generator_batches(run, sounds, draw, batch_size, device, seed)
+        return draw_batches(run.generator, embeddings, device, draw, seed, batch_size=batch_size)
 
     result = evaluate_translator(
         translate,
@@ -591,38 +418,59 @@ def evaluate_run(
         batch_size=batch_size,
         seed=seed,
         baselines=baselines,
-        encoder=run.autoencoder.encoder,
+        encoder=run.encoder,
         device=device,
         nn_limit_per_class=nn_limit_per_class,
     )
-    header = {
+    settings = {"split": split, "samples": samples, "bootstrap": bootstrap, "seed": seed}
+    filters = {"voices": voices, "languages": languages, "engines": engines}
+    header = _header(run, bank, data, sounds, settings, filters, skipped, audio_dir is None)
+    return _finite(header | result)
+
+
+def _open_inputs(gan_run, informativity_run, data, device):
+    """(GAN run, classifiers, data set, device), each loaded when given as a path."""
+    from s2ilib.datasets import open_dataset
+    from s2ilib.devices import resolve_device
+    from s2ilib.informativity import load_informativity
+    from s2ilib.runs import load_run
+
+    device = resolve_device(device)
+    run = load_run(gan_run, device, kind="gan") if isinstance(gan_run, str | Path) else gan_run
+    if run.generator is None:
+        raise S2IError(f"{run.run_dir}: a '{run.kind}' run has no generator (expected a gan run)")
+    bank = informativity_run
+    if isinstance(informativity_run, str | Path):
+        bank = load_informativity(informativity_run, device)
+    data = open_dataset(data) if isinstance(data, str | Path) else data
+    return run, bank, data, device
+
+
+def _header(run, bank, data, sounds, settings: dict, filters: dict, skipped, own_split) -> dict:
+    """What metrics.json records besides the metrics: runs, sounds, settings, ceilings."""
+    return {
         "schema": SCHEMA,
         "gan_run": str(run.run_dir),
         "gan_step": getattr(run, "step", None),
         "informativity_run": str(bank.run_dir),
         "data": str(data.root),
-        "split": split,
+        "split": settings["split"],
         "sounds": sounds.source,
         "num_sounds": len(sounds),
         "classes": list(data.classes),
         "num_classes": bank.num_classes,
-        "pairing": data.pairing if audio_dir is None else "none",  # own files have no frame
-        "samples": samples,
-        "bootstrap": bootstrap,
+        "pairing": data.pairing if own_split else "none",  # own files have no frame
+        "samples": settings["samples"],
+        "bootstrap": settings["bootstrap"],
         "ci_level": metrics.CI_LEVEL,
-        "seed": seed,
+        "seed": settings["seed"],
         "generator_image_size": run.image_size,
         "classifier_image_size": bank.image_size,
-        "filters": {
-            "voices": list(voices or []),
-            "languages": list(languages or []),
-            "engines": list(engines or []),
-        },
+        "filters": {name: list(values or []) for name, values in filters.items()},
         "skipped_files": skipped,
         "ceiling": bank.ceilings,
         "notes": {"frechet_distance": FID_NOTE, "chance": CHANCE_NOTE},
     }
-    return _finite(header | result)
 
 
 def generator_row(run, metrics_dict: dict) -> dict:
@@ -646,12 +494,12 @@ def compare_generators(
 ) -> dict[str, dict]:
     """`generator_row` of each GAN run, one draw per sound, no baselines (they do not change)."""
     from s2ilib.devices import resolve_device
-    from s2ilib.train.rundir import load_run
+    from s2ilib.runs import load_run
 
     device = resolve_device(device)
     rows = {}
     for run_dir in run_dirs:
-        run = load_run(run_dir, device)
+        run = load_run(run_dir, device, kind="gan")
         result = evaluate_run(
             run,
             bank,
@@ -686,229 +534,3 @@ def _finite(value):
     if isinstance(value, np.integer):
         return int(value)
     return value
-
-
-# --------------------------------------------------------------------------------------
-# Tables
-# --------------------------------------------------------------------------------------
-
-METHOD_ROWS = (  # (method, informativity key, label)
-    ("generator", "informativity", "Generator (1 draw)"),
-    ("generator", "informativity_samples", "Generator (mean of {k} draws)"),
-    ("generator", "informativity_any", "Generator (any of {k} draws)"),
-    ("nearest_neighbour", "informativity", "Nearest-neighbour retrieval"),
-    ("random_real", "informativity", "Random real image"),
-    ("real", "informativity", "Real images (ceiling)"),
-)
-
-
-def _percent(value) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}"
-
-
-def _with_ci(summary) -> str:
-    if summary is None or summary.get("mean") is None:
-        return "n/a"
-    low, high = summary.get("ci") or (None, None)
-    interval = f" [{_percent(low)}, {_percent(high)}]" if low is not None else ""
-    return _percent(summary["mean"]) + interval
-
-
-def _number(value, digits: int = 3) -> str:
-    return (
-        "n/a"
-        if value is None
-        else f"{value:.{digits}g}"
-        if abs(value) >= 1e3
-        else f"{value:.{digits}f}"
-    )
-
-
-def summary_rows(metrics_dict: dict) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the main table."""
-    header = [
-        "Method",
-        "Informativity % [95% CI]",
-        "K-way acc. %",
-        "Frechet dist.",
-        "Diversity ratio",
-        "L1",
-        "PSNR dB",
-        "SSIM",
-    ]
-    rows, k = [], metrics_dict.get("samples", 1)
-    for method, key, label in METHOD_ROWS:
-        entry = metrics_dict["methods"].get(method)
-        if entry is None or key not in entry:
-            continue
-        pixel = entry.get("pixel") or {}
-        rows.append(
-            [
-                label.format(k=k),
-                _with_ci(entry[key]),
-                _percent(entry["kway_accuracy"]),
-                _number(entry["frechet_distance"]),
-                _number(entry["diversity"]["ratio"], 2),
-                _number(pixel.get("l1")),
-                _number(pixel.get("psnr"), 2) if pixel else "n/a",
-                _number(pixel.get("ssim")),
-            ]
-        )
-    chance = metrics_dict.get("chance", {})
-    rows.append(
-        ["Chance", _percent(chance.get("informativity")), _percent(chance.get("kway_accuracy"))]
-        + ["n/a"] * 5
-    )
-    return header, rows
-
-
-def per_class_rows(metrics_dict: dict) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the per-class informativity table."""
-    methods = metrics_dict["methods"]
-    columns = [
-        (m, key, label.format(k=metrics_dict.get("samples", 1)))
-        for m, key, label in METHOD_ROWS
-        if m in methods and key in methods[m]
-    ]
-    header = ["Class"] + [label for _, _, label in columns] + ["Classifier TPR (real test)"]
-    ceiling = metrics_dict.get("ceiling", {}).get("true_positive_rate")
-    rows = []
-    for index, name in enumerate(metrics_dict["classes"]):
-        row = [name] + [_percent(methods[m][key]["per_class"][index]) for m, key, _ in columns]
-        row.append(_percent(ceiling[index]) if ceiling else "n/a")
-        rows.append(row)
-    return header, rows
-
-
-def confusion_rows(metrics_dict: dict) -> tuple[list[str], list[list[str]]]:
-    """The generator's K-way confusion matrix (rows: sound class; columns: predicted)."""
-    classes = metrics_dict["classes"]
-    matrix = metrics_dict["methods"]["generator"]["kway_confusion"]
-    return ["Sound \\ predicted", *classes], [
-        [name, *map(str, row)] for name, row in zip(classes, matrix, strict=True)
-    ]
-
-
-def breakdown_rows(metrics_dict: dict, column: str) -> tuple[list[str], list[list[str]]]:
-    """Generator informativity and K-way accuracy per value of one metadata column."""
-    entries = metrics_dict["breakdown"][column]
-    samples = metrics_dict.get("samples", 1)
-    header = [column.capitalize(), "Sounds", "Informativity % [95% CI]"]
-    if samples > 1:
-        header.append(f"Mean of {samples} draws %")
-    header.append("K-way acc. %")
-    rows = []
-    for value, entry in entries.items():
-        row = [value, str(entry["num_sounds"]), _with_ci(entry["informativity"])]
-        if samples > 1:
-            row.append(_with_ci(entry.get("informativity_samples")))
-        rows.append(row + [_percent(entry["kway_accuracy"])])
-    return header, rows
-
-
-def _tables(metrics_dict: dict) -> list[tuple[str, list[str], list[list[str]]]]:
-    tables = [
-        ("Informativity, K-way accuracy and image metrics", *summary_rows(metrics_dict)),
-        ("Informativity per class (%)", *per_class_rows(metrics_dict)),
-        ("K-way confusion matrix of generated images (all draws)", *confusion_rows(metrics_dict)),
-    ]
-    for column in metrics_dict.get("breakdown", {}):
-        tables.append((f"Generator per {column}", *breakdown_rows(metrics_dict, column)))
-    return tables
-
-
-def _notes(metrics_dict: dict) -> list[str]:
-    notes = [
-        f"{metrics_dict['num_sounds']} sounds from {metrics_dict['sounds']}; {metrics_dict['samples']} "
-        f"generator draw(s) per sound with dropout on; intervals: {metrics_dict['bootstrap']} bootstrap "
-        "resamples of the sounds within each class.",
-        metrics_dict["notes"]["chance"],
-        metrics_dict["notes"]["frechet_distance"],
-        "Diversity ratio = mean pairwise feature distance within a class, images / real images.",
-    ]
-    if metrics_dict.get("pairing") != "record":
-        notes.append(
-            "Pixel metrics (L1, PSNR, SSIM) need each sound's own frame: n/a here "
-            f"(pairing: {metrics_dict.get('pairing')})."
-        )
-    if metrics_dict.get("skipped_files"):
-        notes.append(
-            f"{len(metrics_dict['skipped_files'])} audio file(s) skipped (see metrics.json)."
-        )
-    return notes
-
-
-def format_tables(metrics_dict: dict) -> tuple[str, str]:
-    """(Markdown, LaTeX) tables of an `evaluate_run` result."""
-    markdown, latex = (
-        [],
-        ["% Tables of s2i evaluate; \\toprule etc. need \\usepackage{booktabs}", ""],
-    )
-    for title, header, rows in _tables(metrics_dict):
-        markdown += [f"### {title}", "", _markdown_table(header, rows), ""]
-        latex += [_latex_table(title, header, rows), ""]
-    notes = _notes(metrics_dict)
-    markdown += [f"- {note}" for note in notes]
-    latex += (
-        ["\\begin{itemize}"]
-        + [f"  \\item {_latex_escape(note)}" for note in notes]
-        + ["\\end{itemize}"]
-    )
-    return "\n".join(markdown) + "\n", "\n".join(latex) + "\n"
-
-
-def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
-    ]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
-def _latex_escape(text: str) -> str:
-    replacements = {
-        "\\": r"\textbackslash{}",
-        "&": r"\&",
-        "%": r"\%",
-        "_": r"\_",
-        "#": r"\#",
-        "$": r"\$",
-        "{": r"\{",
-        "}": r"\}",
-    }
-    return "".join(replacements.get(char, char) for char in str(text))
-
-
-def _latex_table(title: str, header: list[str], rows: list[list[str]]) -> str:
-    lines = [
-        "\\begin{table}[ht]",
-        "\\centering",
-        f"\\caption{{{_latex_escape(title)}}}",
-        "\\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
-        "\\toprule",
-        " & ".join(_latex_escape(cell) for cell in header) + " \\\\",
-        "\\midrule",
-        *(" & ".join(_latex_escape(cell) for cell in row) + " \\\\" for row in rows),
-        "\\bottomrule",
-        "\\end{tabular}",
-        "\\end{table}",
-    ]
-    return "\n".join(lines)
-
-
-def write_report(metrics_dict: dict, out_dir) -> dict[str, Path]:
-    """Write metrics.json, metrics.md and metrics.tex into `out_dir`; returns their paths."""
-    from s2ilib.train.rundir import write_json
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    markdown, latex = format_tables(metrics_dict)
-    paths = {
-        "json": out_dir / "metrics.json",
-        "markdown": out_dir / "metrics.md",
-        "latex": out_dir / "metrics.tex",
-    }
-    write_json(paths["json"], metrics_dict)
-    paths["markdown"].write_text(markdown)
-    paths["latex"].write_text(latex)
-    return paths

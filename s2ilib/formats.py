@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from s2ilib.atomic import atomic_write
 from s2ilib.errors import FormatError
 
 SPECTROGRAM_SHAPE = (128, 100)  # mel bands x 10-ms frames
@@ -730,22 +730,6 @@ def _open_jpeg_split(split: str, folder: Path) -> RecordSet:
 # --------------------------------------------------------------------------------------
 
 
-def _atomic_write(path, write) -> Path:
-    """Call write(file) on a temporary file next to `path`, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _check_array(path, what: str, array, count: int, inner: tuple, dtype) -> None:
     shape, actual = tuple(getattr(array, "shape", ())), getattr(array, "dtype", None)
     if shape != (count, *inner) or actual != np.dtype(dtype):
@@ -768,7 +752,7 @@ def _write_records(path, dtype: np.dtype, count: int, fill) -> Path:
             fill(chunk, start, stop)
             chunk.tofile(file)
 
-    return _atomic_write(path, write)
+    return atomic_write(path, write)
 
 
 def write_audio_bin(path, labels, spectrograms) -> Path:
@@ -837,7 +821,7 @@ def _write_jpegs(folder: Path, names, arrays, inner: tuple, quality: int) -> Pat
     def save(item):
         name, array = item
         options = {"quality": quality, "subsampling": 0}  # 4:4:4 keeps the frames' colour edges
-        _atomic_write(
+        atomic_write(
             folder / f"{name}.jpg",
             lambda file: Image.fromarray(array).save(file, format="JPEG", **options),
         )
@@ -1047,7 +1031,7 @@ def export_npz(records, out_path, chunk_records: int = _CHUNK_RECORDS) -> Path:
                 )
                 _npy_member(archive, key, getattr(sets[0], key).dtype, (total, *inner), chunks)
 
-    return _atomic_write(out_path, write)
+    return atomic_write(out_path, write)
 
 
 def _npy_member(archive, key: str, dtype, shape: tuple, chunks) -> None:

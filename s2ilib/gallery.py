@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from s2ilib.datasets.sounds import examples_per_class
 from s2ilib.datasets.torch_data import from_unit_range, resize_images, to_unit_range
 from s2ilib.formats import RecordSet
-from s2ilib.imagine import encode, generate
+from s2ilib.translate import encode, generate, set_dropout_scale, translate
 
 
 def imagine_records(
@@ -18,8 +19,7 @@ def imagine_records(
 ) -> np.ndarray:
     """uint8 (N, samples, S, S, 3): `samples` dropout draws for each chosen sound."""
     spectrograms = np.asarray(records.spectrograms[np.asarray(indices)])
-    embeddings = encode(run.autoencoder.encoder, spectrograms, device)
-    return generate(run.generator, embeddings, device, samples=samples, seed=seed)
+    return translate(run, spectrograms, device, samples, seed)
 
 
 def real_examples(
@@ -58,7 +58,7 @@ def interpolate(run, spectrogram_a, spectrogram_b, steps: int, device, seed: int
     Dropout is off here (eval mode) so that only the embedding changes along the row.
     """
     pair = np.stack([np.asarray(spectrogram_a), np.asarray(spectrogram_b)])
-    start, end = encode(run.autoencoder.encoder, pair, device)
+    start, end = encode(run.encoder, pair, device)
     weights = torch.linspace(0, 1, steps).unsqueeze(1)
     path = (1 - weights) * start + weights * end
     return generate(run.generator, path, device, samples=1, test_time_dropout=False, seed=seed)[
@@ -68,8 +68,6 @@ def interpolate(run, spectrogram_a, spectrogram_b, steps: int, device, seed: int
 
 def sound_choices(sounds: RecordSet, classes: list[str], count: int = 40, seed: int = 0) -> dict:
     """Up to `count` sounds, a few of each class, as {description: index} (for a menu)."""
-    from s2ilib.viz import examples_per_class
-
     picks = examples_per_class(sounds, max(1, count // len(classes)), seed)
     extra = sounds.extra
 
@@ -93,8 +91,8 @@ def clip_wave(root, sounds: RecordSet, index: int):
 
 def file_spectrogram(path) -> np.ndarray:
     """A sound file's (128, 100) uint8 spectrogram through the training front end."""
+    from s2ilib.audio import load_clips
     from s2ilib.errors import AudioError
-    from s2ilib.imagine import load_clips
 
     spectrograms, _, failures = load_clips([path])
     if failures:
@@ -107,18 +105,11 @@ def imagine_spectrogram(
 ):
     """uint8 (samples, S, S, 3) for one spectrogram, dropout scaled by `dropout_scale`
     (1: as trained, 0: one deterministic image); the trained rates are restored after."""
-    from s2ilib.imagine import set_dropout_scale
-
     set_dropout_scale(run.generator, dropout_scale)
     try:
-        embeddings = encode(run.autoencoder.encoder, np.asarray(spectrogram)[None], device)
-        return generate(
-            run.generator,
-            embeddings,
-            device,
-            samples=samples,
-            seed=seed,
-            test_time_dropout=dropout_scale > 0,
+        spectrograms = np.asarray(spectrogram)[None]
+        return translate(
+            run, spectrograms, device, samples, seed, test_time_dropout=dropout_scale > 0
         )[0]
     finally:
         set_dropout_scale(run.generator, 1.0)

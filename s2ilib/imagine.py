@@ -4,7 +4,8 @@
 than one second contribute their loudest second: the window with the most energy, which
 for an event-like sound is the event rather than the silence around it) and writes one PNG
 per input. With `samples` K > 1 the PNG is a row of K images, drawn with dropout kept on
-at test time as the paper does. `embed_dataset` writes a data set's audio embeddings.
+at test time as the paper does (s2ilib.translate). `embed_dataset` writes a data set's
+audio embeddings.
 """
 
 from __future__ import annotations
@@ -15,74 +16,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from s2ilib.audio import FrontEndConfig, fit_one_second, load_audio, spectrogram_uint8
-from s2ilib.datasets.torch_data import from_unit_range, resize_images, to_unit_range
+from s2ilib.audio import load_clips
+from s2ilib.datasets.torch_data import from_unit_range, resize_images
 from s2ilib.errors import S2IError
-
-
-def load_clips(paths, config: FrontEndConfig | None = None, mode: str = "loudest"):
-    """Spectrograms of the readable files: (uint8 (N, 128, 100), readable paths, {path: why not}).
-
-    Files are decoded one by one (I/O), the spectrograms computed in one batch.
-    """
-    config = config or FrontEndConfig()
-    waves, readable, failures = [], [], {}
-    for path in map(Path, paths):
-        try:
-            waves.append(
-                fit_one_second(load_audio(path, config.sample_rate), config.sample_rate, mode)
-            )
-            readable.append(path)
-        except S2IError as error:
-            failures[str(path)] = str(error)
-    if not waves:
-        return np.zeros((0, config.n_mels, 100), np.uint8), readable, failures
-    return spectrogram_uint8(np.stack(waves), config), readable, failures
-
-
-@torch.no_grad()
-def encode(
-    encoder: torch.nn.Module, spectrograms_uint8, device, batch_size: int = 256
-) -> torch.Tensor:
-    """uint8 (N, 128, 100) spectrograms -> float32 (N, D) embeddings, in batches."""
-    encoder.eval()
-    embeddings = []
-    for start in range(0, len(spectrograms_uint8), batch_size):
-        chunk = torch.as_tensor(np.asarray(spectrograms_uint8[start : start + batch_size]))
-        embeddings.append(encoder(to_unit_range(chunk.to(device)).unsqueeze(1)).float().cpu())
-    return torch.cat(embeddings) if embeddings else torch.zeros(0, 0)
-
-
-@torch.no_grad()
-def generate(
-    generator: torch.nn.Module,
-    embeddings: torch.Tensor,
-    device,
-    samples: int = 1,
-    test_time_dropout: bool = True,
-    batch_size: int = 256,
-    seed: int | None = None,
-) -> np.ndarray:
-    """(N, D) embeddings -> uint8 (N, samples, S, S, 3) images.
-
-    With test_time_dropout (the paper's setting) every sample draws new dropout masks;
-    without it the K samples are identical. `seed` makes the draws repeatable.
-    """
-    from s2ilib.models import enable_test_time_dropout
-
-    generator.eval()
-    if test_time_dropout:
-        enable_test_time_dropout(generator)
-    if seed is not None:
-        torch.manual_seed(seed)
-    repeated = embeddings.repeat_interleave(samples, dim=0)
-    images = []
-    for start in range(0, len(repeated), batch_size):
-        fake = generator(repeated[start : start + batch_size].to(device))
-        images.append(from_unit_range(fake.float()).permute(0, 2, 3, 1).cpu())
-    generator.eval()
-    stacked = torch.cat(images).numpy()
-    return stacked.reshape(len(embeddings), samples, *stacked.shape[1:])
+from s2ilib.translate import encode, translate
 
 
 def save_rows(images: np.ndarray, names, out_dir) -> list[Path]:
@@ -114,15 +51,14 @@ def load_run_for_inference(run_dir, device):
     reading the checkpoint (~1 s for the paper preset on a 2-core CPU); channels_last
     halves the generator's time there (oneDNN's NHWC transposed convolutions), same results.
     """
-    from s2ilib.train.checkpoint import latest_checkpoint
-    from s2ilib.train.rundir import load_run
+    from s2ilib.runs import latest_checkpoint, load_run
 
     checkpoint = latest_checkpoint(Path(run_dir))
     stat = checkpoint.stat() if checkpoint is not None else None
     key = (str(Path(run_dir).resolve()), str(checkpoint), stat and stat.st_mtime_ns, str(device))
     if key not in _RUN_CACHE:
         _RUN_CACHE.clear()
-        run = load_run(run_dir, device=device)
+        run = load_run(run_dir, device=device, kind="gan")
         for network in (run.autoencoder, run.generator):
             if network is not None:
                 network.to(memory_format=torch.channels_last)
@@ -167,14 +103,11 @@ def imagine_files(
 
     device = resolve_device(device)
     run = load_run_for_inference(run_dir, device)
-    if run.generator is None:
-        raise S2IError(f"{run_dir}: not a GAN run (imagine needs a trained generator)")
     spectrograms, readable, failures = load_clips(audio_paths, mode=mode)
     written = []
     if readable:
         with inference_precision(precision, device):
-            embeddings = encode(run.autoencoder.encoder, spectrograms, device)
-            images = generate(run.generator, embeddings, device, samples=samples, seed=seed)
+            images = translate(run, spectrograms, device, samples, seed)
         written = save_rows(images, unique_stems(readable), out_dir)
     return {"written": [str(p) for p in written], "skipped": failures}
 
@@ -210,7 +143,7 @@ def embed_dataset(
     from s2ilib.datasets import open_dataset
     from s2ilib.devices import resolve_device
     from s2ilib.formats import format_name, parse_names, write_embedding_image_bin
-    from s2ilib.train.rundir import load_run
+    from s2ilib.runs import load_run
 
     device = resolve_device(device)
     run = load_run(run_dir, device=device)
@@ -222,7 +155,7 @@ def embed_dataset(
     written = {}
     for split in splits or list(data.sounds):
         records = data.split(split)
-        embeddings = encode(run.autoencoder.encoder, records.spectrograms, device).numpy()
+        embeddings = encode(run.encoder, records.spectrograms, device).numpy()
         for key, value in (
             ("names", records.names),
             ("labels", records.labels),
@@ -258,17 +191,3 @@ def embed_dataset(
         "embedding_dim": run.embedding_dim,
         "counts": dict(zip(splits_written.tolist(), counts.tolist(), strict=True)),
     }
-
-
-def set_dropout_scale(module: torch.nn.Module, scale: float) -> torch.nn.Module:
-    """Multiply every dropout rate of `module` by `scale` (clipped to 0.95) from its trained value.
-
-    The trained rates are remembered on first use, so scales do not compound; 1.0 restores
-    them, 0.0 turns test-time variety off.
-    """
-    for layer in module.modules():
-        if isinstance(layer, torch.nn.modules.dropout._DropoutNd):
-            if not hasattr(layer, "trained_p"):
-                layer.trained_p = layer.p
-            layer.p = min(0.95, layer.trained_p * scale)
-    return module

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -38,6 +37,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from s2ilib.atomic import write_bytes, write_json
 from s2ilib.errors import S2IError
 
 SEGMENT_SECONDS = 1.0
@@ -359,24 +359,6 @@ def assign_splits(class_of_file: list[int], val: float, test: float, seed: int) 
     return list(splits)
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file and a rename: readers never see half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_json(path: Path, value) -> None:
-    _atomic_bytes(path, (json.dumps(value, indent=1) + "\n").encode())
-
-
 def _prepare_out_dir(out_dir: Path, state: dict, resume: bool) -> None:
     """Refuse a non-empty OUT_DIR (an existing folder) unless resuming the same ingest.
 
@@ -402,7 +384,7 @@ def _prepare_out_dir(out_dir: Path, state: dict, resume: bool) -> None:
                 "(same VIDEO_DIR contents and options needed); choose a new folder"
             )
         return
-    _atomic_json(state_file, state)
+    write_json(state_file, state, indent=1)
 
 
 # --------------------------------------------------------------------------------------
@@ -449,7 +431,7 @@ def _write_part(out_dir: Path, job: VideoJob, segments: VideoSegments) -> list[s
     buffer = _npz_bytes(
         names=np.asarray(names), spectrograms=segments.spectrograms, images=segments.images
     )
-    _atomic_bytes(out_dir / PARTS_DIR / f"s{job.source_id:05d}.npz", buffer)
+    write_bytes(out_dir / PARTS_DIR / f"s{job.source_id:05d}.npz", buffer)
     return names
 
 
@@ -463,7 +445,7 @@ def _npz_bytes(**arrays) -> bytes:
 
 def _finish(out_dir, job: VideoJob, entry: dict) -> dict:
     """Write the report entry last: its presence marks the video as done for --resume."""
-    _atomic_json(Path(out_dir) / PARTS_DIR / f"s{job.source_id:05d}.json", entry)
+    write_json(Path(out_dir) / PARTS_DIR / f"s{job.source_id:05d}.json", entry, indent=1)
     return entry
 
 
@@ -624,9 +606,9 @@ def _assemble(
     for entry, split in zip(ingested, splits, strict=True):
         entry["split"] = split
     batches = _write_outputs(out_dir, ingested, options["frame_size"], progress)
-    _atomic_json(out_dir / "classes.json", {str(i): name for i, name in enumerate(classes)})
+    write_json(out_dir / "classes.json", {str(i): name for i, name in enumerate(classes)}, indent=1)
     report = _report(video_dir, out_dir, classes, entries, options, resumed, batches)
-    _atomic_json(out_dir / REPORT_FILE, report)
+    write_json(out_dir / REPORT_FILE, report, indent=1)
     return report
 
 

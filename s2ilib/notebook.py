@@ -1,10 +1,18 @@
-"""Notebook support: validated parameters, step outputs and figure saving.
+"""Notebook support: validated parameters, the runs earlier steps made, step outputs.
 
 Each notebook has one cell tagged `parameters` holding literals only. papermill injects
 overrides after it and merely warns on unknown names, so the cell after it calls
-`load_parameters(StepConfig, globals())`: every user variable defined so far becomes a
+`load_parameters(StepParameters, globals())`: every user variable defined so far becomes a
 field of a frozen dataclass, and an unknown name, a wrong type or a missing path fails
-right there with a message naming the parameter.
+right there with a message naming the parameter. (A test checks that every literal of a
+parameters cell equals its dataclass default.)
+
+Paths in parameters resolve against the repository root, whatever the kernel's working
+directory (JupyterLab starts kernels in notebooks/). An empty run parameter means the run
+an earlier step recorded in this report folder; opened interactively (report_dir left at
+its default, reports/interactive), then also the newest run recorded by a report under
+reports/ (the main job's), then the newest run of that kind in runs/. One printed line
+says which run was taken and from where.
 """
 
 from __future__ import annotations
@@ -18,8 +26,30 @@ from pathlib import Path
 
 from s2ilib.errors import S2IError
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REPORTS_ROOT = REPO_ROOT / "reports"
 # Names IPython defines in every namespace; they are not parameters.
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+# The kind of run each run parameter names (for the newest-run fallback in runs/).
+RUN_KINDS = {
+    "ae_run": "ae",
+    "align_run": "align",
+    "gan_run": "gan",
+    "informativity_run": "informativity",
+}
+# Quick budgets of every stage when a notebook runs with smoke=True (tests): seconds each.
+SMOKE = {
+    "ae": {"num_steps": 6, "limit_per_class": 4, "batch_size": 8, "log_every": 2,
+           "sample_every": 3, "checkpoint_every": 3, "val_samples": 16},
+    "align": {"num_steps": 4, "limit_per_class": 4, "batch_size": 8, "log_every": 2,
+              "sample_every": 2, "checkpoint_every": 2, "val_samples": 16,
+              "image_channels": [8, 16]},
+    "gan": {"num_steps": 4, "limit_per_class": 4, "batch_size": 8, "log_every": 2,
+            "sample_every": 2, "checkpoint_every": 2, "val_samples": 16},
+    "informativity": {"num_epochs": 1, "limit_per_class": 20},
+    "evaluate": {"bootstrap": 100},
+    "probe": {"max_per_split": 200},
+}  # fmt: skip
 
 
 class ParameterError(S2IError):
@@ -48,44 +78,79 @@ def load_parameters(config_class, namespace: dict):
         )
     hints = typing.get_type_hints(config_class)
     for name, value in values.items():
-        _check_type(name, value, hints[name])
+        check_type(name, value, hints[name])
+    values = resolve_paths(config_class, values)
     values |= runs_from_earlier_steps(config_class, values)
     config = config_class(**values)
-    validate = getattr(config, "validate", None)
-    if validate:
-        validate()
+    config.validate()
     return config
 
 
-def runs_from_earlier_steps(config_class, values: dict) -> dict:
-    """Empty run parameters that an earlier notebook produced, from its outputs in report_dir.
+def resolve_paths(config_class, values: dict) -> dict:
+    """`values` with every path parameter (config_class.PATHS) absolute: relative paths are
+    taken from the repository root, "" stays "" (the default it stands for)."""
+    resolved = dict(values)
+    for name in config_class.PATHS:
+        value = resolved.get(name, _field_default(config_class, name))
+        if isinstance(value, str) and value:
+            resolved[name] = ",".join(str(repo_path(part)) for part in value.split(","))
+    return resolved
 
-    Run interactively, notebook 3 then finds the AE run notebook 2 just trained (and so on),
-    without copying paths by hand; the pipeline passes them explicitly.
-    """
-    names = getattr(config_class, "FROM_EARLIER_STEPS", ())
-    if not names:
-        return {}
-    report_dir = Path(values.get("report_dir") or _field_default(config_class, "report_dir"))
+
+def repo_path(value: str) -> Path:
+    """A path parameter: absolute as given, relative from the repository root."""
+    path = Path(value.strip()).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def runs_from_earlier_steps(config_class, values: dict) -> dict:
+    """Empty run parameters filled with the runs earlier notebooks made (see the module
+    docstring for where they are looked for); each found one is printed."""
     found = {}
-    for name in names:
+    default_report = repo_path(_field_default(config_class, "report_dir"))
+    report_dir = Path(values.get("report_dir") or default_report)
+    interactive = report_dir == default_report
+    for name in config_class.FROM_EARLIER_STEPS:
         if values.get(name):
             continue
-        outputs = sorted(report_dir.glob("*.outputs.json"), key=lambda p: p.stat().st_mtime)
-        for path in reversed(outputs):
-            produced = json.loads(path.read_text()).get("pass_on", {}).get(name)
-            if produced:
-                print(f"{name} = {produced!r} (from {path})")
-                found[name] = produced
-                break
+        where = recorded_run(name, report_dir, interactive)
+        if where is None and interactive:
+            where = newest_run(name, values)
+        if where:
+            found[name], source = where
+            print(f"{name} = {found[name]!r} (from {source})")
     return found
+
+
+def recorded_run(name: str, report_dir: Path, everywhere: bool) -> tuple[str, Path] | None:
+    """(run, outputs file) of the newest step output that passes `name` on: this report
+    folder first, then (`everywhere`) every report folder under reports/, newest first."""
+    for folder in (report_dir, REPORTS_ROOT) if everywhere else (report_dir,):
+        pattern = "*.outputs.json" if folder == report_dir else "*/*.outputs.json"
+        outputs = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+        for path in outputs:
+            produced = json.loads(path.read_text()).get("pass_on", {}).get(name)
+            if produced and Path(produced).exists():
+                return produced, path
+    return None
+
+
+def newest_run(name: str, values: dict) -> tuple[str, Path] | None:
+    """(run, runs root) of the newest run of the parameter's kind that has a checkpoint."""
+    kind = RUN_KINDS.get(name)
+    runs_root = repo_path(values.get("runs_root") or "runs")
+    if kind is None or not runs_root.is_dir():
+        return None
+    candidates = sorted(runs_root.glob(f"*-{kind}-*/checkpoints/last.pt"), reverse=True)
+    return (str(candidates[0].parents[1]), runs_root) if candidates else None
 
 
 def _field_default(config_class, name: str):
     return next(f.default for f in dataclasses.fields(config_class) if f.name == name)
 
 
-def _check_type(name: str, value, hint) -> None:
+def check_type(name: str, value, hint) -> None:
+    """A ParameterError unless `value` is of the parameter's type `hint`."""
     allowed = (
         typing.get_args(hint)
         if typing.get_origin(hint) in (typing.Union, types.UnionType)
@@ -119,23 +184,18 @@ def require_path(name: str, value: str | None, what: str) -> Path:
     return path
 
 
-def require_gan_and_classifier_runs(config) -> None:
-    """The GAN run must exist; the informativity run too, when one is given."""
-    require_path("gan_run", config.gan_run, "the GAN run directory (from notebook 03)")
-    if config.informativity_run:
-        require_path(
-            "informativity_run", config.informativity_run, "the classifiers' run directory"
-        )
+def require_choice(name: str, value, choices) -> None:
+    """A parameter that must be one of `choices`."""
+    if value not in choices:
+        expected = ", ".join(map(repr, choices))
+        raise ParameterError(f"parameter {name}={value!r}: expected one of {expected}")
 
 
 def write_step_outputs(report_dir: str | os.PathLike, step: str, outputs: dict) -> Path:
     """Record what a notebook produced (run dirs, metrics) for the pipeline's next step."""
-    path = Path(report_dir) / f"{step}.outputs.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(outputs, indent=2, default=str))
-    os.replace(temporary, path)
-    return path
+    from s2ilib.atomic import write_json
+
+    return write_json(Path(report_dir) / f"{step}.outputs.json", outputs, default=str)
 
 
 def save_figure(figure, name: str, figures_dir: str | os.PathLike = "figures") -> list[Path]:
@@ -146,6 +206,11 @@ def save_figure(figure, name: str, figures_dir: str | os.PathLike = "figures") -
     for path in paths:
         figure.savefig(path, bbox_inches="tight", dpi=150)
     return paths
+
+
+def smoke_settings(stage: str, smoke: bool) -> dict:
+    """The quick budget of `stage` (SMOKE) when `smoke`, else nothing."""
+    return dict(SMOKE[stage]) if smoke else {}
 
 
 # --- the parameters of each notebook -------------------------------------------------------
@@ -160,33 +225,19 @@ def _default_data(data: str) -> str:
     return str(AVDIGITS_DIR)
 
 
-def _check_recipe(name: str, value: str) -> None:
-    from s2ilib.train.recipes import RECIPE_NAMES
-
-    if value not in RECIPE_NAMES:
-        raise ParameterError(
-            f"parameter {name}={value!r}: expected one of {', '.join(RECIPE_NAMES)}"
-        )
-
-
 @dataclasses.dataclass(frozen=True)
-class CommonParameters:
-    """Parameters every notebook takes (the pipeline passes them all)."""
+class StepParameters:
+    """What every notebook takes: its data, where it records and saves."""
+
+    PATHS = ("data", "report_dir", "figures_dir")  # resolved from the repository root
+    FROM_EARLIER_STEPS = ()  # run parameters that default to what an earlier step made
 
     data: str = ""  # data set folder; "" = the shipped AV-Digits (data/avdigits)
-    preset: str = "demo"  # model size: "tiny" (tests), "demo" (2-core CPU), "paper"
     seed: int = 0
-    device: str = "auto"  # "auto" = CUDA when present, else CPU
-    smoke: bool = False  # a quick run with tiny budgets (tests)
     report_dir: str = "reports/interactive"  # where step outputs (run dirs, metrics) are recorded
-    runs_root: str = "runs"  # where training run directories are created
     figures_dir: str = "figures"  # where paper-ready figures are saved
 
     def validate(self) -> None:
-        if self.preset not in ("tiny", "demo", "paper"):
-            raise ParameterError(
-                f"parameter preset={self.preset!r}: expected 'tiny', 'demo' or 'paper'"
-            )
         require_path("data", _default_data(self.data), "the data set folder")
 
     @property
@@ -195,19 +246,45 @@ class CommonParameters:
 
 
 @dataclasses.dataclass(frozen=True)
-class DataExplorationParameters(CommonParameters):
+class ComputeParameters(StepParameters):
+    """A notebook that runs networks."""
+
+    device: str = "auto"  # "auto" = CUDA when present, else CPU
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingParameters(ComputeParameters):
+    """A notebook that trains runs."""
+
+    PATHS = StepParameters.PATHS + ("runs_root",)
+
+    smoke: bool = False  # a quick run with tiny budgets (tests)
+    runs_root: str = "runs"  # where training run directories are created
+
+
+def _check_runs(config, names) -> None:
+    for name in names:
+        if getattr(config, name):
+            require_path(name, getattr(config, name), "the run directory")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataExplorationParameters(StepParameters):
     """01_data_exploration."""
 
-    vegas_dir: str = (
-        ""  # unpacked VEGAS spectrograms; "" = S2I_VEGAS_DIR or the cache (skipped when absent)
-    )
+    PATHS = StepParameters.PATHS + ("vegas_dir",)
+
+    vegas_dir: str = ""  # unpacked VEGAS spectrograms; "" = S2I_VEGAS_DIR or the cache
     examples_per_class: int = 2  # example sounds shown per class
 
 
 @dataclasses.dataclass(frozen=True)
-class AutoencoderParameters(CommonParameters):
+class AutoencoderParameters(TrainingParameters):
     """02_audio_autoencoder: train (or load) stage 1."""
 
+    PATHS = TrainingParameters.PATHS + ("ae_run",)
+
+    preset: str = "demo"  # model size: "tiny" (tests), "demo" (2-core CPU), "paper"
     ae_run: str = ""  # an existing AE run directory to load instead of training; "" = train
     embedding_dim: int = 512  # D, the audio embedding width (paper: 128..2048)
     num_epochs: int = 36  # passes over the training sounds (demo on AV-Digits: ~4 min, 2 cores)
@@ -215,37 +292,51 @@ class AutoencoderParameters(CommonParameters):
     optimizer: str = "adam"  # "sgd" (authors': lr 0.05, momentum 0.9) or "adam"
     lr: float = 1e-2  # base learning rate (Adam 1e-3 left the demo AE at the mean image for long)
     map_method: str = "pca"  # embedding map: "pca" or "tsne"
-    recipe: str = "aligned"  # its alignment stage, if any, runs here ("paper": none)
-    align_run: str = ""  # an existing alignment run to load instead of training; "" = train
-    align_epochs: int = 0  # epochs of the alignment stage; 0 = the recipe's
 
     def validate(self) -> None:
+        from s2ilib.models import PRESET_NAMES
+
         super().validate()
-        _check_recipe("recipe", self.recipe)
-        for name in ("ae_run", "align_run"):
-            if getattr(self, name):
-                require_path(name, getattr(self, name), "the run directory")
-        if self.optimizer not in ("sgd", "adam"):
-            raise ParameterError(
-                f"parameter optimizer={self.optimizer!r}: expected 'sgd' or 'adam'"
-            )
-        if self.map_method not in ("pca", "tsne"):
-            raise ParameterError(
-                f"parameter map_method={self.map_method!r}: expected 'pca' or 'tsne'"
-            )
+        require_choice("preset", self.preset, PRESET_NAMES)
+        _check_runs(self, ("ae_run",))
+        require_choice("optimizer", self.optimizer, ("sgd", "adam"))
+        require_choice("map_method", self.map_method, ("pca", "tsne"))
 
 
 @dataclasses.dataclass(frozen=True)
-class GANParameters(CommonParameters):
-    """03_gan_training: train (or load) stage 2 on the frozen encoder."""
+class AlignmentParameters(TrainingParameters):
+    """03_alignment: the recipe's alignment stage on the AE run (or load a finished one)."""
 
-    # empty: the runs notebook 2 recorded in report_dir
+    PATHS = TrainingParameters.PATHS + ("ae_run", "align_run")
+    FROM_EARLIER_STEPS = ("ae_run",)
+
+    recipe: str = "aligned"  # the recipe whose alignment stage runs ("paper": none)
+    ae_run: str = ""  # the AE run to align; empty: the one notebook 02 recorded
+    align_run: str = ""  # an existing alignment run to load instead of training; "" = train
+    align_epochs: int = 0  # epochs of the alignment stage; 0 = the recipe's
+    map_method: str = "pca"  # embedding map: "pca" or "tsne"
+
+    def validate(self) -> None:
+        from s2ilib.train.recipes import RECIPE_NAMES
+
+        super().validate()
+        require_choice("recipe", self.recipe, RECIPE_NAMES)
+        require_path("ae_run", self.ae_run, "the AE run directory (from notebook 02)")
+        _check_runs(self, ("align_run",))
+        require_choice("map_method", self.map_method, ("pca", "tsne"))
+
+
+@dataclasses.dataclass(frozen=True)
+class GANParameters(TrainingParameters):
+    """04_gan_training: train (or load) stage 2 on the frozen encoder."""
+
+    PATHS = TrainingParameters.PATHS + ("ae_run", "align_run", "gan_run")
     FROM_EARLIER_STEPS = ("ae_run", "align_run")
 
-    recipe: str = "aligned"  # the main run's recipe (s2ilib.train.recipes): "aligned" or "paper"
+    recipe: str = "aligned"  # the main run's recipe (s2ilib.train.recipes)
     compare_recipe: str = "paper"  # a second full-length run with this recipe; "" = none
-    ae_run: str = ""  # the AE run whose encoder is frozen (required unless gan_run is given)
-    align_run: str = ""  # the alignment run (recipes with an alignment stage); from notebook 2
+    ae_run: str = ""  # the AE run (recipes without alignment); empty: notebook 02's
+    align_run: str = ""  # the alignment run (recipes with alignment); empty: notebook 03's
     gan_run: str = ""  # an existing GAN run to load instead of training; "" = train
     loss: str = ""  # adversarial loss of the main run; "" = the recipe's
     compare_losses: str = ""  # comma-separated losses trained briefly for comparison; "" = none
@@ -257,22 +348,20 @@ class GANParameters(CommonParameters):
     lr_discriminator: float = 2e-4
 
     def validate(self) -> None:
+        from s2ilib.train.config import GAN_LOSS_NAMES
+        from s2ilib.train.recipes import RECIPE_NAMES
+
         super().validate()
         if not (self.ae_run or self.gan_run):
             raise ParameterError(
                 "parameter ae_run is empty: give the AE run (from 02) or a gan_run to load"
             )
-        for name in ("ae_run", "align_run", "gan_run"):
-            if getattr(self, name):
-                require_path(name, getattr(self, name), "the run directory")
-        from s2ilib.train.config import GAN_LOSS_NAMES
-
-        _check_recipe("recipe", self.recipe)
+        _check_runs(self, ("ae_run", "align_run", "gan_run"))
+        require_choice("recipe", self.recipe, RECIPE_NAMES)
         if self.compare_recipe:
-            _check_recipe("compare_recipe", self.compare_recipe)
+            require_choice("compare_recipe", self.compare_recipe, RECIPE_NAMES)
         for loss in [self.loss or "paper", *self.comparison_losses]:
-            if loss not in GAN_LOSS_NAMES:
-                raise ParameterError(f"loss {loss!r}: expected one of {', '.join(GAN_LOSS_NAMES)}")
+            require_choice("loss", loss, GAN_LOSS_NAMES)
 
     @property
     def comparison_losses(self) -> list[str]:
@@ -280,12 +369,13 @@ class GANParameters(CommonParameters):
 
 
 @dataclasses.dataclass(frozen=True)
-class EvaluationParameters(CommonParameters):
-    """04_informativity_evaluation: classifiers, metrics table, baselines."""
+class EvaluationParameters(TrainingParameters):
+    """05_informativity_evaluation: classifiers, metrics table, baselines."""
 
+    PATHS = TrainingParameters.PATHS + ("gan_run", "informativity_run", "compare_runs")
     FROM_EARLIER_STEPS = ("gan_run",)
 
-    gan_run: str = ""  # the GAN run to evaluate; empty: the one notebook 03 recorded
+    gan_run: str = ""  # the GAN run to evaluate; empty: the one notebook 04 recorded
     informativity_run: str = ""  # trained classifiers to reuse; empty: train them here
     informativity_epochs: int = 20  # epochs of the classifiers' training
     compare_runs: str = ""  # comma-separated other GAN runs measured in the same report
@@ -295,7 +385,8 @@ class EvaluationParameters(CommonParameters):
 
     def validate(self) -> None:
         super().validate()
-        require_gan_and_classifier_runs(self)
+        require_path("gan_run", self.gan_run, "the GAN run directory (from notebook 04)")
+        _check_runs(self, ("informativity_run",))
         for run in self.comparison_runs:
             require_path("compare_runs", run, "a GAN run directory")
         if self.samples < 1:
@@ -307,25 +398,45 @@ class EvaluationParameters(CommonParameters):
 
 
 @dataclasses.dataclass(frozen=True)
-class GalleryParameters(CommonParameters):
-    """05_qualitative_gallery and 06_imagine: look at what a trained GAN imagines."""
+class GalleryParameters(ComputeParameters):
+    """06_qualitative_gallery: look at what a trained GAN imagines."""
 
+    PATHS = ComputeParameters.PATHS + ("gan_run", "informativity_run")
     FROM_EARLIER_STEPS = ("gan_run", "informativity_run")
 
-    gan_run: str = ""  # the GAN run; empty: the one notebook 03 recorded in report_dir
-    informativity_run: str = ""  # ranks best/worst; empty: notebook 04's (none: no ranking)
+    gan_run: str = ""  # the GAN run; empty: the one notebook 04 recorded
+    informativity_run: str = ""  # ranks best/worst; empty: notebook 05's (none: no ranking)
     split: str = "test"  # sounds shown (test: unseen voices)
     samples: int = 4  # imagined images per sound (test-time dropout draws)
     cases: int = 6  # sounds in the best and in the worst row
     interpolation_steps: int = 8  # images between two sounds' embeddings
-    audio_file: str = ""  # 06: a sound file of your own to imagine; empty: a test sound
-    live_widgets: bool = True  # 06: build the live ipywidgets controls (off in headless runs)
 
     def validate(self) -> None:
         super().validate()
-        require_gan_and_classifier_runs(self)
-        if self.audio_file:
-            require_path("audio_file", self.audio_file, "the sound file")
+        require_path("gan_run", self.gan_run, "the GAN run directory (from notebook 04)")
+        _check_runs(self, ("informativity_run",))
         for name in ("samples", "cases", "interpolation_steps"):
             if getattr(self, name) < 1:
                 raise ParameterError(f"parameter {name}={getattr(self, name)}: expected at least 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImagineParameters(ComputeParameters):
+    """07_imagine: a sound of your own (or a test sound) and what the model imagines."""
+
+    PATHS = ComputeParameters.PATHS + ("gan_run", "audio_file")
+    FROM_EARLIER_STEPS = ("gan_run",)
+
+    gan_run: str = ""  # the GAN run; empty: the one notebook 04 recorded
+    audio_file: str = ""  # a sound file of your own to imagine; empty: a test sound
+    split: str = "test"  # where the test sounds of the menu come from
+    samples: int = 4  # images drawn per sound
+    live_widgets: bool = True  # build the live controls (the pipeline: off, static view only)
+
+    def validate(self) -> None:
+        super().validate()
+        require_path("gan_run", self.gan_run, "the GAN run directory (from notebook 04)")
+        if self.audio_file:
+            require_path("audio_file", self.audio_file, "the sound file")
+        if self.samples < 1:
+            raise ParameterError(f"parameter samples={self.samples}: expected at least 1")

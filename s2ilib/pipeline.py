@@ -11,23 +11,26 @@ keeps everything done so far and leaves its executed notebook showing the error;
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from s2ilib.atomic import write_json
 from s2ilib.errors import S2IError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-STEPS = (
-    "01_data_exploration",
-    "02_audio_autoencoder",
-    "03_gan_training",
-    "04_informativity_evaluation",
-    "05_qualitative_gallery",
-    "06_imagine",
-)
+# Each step and the parameters dataclass its second cell validates (s2ilib.notebook).
+STEP_PARAMETERS = {
+    "01_data_exploration": "DataExplorationParameters",
+    "02_audio_autoencoder": "AutoencoderParameters",
+    "03_alignment": "AlignmentParameters",
+    "04_gan_training": "GANParameters",
+    "05_informativity_evaluation": "EvaluationParameters",
+    "06_qualitative_gallery": "GalleryParameters",
+    "07_imagine": "ImagineParameters",
+}
+STEPS = tuple(STEP_PARAMETERS)
 
 
 class PipelineError(S2IError):
@@ -128,10 +131,22 @@ def _run_step(options: PipelineOptions, step: str, produced: dict) -> dict:
 
 
 def check_overrides(options: PipelineOptions) -> None:
-    """Every --set name must be a parameter of at least one step that runs (no silent typos)."""
+    """Before anything runs: every --set name must be a parameter of at least one step that
+    runs (no silent typos), of the type each such step's parameters dataclass declares."""
+    import typing
+
+    from s2ilib import notebook
+
     declared = set()
     for step in options.steps:
-        declared |= notebook_parameters(NOTEBOOK_DIR / f"{step}.ipynb")
+        names = notebook_parameters(NOTEBOOK_DIR / f"{step}.ipynb")
+        declared |= names
+        hints = typing.get_type_hints(getattr(notebook, STEP_PARAMETERS[step]))
+        for name in names & set(options.overrides):
+            try:
+                notebook.check_type(name, options.overrides[name], hints[name])
+            except notebook.ParameterError as error:
+                raise PipelineError(f"step {step}: {error}") from None
     unknown = sorted(set(options.overrides) - declared)
     if unknown:
         raise PipelineError(
@@ -184,6 +199,4 @@ def _options_json(options: PipelineOptions) -> dict:
 
 
 def _write_json(path: Path, content: dict) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(content, indent=2, default=str))
-    os.replace(temporary, path)
+    write_json(path, content, default=str)

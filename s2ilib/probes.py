@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from s2ilib.formats import RecordSet
-from s2ilib.imagine import encode
+from s2ilib.translate import encode
 
 PROBE_MAX_ITER = 2000  # lbfgs iterations; standardised features converge well before this
 
@@ -92,78 +91,3 @@ def embedding_map(features: np.ndarray, method: str = "pca", seed: int = 0) -> n
             reduced
         )
     raise ValueError(f"method {method!r}: expected 'pca' or 'tsne'")
-
-
-def supervised_ceiling(
-    encoder,
-    train: RecordSet,
-    test: RecordSet,
-    augment=None,
-    epochs: int = 60,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    seed: int = 0,
-    device="cpu",
-    columns: tuple[str, ...] = ("engine", "language", "setup"),
-    progress: bool = True,
-) -> dict:
-    """How well the test sounds can be told apart at all: a copy of `encoder` plus a linear
-    layer, trained as a supervised classifier on `train` (labels, cross-entropy, Adam with
-    a cosine schedule, `augment` as in the alignment stage), scored on `test`.
-
-    This uses the labels the translator never sees, so it bounds what the stages after
-    the encoder can reach on these sounds: on unseen voices, informativity about this
-    accuracy times the real-image ceiling. Returns {"accuracy", "chance", "breakdown":
-    {column: {value: accuracy}}} for the `columns` the test records have.
-    """
-    from s2ilib.datasets.torch_data import to_unit_range
-    from s2ilib.train.augment import AugmentSettings, augment_spectrograms
-
-    torch.manual_seed(seed)
-    classifier = _classifier_on(encoder, int(train.labels.max()) + 1).to(device)
-    sounds = torch.as_tensor(np.asarray(train.spectrograms))  # uint8: scaled per batch
-    labels = torch.as_tensor(train.labels).long()
-    steps_per_epoch = len(sounds) // batch_size
-    optimizer = torch.optim.Adam(classifier.parameters(), lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps_per_epoch)
-    augment = augment or AugmentSettings()
-    for _ in _epochs(epochs, progress):
-        order = torch.randperm(len(sounds))[: steps_per_epoch * batch_size]
-        for batch in order.view(steps_per_epoch, batch_size):
-            unit = to_unit_range(sounds[batch].to(device)).unsqueeze(1)
-            spectrograms = augment_spectrograms(unit, augment)
-            loss = F.cross_entropy(classifier(spectrograms), labels[batch].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    predictions = encode(classifier, test.spectrograms, device, batch_size).argmax(1).numpy()
-    correct = predictions == np.asarray(test.labels)
-    return {
-        "accuracy": float(correct.mean()),
-        "chance": float(np.bincount(test.labels).max() / len(test.labels)),
-        "breakdown": {
-            column: _accuracy_by(correct, np.asarray(test.extra[column]))
-            for column in columns
-            if column in test.extra
-        },
-    }
-
-
-def _classifier_on(encoder, num_classes: int) -> torch.nn.Module:
-    """A trainable copy of the encoder (the caller's stays as it is) + a linear layer."""
-    import copy
-
-    copied = copy.deepcopy(encoder).train().requires_grad_(True)
-    width = copied.layers[-1][0].out_channels
-    return torch.nn.Sequential(copied, torch.nn.Linear(width, num_classes))
-
-
-def _epochs(count: int, progress: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(range(count), desc="supervised ceiling", unit="epoch", disable=not progress)
-
-
-def _accuracy_by(correct: np.ndarray, groups: np.ndarray) -> dict:
-    return {str(value): float(correct[groups == value].mean()) for value in np.unique(groups)}

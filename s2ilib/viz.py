@@ -6,7 +6,6 @@ Every plotting function returns the matplotlib Figure, so a notebook can show it
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,6 +14,7 @@ import pandas as pd
 import seaborn as sns
 
 from s2ilib.datasets import DataSet
+from s2ilib.datasets.sounds import examples_per_class
 from s2ilib.formats import RecordSet
 
 MEAN_SPECTRUM_MAX_RECORDS = 4000  # records per class averaged for a mean spectrum (bounded IO)
@@ -48,16 +48,6 @@ def metadata_table(records: RecordSet, rows: str, columns: str = "split") -> pd.
     frame = pd.DataFrame({k: np.asarray(v) for k, v in records.extra.items()})
     frame["split"] = records.split
     return pd.crosstab(frame[rows], frame[columns], margins=True)
-
-
-def examples_per_class(records: RecordSet, per_class: int = 1, seed: int = 0) -> np.ndarray:
-    """Indices of `per_class` random records of each class, class by class."""
-    rng = np.random.default_rng(seed)
-    picks = []
-    for label in np.unique(records.labels):
-        members = np.flatnonzero(records.labels == label)
-        picks.extend(rng.choice(members, size=min(per_class, len(members)), replace=False))
-    return np.asarray(picks, np.int64)
 
 
 def plot_examples(data: DataSet, split: str = "train", per_class: int = 2, seed: int = 0):
@@ -158,14 +148,6 @@ def image_grid(images: np.ndarray, columns: int, pad: int = 2, fill: int = 255) 
     )
 
 
-def read_stats(run_dir) -> pd.DataFrame:
-    """A run's stats.jsonl as a table (one row per logged step)."""
-    path = Path(run_dir) / "stats.jsonl"
-    return pd.DataFrame(
-        [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    )
-
-
 def plot_curves(stats: pd.DataFrame, columns: list[str], title: str, x: str = "step"):
     """Loss curves (seaborn lines) of the given stats columns against `x`."""
     present = [c for c in columns if c in stats]
@@ -218,15 +200,6 @@ def show_image(image: np.ndarray, title: str = "", scale: float = 1.0):
     axis.axis("off")
     figure.tight_layout()
     return figure
-
-
-def sample_grid_paths(run_dir, count: int = 3) -> list[Path]:
-    """Up to `count` sample grids of a run, evenly spread from first to last."""
-    paths = sorted((Path(run_dir) / "samples").glob("step_*.png"))
-    if len(paths) <= count:
-        return paths
-    picks = np.linspace(0, len(paths) - 1, count).round().astype(int)
-    return [paths[i] for i in picks]
 
 
 def plot_sample_grids(paths: list[Path], title: str = "", titles: list[str] | None = None):

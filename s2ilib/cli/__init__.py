@@ -21,9 +21,9 @@ COMMAND_GROUPS = [
     "s2ilib.cli.ingest",  # ingest
     "s2ilib.cli.vegas",  # vegas
     "s2ilib.cli.models",  # summary
-    "s2ilib.cli.train",  # train-ae, train-align, train-gan
+    "s2ilib.cli.train",  # train-ae, train-align, train-gan, train-informativity, train-ceiling
     "s2ilib.cli.imagine",  # imagine, embed
-    "s2ilib.cli.evaluate",  # train-informativity, evaluate
+    "s2ilib.cli.evaluate",  # evaluate
     "s2ilib.cli.pipeline",  # pipeline
     "s2ilib.cli.bench",  # bench loader, ...
 ]

@@ -17,11 +17,12 @@ def register(subparsers):
         _run_pipeline,
         help="run the notebooks in order (papermill) and write a report",
         description=(
-            "Run notebooks/01..06 through papermill, passing each step's run directories to "
+            "Run notebooks/01..07 through papermill, passing each step's run directories to "
             "the next. Executed notebooks, their HTML exports and summary.json (run "
-            "directories, wall times, headline metrics) go to --out. On failure the pipeline "
+            "directories, wall times, headline metrics) go to --out. Every --set is checked "
+            "against the steps' parameters before anything runs. On failure the pipeline "
             "stops, keeps everything done so far, names the executed notebook showing the "
-            "error and exits 1; --resume then skips the steps already done."
+            "error and exits 2; --resume then skips the steps already done."
         ),
     )
     command.add_argument(

@@ -1,4 +1,5 @@
-"""`s2i train-ae`, `s2i train-align` and `s2i train-gan`: the training stages, in run dirs.
+"""`s2i train-ae`, `train-align`, `train-gan`, `train-informativity` and `train-ceiling`:
+every task of the training engine, each in its own resumable run directory.
 
 Settings, lowest precedence first: the config dataclass defaults, `--recipe NAME`
 (train-align, train-gan: s2ilib.train.recipes), `--config FILE` (JSON: a dict of settings,
@@ -17,7 +18,9 @@ from s2ilib.cli import add_command
 from s2ilib.train.config import (
     AETrainConfig,
     AlignTrainConfig,
+    CeilingTrainConfig,
     GANTrainConfig,
+    InformativityTrainConfig,
     load_config_file,
     parse_assignments,
 )
@@ -80,32 +83,46 @@ ALIGN_OPTIONS = [
 ]
 
 
+INFORMATIVITY_OPTIONS = [
+    ("--image-size", "image_size", int, "image side: the generator's (demo 32, paper 96)"),
+    ("--kway-batch-size", "kway_batch_size", int, "images per step of the K-way classifier"),
+    ("--lr", "lr", float, "Adam learning rate"),
+    ("--degraded-fraction", "degraded_fraction", float, "share of negatives that are degraded"),
+    ("--patience", "patience", int, "early stop after this many epochs without gain"),
+]
+CEILING_OPTIONS = [
+    ("--ae-run", "ae_run", str, "AE or align run whose encoder is copied (required)"),
+    ("--split", "split", str, "the split scored"),
+    ("--lr", "lr", float, "Adam learning rate"),
+]
+# (command, run kind, config class, its own options, help)
+COMMANDS = [
+    ("train-ae", "ae", AETrainConfig, AE_OPTIONS,
+     "train the audio autoencoder (stage 1) on spectrograms"),
+    ("train-gan", "gan", GANTrainConfig, GAN_OPTIONS,
+     "train the generator + discriminator (stage 2) on a frozen AE encoder"),
+    ("train-align", "align", AlignTrainConfig, ALIGN_OPTIONS,
+     "align the AE encoder with the paired images (contrastive; beyond the paper)"),
+    ("train-informativity", "informativity", InformativityTrainConfig, INFORMATIVITY_OPTIONS,
+     "train the informativity classifiers (one binary CNN per class + a K-way CNN) on the "
+     "data set's real images; their ceilings go to the run's metrics.json"),
+    ("train-ceiling", "ceiling", CeilingTrainConfig, CEILING_OPTIONS,
+     "the supervised ceiling: how well the test sounds can be recognised at all (a copy of "
+     "a run's encoder trained WITH labels; beyond the paper)"),
+]  # fmt: skip
+
+
 def register(subparsers):
-    """Add train-ae, train-gan and train-align."""
-    ae = add_command(
-        subparsers,
-        "train-ae",
-        run_train_ae,
-        help="train the audio autoencoder (stage 1) on spectrograms",
-        description=__doc__,
-    )
-    _add_options(ae, AETrainConfig, COMMON_OPTIONS + AE_OPTIONS, "ae")
-    gan = add_command(
-        subparsers,
-        "train-gan",
-        run_train_gan,
-        help="train the generator + discriminator (stage 2) on a frozen AE encoder",
-        description=__doc__,
-    )
-    _add_options(gan, GANTrainConfig, COMMON_OPTIONS + GAN_OPTIONS, "gan")
-    align = add_command(
-        subparsers,
-        "train-align",
-        run_train_align,
-        help="align the AE encoder with the paired images (contrastive; beyond the paper)",
-        description=__doc__,
-    )
-    _add_options(align, AlignTrainConfig, COMMON_OPTIONS + ALIGN_OPTIONS, "align")
+    """Add one sub-command per training task."""
+    for command, kind, config_class, options, text in COMMANDS:
+        parser = add_command(subparsers, command, _handler(config_class, kind), help=text,
+                             description=f"{text}.\n\n{__doc__}")  # fmt: skip
+        _add_options(parser, config_class, COMMON_OPTIONS + options, kind)
+
+
+def _handler(config_class, kind: str):
+    """The sub-command's handler: train (or resume) a run of `kind`."""
+    return lambda args: _run(args, config_class, kind)
 
 
 def _field_defaults(config_class) -> dict:
@@ -115,6 +132,8 @@ def _field_defaults(config_class) -> dict:
 def _add_options(parser, config_class, options, kind: str) -> None:
     defaults = _field_defaults(config_class)
     for flag, name, kind_type, text in options:
+        if name not in defaults:  # an option of another stage
+            continue
         extra = {"nargs": "+"} if name == "classes" else {}
         parser.add_argument(
             flag,
@@ -126,28 +145,27 @@ def _add_options(parser, config_class, options, kind: str) -> None:
             else f"{text} (default: {defaults[name]!r})",
             **extra,
         )
-    parser.add_argument(
-        "--no-test-time-dropout",
-        dest="test_time_dropout",
-        action="store_false",
-        default=argparse.SUPPRESS,
-        help="sample with dropout off (the paper keeps it on)",
-    )
-    parser.add_argument(
-        "--reference-mode",
-        dest="fast_path",
-        action="store_const",
-        const="off",
-        default=argparse.SUPPRESS,
-        help="train as the authors did: fp32, eager, host-side data (= --fast-path off)",
-    )
-    parser.add_argument(
-        "--keep-checkpoints",
-        dest="keep_checkpoints",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="also keep checkpoints/step_XXXXXXX.pt at every checkpoint",
-    )
+    _add_flags(parser, defaults, kind)
+
+
+# Switches: (flag, config field, argparse action, value stored, help)
+SWITCHES = [
+    ("--no-test-time-dropout", "test_time_dropout", "store_false", None,
+     "sample with dropout off (the paper keeps it on)"),
+    ("--reference-mode", "fast_path", "store_const", "off",
+     "train as the authors did: fp32, eager, host-side data (= --fast-path off)"),
+    ("--keep-checkpoints", "keep_checkpoints", "store_true", None,
+     "also keep checkpoints/step_XXXXXXX.pt at every checkpoint"),
+]  # fmt: skip
+
+
+def _add_flags(parser, defaults: dict, kind: str) -> None:
+    """The switches (where the config has their field) and the run options."""
+    for flag, name, action, const, text in SWITCHES:
+        if name in defaults:
+            extra = {"const": const} if const is not None else {}
+            parser.add_argument(flag, dest=name, action=action, default=argparse.SUPPRESS,
+                                help=text, **extra)  # fmt: skip
     if kind in ("gan", "align"):
         parser.add_argument(
             "--recipe",
@@ -155,13 +173,14 @@ def _add_options(parser, config_class, options, kind: str) -> None:
         )
     parser.add_argument("--config", help="JSON file of settings (or a run's config.json)")
     parser.add_argument(
-        "--set",
-        dest="assignments",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
+        "--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
         help="set any config field (value parsed as JSON when it parses), e.g. --set betas=[0.5,0.99]",
-    )
+    )  # fmt: skip
+    _add_run_options(parser, kind)
+
+
+def _add_run_options(parser, kind: str) -> None:
+    """Where the run goes, resuming, device, threads, progress bar."""
     parser.add_argument("--runs-root", default="runs", help="folder of numbered run directories")
     parser.add_argument("--desc", help=f"run name suffix: runs/NNNNN-{kind}-<desc>")
     parser.add_argument("--run-dir", help="exact run directory to create (must not exist)")
@@ -223,17 +242,17 @@ def _set_thread_environment(threads: int | None) -> None:
     # OMP_WAIT_POLICY=PASSIVE is set for every command in s2ilib.cli.main.
 
 
-def _run(args, config_class, train) -> int:
+def _run(args, config_class, kind: str) -> int:
     _set_thread_environment(args.threads)
-    from s2ilib.train.loop import resume_run
+    from s2ilib.train.registry import resume_run, start_run
 
     if args.resume:
         _check_resume_alone(args, config_class)
-        run_dir = resume_run(args.resume, args.device, not args.no_progress)
+        run_dir = resume_run(args.resume, args.device, not args.no_progress, kind=kind)
     else:
         config = config_class.from_dict(_config_values(args, config_class))
-        run_dir = train(
-            config, args.runs_root, args.desc, args.run_dir, args.device, not args.no_progress
+        run_dir = start_run(
+            kind, config, args.runs_root, args.desc, args.run_dir, args.device, not args.no_progress
         )
     from s2ilib.distributed import launch_rank
 
@@ -243,18 +262,12 @@ def _run(args, config_class, train) -> int:
 
 
 def run_train_ae(args) -> int:
-    from s2ilib.train.ae import train_autoencoder
-
-    return _run(args, AETrainConfig, train_autoencoder)
+    return _run(args, AETrainConfig, "ae")
 
 
 def run_train_gan(args) -> int:
-    from s2ilib.train.gan import train_gan
-
-    return _run(args, GANTrainConfig, train_gan)
+    return _run(args, GANTrainConfig, "gan")
 
 
 def run_train_align(args) -> int:
-    from s2ilib.train.align import train_align
-
-    return _run(args, AlignTrainConfig, train_align)
+    return _run(args, AlignTrainConfig, "align")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from s2ilib.atomic import atomic_write
 from s2ilib.errors import FormatError, S2IError
 from s2ilib.formats import SPLITS, RecordSet
 
@@ -234,10 +235,7 @@ def clip_spectrograms(clips: list[bytes], files, root="") -> np.ndarray:
 def _write_cache(path: Path, spectrograms: np.ndarray) -> None:
     """Write the cache atomically (temp + rename); warn instead of failing when impossible."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".tmp{os.getpid()}")
-        write_npz(temporary, {"spectrograms": spectrograms}, zipfile.ZIP_STORED)
-        temporary.replace(path)
+        write_npz(path, {"spectrograms": spectrograms}, zipfile.ZIP_STORED)
     except OSError as error:
         warnings.warn(f"could not cache AV-Digits spectrograms in {path}: {error}", stacklevel=3)
 
@@ -310,11 +308,16 @@ def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray], compression=zipfile.ZIP_LZMA) -> None:
-    """An .npz that np.load reads, byte-reproducible (fixed dates); LZMA beats deflate here."""
-    with zipfile.ZipFile(path, "w", compression=compression) as archive:
-        for key, value in arrays.items():
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = compression
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.asarray(value), allow_pickle=False)
-            archive.writestr(info, buffer.getvalue())
+    """An .npz that np.load reads, byte-reproducible (fixed dates), written atomically;
+    LZMA beats deflate here."""
+
+    def write(file):
+        with zipfile.ZipFile(file, "w", compression=compression) as archive:
+            for key, value in arrays.items():
+                info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = compression
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, np.asarray(value), allow_pickle=False)
+                archive.writestr(info, buffer.getvalue())
+
+    atomic_write(path, write)

@@ -127,6 +127,9 @@ class SpectrogramDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Nothing changes from epoch to epoch (PairedDataset redraws its class pairing)."""
+
     def nbytes(self) -> int:
         """Bytes of the uint8 spectrograms this set serves."""
         return self.spectrograms.nbytes()

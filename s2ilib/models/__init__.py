@@ -1,6 +1,7 @@
 """Networks of the method: audio autoencoder, dense generator, discriminator, classifier.
 
-`preset(name, embedding_dim)` gives the four configurations; `build_networks` the modules.
+`preset(name, embedding_dim)` gives the four configurations; `build_networks` the modules
+(registry.py: the one registry from a configuration to its network).
 """
 
 from __future__ import annotations
@@ -20,12 +21,20 @@ from s2ilib.models.config import (
     ImageEncoderConfig,
     ModelPresets,
     generator_transition_plan,
+    paper_classifier,
     preset,
 )
 from s2ilib.models.discriminator import Discriminator
 from s2ilib.models.generator import DenseGenerator
 from s2ilib.models.image_encoder import ImageEncoder
 from s2ilib.models.informativity import InformativityClassifier
+from s2ilib.models.registry import (
+    NETWORKS,
+    build_models,
+    build_network,
+    build_networks,
+    model_config_from_dict,
+)
 
 __all__ = [
     "PAPER_EMBEDDING_DIMS",
@@ -45,7 +54,12 @@ __all__ = [
     "ImageEncoderConfig",
     "InformativityClassifier",
     "ModelPresets",
+    "NETWORKS",
+    "build_models",
+    "build_network",
     "build_networks",
+    "model_config_from_dict",
+    "paper_classifier",
     "count_parameters",
     "enable_test_time_dropout",
     "generator_transition_plan",
@@ -54,16 +68,6 @@ __all__ = [
 ]
 
 _DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
-
-
-def build_networks(presets: ModelPresets) -> dict[str, nn.Module]:
-    """The four networks of a preset, keyed autoencoder/generator/discriminator/classifier."""
-    return {
-        "autoencoder": AudioAutoencoder(presets.autoencoder),
-        "generator": DenseGenerator(presets.generator),
-        "discriminator": Discriminator(presets.discriminator),
-        "classifier": InformativityClassifier(presets.classifier),
-    }
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -343,6 +343,31 @@ class ClassifierConfig:
         return self.channels[-1] * self.feature_sizes()[-1] ** 2
 
 
+PAPER_CLASSIFIER_CHANNELS = (12, 32, 32, 32, 32)
+PAPER_CLASSIFIER_KERNELS = (5, 3, 3, 3, 3)
+PAPER_CLASSIFIER_DROPOUTS = (0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def paper_classifier(image_size: int, n_classes: int = 2, unused_fc: bool = False):
+    """The authors' classifier with as many of their conv layers as `image_size` allows
+    (5 at 96 px, 4 at 64 px, 3 at 32 px: a further stride-2 layer would have no pixels)."""
+    size, layers = image_size, 0
+    for kernel in PAPER_CLASSIFIER_KERNELS:
+        if conv_output_size(size, kernel, 2) < 1:
+            break
+        size, layers = conv_output_size(size, kernel, 2), layers + 1
+    if layers == 0:
+        raise ConfigError(f"image_size {image_size}: too small for the classifier's first layer")
+    return ClassifierConfig(
+        n_classes=n_classes,
+        image_size=image_size,
+        channels=PAPER_CLASSIFIER_CHANNELS[:layers],
+        kernels=PAPER_CLASSIFIER_KERNELS[:layers],
+        conv_dropouts=PAPER_CLASSIFIER_DROPOUTS[:layers],
+        unused_fc=unused_fc,
+    )
+
+
 @dataclass(frozen=True)
 class ImageEncoderConfig:
     """Image tower of the audio-visual alignment stage: image -> embedding_dim vector.
@@ -400,7 +425,7 @@ def _paper(embedding_dim: int) -> ModelPresets:
         autoencoder=AutoencoderConfig(embedding_dim=embedding_dim),
         generator=GeneratorConfig(embedding_dim=embedding_dim),
         discriminator=DiscriminatorConfig(embedding_dim=embedding_dim),
-        classifier=ClassifierConfig(unused_fc=True),
+        classifier=paper_classifier(96, unused_fc=True),
     )
 
 
@@ -437,9 +462,7 @@ def _demo(embedding_dim: int) -> ModelPresets:
             kernels=(5, 3, 3, 3),
             strides=(2, 2, 1, 1),
         ),
-        classifier=ClassifierConfig(
-            image_size=32, channels=(12, 32, 32), kernels=(5, 3, 3), conv_dropouts=(0.1, 0.2, 0.3)
-        ),
+        classifier=paper_classifier(32),
     )
 
 

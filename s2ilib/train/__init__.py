@@ -1,12 +1,15 @@
-"""Training: stage 1 (audio autoencoder) and stage 2 (GAN on the frozen encoder).
+"""Training: every task of the workbook, through one engine.
 
-config.py      AETrainConfig, GANTrainConfig (frozen; from_dict rejects unknown keys)
-losses.py      MSE, L1 pixel loss, the adversarial losses (GAN_LOSSES registry)
-steps.py       ae_step, update_discriminator, update_generator, train_step
-loop.py        the one loop both share; run set-up and resume
-ae.py, gan.py  the two tasks and train_autoencoder / train_gan
-rundir.py      run directories, logs, load_run
-checkpoint.py  atomic checkpoints with RNG state
+config.py     the tasks' configs (frozen; from_dict rejects unknown keys)
+engine.py     the Task protocol and the one loop: schedule, logging, samples, checkpoints,
+              NaN guard, resume, run locks
+steps.py      the step functions (AEStage, AlignStage, GANStage bundles)
+losses.py     reconstruction, pixel, contrastive and adversarial losses (GAN_LOSSES)
+common.py     helpers the tasks share (earlier runs, validation sounds, sample grids)
+ae.py, align.py, gan.py, informativity.py, ceiling.py    the tasks
+registry.py   TASKS; start_run / resume_run by kind; train_autoencoder, train_gan, ...
+recipes.py    named recipes (paper, aligned) and training several GANs by recipe
+fastpath.py, augment.py, stall.py    fast path, batched augmentation, stall detector
 """
 
 from s2ilib.train.config import AETrainConfig, GANTrainConfig

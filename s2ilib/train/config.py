@@ -1,7 +1,10 @@
 """Training configurations: frozen dataclasses whose every field is a documented knob.
 
-`AETrainConfig` (stage 1, the audio autoencoder) and `GANTrainConfig` (stage 2, generator and
-discriminator on the frozen encoder) share the loop fields of `LoopConfig`. `from_dict`
+`LoopConfig` holds what every training shares (data, length, schedule, logging,
+checkpoints); `StageConfig` adds what the method's stages share (preset, embedding width,
+sampling); `AETrainConfig` (stage 1), `AlignTrainConfig` (the alignment stage),
+`GANTrainConfig` (stage 2), `CeilingTrainConfig` (the supervised ceiling) and
+`InformativityTrainConfig` (the evaluation's classifiers) are the tasks' configs. `from_dict`
 rejects unknown keys and wrong types with a message naming the key, so a typo in a notebook
 parameters cell, a JSON file or `--set` fails at once instead of being silently ignored.
 Torch-free.
@@ -42,13 +45,10 @@ def default_data_dir() -> str:
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """Fields shared by both trainings: data, length, schedule, logging and checkpoints."""
+    """Fields every training shares: data, length, schedule, logging and checkpoints."""
 
     data: str = ""  # data set folder (anything s2ilib.datasets.open_dataset opens); "" = AV-Digits
-    preset: str = "demo"  # model preset: "paper", "demo" or "tiny" (s2ilib.models.preset)
-    embedding_dim: int = 512  # audio embedding width D (the paper: 128..2048, default 512)
-    classes: tuple[int, ...] | None = None  # train on these 0-based classes only; None = all
-    limit_per_class: int | None = None  # at most this many sounds per class and split (quick runs)
+    limit_per_class: int | None = None  # at most this many items per class and split (quick runs)
     seed: int = 0  # seeds weights, data order (per epoch), class pairing and dropout masks
     batch_size: int = 64  # the authors' AE batch size
     num_epochs: int = 100  # passes over the training split (ignored when num_steps is set)
@@ -57,14 +57,10 @@ class LoopConfig:
     warmup_steps: int = 0  # linear warm-up from 0 to the base lr over this many steps
     weight_decay: float = 0.0  # L2 penalty of the optimisers
     grad_clip: float | None = None  # clip each network's gradient norm to this; None = no clip
-    init: str = "default"  # weight initialisation: "default" (PyTorch) or "dcgan"
     log_every: int = 50  # steps between stats lines (losses are synced to the host only then)
     sample_every: int = 500  # steps between sample grids and validation losses
     checkpoint_every: int = 500  # steps between writes of checkpoints/last.pt
     keep_checkpoints: bool = False  # also keep checkpoints/step_XXXXXXX.pt at every write
-    num_samples: int = 8  # validation sounds shown in each sample grid
-    val_samples: int = 256  # validation sounds the validation loss is computed on
-    test_time_dropout: bool = True  # keep dropout on when sampling, as the paper does
     num_workers: int = 0  # DataLoader worker processes (0: batches are cheap in-RAM slices)
     # torchrun only (s2ilib.distributed): BatchNorm statistics over the whole global batch
     # (SyncBatchNorm, CUDA/NCCL only) instead of each rank's slice (the default).
@@ -73,19 +69,20 @@ class LoopConfig:
     fast_path_features: tuple[str, ...] = FAST_PATH_FEATURES  # what the fast path turns on
 
     def __post_init__(self):
-        if self.preset is not None:  # None (GAN only): resolved from the AE run
-            _check_choice(self, "preset", ("paper", "demo", "tiny"))
         _check_choice(self, "lr_schedule", LR_SCHEDULES)
-        _check_choice(self, "init", INITIALISATIONS)
         positive = ("batch_size", "num_epochs", "log_every", "sample_every", "checkpoint_every")
-        optional_positive = ("num_steps", "embedding_dim", "limit_per_class")
-        for name in positive + ("num_samples", "val_samples") + optional_positive:
+        for name in positive + ("num_steps", "limit_per_class"):
             if getattr(self, name) is not None:
                 _check_positive(self, name)
         if self.batch_size < 2:
             raise TrainConfigError(f"batch_size {self.batch_size}: BatchNorm needs at least 2")
-        if self.num_workers < 0 or self.warmup_steps < 0:
-            raise TrainConfigError("num_workers and warmup_steps must be >= 0")
+        for name in ("num_workers", "warmup_steps", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise TrainConfigError(
+                    f"{type(self).__name__}.{name} = {getattr(self, name)}: expected >= 0"
+                )
+        if self.grad_clip is not None:
+            _check_positive(self, "grad_clip")
         _check_choice(self, "fast_path", ("auto", "on", "off"))
         for feature in self.fast_path_features:
             if feature not in FAST_PATH_FEATURES:
@@ -109,7 +106,31 @@ class LoopConfig:
 
 
 @dataclass(frozen=True)
-class AETrainConfig(LoopConfig):
+class StageConfig(LoopConfig):
+    """Fields of the method's stages (autoencoder, alignment, GAN, supervised ceiling)."""
+
+    preset: str = "demo"  # model preset: "paper", "demo" or "tiny" (s2ilib.models.preset)
+    embedding_dim: int = 512  # audio embedding width D (the paper: 128..2048, default 512)
+    classes: tuple[int, ...] | None = None  # train on these 0-based classes only; None = all
+    init: str = "default"  # weight initialisation: "default" (PyTorch) or "dcgan"
+    num_samples: int = 8  # validation sounds shown in each sample grid
+    val_samples: int = 256  # validation sounds the validation loss is computed on
+    test_time_dropout: bool = True  # keep dropout on when sampling, as the paper does
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.preset is not None:  # None (later stages): resolved from the earlier run
+            from s2ilib.models import PRESET_NAMES  # here: importing models imports torch
+
+            _check_choice(self, "preset", PRESET_NAMES)
+        _check_choice(self, "init", INITIALISATIONS)
+        for name in ("num_samples", "val_samples", "embedding_dim"):
+            if getattr(self, name) is not None:
+                _check_positive(self, name)
+
+
+@dataclass(frozen=True)
+class AETrainConfig(StageConfig):
     """Stage 1: the audio autoencoder on spectrograms alone, MSE reconstruction loss.
 
     Defaults are the authors' script: SGD, lr 0.05, momentum 0.9, batch 64.
@@ -123,10 +144,11 @@ class AETrainConfig(LoopConfig):
     def __post_init__(self):
         super().__post_init__()
         _check_choice(self, "optimizer", OPTIMIZERS)
+        _check_positive(self, "lr")
 
 
 @dataclass(frozen=True)
-class GANTrainConfig(LoopConfig):
+class GANTrainConfig(StageConfig):
     """Stage 2: dense generator + conditional discriminator on the frozen audio encoder.
 
     The encoder (and its embedding width) comes from the autoencoder run `ae_run`. The
@@ -167,6 +189,39 @@ class GANTrainConfig(LoopConfig):
             raise TrainConfigError(f"hinge_margin {self.hinge_margin}: expected 0 < m <= 1")
         if self.stall_window < 0:
             raise TrainConfigError(f"stall_window {self.stall_window}: expected >= 0")
+        _check_positive(self, "lr_generator")
+        _check_positive(self, "lr_discriminator")
+
+
+AUGMENT_FIELDS = (
+    "max_shift_frames",
+    "max_gain_db",
+    "max_masked_bands",
+    "max_masked_frames",
+    "max_frequency_warp",
+    "max_time_warp",
+)
+
+
+@dataclass(frozen=True)
+class AugmentedStageConfig(StageConfig):
+    """A stage that trains on augmented sounds (s2ilib.train.augment); 0 turns one off.
+
+    Masks are off by default: on AV-Digits they lowered the unseen-voice probe (0.74 vs
+    0.77 with warps, shift and gain alone; benchmarks/RESULTS.md).
+    """
+
+    max_shift_frames: int = 10  # time shift of up to this many 10-ms frames either way
+    max_gain_db: float = 6.0  # level change of up to this many dB
+    max_masked_bands: int = 0  # one masked band of up to this many mel bins (SpecAugment: 16)
+    max_masked_frames: int = 0  # one masked span of up to this many frames (SpecAugment: 10)
+    max_frequency_warp: float = 0.15  # mel axis stretched/squeezed by up to 1 + this (VTLP)
+    max_time_warp: float = 0.15  # time axis stretched/squeezed by up to 1 + this
+
+    def __post_init__(self):
+        super().__post_init__()
+        if any(getattr(self, name) < 0 for name in AUGMENT_FIELDS):
+            raise TrainConfigError(f"{', '.join(AUGMENT_FIELDS)} must be >= 0")
 
 
 ALIGN_MODES = ("finetune", "head")
@@ -174,7 +229,7 @@ ALIGN_POSITIVES = ("pair", "pairing")
 
 
 @dataclass(frozen=True)
-class AlignTrainConfig(LoopConfig):
+class AlignTrainConfig(AugmentedStageConfig):
     """Audio-visual alignment (between stage 1 and 2): a contrastive (CLIP-style) objective
     between audio embeddings and image embeddings of the training pairs.
 
@@ -205,33 +260,68 @@ class AlignTrainConfig(LoopConfig):
     batch_size: int = 128  # more negatives per batch than the AE's 64
     num_epochs: int = 60
     lr_schedule: str = "cosine"  # to 0 over the run (untested against constant at 60 epochs)
-    # Spectrogram augmentation of the training sounds (s2ilib.train.augment); 0 = off.
-    # Masks are off by default: on AV-Digits they lowered the unseen-voice probe (0.74 vs
-    # 0.77 with warps, shift and gain alone; benchmarks/RESULTS.md).
-    max_shift_frames: int = 10  # time shift of up to this many 10-ms frames either way
-    max_gain_db: float = 6.0  # level change of up to this many dB
-    max_masked_bands: int = 0  # one masked band of up to this many mel bins (SpecAugment: 16)
-    max_masked_frames: int = 0  # one masked span of up to this many frames (SpecAugment: 10)
-    max_frequency_warp: float = 0.15  # mel axis stretched/squeezed by up to 1 + this (VTLP)
-    max_time_warp: float = 0.15  # time axis stretched/squeezed by up to 1 + this
     normalise_bands: bool = False  # the encoder subtracts each band's clip mean (models.config)
 
     def __post_init__(self):
         super().__post_init__()
         _check_choice(self, "mode", ALIGN_MODES)
         _check_choice(self, "positives", ALIGN_POSITIVES)
-        augmentation = (
-            "max_shift_frames",
-            "max_gain_db",
-            "max_masked_bands",
-            "max_masked_frames",
-            "max_frequency_warp",
-            "max_time_warp",
-        )
-        if any(getattr(self, name) < 0 for name in augmentation):
-            raise TrainConfigError(f"{', '.join(augmentation)} must be >= 0")
+        _check_positive(self, "lr")
+        _check_positive(self, "encoder_lr")
         if self.temperature <= 0:
             raise TrainConfigError(f"temperature {self.temperature}: expected > 0")
+
+
+@dataclass(frozen=True)
+class CeilingTrainConfig(AugmentedStageConfig):
+    """The supervised ceiling (beyond the paper): how well a data set's test sounds can be
+    recognised at all. A copy of an earlier run's audio encoder plus a linear layer is
+    trained as a classifier WITH the labels the translator never sees (cross-entropy, the
+    alignment stage's augmentation), then scored on `split`; it bounds what any recipe can
+    reach on those sounds (s2ilib.train.ceiling)."""
+
+    ae_run: str = ""  # an AE or align run whose encoder is the starting point (required)
+    preset: str | None = None  # None = the earlier run's
+    embedding_dim: int | None = None  # None = the earlier run's
+    split: str = "test"  # the split scored
+    lr: float = 1e-3  # Adam learning rate
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
+    batch_size: int = 128
+    num_epochs: int = 60
+    lr_schedule: str = "cosine"
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_positive(self, "lr")
+
+
+@dataclass(frozen=True)
+class InformativityTrainConfig(LoopConfig):
+    """The informativity classifiers (s2ilib.train.informativity): one binary CNN per class
+    and one K-way CNN, trained on the data set's REAL images; see that module."""
+
+    image_size: int = 32  # side of the images the classifiers see (= the generator's)
+    num_epochs: int = 20  # at most this many epochs (early stopping: `patience`)
+    batch_size: int = 32  # images per binary classifier per step (half positives)
+    kway_batch_size: int = 64  # images per step of the K-way classifier
+    lr: float = 2e-3  # Adam learning rate of every classifier
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
+    degraded_fraction: float = 0.5  # share of each batch's negatives that are degraded images
+    patience: int = 4  # stop after this many epochs without any val improvement
+    eval_batch_size: int = 512  # images per forward pass when scoring val/test
+    checkpoint_every: int = 10**6  # checkpoints at every epoch's end (model selection) suffice
+    sample_every: int = 10**6  # no sample grids: images are not generated here
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("image_size", "kway_batch_size", "patience", "eval_batch_size", "lr"):
+            _check_positive(self, name)
+        if self.batch_size < 4:
+            raise TrainConfigError("batch_size: at least 4 (half positives, BatchNorm needs 2)")
+        if not 0.0 <= self.degraded_fraction <= 1.0:
+            raise TrainConfigError(
+                f"degraded_fraction {self.degraded_fraction}: expected 0 <= fraction <= 1"
+            )
 
 
 def _check_choice(config, name: str, choices: tuple) -> None:

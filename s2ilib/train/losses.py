@@ -20,6 +20,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from s2ilib import distributed
 from s2ilib.train.config import GAN_LOSS_NAMES
 
 REAL_TARGET = 1.0  # score the discriminator should give a real pair (tanh's maximum)
@@ -241,5 +242,25 @@ assert tuple(GAN_LOSSES) == GAN_LOSS_NAMES
 
 
 def make_gan_loss(name: str, config):
-    """The adversarial loss `name`, with its settings taken from a GANTrainConfig."""
-    return GAN_LOSSES[name](config)
+    """The adversarial loss `name`, with its settings taken from a GANTrainConfig; under
+    torchrun a loss with state follows the scores of the whole global batch."""
+    loss = GAN_LOSSES[name](config)
+    if not distributed.is_distributed() or isinstance(loss, StatelessLoss):
+        return loss
+    return GlobalScoreLoss(loss)
+
+
+class GlobalScoreLoss:
+    """An adversarial loss with state (the moving averages) fed the mean scores over all
+    ranks, so every rank holds the state one process would on the whole global batch."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def update(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> None:
+        means = torch.stack([real_scores.detach().mean(), fake_scores.detach().mean()])
+        means = distributed.all_reduce_mean(means)
+        self.loss.update(means[0], means[1])
+
+    def __getattr__(self, name):
+        return getattr(self.loss, name)

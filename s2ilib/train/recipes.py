@@ -100,3 +100,32 @@ def gan_config(name: str, ae_run, align_run, settings: dict | None = None):
     return GANTrainConfig.from_dict(
         {**recipe(name).gan, "ae_run": str(encoder_run), **(settings or {})}
     )
+
+
+def train_recipe_gans(names, ae_run, align_run, settings: dict | None = None, runs_root="runs",
+                      device=None, overrides: dict | None = None) -> dict[str, str]:  # fmt: skip
+    """One GAN run per recipe of `names` ("" and repeats skipped), in order, with the shared
+    `settings` (any GANTrainConfig fields: data, length, seed, ...) on top of each recipe's
+    own, then `overrides[name]` (e.g. another loss for one of them); returns {recipe: run
+    directory}. Runs are named runs/NNNNN-gan-recipe-<name>."""
+    from s2ilib.train.registry import train_gan
+
+    runs = {}
+    for name in dict.fromkeys(name for name in names if name):
+        own = (overrides or {}).get(name, {})
+        config = gan_config(name, ae_run, align_run, {**(settings or {}), **own})
+        runs[name] = str(train_gan(config, runs_root, f"recipe-{name}", device=device))
+    return runs
+
+
+def train_loss_comparison(name: str, losses, ae_run, align_run, settings: dict | None = None,
+                          runs_root="runs", device=None) -> dict[str, str]:  # fmt: skip
+    """Recipe `name` once per adversarial loss of `losses`, with `settings` (usually a
+    shorter length); returns {loss: run directory} (runs/NNNNN-gan-compare-<loss>)."""
+    from s2ilib.train.registry import train_gan
+
+    runs = {}
+    for loss in losses:
+        config = gan_config(name, ae_run, align_run, {**(settings or {}), "loss": loss})
+        runs[loss] = str(train_gan(config, runs_root, f"compare-{loss}", device=device))
+    return runs

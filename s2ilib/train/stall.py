@@ -5,6 +5,8 @@ where every pair gets the same score: its loss is then exactly 1.000 whatever th
 is, it no longer learns, and the generator trains on the pixel loss alone (one template per
 class). The detector watches the stats lines the loop logs and warns when the discriminator
 loss has been flat for `window` lines in a row while real and fake pairs were scored alike.
+The engine logs each warning as "warning: discriminator stalled ..." (read back by
+s2ilib.runs.stall_warnings).
 """
 
 from __future__ import annotations
@@ -50,16 +52,3 @@ class StallDetector:
         losses = [loss for loss, _ in self.rows]
         mean_gap = sum(gap for _, gap in self.rows) / len(self.rows)
         return max(losses) - min(losses) <= self.tolerance and mean_gap <= self.gap
-
-
-STALL_MARK = "warning: discriminator stalled"
-
-
-def stall_warnings(run_dir) -> list[str]:
-    """The stall warnings a GAN run logged (lines of its log.txt), oldest first."""
-    from pathlib import Path
-
-    log = Path(run_dir) / "log.txt"
-    if not log.is_file():
-        return []
-    return [line for line in log.read_text().splitlines() if STALL_MARK in line]

@@ -1,19 +1,25 @@
-"""The optimisation steps: one autoencoder step, one discriminator and one generator update.
+"""The optimisation steps: one autoencoder step, one alignment step, one GAN step (a
+discriminator update, then a generator update).
 
-Each returns a dict of detached 0-d device tensors (losses, gradient norms, mean scores);
-nothing here syncs with the host, so the loop can gather them and look only every log
-interval.
+Each step takes one *stage* object bundling what it trains (the networks as the step calls
+them: compiled or DDP-wrapped on the fast path / under torchrun), its optimisers, its loss
+and settings, and returns a dict of detached 0-d device tensors (losses, gradient norms,
+mean scores); nothing here syncs with the host, so the engine gathers them and looks only
+every log interval. `autocast` is a factory of the forwards' context (fastpath); every loss
+is computed in fp32.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from s2ilib.train.losses import pixel_loss, reconstruction_loss
+from s2ilib.train.augment import AugmentSettings, augment_spectrograms
+from s2ilib.train.losses import contrastive_loss, pixel_loss, reconstruction_loss
 
 
 def gradient_norm(module: nn.Module, max_norm: float | None = None) -> torch.Tensor:
@@ -24,153 +30,155 @@ def gradient_norm(module: nn.Module, max_norm: float | None = None) -> torch.Ten
     return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
 
 
-def ae_step(
-    autoencoder, optimizer, spectrograms, grad_clip: float | None = None, autocast=nullcontext
-) -> dict:
-    """One SGD/Adam step of the autoencoder on a batch: MSE between input and reconstruction.
-
-    autocast: factory of the forward's context (train.fastpath.autocast_context); every
-    loss is computed in fp32, here and in the GAN steps below.
-    """
-    with autocast():
-        reconstruction, _ = autoencoder(spectrograms)
-    loss = reconstruction_loss(reconstruction.float(), spectrograms)
+def apply_gradients(loss, optimizer, network: nn.Module, grad_clip=None) -> torch.Tensor:
+    """Backward `loss`, clip the network's gradients (if asked), step; returns their norm."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    grad_norm = gradient_norm(autoencoder, grad_clip)
+    norm = gradient_norm(network, grad_clip)
     optimizer.step()
-    return {"loss": loss.detach(), "grad_norm": grad_norm.detach()}
+    return norm
 
 
-def score_pairs(discriminator, real_images, fake_images, embeddings, autocast=nullcontext):
+# --------------------------------------------------------------------------------------
+# Stage 1: the autoencoder
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class AEStage:
+    """What one autoencoder step trains."""
+
+    autoencoder: nn.Module
+    optimizer: torch.optim.Optimizer
+    grad_clip: float | None = None
+    autocast: Callable = nullcontext
+
+
+def ae_step(stage: AEStage, spectrograms: torch.Tensor) -> dict:
+    """One SGD/Adam step of the autoencoder: MSE between input and reconstruction."""
+    with stage.autocast():
+        reconstruction, _ = stage.autoencoder(spectrograms)
+    loss = reconstruction_loss(reconstruction.float(), spectrograms)
+    norm = apply_gradients(loss, stage.optimizer, stage.autoencoder, stage.grad_clip)
+    return {"loss": loss.detach(), "grad_norm": norm.detach()}
+
+
+# --------------------------------------------------------------------------------------
+# Beyond the paper: audio-visual alignment
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class AlignStage:
+    """What one alignment step trains: `pair` (train.align.ContrastivePair) maps
+    (spectrograms, images) to (audio embeddings, image embeddings, logit scale); `model` is
+    the same network as the step calls it (compiled, DDP-wrapped)."""
+
+    model: nn.Module
+    pair: nn.Module
+    optimizer: torch.optim.Optimizer
+    augment: AugmentSettings
+    positives: Callable = lambda labels: None  # (N,) labels -> (N, N) mask or None
+    gather: Callable = lambda embeddings: embeddings  # the whole global batch (torchrun)
+    grad_clip: float | None = None
+    autocast: Callable = nullcontext
+
+
+def align_step(stage: AlignStage, spectrograms, images, labels) -> dict:
+    """One contrastive step on augmented sounds and their paired images."""
+    spectrograms = augment_spectrograms(spectrograms, stage.augment)
+    with stage.autocast():
+        audio, image, scale = stage.model(spectrograms, images)
+    audio, image = stage.gather(audio.float()), stage.gather(image.float())
+    loss = contrastive_loss(audio, image, scale.float(), stage.positives(stage.gather(labels)))
+    stage.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = gradient_norm(stage.pair.audio_encoder, stage.grad_clip)
+    if stage.grad_clip is not None:  # the image tower's norm is not logged
+        gradient_norm(stage.pair.image_encoder, stage.grad_clip)
+    stage.optimizer.step()
+    temperature = 1.0 / stage.pair.logit_scale().detach()  # after the step, as learnt
+    return {"loss": loss.detach(), "grad_norm": norm.detach(), "temperature": temperature}
+
+
+# --------------------------------------------------------------------------------------
+# Stage 2: the conditional GAN
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class GANStage:
+    """What one GAN step trains: the frozen encoder, generator, discriminator, their
+    optimisers, the adversarial loss (train.losses) and the loss weights."""
+
+    encoder: nn.Module
+    generator: nn.Module
+    discriminator: nn.Module
+    generator_optimizer: torch.optim.Optimizer
+    discriminator_optimizer: torch.optim.Optimizer
+    loss: object
+    adversarial_weight: float = 1.0
+    pixel_weight: float = 10.0
+    grad_clip: float | None = None
+    autocast: Callable = nullcontext
+
+
+def score_pairs(stage: GANStage, real_images, fake_images, embeddings):
     """Scores of (real image, embedding) and (fake image, embedding) pairs, in ONE forward.
 
     The discriminator ends in BatchNorm on its score: in training mode, a batch of real
     pairs alone and a batch of fake pairs alone would each be normalised to the same mean,
     leaving nothing to tell them apart. Scoring both halves together avoids that.
     """
-    with autocast():
-        scores = discriminator(torch.cat([real_images, fake_images]), embeddings.repeat(2, 1))
+    with stage.autocast():
+        both = torch.cat([real_images, fake_images])
+        scores = stage.discriminator(both, embeddings.repeat(2, 1))
     return scores.float().reshape(2, len(real_images))
 
 
-def update_discriminator(
-    discriminator,
-    optimizer,
-    gan_loss,
-    real_images,
-    fake_images,
-    embeddings,
-    grad_clip=None,
-    autocast=nullcontext,
-) -> dict:
+def update_discriminator(stage: GANStage, real_images, fake_images, embeddings) -> dict:
     """One discriminator step on real pairs vs the generator's (detached) fake pairs."""
-    real_scores, fake_scores = score_pairs(
-        discriminator, real_images, fake_images.detach(), embeddings, autocast
+    real_scores, fake_scores = score_pairs(stage, real_images, fake_images.detach(), embeddings)
+    loss = stage.loss.discriminator_loss(real_scores, fake_scores)
+    norm = apply_gradients(
+        loss, stage.discriminator_optimizer, stage.discriminator, stage.grad_clip
     )
-    loss = gan_loss.discriminator_loss(real_scores, fake_scores)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    grad_norm = gradient_norm(discriminator, grad_clip)
-    optimizer.step()
-    gan_loss.update(real_scores, fake_scores)
+    stage.loss.update(real_scores, fake_scores)
     return {
         "d_loss": loss.detach(),
-        "d_grad_norm": grad_norm.detach(),
+        "d_grad_norm": norm.detach(),
         "real_score": real_scores.detach().mean(),
         "fake_score": fake_scores.detach().mean(),
     }
 
 
-def update_generator(
-    generator,
-    discriminator,
-    optimizer,
-    gan_loss,
-    real_images,
-    fake_images,
-    embeddings,
-    adversarial_weight: float = 1.0,
-    pixel_weight: float = 10.0,
-    grad_clip=None,
-    autocast=nullcontext,
-) -> dict:
+def update_generator(stage: GANStage, real_images, fake_images, embeddings) -> dict:
     """One generator step: weighted adversarial loss + L1 pixel loss to the paired images.
 
     `fake_images` must still carry the generator's graph (generated in this step).
     """
-    discriminator.requires_grad_(False)  # its gradients would be thrown away
+    stage.discriminator.requires_grad_(False)  # its gradients would be thrown away
     try:
-        _, fake_scores = score_pairs(discriminator, real_images, fake_images, embeddings, autocast)
+        _, fake_scores = score_pairs(stage, real_images, fake_images, embeddings)
     finally:
-        discriminator.requires_grad_(True)
-    adversarial = gan_loss.generator_loss(fake_scores)
+        stage.discriminator.requires_grad_(True)
+    adversarial = stage.loss.generator_loss(fake_scores)
     pixel = pixel_loss(fake_images.float(), real_images)
-    loss = adversarial_weight * adversarial + pixel_weight * pixel
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    grad_norm = gradient_norm(generator, grad_clip)
-    optimizer.step()
+    loss = stage.adversarial_weight * adversarial + stage.pixel_weight * pixel
+    norm = apply_gradients(loss, stage.generator_optimizer, stage.generator, stage.grad_clip)
     return {
         "g_loss": loss.detach(),
         "g_adversarial": adversarial.detach(),
         "g_pixel": pixel.detach(),
-        "g_grad_norm": grad_norm.detach(),
+        "g_grad_norm": norm.detach(),
     }
 
 
-def train_step(
-    networks: dict,
-    optimizers: dict,
-    gan_loss,
-    spectrograms,
-    real_images,
-    config,
-    autocast=nullcontext,
-):
-    """One GAN step: embed with the frozen encoder, generate, update D, then G.
-
-    networks: "encoder" (frozen), "generator", "discriminator"; optimizers: "generator",
-    "discriminator"; config: a GANTrainConfig (loss weights, gradient clipping); autocast:
-    factory of the forwards' context (train.fastpath.autocast_context).
-    """
-    with torch.no_grad(), autocast():
-        embeddings = networks["encoder"](spectrograms).float()
-    with autocast():
-        fake_images = networks["generator"](embeddings)
-    stats = update_discriminator(
-        networks["discriminator"],
-        optimizers["discriminator"],
-        gan_loss,
-        real_images,
-        fake_images,
-        embeddings,
-        config.grad_clip,
-        autocast,
-    )
-    stats |= update_generator(
-        networks["generator"],
-        networks["discriminator"],
-        optimizers["generator"],
-        gan_loss,
-        real_images,
-        fake_images,
-        embeddings,
-        config.adversarial_weight,
-        config.pixel_weight,
-        config.grad_clip,
-        autocast,
-    )
-    return stats
-
-
-def lr_factor(schedule: str, step: int, total_steps: int, warmup_steps: int = 0) -> float:
-    """Multiplier of the base learning rate at `step` (0-based) of `total_steps`."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-    if schedule == "linear":
-        return 1.0 - progress
-    return 1.0
+def gan_step(stage: GANStage, spectrograms, real_images) -> dict:
+    """One GAN step: embed with the frozen encoder, generate, update D, then G."""
+    with torch.no_grad(), stage.autocast():
+        embeddings = stage.encoder(spectrograms).float()
+    with stage.autocast():
+        fake_images = stage.generator(embeddings)
+    stats = update_discriminator(stage, real_images, fake_images, embeddings)
+    return stats | update_generator(stage, real_images, fake_images, embeddings)

@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # 4. Informativity: are the imagined images recognisable?
+# # 5. Informativity: are the imagined images recognisable?
 #
 # The paper's measure: one small binary CNN per class, trained on **real** images, judges
 # whether an image is "an interpretable picture of that class". Each generated test image
@@ -32,8 +32,7 @@
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
-preset = "demo"
-gan_run = ""  # the GAN run to evaluate; empty: the one notebook 03 recorded in report_dir
+gan_run = ""  # the GAN run to evaluate; empty: the one notebook 04 recorded
 informativity_run = ""  # trained classifiers to reuse; empty: train them here
 informativity_epochs = 20  # epochs of the classifiers' training
 compare_runs = ""  # comma-separated other GAN runs measured in the same report
@@ -41,11 +40,11 @@ split = "test"  # the split evaluated (test: unseen voices)
 samples = 3  # generator draws per sound (test-time dropout)
 bootstrap = 1000  # bootstrap resamples of the 95% intervals
 seed = 0
-device = "auto"
-smoke = False
-report_dir = "reports/interactive"
-runs_root = "runs"
-figures_dir = "figures"
+device = "auto"  # auto: CUDA when present, else CPU
+smoke = False  # tiny budgets (tests)
+report_dir = "reports/interactive"  # where this step records its outputs (from the repository root)
+runs_root = "runs"  # where the classifiers' run directory is made
+figures_dir = "figures"  # where figures are saved (PNG + PDF)
 
 # %%
 from s2ilib.notebook import EvaluationParameters, load_parameters
@@ -57,68 +56,62 @@ config
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import Markdown, display
 
 from s2ilib import viz
 from s2ilib.datasets import open_dataset
 from s2ilib.devices import resolve_device
-from s2ilib.evaluate import (
-    compare_generators,
-    evaluate_run,
-    format_tables,
-    generator_row,
-    write_report,
-)
-from s2ilib.informativity import InformativityTrainConfig, load_informativity, train_informativity
-from s2ilib.notebook import save_figure, write_step_outputs
-from s2ilib.train.rundir import load_run
+from s2ilib.evaluate import compare_generators, evaluate_run, generator_row
+from s2ilib.informativity import load_informativity
+from s2ilib.notebook import save_figure, smoke_settings, write_step_outputs
+from s2ilib.report import ceiling_markdown, comparison_frame, format_tables, write_report
+from s2ilib.runs import load_run
+from s2ilib.train.config import InformativityTrainConfig
+from s2ilib.train.registry import train_informativity
 
 device = resolve_device(config.device)
 dataset = open_dataset(config.data_path)
-gan = load_run(config.gan_run, device=device)
+gan = load_run(config.gan_run, device=device, kind="gan")
+bootstrap = smoke_settings("evaluate", config.smoke).get("bootstrap", config.bootstrap)
 
 # %% [markdown]
 # ## The informativity classifiers and their ceilings
 #
-# Trained on real images at the generator's image size.
+# Trained on real images at the generator's image size; scored on the real test images:
+# the positive rate of class c's classifier on images of c (a perfect generator's
+# informativity), its false-positive rates on other classes' and on degraded images.
 
 # %%
-if config.informativity_run:
-    informativity_dir = config.informativity_run
-else:
-    training = InformativityTrainConfig(
-        image_size=gan.image_size, epochs=1 if config.smoke else config.informativity_epochs,
-        limit_per_class=20 if config.smoke else None, seed=config.seed)
-    informativity_dir = train_informativity(dataset, runs_root=config.runs_root, config=training,
-                                            device=device, verbose=False)
+training = InformativityTrainConfig.from_dict({
+    "data": str(config.data_path), "image_size": gan.image_size, "num_epochs": config.informativity_epochs,
+    "seed": config.seed, **smoke_settings("informativity", config.smoke),
+})
+informativity_dir = config.informativity_run or train_informativity(training, config.runs_root, device=device)
 bank = load_informativity(informativity_dir, device)
 print("classifiers:", informativity_dir)
-display(bank.ceilings)
+display(Markdown(ceiling_markdown(bank.ceilings)))
 
 # %% [markdown]
 # ## The metrics table
 
 # %%
 evaluation_dir = Path(config.report_dir) / "evaluation"
-metrics = evaluate_run(gan, bank, dataset, split=config.split, samples=config.samples,
-                       bootstrap=100 if config.smoke else config.bootstrap, device=device,
-                       seed=config.seed)
+metrics = evaluate_run(gan, bank, dataset, split=config.split, samples=config.samples, bootstrap=bootstrap,
+                       device=device, seed=config.seed)
 paths = write_report(metrics, evaluation_dir)
-markdown, _ = format_tables(metrics)
-display(Markdown(markdown))
+display(Markdown(format_tables(metrics)[0]))
 
 # %% [markdown]
 # ## Per class, with 95% intervals
 
 # %%
-save_figure(viz.plot_informativity_bars(metrics), "04_informativity_per_class", config.figures_dir)
+save_figure(viz.plot_informativity_bars(metrics), "05_informativity_per_class", config.figures_dir)
 plt.show()
 
 # %%
 generator = metrics["methods"]["generator"]
 save_figure(viz.plot_confusion(generator["kway_confusion"], metrics["classes"],
-                               "Generated images: K-way confusion"), "04_confusion", config.figures_dir)
+                               "Generated images: K-way confusion"), "05_confusion", config.figures_dir)
 plt.show()
 
 # %% [markdown]
@@ -129,13 +122,13 @@ plt.show()
 # %%
 for column in ("language", "engine"):
     if metrics.get("breakdown", {}).get(column):
-        save_figure(viz.plot_breakdown(metrics, column), f"04_by_{column}", config.figures_dir)
+        save_figure(viz.plot_breakdown(metrics, column), f"05_by_{column}", config.figures_dir)
         plt.show()
 
 # %% [markdown]
 # ## Other GAN runs measured in the same report
 #
-# The runs notebook 3 trained beside the main one: the `paper` recipe (the authors'
+# The runs notebook 04 trained beside the main one: the `paper` recipe (the authors'
 # method as faithfully as we know it) and any adversarial-loss comparison runs, each
 # scored on the same sounds with the same classifiers (one draw per sound). Rows are named
 # by run directory (`...-gan-recipe-paper`, `...-gan-compare-hinge`, ...); the table is
@@ -144,14 +137,13 @@ for column in ("language", "engine"):
 # %%
 comparison = {str(config.gan_run): generator_row(gan, metrics)}
 comparison |= compare_generators(config.comparison_runs, bank, dataset, split=config.split,
-                                 bootstrap=100 if config.smoke else config.bootstrap,
-                                 device=device, seed=config.seed)
-comparison_table = pd.DataFrame({Path(run).name: row for run, row in comparison.items()}).T
+                                 bootstrap=bootstrap, device=device, seed=config.seed)
+comparison_table = comparison_frame(comparison)
 comparison_table.to_csv(evaluation_dir / "comparison.csv")
 display(comparison_table)
 
 # %%
-write_step_outputs(config.report_dir, "04_informativity_evaluation", {
+write_step_outputs(config.report_dir, "05_informativity_evaluation", {
     "pass_on": {"informativity_run": str(informativity_dir)},
     "metrics": str(paths["json"]),
     "comparison": comparison,

@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # 3. Stage 2: the conditional GAN
+# # 4. Stage 2: the conditional GAN
 #
 # With the audio encoder frozen, a **deep densely connected generator** turns the
 # embedding (D x 1 x 1) into an image through transposed-convolution transitions and
@@ -31,18 +31,17 @@
 #
 # Two **recipes** (`s2ilib/train/recipes.py`) are trained here, in the same report:
 # `paper`, the authors' method as faithfully as we know it, and `aligned`, the best this
-# workbook found: the aligned embedding of notebook 02 and the non-saturating loss.
+# workbook found: the aligned embedding of notebook 03 and the non-saturating loss.
 #
 # Class labels are never used: for AV-Digits a sound is paired with a random handwritten
 # image of the same digit (redrawn every epoch), exactly as AV-MNIST pairs its modalities.
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
-preset = "demo"  # must match the AE run's preset
 recipe = "aligned"  # the main run's recipe: "aligned" (beyond the paper) or "paper"
 compare_recipe = "paper"  # a second full-length run with this recipe, shown beside it; empty: none
-ae_run = ""  # the AE run whose encoder is frozen; empty: the one notebook 02 recorded in report_dir
-align_run = ""  # the alignment run (recipe "aligned"); empty: the one notebook 02 recorded
+ae_run = ""  # the AE run (recipes without alignment); empty: the one notebook 02 recorded
+align_run = ""  # the alignment run (recipe "aligned"); empty: the one notebook 03 recorded
 gan_run = ""  # an existing GAN run to load instead of training; empty: train
 loss = ""  # adversarial loss of the main run; empty: the recipe's
 compare_losses = ""  # comma-separated losses trained briefly with the main recipe; empty: none
@@ -55,9 +54,9 @@ lr_discriminator = 2e-4  # Adam learning rate of the discriminator
 seed = 0
 device = "auto"  # auto: CUDA when present, else CPU
 smoke = False  # a few steps (tests)
-report_dir = "reports/interactive"
-runs_root = "runs"
-figures_dir = "figures"
+report_dir = "reports/interactive"  # where this step records its outputs (from the repository root)
+runs_root = "runs"  # where run directories are made
+figures_dir = "figures"  # where figures are saved (PNG + PDF)
 
 # %%
 from s2ilib.notebook import GANParameters, load_parameters
@@ -73,65 +72,56 @@ from IPython.display import display
 from s2ilib import viz
 from s2ilib.datasets import open_dataset
 from s2ilib.devices import resolve_device
-from s2ilib.notebook import save_figure, write_step_outputs
-from s2ilib.train.config import GANTrainConfig
-from s2ilib.train.gan import train_gan
-from s2ilib.train.recipes import gan_config
+from s2ilib.notebook import save_figure, smoke_settings, write_step_outputs
+from s2ilib.runs import read_stats, sample_grid_near, sample_grid_paths, stall_warnings
 from s2ilib.train.recipes import recipe as named_recipe
-from s2ilib.train.stall import stall_warnings
+from s2ilib.train.recipes import train_loss_comparison, train_recipe_gans
 
 device = resolve_device(config.device)
 steps_per_epoch = len(open_dataset(config.data_path).split("train")) // config.batch_size
-
-
-def gan_training(recipe_name: str, num_epochs: int, loss: str = "") -> GANTrainConfig:
-    """The GAN configuration of this notebook for a recipe (and, if given, another loss)."""
-    settings = {
-        "data": str(config.data_path), "num_epochs": num_epochs, "batch_size": config.batch_size,
-        "seed": config.seed, "pixel_weight": config.pixel_weight,
-        "lr_generator": config.lr_generator, "lr_discriminator": config.lr_discriminator,
-    }
-    if loss:
-        settings["loss"] = loss
-    if config.compare_losses:  # sample grids exactly at the comparison runs' length
-        settings["sample_every"] = max(1, steps_per_epoch * config.compare_epochs)
-    if config.smoke:
-        settings.update(num_steps=4, limit_per_class=4, batch_size=8, log_every=2, sample_every=2,
-                        checkpoint_every=2, val_samples=16)
-    return gan_config(recipe_name, config.ae_run, config.align_run, settings)
-
+settings = {  # shared by every GAN run of this notebook, on top of each recipe's own
+    "data": str(config.data_path), "num_epochs": config.num_epochs, "batch_size": config.batch_size,
+    "seed": config.seed, "pixel_weight": config.pixel_weight,
+    "lr_generator": config.lr_generator, "lr_discriminator": config.lr_discriminator,
+    **smoke_settings("gan", config.smoke),
+}
+if config.compare_losses and not config.smoke:  # sample grids exactly at the comparison runs' length
+    settings["sample_every"] = max(1, steps_per_epoch * config.compare_epochs)
 
 # %% [markdown]
-# ## Train the main run (or load it)
+# ## Train the recipes (or load the main run)
 #
-# The `aligned` recipe conditions the GAN on the aligned embedding of notebook 02 and
-# trains it with the non-saturating loss (`loss` overrides it); the `paper`
-# recipe keeps the plain autoencoder embedding and the authors' L1 score regression.
+# The `aligned` recipe conditions the GAN on the aligned embedding of notebook 03 and
+# trains it with the non-saturating loss (`loss` overrides it); the `paper` recipe keeps
+# the plain autoencoder embedding and the authors' L1 score regression. Both train on the
+# same data, seed and length, so that notebook 05 measures them in one report.
 # A **stall detector** watches the discriminator: when its loss stays flat with real and
 # fake pairs scored alike (with the paper's loss, any constant score gives exactly 1.000),
 # the run logs a warning, since the generator then learns from the pixel loss alone.
 
 # %%
 if config.gan_run:
-    run_dir = config.gan_run
+    recipe_runs = {config.recipe: config.gan_run}
 else:
-    run_dir = train_gan(gan_training(config.recipe, config.num_epochs, config.loss),
-                        runs_root=config.runs_root, device=device, desc=f"recipe-{config.recipe}")
-print("GAN run:", run_dir)
-stats = viz.read_stats(run_dir)
+    own_loss = {config.recipe: {"loss": config.loss}} if config.loss else {}
+    recipe_runs = train_recipe_gans([config.recipe, config.compare_recipe], config.ae_run, config.align_run,
+                                    settings, config.runs_root, device, overrides=own_loss)
+run_dir = recipe_runs[config.recipe]
+print("GAN runs:", recipe_runs)
+stats = read_stats(run_dir)
 display(stats.tail(3))
 print("stall warnings:", stall_warnings(run_dir) or "none")
 
 # %% [markdown]
-# ## Loss curves
+# ## Loss curves of the main run
 
 # %%
 losses = ["d_loss", "g_adversarial", "g_pixel", "val_pixel_loss"]
-save_figure(viz.plot_curves(stats, losses, f"GAN losses (recipe {config.recipe})"), "03_gan_losses",
+save_figure(viz.plot_curves(stats, losses, f"GAN losses (recipe {config.recipe})"), "04_gan_losses",
             config.figures_dir)
 plt.show()
 save_figure(viz.plot_curves(stats, ["real_score", "fake_score"], "Discriminator scores (tanh)"),
-            "03_gan_scores", config.figures_dir)
+            "04_gan_scores", config.figures_dir)
 plt.show()
 
 # %% [markdown]
@@ -141,35 +131,28 @@ plt.show()
 # real images, at successive steps.
 
 # %%
-grids = viz.sample_grid_paths(run_dir, 3)
-save_figure(viz.plot_sample_grids(grids, "Generated for validation sounds, over training"),
-            "03_samples_over_training", config.figures_dir)
+save_figure(viz.plot_sample_grids(sample_grid_paths(run_dir, 3), "Generated for validation sounds, over training"),
+            "04_samples_over_training", config.figures_dir)
 plt.show()
 
 # %% [markdown]
-# ## The paper's recipe beside it
+# ## The recipes side by side
 #
-# The same data, seed and length with the other recipe, so that notebook 04 measures both
-# in one report: their discriminator losses and scores over training, their stall
-# warnings and their last sample grids.
+# Their discriminator losses and scores over training, their stall warnings and their
+# last sample grids.
 
 # %%
-recipe_runs = {config.recipe: str(run_dir)}
-if config.compare_recipe not in ("", config.recipe) and not config.gan_run:
-    recipe_runs[config.compare_recipe] = str(train_gan(
-        gan_training(config.compare_recipe, config.num_epochs), runs_root=config.runs_root,
-        device=device, desc=f"recipe-{config.compare_recipe}"))
 if len(recipe_runs) > 1:
-    by_recipe = pd.concat([viz.read_stats(path).assign(recipe=name) for name, path in recipe_runs.items()],
+    by_recipe = pd.concat([read_stats(path).assign(recipe=name) for name, path in recipe_runs.items()],
                           ignore_index=True)
     for term in ("d_loss", "real_score", "fake_score", "val_pixel_loss"):
         save_figure(viz.plot_curves_by(by_recipe, term, "recipe", f"{term} by recipe"),
-                    f"03_recipes_{term}", config.figures_dir)
+                    f"04_recipes_{term}", config.figures_dir)
         plt.show()
     display({name: stall_warnings(path) or "no stall" for name, path in recipe_runs.items()})
-    save_figure(viz.plot_sample_grids([viz.sample_grid_paths(p, 1)[-1] for p in recipe_runs.values()],
+    save_figure(viz.plot_sample_grids([sample_grid_paths(p, 1)[-1] for p in recipe_runs.values()],
                                       "real | two draws, end of training", titles=list(recipe_runs)),
-                "03_recipes_samples", config.figures_dir)
+                "04_recipes_samples", config.figures_dir)
     plt.show()
 
 # %% [markdown]
@@ -182,32 +165,29 @@ if len(recipe_runs) > 1:
 
 # %%
 comparison_runs = {}
-if not config.gan_run:
-    for name in config.comparison_losses:
-        comparison_runs[name] = str(train_gan(gan_training(config.recipe, config.compare_epochs, name),
-                                              runs_root=config.runs_root, device=device,
-                                              desc=f"compare-{name}"))
+if config.comparison_losses and not config.gan_run:
+    short = settings | {"num_epochs": config.compare_epochs}
+    comparison_runs = train_loss_comparison(config.recipe, config.comparison_losses, config.ae_run,
+                                            config.align_run, short, config.runs_root, device)
 if comparison_runs:
     main_part = stats[stats["epoch"] < config.compare_epochs]  # the same training length
     main_loss = config.loss or named_recipe(config.recipe).gan["loss"]
-    frames = [viz.read_stats(path).assign(loss=name) for name, path in comparison_runs.items()]
+    frames = [read_stats(path).assign(loss=name) for name, path in comparison_runs.items()]
     combined = pd.concat([main_part.assign(loss=main_loss), *frames], ignore_index=True)
     for term in ("d_loss", "g_adversarial", "fake_score"):
         save_figure(viz.plot_curves_by(combined, term, "loss", f"{term} by adversarial loss"),
-                    f"03_compare_{term}", config.figures_dir)
+                    f"04_compare_{term}", config.figures_dir)
         plt.show()
-    compared_steps = int(main_part["step"].max())  # the main run's grid at the same length
-    main_grid = min(viz.sample_grid_paths(run_dir, 10**6),
-                    key=lambda p: abs(int(p.stem.split("_")[1]) - compared_steps))
-    last_grids = [main_grid] + [viz.sample_grid_paths(p, 1)[-1] for p in comparison_runs.values()]
+    last_grids = [sample_grid_near(run_dir, int(main_part["step"].max()))]
+    last_grids += [sample_grid_paths(p, 1)[-1] for p in comparison_runs.values()]
     save_figure(viz.plot_sample_grids(last_grids, "real | two draws, after the same training length",
                                       titles=[main_loss, *comparison_runs]),
-                "03_compare_samples", config.figures_dir)
+                "04_compare_samples", config.figures_dir)
     plt.show()
 
 # %%
 other_runs = [path for name, path in recipe_runs.items() if name != config.recipe]
-write_step_outputs(config.report_dir, "03_gan_training", {
+write_step_outputs(config.report_dir, "04_gan_training", {
     "pass_on": {"gan_run": str(run_dir), "compare_runs": ",".join(other_runs + list(comparison_runs.values()))},
     "recipe_runs": recipe_runs,
     "comparison_runs": comparison_runs,

@@ -1,4 +1,4 @@
-"""Run directories that explain themselves, and the loader of trained runs.
+"""Run directories that explain themselves: creating, describing and logging them.
 
     runs/NNNNN-<kind>-<desc>/
         config.json        the full resolved config: training, networks, data path, AE run
@@ -10,7 +10,7 @@
         checkpoints/last.pt (+ step_XXXXXXX.pt when kept)
 
 NNNNN is the next free number in the runs root; an existing directory is never reused
-except by `--resume`. `load_run` gives the trained networks of a run, in eval mode.
+except by `--resume`. Torch-free (TensorBoard's writer is imported when a log opens).
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ import socket
 import subprocess
 import sys
 import time
-import typing
-from dataclasses import dataclass, fields
 from pathlib import Path
 
+from s2ilib.atomic import write_text
 from s2ilib.errors import S2IError
 
 CONFIG_FILE = "config.json"
@@ -37,8 +36,7 @@ STATS_FILE = "stats.jsonl"
 SAMPLES_DIR = "samples"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.pt"
-_STEP_CHECKPOINT = re.compile(r"^step_(\d+)\.pt$")
-RUN_KINDS = ("ae", "align", "gan", "informativity")
+RUN_KINDS = ("ae", "align", "gan", "informativity", "ceiling")
 _RUN_NAME = re.compile(r"^(\d{5})-")
 
 
@@ -81,33 +79,6 @@ def create_run_dir(runs_root, kind: str, desc: str, run_dir=None) -> Path:
     raise S2IError(f"{root}: could not create a new run directory")
 
 
-def latest_checkpoint(run_dir) -> Path | None:
-    """checkpoints/last.pt of a run, else its highest step_XXXXXXX.pt, else None."""
-    folder = Path(run_dir) / CHECKPOINT_DIR
-    if (folder / LAST_CHECKPOINT).is_file():
-        return folder / LAST_CHECKPOINT
-    kept = [
-        (int(match.group(1)), path)
-        for path in folder.glob("step_*.pt")
-        if (match := _STEP_CHECKPOINT.match(path.name))
-    ]
-    return max(kept)[1] if kept else None
-
-
-def write_text_atomic(path, text: str) -> Path:
-    """Write a text file through a temporary file + os.replace."""
-    path = Path(path)
-    temp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    temp.write_text(text)
-    os.replace(temp, path)
-    return path
-
-
-def write_json(path, data) -> Path:
-    """Write JSON atomically."""
-    return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
-
-
 def read_config(run_dir) -> dict:
     """The config.json of a run, with a clear error when it is not a run directory."""
     path = Path(run_dir) / CONFIG_FILE
@@ -117,6 +88,12 @@ def read_config(run_dir) -> dict:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise S2IError(f"{path}: not valid JSON ({error})") from error
+
+
+def read_environment(run_dir) -> dict:
+    """A run's environment.json ({} when it has none)."""
+    path = Path(run_dir) / ENVIRONMENT_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def git_commit(folder) -> str | None:
@@ -194,7 +171,7 @@ class RunLog:
         path = self.run_dir / STATS_FILE
         if path.is_file():
             kept = [line for line in path.read_text().splitlines() if _stats_step(line) <= step]
-            write_text_atomic(path, "".join(line + "\n" for line in kept))
+            write_text(path, "".join(line + "\n" for line in kept))
 
     def info(self, message: str, echo: bool = True) -> None:
         """A time-stamped line in log.txt (and on stderr)."""
@@ -222,105 +199,3 @@ class RunLog:
         self.stats_file.close()
         if self.writer is not None:
             self.writer.close()
-
-
-# --------------------------------------------------------------------------------------
-# Loading trained runs
-# --------------------------------------------------------------------------------------
-
-
-def model_config_from_dict(cls, values: dict):
-    """A models.config dataclass from its as_dict() form (lists back to tuples, nested too)."""
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for item in fields(cls):
-        if item.name not in values:
-            continue
-        value, hint = values[item.name], hints[item.name]
-        if hasattr(hint, "__dataclass_fields__"):
-            value = model_config_from_dict(hint, value)
-        kwargs[item.name] = _tuples(value)
-    return cls(**kwargs)
-
-
-def _tuples(value):
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    return value
-
-
-@dataclass
-class TrainedRun:
-    """The networks of a finished (or checkpointed) run, in eval mode.
-
-    autoencoder: the AE of an ae run; for an align run the AE with its aligned encoder; for
-    a gan run the frozen AE its encoder came from (weights from the GAN checkpoint's own
-    copy). generator/discriminator: gan runs only; image_encoder: align runs only.
-    """
-
-    run_dir: Path
-    kind: str  # "ae", "align" or "gan"
-    config: dict  # config.json
-    step: int  # optimiser steps of the loaded checkpoint
-    autoencoder: typing.Any
-    generator: typing.Any = None
-    discriminator: typing.Any = None
-    embedding_dim: int = 0
-    image_size: int | None = None  # generated image side (gan runs)
-    image_encoder: typing.Any = None
-
-
-def build_models(model_configs: dict, names) -> dict:
-    """Networks `names` ("autoencoder", "generator", "discriminator", "image_encoder") from
-    config.json's "models" section."""
-    from s2ilib import models
-
-    classes = {
-        "autoencoder": (models.AutoencoderConfig, models.AudioAutoencoder),
-        "generator": (models.GeneratorConfig, models.DenseGenerator),
-        "discriminator": (models.DiscriminatorConfig, models.Discriminator),
-        "image_encoder": (models.ImageEncoderConfig, models.ImageEncoder),
-    }
-    built = {}
-    for name in names:
-        config_cls, module_cls = classes[name]
-        built[name] = module_cls(model_config_from_dict(config_cls, model_configs[name]))
-    return built
-
-
-def load_run(run_dir, device="cpu", checkpoint=None) -> TrainedRun:
-    """The trained networks of a run directory (its latest checkpoint unless `checkpoint`)."""
-    from s2ilib.train.checkpoint import load_checkpoint
-
-    run_dir = Path(run_dir)
-    config = read_config(run_dir)
-    checkpoint = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir)
-    if checkpoint is None:
-        raise S2IError(f"{run_dir}: no checkpoint yet (checkpoints/last.pt)")
-    state = load_checkpoint(checkpoint, map_location=device)
-    kind = config["kind"]
-    names = {
-        "ae": ("autoencoder",),
-        "align": ("autoencoder", "image_encoder"),
-        "gan": ("autoencoder", "generator", "discriminator"),
-    }.get(kind)
-    if names is None:
-        raise S2IError(f"{run_dir}: a {kind!r} run has no networks to load here")
-    networks = build_models(config["models"], names)
-    for name, network in networks.items():
-        network.load_state_dict(state["models"][name])
-        network.to(device).eval()
-        network.requires_grad_(False)
-    generator = networks.get("generator")
-    return TrainedRun(
-        run_dir=run_dir,
-        kind=kind,
-        config=config,
-        step=int(state["progress"]["step"]),
-        autoencoder=networks["autoencoder"],
-        generator=generator,
-        discriminator=networks.get("discriminator"),
-        image_encoder=networks.get("image_encoder"),
-        embedding_dim=int(config["models"]["autoencoder"]["embedding_dim"]),
-        image_size=generator.config.image_size if generator is not None else None,
-    )

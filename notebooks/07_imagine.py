@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # 6. Imagine: your sound, the model's picture
+# # 7. Imagine: your sound, the model's picture
 #
 # Pick a test sound (a voice the model never heard) or upload a recording of your own,
 # listen to it, and see what the trained model imagines. Your file goes through exactly
@@ -22,22 +22,20 @@
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
-preset = "demo"
-gan_run = ""  # the GAN run; empty: the one notebook 03 recorded in report_dir
+gan_run = ""  # the GAN run; empty: the one notebook 04 recorded (or the main job's)
 audio_file = ""  # a sound file of your own to imagine; empty: a test sound
-split = "test"
+split = "test"  # where the test sounds of the menu come from
 samples = 4  # images drawn per sound
 live_widgets = True  # build the live controls; the pipeline turns them off (headless: static view only)
 seed = 0
-device = "auto"
-smoke = False
-report_dir = "reports/interactive"
-figures_dir = "figures"
+device = "auto"  # auto: CUDA when present, else CPU
+report_dir = "reports/interactive"  # where this step records its outputs (from the repository root)
+figures_dir = "figures"  # where figures are saved (PNG + PDF)
 
 # %%
-from s2ilib.notebook import GalleryParameters, load_parameters
+from s2ilib.notebook import ImagineParameters, load_parameters
 
-config = load_parameters(GalleryParameters, globals())
+config = load_parameters(ImagineParameters, globals())
 config
 
 # %%
@@ -54,11 +52,11 @@ from s2ilib.datasets import open_dataset
 from s2ilib.devices import resolve_device
 from s2ilib.errors import AudioError
 from s2ilib.notebook import save_figure, write_step_outputs
-from s2ilib.train.rundir import load_run
+from s2ilib.runs import load_run
 
 device = resolve_device(config.device)
 dataset = open_dataset(config.data_path)
-run = load_run(config.gan_run, device=device)
+run = load_run(config.gan_run, device=device, kind="gan")
 sounds = dataset.split(config.split)
 
 
@@ -84,7 +82,7 @@ else:
     title, index = next(iter(choices.items()))
     figure = show(sounds.spectrograms[index], title, config.samples, 1.0,
                   gallery.clip_wave(dataset.root, sounds, index))
-save_figure(figure, "06_imagine", config.figures_dir)
+save_figure(figure, "07_imagine", config.figures_dir)
 plt.show()
 
 # %% [markdown]
@@ -126,4 +124,4 @@ else:
     print("headless run: live controls skipped (open the notebook in JupyterLab to use them)")
 
 # %%
-write_step_outputs(config.report_dir, "06_imagine", {"figure": str(Path(config.figures_dir) / "06_imagine.png")})
+write_step_outputs(config.report_dir, "07_imagine", {"figure": str(Path(config.figures_dir) / "07_imagine.png")})

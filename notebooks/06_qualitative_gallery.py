@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # 5. Gallery: what does the model imagine?
+# # 6. Gallery: what does the model imagine?
 #
 # For sounds it has never heard (test voices), each row shows several imagined images
 # (dropout kept on at test time: the paper's source of variety) beside real images of the
@@ -20,18 +20,16 @@
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
-preset = "demo"
-gan_run = ""  # the GAN run; empty: the one notebook 03 recorded in report_dir
-informativity_run = ""  # classifiers that rank best/worst; empty: the ones notebook 04 recorded (none: no ranking)
+gan_run = ""  # the GAN run; empty: the one notebook 04 recorded
+informativity_run = ""  # classifiers that rank best/worst; empty: the ones notebook 05 recorded (none: no ranking)
 split = "test"  # sounds shown (test: unseen voices)
 samples = 4  # imagined images per sound
 cases = 6  # sounds in the best and in the worst row
 interpolation_steps = 8  # images between two sounds' embeddings
 seed = 0
-device = "auto"
-smoke = False
-report_dir = "reports/interactive"
-figures_dir = "figures"
+device = "auto"  # auto: CUDA when present, else CPU
+report_dir = "reports/interactive"  # where this step records its outputs (from the repository root)
+figures_dir = "figures"  # where figures are saved (PNG + PDF)
 
 # %%
 from s2ilib.notebook import GalleryParameters, load_parameters
@@ -45,27 +43,28 @@ import numpy as np
 
 from s2ilib import gallery, viz
 from s2ilib.datasets import open_dataset
+from s2ilib.datasets.sounds import examples_per_class
 from s2ilib.devices import resolve_device
 from s2ilib.notebook import save_figure, write_step_outputs
-from s2ilib.train.rundir import load_run
+from s2ilib.runs import load_run
 
 device = resolve_device(config.device)
 dataset = open_dataset(config.data_path)
-run = load_run(config.gan_run, device=device)
+run = load_run(config.gan_run, device=device, kind="gan")
 sounds = dataset.split(config.split)
 
 # %% [markdown]
 # ## One sound per class: imagined (left) and real (right)
 
 # %%
-picks = viz.examples_per_class(sounds, 1, config.seed)
+picks = examples_per_class(sounds, 1, config.seed)
 imagined = gallery.imagine_records(run, sounds, picks, config.samples, device, config.seed)
 real = gallery.real_examples(dataset.image_pool(config.split), sounds.labels[picks], 2,
                              run.image_size, config.seed)
 rows = np.concatenate([imagined, np.full_like(real[:, :1], 255), real], axis=1)
 grid = viz.image_grid(rows.reshape(-1, *rows.shape[2:]), columns=rows.shape[1])
 save_figure(viz.show_image(grid, f"{config.samples} imagined | real, one test sound per class", 2.0),
-            "05_gallery", config.figures_dir)
+            "06_gallery", config.figures_dir)
 plt.show()
 
 # %% [markdown]
@@ -87,7 +86,7 @@ if config.informativity_run:
     for name, chosen in (("best", best), ("worst", worst)):
         titles = ", ".join(f"{dataset.classes[sounds.labels[i]]} {confidence[i]:.2f}" for i in chosen)
         figure = viz.show_image(viz.image_grid(one_draw[chosen], len(chosen)), f"{name}: {titles}", 2.0)
-        save_figure(figure, f"05_{name}", config.figures_dir)
+        save_figure(figure, f"06_{name}", config.figures_dir)
         plt.show()
     ranking = {"median_confidence": float(np.median(confidence))}
 else:
@@ -101,9 +100,9 @@ first, second = picks[0], picks[min(1, len(picks) - 1)]
 path = gallery.interpolate(run, sounds.spectrograms[first], sounds.spectrograms[second],
                            config.interpolation_steps, device)
 title = f"{dataset.classes[sounds.labels[first]]} -> {dataset.classes[sounds.labels[second]]}"
-save_figure(viz.show_image(viz.image_grid(path, len(path)), title, 2.0), "05_interpolation",
+save_figure(viz.show_image(viz.image_grid(path, len(path)), title, 2.0), "06_interpolation",
             config.figures_dir)
 plt.show()
 
 # %%
-write_step_outputs(config.report_dir, "05_qualitative_gallery", {"ranking": ranking})
+write_step_outputs(config.report_dir, "06_qualitative_gallery", {"ranking": ranking})

@@ -1,0 +1,153 @@
+"""Which sounds to translate: a split of a data set (filtered by voice, language, engine),
+a folder of the user's own recordings with a labels CSV, or a few examples per class."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from s2ilib.errors import S2IError
+from s2ilib.formats import RecordSet
+
+METADATA_COLUMNS = ("language", "engine", "voice")  # AV-Digits columns for filters/breakdowns
+
+
+@dataclass
+class SoundSet:
+    """The sounds to translate: uint8 spectrograms (N, 128, 100), labels and metadata."""
+
+    names: np.ndarray
+    labels: np.ndarray
+    spectrograms: Any
+    extra: dict = field(default_factory=dict)
+    frames: Any = None  # uint8 (N, H, W, C) own frames (record pairing) or None
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+class Rows:
+    """Rows `indices` of a (lazy) array, read on indexing."""
+
+    def __init__(self, array, indices: np.ndarray):
+        self.array, self.indices = array, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.asarray(self.array[self.indices[key]])
+
+
+def select_sounds(data, split: str = "test", voices=None, languages=None, engines=None) -> SoundSet:
+    """The sounds of `split`, keeping only the given voices/languages/engines (AV-Digits)."""
+    records = data.split(split)
+    keep = np.ones(len(records), bool)
+    for column, wanted in (("voice", voices), ("language", languages), ("engine", engines)):
+        if wanted:
+            keep &= _matching(data, records, split, column, wanted)
+    indices = np.flatnonzero(keep)
+    frames = records.images if data.pairing == "record" else None
+    extra = {
+        name: np.asarray(column)[indices]
+        for name, column in records.extra.items()
+        if name in METADATA_COLUMNS
+    }
+    return SoundSet(
+        names=np.asarray(records.names)[indices],
+        labels=np.asarray(records.labels, np.int64)[indices],
+        spectrograms=Rows(records.spectrograms, indices),
+        extra=extra,
+        frames=None if frames is None else Rows(frames, indices),
+        source=f"{data.root} ({split})",
+    )
+
+
+def _matching(data, records: RecordSet, split: str, column: str, wanted) -> np.ndarray:
+    """Which records have one of the `wanted` values in metadata `column` (all must exist)."""
+    if column not in records.extra:
+        raise S2IError(f"{data.root}: sounds have no '{column}' column to filter on")
+    values = np.asarray(records.extra[column]).astype(str)
+    unknown = sorted(set(wanted) - set(values.tolist()))
+    if unknown:
+        raise S2IError(
+            f"{data.root}: no {split} sounds with {column} {unknown} "
+            f"(present: {', '.join(sorted(set(values.tolist())))})"
+        )
+    return np.isin(values, list(wanted))
+
+
+def read_labels_csv(path, classes: list[str]) -> list[tuple[int, str, int]]:
+    """Rows (line, file, class index) of a `file,label` CSV; label = class name or 0-based index."""
+    path = Path(path)
+    if not path.is_file():
+        raise S2IError(f"{path}: no such labels file")
+    with open(path, newline="", encoding="utf-8") as file:
+        rows = list(csv.reader(file))
+    if not rows or [cell.strip().lower() for cell in rows[0][:2]] != ["file", "label"]:
+        raise S2IError(f"{path}: expected a header line 'file,label'")
+    by_name = {name.lower(): index for index, name in enumerate(classes)}
+    parsed = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < 2:
+            raise S2IError(f"{path}, line {line}: expected 'file,label', got {row}")
+        file_name, label = row[0].strip(), row[1].strip()
+        index = by_name.get(label.lower())
+        if index is None and label.isdigit() and int(label) < len(classes):
+            index = int(label)
+        if index is None:
+            raise S2IError(
+                f"{path}, line {line}: label {label!r} is not a class "
+                f"(expected one of {classes} or an index 0..{len(classes) - 1})"
+            )
+        parsed.append((line, file_name, index))
+    return parsed
+
+
+def sounds_from_audio_dir(audio_dir, labels_csv, classes: list[str]) -> tuple[SoundSet, list[dict]]:
+    """Spectrograms of the files a labels CSV lists, through the project's audio front end.
+
+    Files that are missing or that the front end rejects are skipped and reported as
+    {"file", "line", "reason"}; the returned SoundSet holds the others.
+    """
+    from s2ilib.audio import load_clips
+
+    audio_dir = Path(audio_dir)
+    listed = read_labels_csv(labels_csv, classes)
+    paths = [audio_dir / file_name for _, file_name, _ in listed]
+    spectrograms, readable, failures = load_clips(paths, mode="loudest")
+    read = {str(path) for path in readable}
+    kept = [row for row, path in zip(listed, paths, strict=True) if str(path) in read]
+    skipped = [
+        {"file": str(path), "line": line, "reason": failures.get(str(path), "no such file")}
+        for (line, _, _), path in zip(listed, paths, strict=True)
+        if str(path) not in read
+    ]
+    if not kept:
+        raise S2IError(
+            f"{labels_csv}: none of the listed audio files could be read ({len(skipped)} skipped)"
+        )
+    sounds = SoundSet(
+        names=np.array([file_name for _, file_name, _ in kept]),
+        labels=np.array([label for _, _, label in kept], np.int64),
+        spectrograms=spectrograms,
+        source=str(audio_dir),
+    )
+    return sounds, skipped
+
+
+def examples_per_class(records, per_class: int = 1, seed: int = 0) -> np.ndarray:
+    """Indices of `per_class` random records of each class, class by class."""
+    rng = np.random.default_rng(seed)
+    picks = []
+    for label in np.unique(records.labels):
+        members = np.flatnonzero(records.labels == label)
+        picks.extend(rng.choice(members, size=min(per_class, len(members)), replace=False))
+    return np.asarray(picks, np.int64)

@@ -1,0 +1,75 @@
+"""The one registry of networks: a name -> (config class, module class), and builders.
+
+Run directories store each network's configuration as a plain dict (config.json, "models");
+`build_models` turns those dicts back into modules, `build_networks` builds a preset's.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import fields
+
+from torch import nn
+
+from s2ilib.models.autoencoder import AudioAutoencoder
+from s2ilib.models.config import (
+    AutoencoderConfig,
+    ClassifierConfig,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    ImageEncoderConfig,
+    ModelPresets,
+)
+from s2ilib.models.discriminator import Discriminator
+from s2ilib.models.generator import DenseGenerator
+from s2ilib.models.image_encoder import ImageEncoder
+from s2ilib.models.informativity import InformativityClassifier
+
+NETWORKS = {
+    "autoencoder": (AutoencoderConfig, AudioAutoencoder),
+    "generator": (GeneratorConfig, DenseGenerator),
+    "discriminator": (DiscriminatorConfig, Discriminator),
+    "image_encoder": (ImageEncoderConfig, ImageEncoder),
+    "classifier": (ClassifierConfig, InformativityClassifier),
+}
+
+
+def model_config_from_dict(cls, values: dict):
+    """A config dataclass from its plain-dict form (lists back to tuples, nested too)."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for item in fields(cls):
+        if item.name not in values:
+            continue
+        value, hint = values[item.name], hints[item.name]
+        if hasattr(hint, "__dataclass_fields__"):
+            value = model_config_from_dict(hint, value)
+        kwargs[item.name] = _tuples(value)
+    return cls(**kwargs)
+
+
+def _tuples(value):
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def build_network(name: str, config) -> nn.Module:
+    """Network `name` (a key of NETWORKS) from its config dataclass or its plain dict."""
+    config_class, module_class = NETWORKS[name]
+    if isinstance(config, dict):
+        config = model_config_from_dict(config_class, config)
+    return module_class(config)
+
+
+def build_models(model_configs: dict, names) -> dict[str, nn.Module]:
+    """Networks `names` from config.json's "models" section."""
+    return {name: build_network(name, model_configs[name]) for name in names}
+
+
+def build_networks(presets: ModelPresets) -> dict[str, nn.Module]:
+    """The four networks of a preset, keyed autoencoder/generator/discriminator/classifier."""
+    return {
+        name: build_network(name, getattr(presets, name))
+        for name in ("autoencoder", "generator", "discriminator", "classifier")
+    }

@@ -1,0 +1,79 @@
+"""Trained runs in use: the networks of a run directory, in eval mode, frozen."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from s2ilib.errors import S2IError
+from s2ilib.runs.checkpoint import latest_checkpoint, load_checkpoint
+from s2ilib.runs.rundir import read_config
+
+# The networks each kind of run holds (informativity runs: s2ilib.informativity).
+RUN_NETWORKS = {
+    "ae": ("autoencoder",),
+    "align": ("autoencoder", "image_encoder"),
+    "gan": ("autoencoder", "generator", "discriminator"),
+}
+
+
+@dataclass
+class TrainedRun:
+    """The networks of a finished (or checkpointed) run, in eval mode.
+
+    autoencoder: the AE of an ae run; for an align run the AE with its aligned encoder; for
+    a gan run the frozen AE its encoder came from (weights from the GAN checkpoint's own
+    copy). generator/discriminator: gan runs only; image_encoder: align runs only.
+    """
+
+    run_dir: Path
+    kind: str  # "ae", "align" or "gan"
+    config: dict  # config.json
+    step: int  # optimiser steps of the loaded checkpoint
+    autoencoder: typing.Any
+    generator: typing.Any = None
+    discriminator: typing.Any = None
+    embedding_dim: int = 0
+    image_size: int | None = None  # generated image side (gan runs)
+    image_encoder: typing.Any = None
+
+    @property
+    def encoder(self):
+        """The audio encoder (with its alignment head, if any)."""
+        return self.autoencoder.encoder
+
+
+def load_run(run_dir, device="cpu", checkpoint=None, kind: str | None = None) -> TrainedRun:
+    """The trained networks of a run directory (its latest checkpoint unless `checkpoint`);
+    `kind`: the kind of run expected ("gan" for a translator), an error naming it otherwise."""
+    from s2ilib.models import build_models
+
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    names = RUN_NETWORKS.get(config.get("kind"))
+    if names is None:
+        raise S2IError(f"{run_dir}: a {config.get('kind')!r} run has no networks to load here")
+    if kind is not None and config["kind"] != kind:
+        raise S2IError(f"{run_dir}: a {config['kind']!r} run (expected a {kind!r} run)")
+    checkpoint = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise S2IError(f"{run_dir}: no checkpoint yet (checkpoints/last.pt)")
+    state = load_checkpoint(checkpoint, map_location=device)
+    networks = build_models(config["models"], names)
+    for name, network in networks.items():
+        network.load_state_dict(state["models"][name])
+        network.to(device).eval().requires_grad_(False)
+    generator = networks.get("generator")
+    return TrainedRun(
+        run_dir=run_dir,
+        kind=config["kind"],
+        config=config,
+        step=int(state["progress"]["step"]),
+        autoencoder=networks["autoencoder"],
+        generator=generator,
+        discriminator=networks.get("discriminator"),
+        image_encoder=networks.get("image_encoder"),
+        embedding_dim=int(config["models"]["autoencoder"]["embedding_dim"]),
+        image_size=generator.config.image_size if generator is not None else None,
+    )

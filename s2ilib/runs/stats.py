@@ -1,0 +1,58 @@
+"""What a run logged: its stats table, its sample grids and its warnings."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from s2ilib.runs.rundir import LOG_FILE, SAMPLES_DIR, STATS_FILE
+
+_SAMPLE_GRID = re.compile(r"^step_(\d+)\.png$")
+STALL_MARK = "warning: discriminator stalled"  # written by s2ilib.train.stall
+
+
+def read_stats(run_dir):
+    """A run's stats.jsonl as a pandas table (one row per logged step)."""
+    import pandas as pd
+
+    path = Path(run_dir) / STATS_FILE
+    return pd.DataFrame(
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    )
+
+
+def sample_grids(run_dir) -> dict[int, Path]:
+    """Every sample grid of a run, by the step it was drawn at (in step order)."""
+    found = {}
+    for path in (Path(run_dir) / SAMPLES_DIR).glob("step_*.png"):
+        if match := _SAMPLE_GRID.match(path.name):
+            found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
+
+
+def sample_grid_paths(run_dir, count: int = 3) -> list[Path]:
+    """Up to `count` sample grids of a run, evenly spread from first to last."""
+    paths = list(sample_grids(run_dir).values())
+    if len(paths) <= count:
+        return paths
+    picks = np.linspace(0, len(paths) - 1, count).round().astype(int)
+    return [paths[i] for i in picks]
+
+
+def sample_grid_near(run_dir, step: int) -> Path:
+    """The sample grid drawn closest to `step` (to compare runs at equal length)."""
+    grids = sample_grids(run_dir)
+    if not grids:
+        raise FileNotFoundError(f"{run_dir}: no sample grids in {SAMPLES_DIR}/")
+    return grids[min(grids, key=lambda drawn: abs(drawn - step))]
+
+
+def stall_warnings(run_dir) -> list[str]:
+    """The discriminator-stall warnings a GAN run logged (lines of its log.txt), oldest first."""
+    log = Path(run_dir) / LOG_FILE
+    if not log.is_file():
+        return []
+    return [line for line in log.read_text().splitlines() if STALL_MARK in line]

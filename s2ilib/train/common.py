@@ -1,0 +1,130 @@
+"""Helpers the training tasks share: where the data and earlier runs are, the fixed
+validation sounds every sample grid shows, repeatable sampling, and sample-grid files."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.utils import make_grid, save_image
+
+from s2ilib.errors import S2IError
+from s2ilib.runs.checkpoint import latest_checkpoint
+from s2ilib.runs.rundir import read_config
+from s2ilib.seeding import rng_devices
+from s2ilib.train.config import default_data_dir
+from s2ilib.translate import sampling_mode
+
+
+def resolve_data(path) -> str:
+    """Absolute data path ('' = the AV-Digits folder), with a clear error if it is missing."""
+    resolved = Path(path or default_data_dir()).expanduser().resolve()
+    if not resolved.exists():
+        raise S2IError(f"{resolved}: no such data set folder (give --data)")
+    return str(resolved)
+
+
+def resolve_earlier_run(config, kinds: tuple[str, ...]) -> tuple:
+    """A later stage's config resolved from the run it builds on (`config.ae_run`): that
+    run's path, preset and embedding width, and the data path ("" = AV-Digits). Returns (config, the run's autoencoder config dict, its checkpoint)."""
+    if not config.ae_run:
+        raise S2IError("no autoencoder run given (--ae-run RUN_DIR of a finished train-ae)")
+    run_dir = Path(config.ae_run).expanduser().resolve()
+    document = read_config(run_dir)
+    if document.get("kind") not in kinds:
+        raise S2IError(f"{run_dir}: a {document.get('kind')!r} run (expected {' or '.join(kinds)})")
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise S2IError(f"{run_dir}: the run has no checkpoint yet")
+    ae_models = document["models"]["autoencoder"]
+    embedding_dim = int(ae_models["embedding_dim"])
+    if config.embedding_dim not in (None, embedding_dim):
+        raise S2IError(
+            f"embedding_dim {config.embedding_dim} differs from the AE run's {embedding_dim} "
+            f"({run_dir})"
+        )
+    config = config.updated(
+        {
+            "ae_run": str(run_dir),
+            "preset": config.preset or document["train"]["preset"],
+            "embedding_dim": embedding_dim,
+            "data": resolve_data(config.data),
+        }
+    )
+    return config, ae_models, checkpoint
+
+
+def load_autoencoder_weights(autoencoder, checkpoint, allowed_missing, device) -> None:
+    """An earlier run's autoencoder weights into `autoencoder` (strict but for the keys
+    `allowed_missing(key)` accepts: parts the later stage adds, such as the alignment head)."""
+    from s2ilib.runs.checkpoint import load_checkpoint
+
+    state = load_checkpoint(checkpoint, map_location=device)
+    missing, unexpected = autoencoder.load_state_dict(state["models"]["autoencoder"], strict=False)
+    if unexpected or any(not allowed_missing(key) for key in missing):
+        raise S2IError(
+            f"{checkpoint}: autoencoder weights do not fit "
+            f"(missing {missing}, unexpected {unexpected})"
+        )
+
+
+def validation_split(data) -> str:
+    """'val' when the data set has it, else 'train' (samples then show training sounds)."""
+    return "val" if "val" in data.sounds else "train"
+
+
+def spread_over_classes(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` positions drawn at random but cycling through the classes (one of each class
+    first, then a second of each, ...), so a small sample grid shows every class."""
+    labels = np.asarray(labels)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    shuffled = labels[order]
+    rank = np.zeros(len(labels), np.int64)
+    for label in np.unique(shuffled):
+        members = shuffled == label
+        rank[members] = np.arange(members.sum())
+    return order[np.lexsort((shuffled, rank))][:count]
+
+
+def fixed_validation_sounds(data, config, device) -> torch.Tensor:
+    """`val_samples` validation spectrograms (1, 128, 100), spread over the classes."""
+    from s2ilib.datasets.torch_data import SpectrogramDataset
+
+    sounds = SpectrogramDataset(
+        data.split(validation_split(data)), config.classes, seed=config.seed
+    )
+    positions = spread_over_classes(sounds.labels.numpy(), config.val_samples, config.seed)
+    return sounds.__getitems__(positions)[0].to(device)
+
+
+def fixed_validation_pairs(data, config, image_size: int, device) -> tuple:
+    """`val_samples` validation (spectrogram, image, label) pairs spread over the classes,
+    with the class pairing of epoch 0, on `device`."""
+    from s2ilib.datasets.torch_data import PairedDataset
+
+    pairs = PairedDataset(
+        data, validation_split(data), image_size, config.classes, seed=config.seed
+    )
+    positions = spread_over_classes(pairs.sounds.labels.numpy(), config.val_samples, config.seed)
+    return tuple(part.to(device) for part in pairs.__getitems__(positions))
+
+
+@contextlib.contextmanager
+def repeatable_sampling(module, seed: int, test_time_dropout: bool, device):
+    """Sampling mode with the same dropout masks at every evaluation; the caller's RNG
+    streams are untouched (forked), and the module is back in training mode after."""
+    with torch.random.fork_rng(devices=rng_devices(device)):
+        torch.manual_seed(seed)
+        sampling_mode(module, test_time_dropout)
+        yield
+    module.train()
+
+
+def save_sample_grid(shown: torch.Tensor, columns: int, path: Path) -> torch.Tensor:
+    """Images in [-1, 1] as one grid PNG of `columns` columns; returns the grid in [0, 1]."""
+    grid = make_grid(shown.float().cpu() * 0.5 + 0.5, nrow=columns, padding=2, pad_value=1.0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(grid, path)
+    return grid
