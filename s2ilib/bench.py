@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -270,45 +271,60 @@ def bench_loader(
         for layout in ("spec_image_bin", "audio_bin"):
             files = generate_bin_set(root / layout, layout, size_mb)
             warm_page_cache(files)
-            runs = [
-                (
-                    time_bytewise(files[0], layout, prefix_mb),
-                    time_memmap(root / layout, batch_size, reuse_buffers=False),
-                    time_memmap(root / layout, batch_size, threads=threads),
-                )
-                for _ in range(repeats)
-            ]
-            bytewise = _fastest([run[0] for run in runs])
-            fresh, memmap = (_fastest([run[i] for run in runs], "epoch1") for i in (1, 2))
-            result[layout] = {
-                "record_bytes": formats.record_dtype(layout).itemsize,
-                "files": len(files),
-                "authors_bytewise": bytewise,
-                "memmap": memmap,
-                "memmap_fresh_batches": fresh,
-                "speedup_epoch1": round(memmap["epoch1"]["mb_per_s"] / bytewise["mb_per_s"], 1),
-                "speedup_epoch2": round(memmap["epoch2"]["mb_per_s"] / bytewise["mb_per_s"], 1),
-                "speedup_fresh_batches_epoch1": round(
-                    fresh["epoch1"]["mb_per_s"] / bytewise["mb_per_s"], 1
-                ),
-            }
+            result[layout] = _time_readers(root / layout, files, layout, prefix_mb, batch_size,
+                                           repeats, threads)  # fmt: skip
             _remove(files)
-        result["rss"] = {}
-        for label, size in (("large", rss_size_mb), ("small", rss_size_mb / 8)):
-            folder = root / f"sparse_{label}"
-            files = generate_bin_set(folder, "spec_image_bin", size, sparse=True)
-            result["rss"][label] = {
-                "size_mb": round(sum(f.stat().st_size for f in files) / MB, 1),
-                "files": len(files),
-            } | measure_open_rss(folder)
-            _remove(files)
-        large, small = result["rss"]["large"], result["rss"]["small"]
-        extra_records = max(1, large["records"] - small["records"])
-        result["rss"]["open_bytes_per_extra_record"] = round(
-            (large["peak_increase_kb"] - small["peak_increase_kb"]) * 1024 / extra_records, 1
-        )
+        result["rss"] = _open_rss(root, rss_size_mb)
     result["targets"] = _targets(result)
     return result
+
+
+def _time_readers(folder, files, layout, prefix_mb, batch_size, repeats, threads) -> dict:
+    """The authors' byte-at-a-time reader against the memory-mapped one (fresh and reused
+    batch buffers) on one file set, the fastest of `repeats` interleaved timings each."""
+    runs = [
+        (
+            time_bytewise(files[0], layout, prefix_mb),
+            time_memmap(folder, batch_size, reuse_buffers=False),
+            time_memmap(folder, batch_size, threads=threads),
+        )
+        for _ in range(repeats)
+    ]
+    bytewise = _fastest([run[0] for run in runs])
+    fresh, memmap = (_fastest([run[i] for run in runs], "epoch1") for i in (1, 2))
+    return {
+        "record_bytes": formats.record_dtype(layout).itemsize,
+        "files": len(files),
+        "authors_bytewise": bytewise,
+        "memmap": memmap,
+        "memmap_fresh_batches": fresh,
+        "speedup_epoch1": round(memmap["epoch1"]["mb_per_s"] / bytewise["mb_per_s"], 1),
+        "speedup_epoch2": round(memmap["epoch2"]["mb_per_s"] / bytewise["mb_per_s"], 1),
+        "speedup_fresh_batches_epoch1": round(
+            fresh["epoch1"]["mb_per_s"] / bytewise["mb_per_s"], 1
+        ),
+    }
+
+
+def _open_rss(root: Path, rss_size_mb: float) -> dict:
+    """Memory taken by opening a large and a small sparse file set, and per extra record."""
+    rss = {}
+    for label, size in (("large", rss_size_mb), ("small", rss_size_mb / 8)):
+        folder = root / f"sparse_{label}"
+        files = generate_bin_set(folder, "spec_image_bin", size, sparse=True)
+        rss[label] = {
+            "size_mb": round(sum(f.stat().st_size for f in files) / MB, 1),
+            "files": len(files),
+        } | measure_open_rss(folder)
+        _remove(files)
+    extra_records = max(1, rss["large"]["records"] - rss["small"]["records"])
+    rss["open_bytes_per_extra_record"] = round(
+        (rss["large"]["peak_increase_kb"] - rss["small"]["peak_increase_kb"])
+        * 1024
+        / extra_records,
+        1,
+    )
+    return rss
 
 
 def _fastest(timings: list[dict], part: str | None = None) -> dict:
@@ -542,23 +558,33 @@ def bench_train(
     }
     data = synthetic_pairs(presets, max(4 * batch_size, 256), seed)
     for kind in kinds:
-        entry = {}
-        for mode, settings in modes.items():
-            bench = StepBench(kind, presets, settings, device, data, batch_size, seed)
-            if mode == "reference":
-                entry["gflop_per_sample"] = round(count_step_flops(bench) / 1e9, 4)
-            timing = time_steps(bench, warmup, steps)
-            achieved = entry["gflop_per_sample"] * 1e9 * timing["samples_per_s"]
-            timing |= {f"mfu_vs_{k}": round(achieved / rate, 4) for k, rate in rates.items()}
-            if profile:
-                timing["profile"] = profile_steps(bench, profile)
-            entry[mode] = timing
-            del bench
-        entry["speedup"] = round(
-            entry["fast"]["samples_per_s"] / entry["reference"]["samples_per_s"], 3
-        )
-        result[kind] = entry
+        benches = {
+            mode: partial(StepBench, kind, presets, settings, device, data, batch_size, seed)
+            for mode, settings in modes.items()
+        }
+        result[kind] = _bench_modes(benches, rates, warmup, steps, profile)
     return result
+
+
+def _bench_modes(benches: dict, rates: dict, warmup: int, steps: int, profile: int) -> dict:
+    """Timing, MFU (and a profile) of each mode's StepBench (made by benches[mode]()), FLOPs
+    counted on the reference one, and the fast path's speed-up."""
+    entry = {}
+    for mode, make in benches.items():
+        bench = make()
+        if mode == "reference":
+            entry["gflop_per_sample"] = round(count_step_flops(bench) / 1e9, 4)
+        timing = time_steps(bench, warmup, steps)
+        achieved = entry["gflop_per_sample"] * 1e9 * timing["samples_per_s"]
+        timing |= {f"mfu_vs_{k}": round(achieved / rate, 4) for k, rate in rates.items()}
+        if profile:
+            timing["profile"] = profile_steps(bench, profile)
+        entry[mode] = timing
+        del bench
+    entry["speedup"] = round(
+        entry["fast"]["samples_per_s"] / entry["reference"]["samples_per_s"], 3
+    )
+    return entry
 
 
 def profile_steps(bench: StepBench, steps: int, top: int = 10) -> dict:

@@ -107,6 +107,8 @@ def runs_from_earlier_steps(config_class, values: dict) -> dict:
     """Empty run parameters filled with the runs earlier notebooks made (see the module
     docstring for where they are looked for); each found one is printed."""
     found = {}
+    if not config_class.FROM_EARLIER_STEPS:
+        return found
     default_report = repo_path(_field_default(config_class, "report_dir"))
     report_dir = Path(values.get("report_dir") or default_report)
     interactive = report_dir == default_report

@@ -23,7 +23,7 @@ from s2ilib import models
 from s2ilib.train.config import AlignTrainConfig, TrainConfigError
 from s2ilib.train.losses import PaperLoss, contrastive_loss, pairing_positives
 from s2ilib.train.stall import StallDetector
-from s2ilib.train.steps import update_discriminator
+from s2ilib.train.steps import GANStage, update_discriminator
 
 EMBEDDING_DIM = 16
 
@@ -140,7 +140,7 @@ def align_args(ae_run, mode: str = "finetune", steps: int = 12) -> tuple:
 
 
 def test_cli_train_align_then_gan_on_the_aligned_encoder(workdir, ae_run):
-    from s2ilib.train.rundir import load_run
+    from s2ilib.runs import load_run
 
     align_run = run_path(s2i(*align_args(ae_run), "--desc", "ft", cwd=workdir))
     stats = check_run_dir(align_run, "align", 12)
@@ -196,7 +196,7 @@ def test_a_killed_align_run_resumes_to_the_uninterrupted_weights(workdir, ae_run
 
 def test_head_mode_leaves_the_encoder_convs_untouched(workdir, ae_run):
     """(with the "pairing" positives, so that a real run exercises them too)"""
-    from s2ilib.train.rundir import load_run
+    from s2ilib.runs import load_run
 
     args = (*align_args(ae_run, "head", 6), "--set", "positives=pairing", "--desc", "head")
     align_run = run_path(s2i(*args, cwd=workdir))
@@ -219,10 +219,9 @@ def test_alignment_improves_a_linear_probe_on_avdigits(tmp_path):
     probe on unseen voices, 60 training sounds per class."""
     from s2ilib.datasets import open_dataset
     from s2ilib.probes import compare_probes
-    from s2ilib.train.ae import train_autoencoder
-    from s2ilib.train.align import train_align
+    from s2ilib.runs import load_run
     from s2ilib.train.config import AETrainConfig, AlignTrainConfig, default_data_dir
-    from s2ilib.train.rundir import load_run
+    from s2ilib.train.registry import train_align, train_autoencoder
 
     quick = {"limit_per_class": 60, "sample_every": 10**6, "checkpoint_every": 10**6}
     ae = train_autoencoder(
@@ -249,9 +248,10 @@ def discriminator_rows(discriminator, steps: int = 6) -> list[dict]:
     optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-3)
     real, fake = torch.rand(8, 3, 32, 32) * 2 - 1, torch.rand(8, 3, 32, 32) * 2 - 1
     embeddings = torch.rand(8, EMBEDDING_DIM) * 2 - 1
+    stage = GANStage(None, None, discriminator, None, optimizer, PaperLoss())
     rows = []
     for step in range(1, steps + 1):
-        stats = update_discriminator(discriminator, optimizer, PaperLoss(), real, fake, embeddings)
+        stats = update_discriminator(stage, real, fake, embeddings)
         rows.append({"step": step, **{k: float(v) for k, v in stats.items()}})
     return rows
 
@@ -287,8 +287,8 @@ def test_stall_detector_stays_quiet_while_the_discriminator_learns():
 
 def test_the_loop_logs_and_raises_observed_warnings(tmp_path):
     """A task's observe() warnings go to log.txt and come as TrainingWarning."""
-    from s2ilib.train.loop import TrainingWarning, log_observations
-    from s2ilib.train.rundir import RunLog
+    from s2ilib.runs import RunLog
+    from s2ilib.train.engine import TrainingWarning, log_observations
 
     class Task:
         detector = StallDetector(window=2)
@@ -307,6 +307,17 @@ def test_the_loop_logs_and_raises_observed_warnings(tmp_path):
     assert first == [] and len(second) == 1
     assert [w.category for w in caught] == [TrainingWarning]
     assert "warning: discriminator stalled at step 2" in (tmp_path / "log.txt").read_text()
+
+
+def test_the_gan_task_feeds_its_stall_detector():
+    """The GAN task's observe() is the stall detector (the engine calls it every stats row)."""
+    from s2ilib.train.gan import GANTask
+
+    task = GANTask.__new__(GANTask)  # only what observe() reads
+    task.stall_detector = StallDetector(window=2)
+    row = {"d_loss": 1.0, "real_score": 0.2, "fake_score": 0.2}
+    assert task.observe({"step": 1, **row}) == []
+    assert "discriminator stalled at step 2" in task.observe({"step": 2, **row})[0]
 
 
 def test_spectral_norm_bounds_the_discriminator_weights():

@@ -25,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,9 @@ import torch
 
 from s2ilib.datasets.avdigits import AVDIGITS_DIR
 from s2ilib.distributed import rank_seed
-from s2ilib.train.checkpoint import load_checkpoint
-from s2ilib.train.losses import pixel_loss, reconstruction_loss
+from s2ilib.runs import load_checkpoint
+from s2ilib.train.augment import augment_spectrograms
+from s2ilib.train.losses import contrastive_loss, pixel_loss, reconstruction_loss
 from s2ilib.train.steps import gradient_norm, score_pairs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -148,10 +150,10 @@ def emulated_ae_task():
     class EmulatedAETask(AETask):
         """AETask whose step is the two ranks' step (ghost-batch BatchNorm, rank streams)."""
 
-        def train_step(self, batch) -> dict:
+        def optimize_parameters(self, batch) -> dict:
             if not hasattr(self, "ranks"):
                 self.ranks = EmulatedRanks(self.config.seed)
-            self.optimizer.zero_grad(set_to_none=True)
+            self.stage.optimizer.zero_grad(set_to_none=True)
             losses = []
             for rank, shard in enumerate(batch[0].chunk(WORLD)):
                 with self.ranks.rank(rank, self.autoencoder) as autoencoder:
@@ -160,7 +162,7 @@ def emulated_ae_task():
                 (loss / WORLD).backward()  # DDP: the mean of the ranks' gradients
                 losses.append(loss.detach())
             grad_norm = gradient_norm(self.autoencoder)
-            self.optimizer.step()
+            self.stage.optimizer.step()
             return {"loss": torch.stack(losses).mean(), "grad_norm": grad_norm}
 
     return EmulatedAETask
@@ -173,53 +175,91 @@ def emulated_gan_task():
         """GANTask whose step is the two ranks' step: G forward, D step, G step, each
         rank on its slice with its stream; the loss's averages follow the global batch."""
 
-        def train_step(self, batch) -> dict:
+        def optimize_parameters(self, batch) -> dict:
             if not hasattr(self, "ranks"):
                 self.ranks = EmulatedRanks(self.config.seed)
-            config, generator, discriminator = self.config, self.generator, self.discriminator
+            stage = self.stage
             spectrograms, images, _ = batch
             with torch.no_grad():
                 embeddings = self.autoencoder.encoder(spectrograms).chunk(WORLD)
             real = images.chunk(WORLD)
             fakes = []
             for rank in range(WORLD):
-                with self.ranks.rank(rank, generator) as rank_generator:
+                with self.ranks.rank(rank, self.generator) as rank_generator:
                     fakes.append(rank_generator(embeddings[rank]))
-            d_optimizer = self.optimizers_by_name["discriminator"]
-            d_optimizer.zero_grad(set_to_none=True)
+            stage.discriminator_optimizer.zero_grad(set_to_none=True)
             real_scores, fake_scores, d_losses = [], [], []
             for rank in range(WORLD):
-                with self.ranks.rank(rank, discriminator) as rank_discriminator:
+                with self.ranks.rank(rank, self.discriminator) as rank_discriminator:
                     real_s, fake_s = score_pairs(
-                        rank_discriminator, real[rank], fakes[rank].detach(), embeddings[rank]
-                    )
-                    loss = self.gan_loss.discriminator_loss(real_s, fake_s)
+                        replace(stage, discriminator=rank_discriminator),
+                        real[rank], fakes[rank].detach(), embeddings[rank],
+                    )  # fmt: skip
+                    loss = stage.loss.discriminator_loss(real_s, fake_s)
                 (loss / WORLD).backward()
                 real_scores.append(real_s.detach())
                 fake_scores.append(fake_s.detach())
                 d_losses.append(loss.detach())
-            d_optimizer.step()
-            self.gan_loss.update(torch.cat(real_scores), torch.cat(fake_scores))
-            g_optimizer = self.optimizers_by_name["generator"]
-            g_optimizer.zero_grad(set_to_none=True)
-            discriminator.requires_grad_(False)
+            stage.discriminator_optimizer.step()
+            stage.loss.update(torch.cat(real_scores), torch.cat(fake_scores))
+            return {
+                "d_loss": torch.stack(d_losses).mean(),
+                "g_loss": self.generator_step(real, fakes, embeddings),
+            }
+
+        def generator_step(self, real, fakes, embeddings) -> torch.Tensor:
+            stage = self.stage
+            stage.generator_optimizer.zero_grad(set_to_none=True)
+            self.discriminator.requires_grad_(False)
             g_losses = []
             for rank in range(WORLD):
-                with self.ranks.rank(rank, discriminator) as rank_discriminator:
+                with self.ranks.rank(rank, self.discriminator) as rank_discriminator:
                     _, fake_s = score_pairs(
-                        rank_discriminator, real[rank], fakes[rank], embeddings[rank]
-                    )
-                adversarial = self.gan_loss.generator_loss(fake_s)
-                loss = config.adversarial_weight * adversarial + config.pixel_weight * pixel_loss(
-                    fakes[rank], real[rank]
-                )
+                        replace(stage, discriminator=rank_discriminator),
+                        real[rank], fakes[rank], embeddings[rank],
+                    )  # fmt: skip
+                adversarial = stage.loss.generator_loss(fake_s)
+                pixel = pixel_loss(fakes[rank], real[rank])
+                loss = stage.adversarial_weight * adversarial + stage.pixel_weight * pixel
                 (loss / WORLD).backward()
                 g_losses.append(loss.detach())
-            discriminator.requires_grad_(True)
-            g_optimizer.step()
-            return {"d_loss": torch.stack(d_losses).mean(), "g_loss": torch.stack(g_losses).mean()}
+            self.discriminator.requires_grad_(True)
+            stage.generator_optimizer.step()
+            return torch.stack(g_losses).mean()
 
     return EmulatedGANTask
+
+
+def emulated_align_task():
+    from s2ilib.train.align import AlignTask
+
+    class EmulatedAlignTask(AlignTask):
+        """AlignTask whose step is the two ranks' step: each rank augments and embeds its
+        slice (its stream, ghost-batch BatchNorm), the embeddings are gathered and the
+        contrastive loss is that of the whole global batch."""
+
+        def optimize_parameters(self, batch) -> dict:
+            if not hasattr(self, "ranks"):
+                self.ranks = EmulatedRanks(self.config.seed)
+            spectrograms, images, labels = batch
+            audio, image = [], []
+            for rank, (sounds, pictures) in enumerate(
+                zip(spectrograms.chunk(WORLD), images.chunk(WORLD), strict=True)
+            ):
+                with self.ranks.rank(rank, self.pair) as pair:
+                    augmented = augment_spectrograms(sounds, self.stage.augment)
+                    rank_audio, rank_image, scale = pair(augmented, pictures)
+                audio.append(rank_audio)
+                image.append(rank_image)
+            positives = self.positives(labels)
+            loss = contrastive_loss(torch.cat(audio), torch.cat(image), scale, positives)
+            self.stage.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = gradient_norm(self.pair.audio_encoder)
+            self.stage.optimizer.step()
+            return {"loss": loss.detach(), "grad_norm": grad_norm.detach()}
+
+    return EmulatedAlignTask
 
 
 @pytest.fixture
@@ -231,37 +271,39 @@ def one_thread(monkeypatch):
     torch.set_num_threads(threads)
 
 
-def emulated_ae_run(root: Path) -> Path:
-    from s2ilib.models import preset
-    from s2ilib.train.config import AETrainConfig
-    from s2ilib.train.loop import start_run
+SHORT = dict(
+    data=str(AVDIGITS_DIR), limit_per_class=4, num_steps=STEPS, batch_size=8, log_every=2,
+    sample_every=STEPS, checkpoint_every=2, val_samples=6, num_samples=3,
+)  # fmt: skip
 
-    config = AETrainConfig(
-        data=str(AVDIGITS_DIR), preset="tiny", embedding_dim=EMBEDDING_DIM, limit_per_class=4,
-        num_steps=STEPS, batch_size=8, log_every=2, sample_every=STEPS, checkpoint_every=2,
-        val_samples=6, num_samples=3,
-    )  # fmt: skip
-    models = {"autoencoder": preset("tiny", EMBEDDING_DIM).as_dict()["autoencoder"]}
-    run_config = {"data": config.data, "models": models}
-    return start_run(
-        emulated_ae_task(), config, run_config, root, "emulated", device="cpu", progress_bar=False
-    )
+
+def emulated_run(task_class, config, root: Path) -> Path:
+    """A run of `task_class` (an emulation) through the library's own engine."""
+    from s2ilib.train import engine
+
+    plan = task_class.plan(config)
+    return engine.start(task_class, plan, root, "emulated", device="cpu", progress_bar=False)
+
+
+def emulated_ae_run(root: Path) -> Path:
+    from s2ilib.train.config import AETrainConfig
+
+    config = AETrainConfig(preset="tiny", embedding_dim=EMBEDDING_DIM, **SHORT)
+    return emulated_run(emulated_ae_task(), config, root)
 
 
 def emulated_gan_run(root: Path, ae_run: Path) -> Path:
     from s2ilib.train.config import GANTrainConfig
-    from s2ilib.train.gan import resolve_gan_run
-    from s2ilib.train.loop import start_run
 
-    config = GANTrainConfig(
-        data=str(AVDIGITS_DIR), ae_run=str(ae_run), loss="moving_average", limit_per_class=4,
-        num_steps=STEPS, batch_size=8, log_every=2, sample_every=STEPS, checkpoint_every=2,
-        val_samples=6, num_samples=3,
-    )  # fmt: skip
-    config, run_config = resolve_gan_run(config)
-    return start_run(
-        emulated_gan_task(), config, run_config, root, "emulated", device="cpu", progress_bar=False
-    )
+    config = GANTrainConfig(ae_run=str(ae_run), loss="moving_average", **SHORT)
+    return emulated_run(emulated_gan_task(), config, root)
+
+
+def emulated_align_run(root: Path, ae_run: Path) -> Path:
+    from s2ilib.train.config import AlignTrainConfig
+
+    config = AlignTrainConfig(ae_run=str(ae_run), image_channels=(8, 16), **SHORT)
+    return emulated_run(emulated_align_task(), config, root)
 
 
 # --------------------------------------------------------------------------------------
@@ -370,6 +412,21 @@ def test_ddp_gan_resumes_to_the_uninterrupted_weights(workdir, ddp_ae, ddp_gan):
     resumed_stats = [(r["step"], r["d_loss"], r["g_loss"]) for r in stats(stopped)]
     assert resumed_stats[-1] == [(r["step"], r["d_loss"], r["g_loss"]) for r in stats(ddp_gan)][-1]
     assert re.search(r"resumed at step 4 on cpu", (stopped / "log.txt").read_text())
+
+
+@pytest.mark.slow
+def test_ddp_align_matches_the_single_process_emulation(workdir, ddp_ae, one_thread):
+    """The alignment stage under torchrun: every rank's embeddings gathered, the contrastive
+    loss over the whole global batch, DDP's averaged gradients."""
+    ddp_align = run_path(torchrun(
+        "train-align", "--ae-run", ddp_ae[0], *COMMON, "--set", "image_channels=[8,16]",
+        "--desc", "ddp", cwd=workdir,
+    ))  # fmt: skip
+    reference = emulated_align_run(workdir / "reference_runs", ddp_ae[0])
+    excess = max_excess(final_models(ddp_align), final_models(reference))
+    assert excess <= ATOL, f"weights differ by up to {excess + ATOL:.3g}"
+    for ours, theirs in zip(stats(ddp_align), stats(reference), strict=True):
+        assert ours["loss"] == pytest.approx(theirs["loss"], rel=RTOL, abs=ATOL)
 
 
 @pytest.mark.slow

@@ -12,8 +12,9 @@ import pytest
 import soundfile
 import torch
 
-from s2ilib import evaluate, formats, informativity
+from s2ilib import evaluate, formats, informativity, report
 from s2ilib.datasets import DataSet, avdigits, avdigits_build, open_dataset
+from s2ilib.datasets import sounds as sounds_module
 from s2ilib.errors import S2IError
 from s2ilib.formats import RecordSet
 
@@ -71,9 +72,15 @@ def mnist() -> DataSet:
 
 @pytest.fixture(scope="module")
 def bank_run(mnist, tmp_path_factory) -> Path:
-    config = informativity.InformativityTrainConfig(image_size=IMAGE_SIZE, epochs=5, patience=5)
+    """Classifiers trained on AV-Digits' MNIST pool: the same images as the `mnist` fixture."""
+    from s2ilib.train.config import InformativityTrainConfig
+    from s2ilib.train.registry import train_informativity
+
+    config = InformativityTrainConfig(
+        data=str(avdigits.AVDIGITS_DIR), image_size=IMAGE_SIZE, num_epochs=5, patience=5
+    )
     root = tmp_path_factory.mktemp("runs")
-    return informativity.train_informativity(mnist, runs_root=root, config=config, verbose=False)
+    return train_informativity(config, runs_root=root, progress_bar=False)
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +103,11 @@ def test_training_writes_a_run_with_real_ceilings(bank_run, bank):
 
 
 def test_classifier_config_keeps_the_paper_layers_that_fit():
-    assert informativity.classifier_config(96, 2).channels == (12, 32, 32, 32, 32)
-    assert informativity.classifier_config(32, 2).channels == (12, 32, 32)
-    assert informativity.classifier_config(32, 10).n_classes == 10
+    from s2ilib.models import paper_classifier
+
+    assert paper_classifier(96, 2).channels == (12, 32, 32, 32, 32)
+    assert paper_classifier(32, 2).channels == (12, 32, 32)
+    assert paper_classifier(32, 10).n_classes == 10
 
 
 def test_degradations_are_what_they_claim():
@@ -120,8 +129,8 @@ def test_degradations_are_what_they_claim():
     torch.testing.assert_close(out[mixed], (own[mixed] + other[mixed]) / 2)
 
 
-def _sounds(mnist) -> evaluate.SoundSet:
-    return evaluate.select_sounds(mnist, "test")
+def _sounds(mnist) -> sounds_module.SoundSet:
+    return sounds_module.select_sounds(mnist, "test")
 
 
 def test_perfect_generator_scores_the_real_image_ceiling(mnist, bank):
@@ -177,7 +186,7 @@ def test_grey_images_score_near_zero_and_samples_are_reported(mnist, bank):
     assert set(result["methods"]) == {"generator", "random_real", "nearest_neighbour", "real"}
     assert set(result["breakdown"]) == {"language", "engine"}
     assert result["breakdown"]["engine"]["pico"]["num_sounds"] == 250
-    markdown, latex = evaluate.format_tables(evaluate._finite(result | _header(sounds)))
+    markdown, latex = report.format_tables(evaluate._finite(result | _header(sounds)))
     assert "Generator (mean of 3 draws)" in markdown and "| Chance |" in markdown
     assert "\\begin{tabular}" in latex and "Generator per engine" in latex
 
@@ -202,11 +211,11 @@ def _tiny_encoder():
 
 
 def test_filters_keep_only_the_asked_metadata(mnist):
-    sounds = evaluate.select_sounds(mnist, "test", languages=["es"], engines=["pico"])
+    sounds = sounds_module.select_sounds(mnist, "test", languages=["es"], engines=["pico"])
     assert len(sounds) == 125
     assert set(sounds.extra["language"]) == {"es"} and set(sounds.extra["engine"]) == {"pico"}
     with pytest.raises(S2IError, match="language"):
-        evaluate.select_sounds(mnist, "test", languages=["xx"])
+        sounds_module.select_sounds(mnist, "test", languages=["xx"])
 
 
 def _write_tones(folder: Path, labels: list[str]) -> Path:
@@ -226,14 +235,14 @@ def test_audio_folder_with_labels_skips_bad_files(tmp_path):
     _write_tones(tmp_path, ["two", "7"])
     labels = tmp_path / "labels.csv"
     labels.write_text(labels.read_text() + "missing.wav,one\n")
-    sounds, skipped = evaluate.sounds_from_audio_dir(tmp_path, labels, avdigits.CLASSES)
+    sounds, skipped = sounds_module.sounds_from_audio_dir(tmp_path, labels, avdigits.CLASSES)
     assert sounds.labels.tolist() == [2, 7]
     assert sounds.spectrograms.shape == (2, 128, 100) and sounds.spectrograms.dtype == np.uint8
     assert [Path(s["file"]).name for s in skipped] == ["broken.wav", "missing.wav"]
     assert [s["line"] for s in skipped] == [4, 5]
     labels.write_text("file,label\ntone_a.wav,eleven\n")
     with pytest.raises(S2IError, match="line 2"):
-        evaluate.sounds_from_audio_dir(tmp_path, labels, avdigits.CLASSES)
+        sounds_module.sounds_from_audio_dir(tmp_path, labels, avdigits.CLASSES)
 
 
 # --------------------------------------------------------------------------------------
@@ -283,9 +292,8 @@ def _s2i(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_train_informativity_and_evaluate_write_the_reports(tmp_path):
-    from s2ilib.train.ae import train_autoencoder
     from s2ilib.train.config import AETrainConfig, GANTrainConfig
-    from s2ilib.train.gan import train_gan
+    from s2ilib.train.registry import train_autoencoder, train_gan
 
     data = _write_shapes_dataset(tmp_path / "shapes")
     assert open_dataset(data).pairing == "record"

@@ -22,7 +22,7 @@ from s2ilib.train import fastpath
 from s2ilib.train.config import AETrainConfig, GANTrainConfig, TrainConfigError
 from s2ilib.train.fastpath import FastPath
 from s2ilib.train.losses import PaperLoss
-from s2ilib.train.steps import ae_step, train_step
+from s2ilib.train.steps import AEStage, GANStage, ae_step, gan_step
 
 REPO = Path(__file__).resolve().parents[1]
 BF16_AND_NHWC = FastPath(bf16=True, channels_last=True)
@@ -137,14 +137,13 @@ def test_one_training_step_loss_matches_reference():
     fast_ae = fastpath.prepare_networks({"ae": fast_ae}, BF16_AND_NHWC, "cpu")["ae"]
     torch.manual_seed(1)
     reference = ae_step(
-        reference_ae, torch.optim.SGD(reference_ae.parameters(), lr=0.01), spectrograms
+        AEStage(reference_ae, torch.optim.SGD(reference_ae.parameters(), lr=0.01)), spectrograms
     )
     torch.manual_seed(1)
+    fused = fastpath.make_adam(fast_ae.parameters(), FastPath(fused_adam=True), "cpu", lr=0.0)
     fast = ae_step(
-        fast_ae,
-        fastpath.make_adam(fast_ae.parameters(), FastPath(fused_adam=True), "cpu", lr=0.0),
+        AEStage(fast_ae, fused, autocast=autocast),
         fastpath.to_memory_format(spectrograms, BF16_AND_NHWC),
-        autocast=autocast,
     )
     assert fast["loss"].dtype == torch.float32
     assert abs(fast["loss"].item() - reference["loss"].item()) < 0.02 * reference["loss"].item()
@@ -155,7 +154,6 @@ def test_one_training_step_loss_matches_reference():
         "generator": generator,
         "discriminator": discriminator,
     }
-    config = GANTrainConfig(loss="paper")
     losses = {}
     for name, settings in (("reference", fastpath.REFERENCE), ("fast", BF16_AND_NHWC)):
         copies = {k: copy.deepcopy(v) for k, v in networks.items()}
@@ -164,15 +162,18 @@ def test_one_training_step_loss_matches_reference():
             for k in ("generator", "discriminator")
         }
         step_networks = fastpath.prepare_networks(copies, settings, "cpu")
+        stage = GANStage(
+            **step_networks,
+            generator_optimizer=optimizers["generator"],
+            discriminator_optimizer=optimizers["discriminator"],
+            loss=PaperLoss(),
+            autocast=fastpath.autocast_context(settings, "cpu"),
+        )
         torch.manual_seed(2)
-        stats = train_step(
-            step_networks,
-            optimizers,
-            PaperLoss(),
+        stats = gan_step(
+            stage,
             fastpath.to_memory_format(spectrograms, settings),
             fastpath.to_memory_format(images, settings),
-            config,
-            fastpath.autocast_context(settings, "cpu"),
         )
         losses[name] = {k: v.item() for k, v in stats.items() if k in ("d_loss", "g_pixel")}
     for key, value in losses["reference"].items():
@@ -220,10 +221,12 @@ def test_compiled_step_runs_through_dynamo():
         "ae"
     ]
     torch.manual_seed(3)
-    stats = ae_step(compiled, torch.optim.SGD(compiled.parameters(), lr=0.01), spectrograms)
+    stats = ae_step(
+        AEStage(compiled, torch.optim.SGD(compiled.parameters(), lr=0.01)), spectrograms
+    )
     torch.manual_seed(3)
     expected = ae_step(
-        reference_ae, torch.optim.SGD(reference_ae.parameters(), lr=0.01), spectrograms
+        AEStage(reference_ae, torch.optim.SGD(reference_ae.parameters(), lr=0.01)), spectrograms
     )
     assert compiled.failed is None  # dynamo traced it (the eager backend runs the graph as is)
     torch.testing.assert_close(stats["loss"], expected["loss"], rtol=1e-4, atol=1e-6)

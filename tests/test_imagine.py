@@ -15,10 +15,10 @@ from PIL import Image
 
 from s2ilib.datasets.avdigits import AVDIGITS_DIR
 from s2ilib.formats import open_records
-from s2ilib.imagine import set_dropout_scale, unique_stems
-from s2ilib.train.ae import train_autoencoder
+from s2ilib.imagine import unique_stems
 from s2ilib.train.config import AETrainConfig, GANTrainConfig
-from s2ilib.train.gan import train_gan
+from s2ilib.train.registry import train_autoencoder, train_gan
+from s2ilib.translate import set_dropout_scale
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = {

@@ -12,6 +12,9 @@ from s2ilib.notebook import ParameterError, load_parameters, user_variables, wri
 
 @dataclasses.dataclass(frozen=True)
 class Example:
+    PATHS = ("data",)
+    FROM_EARLIER_STEPS = ()
+
     data: str = ""
     epochs: int = 3
     lr: float = 0.1
@@ -99,12 +102,73 @@ def test_recipes_are_checked_and_align_runs_come_from_notebook_02(tmp_path):
     for folder in (ae_run, align_run):
         folder.mkdir(parents=True)
     write_step_outputs(
-        tmp_path / "report",
-        "02_audio_autoencoder",
-        {"pass_on": {"ae_run": str(ae_run), "align_run": str(align_run)}},
+        tmp_path / "report", "02_audio_autoencoder", {"pass_on": {"ae_run": str(ae_run)}}
+    )
+    write_step_outputs(
+        tmp_path / "report", "03_alignment", {"pass_on": {"align_run": str(align_run)}}
     )
     config = load_parameters(GANParameters, {"report_dir": str(tmp_path / "report")})
     assert (config.ae_run, config.align_run) == (str(ae_run), str(align_run))
     assert (config.recipe, config.compare_recipe) == ("aligned", "paper")
     with pytest.raises(ParameterError, match="parameter recipe='fancy'"):
         load_parameters(GANParameters, {"report_dir": str(tmp_path / "report"), "recipe": "fancy"})
+
+
+@pytest.fixture
+def repository(tmp_path, monkeypatch):
+    """A stand-in repository root (reports/, runs/) for s2ilib.notebook's lookups."""
+    from s2ilib import notebook
+
+    monkeypatch.setattr(notebook, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(notebook, "REPORTS_ROOT", tmp_path / "reports")
+    return tmp_path
+
+
+def _gan_run(root, name: str):
+    run = root / "runs" / name
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes(b"x")
+    return run
+
+
+def test_relative_paths_resolve_from_the_repository_root(repository, tmp_path, monkeypatch):
+    from s2ilib.notebook import DataExplorationParameters
+
+    (repository / "somewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "somewhere")  # a kernel started elsewhere (notebooks/)
+    config = load_parameters(DataExplorationParameters, {"figures_dir": "figures"})
+    assert config.figures_dir == str(repository / "figures")
+    assert config.report_dir == str(repository / "reports" / "interactive")
+
+
+def test_an_interactive_notebook_finds_the_run_the_main_job_recorded(repository, capsys):
+    from s2ilib.notebook import ImagineParameters
+
+    recorded = _gan_run(repository, "00004-gan-recipe-aligned")
+    _gan_run(repository, "00009-gan-newer")  # newer, but not what the report recorded
+    write_step_outputs(
+        repository / "reports" / "main", "04_gan_training", {"pass_on": {"gan_run": str(recorded)}}
+    )
+    config = load_parameters(ImagineParameters, {})
+    assert config.gan_run == str(recorded)
+    assert f"gan_run = {str(recorded)!r} (from {repository / 'reports' / 'main'}" in (
+        capsys.readouterr().out
+    )
+
+
+def test_without_a_report_the_newest_run_of_the_kind_is_taken(repository, capsys):
+    from s2ilib.notebook import ImagineParameters
+
+    _gan_run(repository, "00002-gan-old")
+    newest = _gan_run(repository, "00007-gan-new")
+    (repository / "runs" / "00008-ae-later" / "checkpoints").mkdir(parents=True)
+    assert load_parameters(ImagineParameters, {}).gan_run == str(newest)
+    assert "gan_run = " in capsys.readouterr().out
+
+
+def test_a_pipeline_report_takes_runs_from_itself_only(repository):
+    from s2ilib.notebook import ImagineParameters
+
+    _gan_run(repository, "00007-gan-new")
+    with pytest.raises(ParameterError, match="parameter gan_run is empty"):
+        load_parameters(ImagineParameters, {"report_dir": str(repository / "reports" / "main")})

@@ -56,6 +56,31 @@ def test_every_parameter_is_a_documented_config_field(notebook):
     assert names == assigned, "papermill could not parse some parameter lines (no '=' in comments)"
 
 
+@pytest.mark.parametrize("notebook", SOURCES, ids=lambda p: p.stem)
+def test_parameters_cell_literals_are_the_dataclass_defaults(notebook):
+    """The parameters cell and its dataclass (s2ilib.notebook) declare the same names with
+    the same values: one cannot drift from the other."""
+    import ast
+    import dataclasses
+
+    from s2ilib import notebook as parameters
+    from s2ilib.pipeline import STEP_PARAMETERS
+
+    source = nbformat.read(notebook, as_version=4)
+    cell = next(c for c in source.cells if "parameters" in c.metadata.get("tags", []))
+    literals = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(cell.source).body
+        if isinstance(node, ast.Assign)
+    }
+    config_class = getattr(parameters, STEP_PARAMETERS[notebook.stem])
+    defaults = {f.name: f.default for f in dataclasses.fields(config_class)}
+    assert literals == defaults
+    assert f"load_parameters({config_class.__name__}, globals())" in "".join(
+        c.source for c in source.cells
+    )
+
+
 def _execute(notebook: str, out: Path, **parameters):
     return papermill.execute_notebook(
         str(NOTEBOOK_DIR / f"{notebook}.ipynb"),
@@ -130,18 +155,20 @@ def test_whole_pipeline_smoke_run(tmp_path):
     assert any("-ae-" in r for r in runs) and any("-align-" in r for r in runs)
     assert any("-gan-recipe-aligned" in r for r in runs)
     assert any("-gan-recipe-paper" in r for r in runs)  # the paper's recipe beside it
+    assert any("-informativity-" in r for r in runs)
     comparison = (report / "evaluation" / "comparison.csv").read_text().splitlines()
     assert len(comparison) == 3 and "aligned" in comparison[1] and "autoencoder" in comparison[2]
     figures = {p.name for p in (tmp_path / "figures").iterdir()}
     for name in (
         "01_examples",
         "02_ae_reconstructions",
-        "02_align_loss",
-        "03_gan_losses",
-        "03_recipes_d_loss",
-        "04_informativity_per_class",
-        "05_gallery",
-        "06_imagine",
+        "03_align_loss",
+        "03_aligned_embedding_map",
+        "04_gan_losses",
+        "04_recipes_d_loss",
+        "05_informativity_per_class",
+        "06_gallery",
+        "07_imagine",
     ):
         assert {f"{name}.png", f"{name}.pdf"} <= figures
 

@@ -1,57 +1,53 @@
-"""The supervised ceiling (s2ilib.probes.supervised_ceiling) and its benchmark script."""
+"""The supervised ceiling (s2ilib.train.ceiling) and its benchmark script."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from s2ilib import models
 from s2ilib.datasets import open_dataset
-from s2ilib.probes import supervised_ceiling
 from s2ilib.train.config import default_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def first_classes(records, count: int):
-    """The records of classes 0..count-1 (metadata columns kept in step)."""
-    keep = np.flatnonzero(records.labels < count)
-    return replace(
-        records,
-        names=records.names[keep],
-        labels=records.labels[keep],
-        spectrograms=records.spectrograms[keep],
-        extra={key: np.asarray(value)[keep] for key, value in records.extra.items()},
-    )
+def test_supervised_ceiling_learns_and_leaves_the_encoder_alone(tmp_path):
+    """Three digits, a barely trained tiny encoder, 12 epochs: unseen voices well above chance."""
+    from s2ilib.runs import load_checkpoint
+    from s2ilib.train.ceiling import read_ceiling
+    from s2ilib.train.config import AETrainConfig, CeilingTrainConfig
+    from s2ilib.train.registry import train_autoencoder, train_ceiling
 
-
-def test_supervised_ceiling_learns_and_leaves_the_encoder_alone():
-    """Three digits, a fresh tiny encoder, 12 epochs: unseen voices well above chance."""
-    torch.manual_seed(0)
-    encoder = models.AudioAutoencoder(models.preset("tiny", 64).autoencoder).encoder.eval()
-    before = {key: value.clone() for key, value in encoder.state_dict().items()}
-    data = open_dataset(default_data_dir())
-    train, val = first_classes(data.split("train"), 3), first_classes(data.split("val"), 3)
-    result = supervised_ceiling(
-        encoder, train, val, epochs=12, batch_size=32, lr=1e-2, progress=False
-    )
+    quick = {"num_steps": 2, "batch_size": 8, "sample_every": 10**6, "checkpoint_every": 10**6}
+    ae = train_autoencoder(
+        AETrainConfig.from_dict({"preset": "tiny", "embedding_dim": 64, **quick}),
+        runs_root=tmp_path, progress_bar=False,
+    )  # fmt: skip
+    before = load_checkpoint(ae / "checkpoints" / "last.pt")["models"]["autoencoder"]
+    config = CeilingTrainConfig(
+        ae_run=str(ae), data=default_data_dir(), classes=(0, 1, 2), split="val",
+        num_epochs=12, batch_size=32, lr=1e-2,
+    )  # fmt: skip
+    result = read_ceiling(train_ceiling(config, runs_root=tmp_path, progress_bar=False))
     assert result["chance"] < 0.4
     assert result["accuracy"] > 0.6, result
     assert set(result["breakdown"]) == {"engine", "language", "setup"}
-    assert set(result["breakdown"]["engine"]) == set(np.asarray(val.extra["engine"]).tolist())
-    for key, value in encoder.state_dict().items():
+    val = open_dataset(default_data_dir()).split("val")
+    engines = np.asarray(val.extra["engine"])[np.asarray(val.labels) < 3]
+    assert set(result["breakdown"]["engine"]) == set(engines.tolist())
+    after = load_checkpoint(ae / "checkpoints" / "last.pt")["models"]["autoencoder"]
+    for key, value in after.items():
         assert torch.equal(value, before[key]), key
 
 
 def test_audio_ceiling_script_on_an_ae_run(tmp_path):
-    from s2ilib.train.ae import train_autoencoder
     from s2ilib.train.config import AETrainConfig
+    from s2ilib.train.registry import train_autoencoder
 
     quick = {"num_steps": 2, "batch_size": 8, "sample_every": 10**6, "checkpoint_every": 10**6}
     run = train_autoencoder(

@@ -24,20 +24,12 @@ import torch
 from s2ilib.errors import S2IError
 from s2ilib.formats import format_name, write_spec_image_bin
 from s2ilib.models import AudioAutoencoder, DenseGenerator, Discriminator, preset
-from s2ilib.train.checkpoint import (
-    latest_checkpoint,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from s2ilib.runs import RunLog, create_run_dir, load_run
+from s2ilib.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from s2ilib.seeding import rng_state, set_rng_state
+from s2ilib.train.common import spread_over_classes
 from s2ilib.train.config import AETrainConfig, GANTrainConfig, TrainConfigError, parse_assignments
-from s2ilib.train.loop import (
-    NonFiniteLossError,
-    epoch_batches,
-    gather_stats,
-    spread_over_classes,
-)
+from s2ilib.train.engine import NonFiniteLossError, epoch_order, gather_stats, lr_factor
 from s2ilib.train.losses import (
     GAN_LOSSES,
     HingeLoss,
@@ -45,8 +37,7 @@ from s2ilib.train.losses import (
     NonSaturatingLoss,
     PaperLoss,
 )
-from s2ilib.train.rundir import RunLog, create_run_dir, load_run
-from s2ilib.train.steps import ae_step, lr_factor, train_step, update_discriminator
+from s2ilib.train.steps import AEStage, GANStage, ae_step, gan_step, update_discriminator
 
 EMBEDDING_DIM = 64
 REPO = Path(__file__).resolve().parents[1]
@@ -215,7 +206,7 @@ def test_resumed_log_drops_stats_written_after_the_checkpoint(tmp_path):
 def test_checkpoint_round_trip_restores_models_optimisers_and_rng(tmp_path):
     autoencoder, _, _ = tiny_networks()
     optimizer = torch.optim.SGD(autoencoder.parameters(), lr=0.05, momentum=0.9)
-    ae_step(autoencoder, optimizer, torch.rand(4, 1, 128, 100) * 2 - 1)
+    ae_step(AEStage(autoencoder, optimizer), torch.rand(4, 1, 128, 100) * 2 - 1)
     state = {
         "models": {"autoencoder": autoencoder.state_dict()},
         "optimizers": {"autoencoder": optimizer.state_dict()},
@@ -320,40 +311,33 @@ def test_ae_steps_reduce_the_loss_on_a_fixed_batch():
     batch = torch.full((8, 1, 128, 100), -0.8)  # dark, with a bright band at a different height
     for i in range(8):
         batch[i, :, 10 * i : 10 * i + 20] = 0.6
-    losses = [ae_step(autoencoder, optimizer, batch)["loss"] for _ in range(12)]
+    stage = AEStage(autoencoder, optimizer)
+    losses = [ae_step(stage, batch)["loss"] for _ in range(12)]
     assert torch.stack(losses[-3:]).mean() < 0.75 * torch.stack(losses[:3]).mean()
 
 
 def test_gan_steps_reduce_the_losses_on_a_fixed_batch():
     autoencoder, generator, discriminator = tiny_networks()
     autoencoder.eval().requires_grad_(False)
-    networks = {
-        "encoder": autoencoder.encoder,
-        "generator": generator,
-        "discriminator": discriminator,
-    }
-    optimizers = {
-        "generator": torch.optim.Adam(generator.parameters(), lr=2e-3, betas=(0.5, 0.999)),
-        "discriminator": torch.optim.Adam(discriminator.parameters(), lr=2e-3, betas=(0.5, 0.999)),
-    }
-    config = GANTrainConfig(loss="paper")
+    stage = GANStage(
+        encoder=autoencoder.encoder,
+        generator=generator,
+        discriminator=discriminator,
+        generator_optimizer=torch.optim.Adam(generator.parameters(), lr=2e-3, betas=(0.5, 0.999)),
+        discriminator_optimizer=torch.optim.Adam(
+            discriminator.parameters(), lr=2e-3, betas=(0.5, 0.999)
+        ),
+        loss=PaperLoss(),
+    )
     spectrograms = torch.rand(6, 1, 128, 100) * 2 - 1
     images = torch.rand(6, 3, 32, 32) * 2 - 1
-    stats = [
-        train_step(networks, optimizers, PaperLoss(), spectrograms, images, config)
-        for _ in range(10)
-    ]
+    stats = [gan_step(stage, spectrograms, images) for _ in range(10)]
     pixel = torch.stack([s["g_pixel"] for s in stats])
     assert pixel[-3:].mean() < pixel[:3].mean()
     # The discriminator alone, on fixed real and fake pairs, learns to tell them apart.
     fake = generator(autoencoder.encoder(spectrograms)).detach()
     embeddings = autoencoder.encoder(spectrograms)
-    d_losses = [
-        update_discriminator(
-            discriminator, optimizers["discriminator"], PaperLoss(), images, fake, embeddings
-        )["d_loss"]
-        for _ in range(10)
-    ]
+    d_losses = [update_discriminator(stage, images, fake, embeddings)["d_loss"] for _ in range(10)]
     assert torch.stack(d_losses[-3:]).mean() < torch.stack(d_losses[:3]).mean()
 
 
@@ -361,9 +345,10 @@ def test_nan_guard_names_the_step_and_the_loss():
     autoencoder, _, _ = tiny_networks()
     optimizer = torch.optim.SGD(autoencoder.parameters(), lr=0.01)
     batch = torch.rand(4, 1, 128, 100)
-    pending = [ae_step(autoencoder, optimizer, batch)]
+    stage = AEStage(autoencoder, optimizer)
+    pending = [ae_step(stage, batch)]
     batch[1, 0, 5, 5] = float("nan")
-    pending.append(ae_step(autoencoder, optimizer, batch))
+    pending.append(ae_step(stage, batch))
     with pytest.raises(NonFiniteLossError, match="step 11: loss is nan"):
         gather_stats(pending, first_step=10)
     means = gather_stats(pending[:1], first_step=10)
@@ -395,10 +380,10 @@ def test_cli_diverging_run_stops_and_keeps_the_last_good_checkpoint(workdir):
 
 
 def test_epoch_order_is_a_function_of_seed_and_epoch():
-    first = epoch_batches(50, 8, seed=3, epoch=2)
+    first = epoch_order(50, 8, seed=3, epoch=2)
     assert len(first) == 6 and all(len(b) == 8 for b in first)
-    assert all(np.array_equal(a, b) for a, b in zip(first, epoch_batches(50, 8, 3, 2), strict=True))
-    assert not np.array_equal(first[0], epoch_batches(50, 8, 3, 3)[0])
+    assert all(np.array_equal(a, b) for a, b in zip(first, epoch_order(50, 8, 3, 2), strict=True))
+    assert not np.array_equal(first[0], epoch_order(50, 8, 3, 3)[0])
     assert len(np.unique(np.concatenate(first))) == 48
     positions = spread_over_classes(np.repeat([0, 1, 2], 5), 3, seed=0)
     assert sorted(np.repeat([0, 1, 2], 5)[positions]) == [0, 1, 2]

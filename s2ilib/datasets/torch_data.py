@@ -121,6 +121,15 @@ class SpectrogramDataset(Dataset):
     def __init__(self, records: RecordSet, classes=None, limit_per_class=None, seed: int = 0):
         self.records = records
         self.indices = select_indices(records.labels, classes, limit_per_class, seed)
+        missing = sorted(
+            set(classes or ()) - set(np.asarray(records.labels)[self.indices].tolist())
+        )
+        if missing:
+            present = sorted(set(np.asarray(records.labels).tolist()))
+            raise S2IError(
+                f"{records.split}: no training items of classes {missing} (0-based; this split "
+                f"has classes {present[0]}..{present[-1]})"
+            )
         self.labels = torch.as_tensor(records.labels[self.indices], dtype=torch.long)
         self.spectrograms = _SubsetStore(_check_field(records, "spectrograms"), self.indices)
 

@@ -449,6 +449,8 @@ def start(task_class, plan: RunPlan, runs_root="runs", desc=None, run_dir=None, 
     from s2ilib.datasets import open_dataset
 
     config, desc = plan.config, desc or plan.desc
+    if run_dir is not None and Path(run_dir).exists():  # before any work: fail early
+        raise S2IError(f"{run_dir}: run directory exists; pass --resume {run_dir} to continue it")
     with distributed.session(device) as device:
         data = open_dataset(plan.run_config["data"])  # before the run directory: fail early
         _check_world(task_class, config, device)  # likewise

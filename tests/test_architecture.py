@@ -1,0 +1,37 @@
+"""The shape of s2ilib: the import-layer contract (pyproject.toml, [tool.importlinter]) and
+short functions."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_FUNCTION_LINES = 60  # argument parsers (the CLI's register functions) excepted
+
+
+def test_the_import_layer_contract_holds():
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    if lint is None:
+        pytest.fail("lint-imports is missing: install the dev extra (pip install -e '.[dev]')")
+    result = subprocess.run([lint], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
+
+
+def test_no_function_is_longer_than_sixty_lines():
+    long = []
+    for path in sorted((REPO / "s2ilib").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            length = node.end_lineno - node.lineno + 1
+            parser = path.parent.name == "cli" and node.name == "register"
+            if length > MAX_FUNCTION_LINES and not parser:
+                long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({length} lines)")
+    assert not long, "functions over 60 lines:\n" + "\n".join(long)
