@@ -105,3 +105,157 @@ def test_diversity_of_identical_records_is_zero_and_known_for_two_points():
     assert distances[0] == 0.0
     assert distances[1] == pytest.approx(5.0)
     assert np.isnan(distances[2])
+
+
+# --------------------------------------------------------------------------------------
+# Imagination: draw diversity, precision/recall, density/coverage
+# --------------------------------------------------------------------------------------
+
+
+def _clusters(num_modes: int, per_mode: int, dims: int, seed: int, spread: float = 0.1):
+    """(num_modes * per_mode, dims) points around far-apart centres, and their mode."""
+    rng = np.random.default_rng(seed)
+    centres = 100.0 * np.eye(num_modes, dims)
+    modes = np.repeat(np.arange(num_modes), per_mode)
+    return centres[modes] + spread * rng.normal(size=(len(modes), dims)), modes
+
+
+def test_same_samples_give_full_precision_recall_coverage_and_density_k_plus_1_over_k():
+    features = np.random.default_rng(4).normal(size=(300, 6))
+    result = metrics.precision_recall_density_coverage(features, features, k=5)
+    assert result["precision"] == result["recall"] == result["coverage"] == 1.0
+    # Each real ball holds the point's own copy and copies of its k neighbours.
+    assert result["density"] == pytest.approx(6 / 5)
+    assert result["k"] == 5
+
+
+def test_independent_samples_of_one_distribution_meet_the_expected_density_and_coverage():
+    rng = np.random.default_rng(5)
+    real, generated = rng.normal(size=(1000, 8)), rng.normal(size=(1000, 8))
+    result = metrics.precision_recall_density_coverage(real, generated, k=5)
+    expected_coverage = 1 - np.prod([(1000 - i) / (2000 - i) for i in range(1, 6)])  # 0.969
+    assert result["density"] == pytest.approx(1.0, abs=0.1)  # E = 1 exactly; std ~0.025
+    assert result["coverage"] == pytest.approx(expected_coverage, abs=0.02)  # std ~0.006
+    assert 0.9 < result["precision"] < 1 and 0.9 < result["recall"] < 1  # k-NN noise, 8-D
+
+
+def test_far_apart_clusters_score_zero():
+    real, _ = _clusters(1, 50, 4, seed=6)
+    generated = real + 1000.0
+    result = metrics.precision_recall_density_coverage(real, generated, k=5)
+    assert [result[key] for key in ("precision", "recall", "density", "coverage")] == [0] * 4
+
+
+def test_generator_collapsed_onto_one_real_point():
+    # Modes of k + 1 = 6 points: every point's k nearest neighbours are the rest of its mode.
+    num_modes, per_mode = 4, 6
+    real, _ = _clusters(num_modes, per_mode, 6, seed=7)
+    copies = np.repeat(real[:1], 40, axis=0)
+    result = metrics.precision_recall_density_coverage(real, copies, k=5)
+    assert result["precision"] == 1.0
+    assert result["coverage"] == 1 / num_modes  # the balls of mode 0's points hold the copies
+    assert result["density"] == pytest.approx(per_mode / 5)  # each copy is in 6 balls
+    # The copies' own radii are 0: their manifold is that one point, found among the reals.
+    assert result["recall"] == 1 / (num_modes * per_mode)
+    labels = np.zeros(10, np.int64)
+    draws = np.repeat(copies[:10, None, :], 4, axis=1)  # 10 sounds, 4 identical draws
+    diversity = metrics.draw_diversity(draws, labels, real, np.zeros(len(real), np.int64), 1)
+    assert diversity["per_class"] == [0.0] and diversity["mean"] == 0.0
+
+
+def test_generator_that_makes_one_mode_only():
+    num_modes = 4
+    real, _ = _clusters(num_modes, 200, 4, seed=8)
+    one_mode, _ = _clusters(1, 400, 4, seed=9)  # fresh samples of mode 0
+    result = metrics.precision_recall_density_coverage(real, one_mode, k=5)
+    assert result["precision"] > 0.9
+    assert result["recall"] == pytest.approx(1 / num_modes, abs=0.03)
+    assert result["coverage"] == pytest.approx(1 / num_modes, abs=0.03)
+
+
+def test_precision_recall_density_coverage_by_hand():
+    # k = 1 on a line in 2-D. Real A=0, B=2, C=10, D=11: radii 2, 2, 1, 1.
+    # Generated P=1, Q=4, R=12, S=21: radii 3, 3, 8, 9.
+    real = np.array([[0, 0], [2, 0], [10, 0], [11, 0]], float)
+    generated = np.array([[1, 0], [4, 0], [12, 0], [21, 0]], float)
+    np.testing.assert_array_equal(metrics.knn_radii(real, k=1), [2, 2, 1, 1])
+    np.testing.assert_array_equal(metrics.knn_radii(generated, k=1), [3, 3, 8, 9])
+    result = metrics.precision_recall_density_coverage(real, generated, k=1)
+    # Real balls holding P: A, B; Q: B (on its boundary, |Q - B| = 2); R: D (boundary); S: none.
+    assert result["precision"] == 3 / 4
+    assert result["density"] == (2 + 1 + 1 + 0) / (1 * 4)
+    # A and B hold P; D holds R; C's nearest generated point, R, is 2 > 1 away.
+    assert result["coverage"] == 3 / 4
+    # A, B within P's radius 3; C, D within R's radius 8.
+    assert result["recall"] == 1.0
+
+
+def test_knn_radii_count_copies_as_neighbours_at_distance_zero():
+    points = np.array([[0, 0], [0, 0], [3, 4], [6, 8]], float)
+    np.testing.assert_array_equal(metrics.knn_radii(points, k=1), [0, 0, 5, 5])
+    np.testing.assert_array_equal(metrics.knn_radii(points, k=2), [5, 5, 5, 10])
+
+
+def test_draw_spread_and_diversity_by_hand():
+    # Sound 0: draws at 0, (3, 4), 0 -> distances 5, 0, 5 over 3 pairs; sound 1: all equal.
+    draws = np.array([[[0, 0], [3, 4], [0, 0]], [[1, 1], [1, 1], [1, 1]]], float)
+    np.testing.assert_allclose(metrics.draw_spread(draws), [10 / 3, 0.0])
+    real = np.array([[0, 0], [0, 10], [5, 5], [6, 5]], float)  # class 0: 10 apart; 1: 1
+    result = metrics.draw_diversity(draws, np.array([0, 1]), real, np.array([0, 0, 1, 1]), 3)
+    np.testing.assert_allclose(result["real_per_class"][:2], [10.0, 1.0])
+    np.testing.assert_allclose(result["per_class"][:2], [1 / 3, 0.0])
+    assert np.isnan(result["per_class"][2])  # no sounds, no real images
+    assert result["mean"] == pytest.approx(1 / 6)
+
+
+def test_draws_as_varied_as_real_images_give_a_ratio_near_one():
+    rng = np.random.default_rng(10)
+    num_classes, sounds_per_class, num_draws, dims = 3, 60, 4, 8
+    scales = np.array([1.0, 2.0, 0.5])  # each class its own spread
+    real_labels = np.repeat(np.arange(num_classes), 300)
+    real = rng.normal(size=(len(real_labels), dims)) * scales[real_labels, None]
+    labels = np.repeat(np.arange(num_classes), sounds_per_class)
+    draws = rng.normal(size=(len(labels), num_draws, dims)) * scales[labels, None, None]
+    result = metrics.draw_diversity(draws, labels, real, real_labels, num_classes)
+    np.testing.assert_allclose(result["per_class"], 1.0, atol=0.05)
+    assert result["mean"] == pytest.approx(1.0, abs=0.03)
+    np.testing.assert_allclose(result["real_per_class"], result["draws_per_class"], rtol=0.05)
+
+
+def test_chunked_and_whole_matrix_computations_agree():
+    rng = np.random.default_rng(11)
+    real = rng.normal(size=(130, 5))
+    generated = np.concatenate([real[:20], rng.normal(size=(90, 5)), real[:3]])  # copies: ties
+    whole = metrics.precision_recall_density_coverage(real, generated, k=3)
+    chunked = metrics.precision_recall_density_coverage(real, generated, k=3, chunk_size=7)
+    assert chunked == whole
+    np.testing.assert_array_equal(
+        metrics.knn_radii(generated, 3, chunk_size=1), metrics.knn_radii(generated, 3)
+    )
+    draws = rng.normal(size=(50, 3, 5))
+    np.testing.assert_array_equal(
+        metrics.draw_spread(draws, chunk_size=4), metrics.draw_spread(draws)
+    )
+
+
+def test_imagination_metrics_reject_input_they_cannot_use():
+    rng = np.random.default_rng(12)
+    real, generated = rng.normal(size=(5, 3)), rng.normal(size=(20, 3))
+    with pytest.raises(metrics.FeatureError, match="real features: 5 records.*k \\+ 1 = 6"):
+        metrics.precision_recall_density_coverage(real, generated, k=5)
+    with pytest.raises(metrics.FeatureError, match="generated features: 20 records"):
+        metrics.precision_recall_density_coverage(rng.normal(size=(30, 3)), generated, k=20)
+    with pytest.raises(metrics.FeatureError, match="3 features per record, real .* have 4"):
+        metrics.precision_recall_density_coverage(rng.normal(size=(20, 4)), generated)
+    with pytest.raises(ValueError, match="NaN or infinite.*record 2"):  # also a ValueError
+        metrics.precision_recall_density_coverage(
+            np.where(np.arange(20)[:, None] == 2, np.nan, generated), generated
+        )
+    with pytest.raises(metrics.FeatureError, match="1 draw per sound.*K >= 2"):
+        metrics.draw_spread(rng.normal(size=(4, 1, 3)))
+    with pytest.raises(metrics.FeatureError, match=r"expected \(N, K, F\)"):
+        metrics.draw_spread(rng.normal(size=(4, 3)))
+    with pytest.raises(metrics.FeatureError, match="labels: class 3 at record 1 is outside 0..2"):
+        metrics.draw_diversity(
+            rng.normal(size=(2, 2, 3)), np.array([0, 3]), generated, np.zeros(20, int), 3
+        )
