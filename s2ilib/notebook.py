@@ -140,12 +140,9 @@ def write_step_outputs(report_dir: str | os.PathLike, step: str, outputs: dict) 
 
 def save_figure(figure, name: str, figures_dir: str | os.PathLike = "figures") -> list[Path]:
     """Save a matplotlib figure as PNG and PDF under figures/ and return the paths."""
-    folder = Path(figures_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
-    for path in paths:
-        figure.savefig(path, bbox_inches="tight", dpi=150)
-    return paths
+    from s2ilib.viz import save_figure as save_deterministic_figure
+
+    return save_deterministic_figure(figure, name, figures_dir)
 
 
 # --- the parameters of each notebook -------------------------------------------------------
