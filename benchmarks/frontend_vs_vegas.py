@@ -153,8 +153,12 @@ def main(argv=None) -> None:
         metavar="REGEX=CLASS",
         help="also report the clips of files whose name matches REGEX next to VEGAS class CLASS (1-5)",
     )
-    parser.add_argument("--figure", type=Path, default=None, help="write the comparison plot here")
+    parser.add_argument(
+        "--figure", type=Path, default=None, help="write the comparison plot here (.png or .pdf)"
+    )
     args = parser.parse_args(argv)
+    if args.figure and args.figure.suffix.lower() not in (".png", ".pdf"):
+        parser.error(f"--figure {args.figure}: expected a .png or .pdf file name")
 
     config = FrontEndConfig()
     vegas, classes = read_vegas(args.vegas, args.limit)
@@ -259,6 +263,8 @@ def plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from s2ilib.viz import write_figure
+
     figure = plt.figure(figsize=(13, 7), layout="constrained")
     grid = figure.add_gridspec(2, 6)
     histogram = figure.add_subplot(grid[0, 0:3])
@@ -281,8 +287,7 @@ def plot(
         axis = figure.add_subplot(grid[1, column])
         axis.imshow(image, cmap="gray", vmin=0, vmax=255, aspect="auto")
         axis.set(title=f"{label} (mean {image.mean():.0f})", xticks=[], yticks=[])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
+    write_figure(figure, path, dpi=90, tight=False)
 
 
 if __name__ == "__main__":

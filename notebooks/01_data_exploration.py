@@ -51,7 +51,8 @@ from IPython.display import Audio, Markdown, display
 from s2ilib import viz
 from s2ilib.audio import load_audio
 from s2ilib.datasets import open_dataset, sounds, vegas
-from s2ilib.notebook import save_figure, write_step_outputs
+from s2ilib.notebook import write_step_outputs
+from s2ilib.viz import save_figure
 
 dataset = open_dataset(config.data_path)
 print(f"{dataset.root}: {dataset.kind}, {dataset.num_classes} classes, pairing by {dataset.pairing}")

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -52,7 +57,8 @@ from IPython.display import display
 from s2ilib import probes, viz
 from s2ilib.datasets import open_dataset
 from s2ilib.devices import resolve_device
-from s2ilib.notebook import save_figure, smoke_settings, write_step_outputs
+from s2ilib.notebook import smoke_settings, write_step_outputs
+from s2ilib.viz import save_figure
 from s2ilib.runs import load_run, read_stats, sample_grid_paths
 from s2ilib.train.recipes import align_config
 from s2ilib.train.registry import train_align

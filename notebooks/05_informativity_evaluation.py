@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -63,7 +68,8 @@ from s2ilib.datasets import open_dataset
 from s2ilib.devices import resolve_device
 from s2ilib.evaluate import compare_generators, evaluate_run, generator_row
 from s2ilib.informativity import load_informativity
-from s2ilib.notebook import save_figure, smoke_settings, write_step_outputs
+from s2ilib.notebook import smoke_settings, write_step_outputs
+from s2ilib.viz import save_figure
 from s2ilib.report import ceiling_markdown, comparison_frame, format_tables, write_report
 from s2ilib.runs import load_run
 from s2ilib.train.config import InformativityTrainConfig

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -51,7 +56,8 @@ from s2ilib.audio import load_audio
 from s2ilib.datasets import open_dataset
 from s2ilib.devices import resolve_device
 from s2ilib.errors import AudioError
-from s2ilib.notebook import save_figure, write_step_outputs
+from s2ilib.notebook import write_step_outputs
+from s2ilib.viz import save_figure
 from s2ilib.runs import load_run
 
 device = resolve_device(config.device)

@@ -3,6 +3,18 @@
 No torch here. Every spectrogram array in the workbook is in *image orientation*, as in the
 published JPEGs: uint8 (or float) of shape (128, 100), row 0 = highest mel band, low
 frequencies in the bottom row, loud is bright, 100 columns = 10 ms frames of one second.
+
+Record names and .bin labels. The JPEG trees name a record cNNN_sNNNNN_wNNN (class 1-based,
+source video, window). The spectrogram/embedding-to-image .bin records start with an 11-byte
+ASCII label instead: the class as three digits (001..999; the authors' code reads only
+these), then an 8-byte id whose spelling the published files do not document. The id is
+parsed into source and window when it follows a known spelling (ID_SPELLINGS): digits
+SSSSSWWW, as in 00417722000 (what the writers here produce), or separated _S_W, as in
+004_17722_0. Any other id is kept as written. A digits-only label is named
+cCCC_sSSSSS_wWWW (the same digits); any other label is named by its characters as written,
+so that writing the records back gives the same bytes. A label is refused only when its
+class part is not three digits 001..999 or a byte is not ASCII. A JPEG tree needs a source
+and a window for its file names: converting an id kept as written to one is refused.
 """
 
 from __future__ import annotations
@@ -22,7 +34,8 @@ from s2ilib.errors import FormatError
 
 SPECTROGRAM_SHAPE = (128, 100)  # mel bands x 10-ms frames
 IMAGE_SHAPE = (96, 96, 3)  # height x width x RGB
-LABEL_BYTES = 11  # ASCII: class (3 digits, 1-based) + source video (5) + window (3)
+LABEL_BYTES = 11  # ASCII: class (3 digits, 1-based) + the record's id (8 bytes)
+CLASS_DIGITS = 3
 SPLITS = ("train", "val", "test")
 
 
@@ -40,7 +53,7 @@ class RecordSet:
     )
     split: str  # "train", "val" or "test"
     paths: tuple[Path, ...]  # the files or folders the records came from
-    names: np.ndarray  # (N,) str, e.g. "c001_s00042_w003"
+    names: np.ndarray  # (N,) str, e.g. "c001_s00042_w003", or a .bin label as written
     labels: np.ndarray  # (N,) int64, 0-based class index
     spectrograms: Any = None  # uint8 (N, 128, 100), image orientation
     images: Any = None  # uint8 (N, H, W, C), C in {1, 3}; paired with the spectrogram
@@ -62,7 +75,8 @@ JPEG_QUALITY = 95  # writer quality: grey spectrograms come back within ~1 grey 
 BIN_PREFIX = {"train": "data", "val": "val", "test": "test"}  # split -> .bin name prefix
 SPLIT_OF_PREFIX = {"data": "train", "train": "train", "val": "val", "test": "test"}
 _NAME_PATTERN = re.compile(r"^c(\d{3})_s(\d{5})_w(\d{3})$")
-_LABEL_PATTERN = re.compile(r"^(\d{3})(\d{5})(\d{3})$")
+ID_SPELLINGS = ("SSSSSWWW", "_S_W")  # known spellings of a label's id: digits, or separated
+LABEL_EXPECTED = "11 ASCII bytes: the class as 3 digits 001..999, then the record's id"
 _EMBEDDING_FOLDER = re.compile(r"embeddings_(\d+)_to_images")
 _BIN_NAME = re.compile(r"^(data|train|val|test)_")
 _CHUNK_RECORDS = 1024  # records per read/write chunk: bounds memory of streaming writers
@@ -109,20 +123,16 @@ def format_name(class_index0: int, source_id: int, window: int) -> str:
 
 
 def label_to_name(label: str | bytes) -> str:
-    """11-byte label "CCCSSSSSWWW" (class 1-based) -> "cCCC_sSSSSS_wWWW"."""
-    text = label.decode("ascii", "replace") if isinstance(label, bytes) else label
-    match = _LABEL_PATTERN.match(text)
-    if not match or int(match.group(1)) < 1:
-        raise FormatError(
-            repr(label), "not a record label", expected="11 ASCII digits, class >= 001"
-        )
-    return f"c{match.group(1)}_s{match.group(2)}_w{match.group(3)}"
+    """One 11-byte label -> its record name (see the module docstring for the rule)."""
+    raw = label.encode("utf-8") if isinstance(label, str) else bytes(label)
+    if len(raw) > LABEL_BYTES:
+        raise FormatError(repr(label), f"{len(raw)} bytes", expected=LABEL_EXPECTED)
+    return str(parse_labels(np.array([raw], f"S{LABEL_BYTES}"), repr(label))[1][0])
 
 
 def name_to_label(name: str) -> bytes:
-    """ "cCCC_sSSSSS_wWWW" -> 11-byte ASCII label "CCCSSSSSWWW"."""
-    parse_name(name)
-    return (name[1:4] + name[6:11] + name[13:16]).encode("ascii")
+    """One record name -> its 11-byte label (trailing NUL bytes included)."""
+    return names_to_labels([name], repr(name)).tobytes()
 
 
 def _digit_value(digits: np.ndarray) -> np.ndarray:
@@ -131,29 +141,94 @@ def _digit_value(digits: np.ndarray) -> np.ndarray:
     return digits.astype(np.int64) @ powers
 
 
-def parse_labels(labels: np.ndarray, path) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised check of (N,) S11 labels -> (0-based class indices, names).
+def _label_codes(labels) -> np.ndarray:
+    """(N,) S11 labels -> (N, 11) uint8, as stored (a short label ends in NUL bytes)."""
+    raw = np.ascontiguousarray(labels, dtype=f"S{LABEL_BYTES}").tobytes()
+    return np.frombuffer(raw, np.uint8).reshape(-1, LABEL_BYTES)
 
-    Raises FormatError naming `path` and the first bad record.
-    """
-    codes = np.frombuffer(np.ascontiguousarray(labels, dtype=f"S{LABEL_BYTES}").tobytes(), np.uint8)
-    codes = codes.reshape(-1, LABEL_BYTES)
-    digits = codes - ord("0")  # uint8 wraps below '0', so one comparison catches both sides
-    bad = (digits > 9).any(axis=1)
-    classes = _digit_value(digits[:, :3]) if len(codes) else np.zeros(0, np.int64)
-    bad |= classes < 1
-    if bad.any():
-        record = int(np.flatnonzero(bad)[0])
-        raise FormatError(
-            path,
-            f"label {bytes(codes[record])!r} is not a record label",
-            record=record,
-            expected="11 ASCII digits: class (001..999) + source (5) + window (3)",
-        )
+
+def _codes_to_text(codes: np.ndarray) -> np.ndarray:
+    """(N, 11) ASCII codes -> (N,) str, the label as written (numpy drops trailing NULs)."""
+    labels = np.ascontiguousarray(codes, dtype=np.uint8).view(f"S{LABEL_BYTES}").reshape(-1)
+    return labels.astype(f"U{LABEL_BYTES}")
+
+
+def _first_refused(codes: np.ndarray) -> tuple[int, str] | None:
+    """The first label the reading rule refuses, and why; None when every label is valid."""
+    non_ascii = (codes > 127).any(axis=1)
+    digits = codes[:, :CLASS_DIGITS] - ord("0")  # uint8 wraps below '0': one comparison
+    bad = non_ascii | (digits > 9).any(axis=1) | (_digit_value(digits) < 1)
+    if not bad.any():
+        return None
+    record = int(np.flatnonzero(bad)[0])
+    why = "has a non-ASCII byte" if non_ascii[record] else "does not start with a class 001..999"
+    return record, why
+
+
+def _digit_ids(codes: np.ndarray) -> np.ndarray:
+    """Per label: its id is spelled SSSSSWWW (the 8 bytes after the class are digits)."""
+    return ((codes[:, CLASS_DIGITS:] - ord("0")) <= 9).all(axis=1)
+
+
+def _published_names(codes: np.ndarray) -> np.ndarray:
+    """(N, 11) digit-only labels CCCSSSSSWWW -> (N,) names cCCC_sSSSSS_wWWW, the same digits."""
     names = np.empty((len(codes), NAME_LENGTH), np.uint8)
     names[:, 0], names[:, 4], names[:, 5], names[:, 11], names[:, 12] = (ord(c) for c in "c_s_w")
     names[:, 1:4], names[:, 6:11], names[:, 13:16] = codes[:, 0:3], codes[:, 3:8], codes[:, 8:11]
-    return classes - 1, names.view(f"S{NAME_LENGTH}").ravel().astype(f"U{NAME_LENGTH}")
+    return names.view(f"S{NAME_LENGTH}").reshape(-1).astype(f"U{NAME_LENGTH}")
+
+
+def parse_labels(labels: np.ndarray, path) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised check of (N,) S11 labels -> (0-based class indices, record names).
+
+    Raises FormatError naming `path` and the first record whose label is refused.
+    """
+    codes = _label_codes(labels)
+    refused = _first_refused(codes)
+    if refused:
+        record, why = refused
+        label = bytes(codes[record])
+        raise FormatError(path, f"label {label!r} {why}", record=record, expected=LABEL_EXPECTED)
+    classes = _digit_value(codes[:, :CLASS_DIGITS] - ord("0"))
+    digit_ids = _digit_ids(codes)
+    if digit_ids.all():  # the common case, and the spelling the writers here produce
+        return classes - 1, _published_names(codes)
+    names = np.empty(len(codes), f"U{NAME_LENGTH}")
+    names[digit_ids] = _published_names(codes[digit_ids])
+    names[~digit_ids] = _codes_to_text(codes[~digit_ids])
+    return classes - 1, names
+
+
+def label_ids(labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N,) valid S11 labels -> (sources, windows, spellings): each id parsed by its spelling.
+
+    spellings holds the index in ID_SPELLINGS of the spelling each id follows, -1 for an id
+    kept as written (its source and window are -1 too).
+    """
+    ids = _label_codes(labels)[:, CLASS_DIGITS:].astype(np.int64)
+    sources, windows = np.full(len(ids), -1, np.int64), np.full(len(ids), -1, np.int64)
+    spellings = np.full(len(ids), -1, np.int64)
+    is_digit, is_separator = (ids >= ord("0")) & (ids <= ord("9")), ids == ord("_")
+    digits = ids - ord("0")
+    spelled = is_digit.all(axis=1)  # SSSSSWWW
+    sources[spelled] = _digit_value(digits[spelled, :5])
+    windows[spelled] = _digit_value(digits[spelled, 5:])
+    spellings[spelled] = 0
+    # _S_W: "_", digits, "_", digits; `middle` is the second separator's position
+    middle = np.where(is_separator[:, 1:], np.arange(1, ids.shape[1]), 0).max(axis=1)
+    spelled = (
+        is_separator[:, 0]
+        & (is_separator.sum(axis=1) == 2)
+        & (is_digit | is_separator).all(axis=1)
+        & (middle >= 2)
+        & (middle <= ids.shape[1] - 2)
+    )
+    source, window = np.zeros(len(ids), np.int64), np.zeros(len(ids), np.int64)
+    for position in range(1, ids.shape[1]):
+        source = np.where(position < middle, 10 * source + digits[:, position], source)
+        window = np.where(position > middle, 10 * window + digits[:, position], window)
+    sources[spelled], windows[spelled], spellings[spelled] = source[spelled], window[spelled], 1
+    return sources, windows, spellings
 
 
 def parse_names(names, path=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -164,7 +239,7 @@ def parse_names(names, path=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         record = int(np.flatnonzero(wrong_length)[0])
         raise FormatError(
             path or names[record],
-            f"name {names[record]!r} is not a record name",
+            f"name {str(names[record])!r} is not a record name",
             record=record,
             expected="cNNN_sNNNNN_wNNN",
         )
@@ -182,7 +257,7 @@ def parse_names(names, path=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         record = int(np.flatnonzero(bad)[0])
         raise FormatError(
             path or names[record],
-            f"name {names[record]!r} is not a record name",
+            f"name {str(names[record])!r} is not a record name",
             record=record,
             expected="cNNN_sNNNNN_wNNN with NNN >= 001",
         )
@@ -190,25 +265,88 @@ def parse_names(names, path=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def names_to_labels(names, path=None) -> np.ndarray:
-    """Vectorised name_to_label: (N,) names -> (N,) S11 labels."""
-    parse_names(names, path)
-    codes = np.asarray(names, dtype=f"U{NAME_LENGTH}").astype(f"S{NAME_LENGTH}")
-    codes = codes.view(np.uint8).reshape(-1, NAME_LENGTH)
-    label = np.concatenate([codes[:, 1:4], codes[:, 6:11], codes[:, 13:16]], axis=1)
-    return np.ascontiguousarray(label).view(f"S{LABEL_BYTES}").ravel()
+    """Vectorised name_to_label: (N,) record names of either kind -> (N,) S11 labels.
+
+    A cNNN_sNNNNN_wNNN name gives the digits CCCSSSSSWWW; any other name is a label as
+    written (at most 11 ASCII characters, NUL-padded), checked by the reading rule.
+    """
+    names = np.asarray(names, dtype=str).reshape(-1)
+    lengths = np.char.str_len(names)
+    published, written = lengths == NAME_LENGTH, lengths <= LABEL_BYTES
+    if not (published | written).all():
+        record = int(np.flatnonzero(~(published | written))[0])
+        raise FormatError(
+            path or names[record],
+            f"name {str(names[record])!r} is not a record name",
+            record=record,
+            expected=f"cNNN_sNNNNN_wNNN, or {LABEL_EXPECTED}",
+        )
+    labels = np.empty(len(names), f"S{LABEL_BYTES}")
+    rows = np.flatnonzero(published)
+    try:
+        parse_names(names[rows], path)
+    except FormatError as error:
+        record = int(rows[error.record])
+        raise FormatError(error.path, error.problem, record, error.expected) from None
+    codes = names[rows].astype(f"S{NAME_LENGTH}").view(np.uint8).reshape(-1, NAME_LENGTH)
+    digits = np.concatenate([codes[:, 1:4], codes[:, 6:11], codes[:, 13:16]], axis=1)
+    labels[rows] = np.ascontiguousarray(digits).view(f"S{LABEL_BYTES}").reshape(-1)
+    rows = np.flatnonzero(~published)
+    wide = names[rows].astype(f"U{LABEL_BYTES}").view(np.uint32).reshape(-1, LABEL_BYTES)
+    codes = np.minimum(wide, 255).astype(np.uint8)  # non-ASCII stays above 127: refused next
+    refused = _first_refused(codes)
+    if refused:
+        record, why = int(rows[refused[0]]), refused[1]
+        problem = f"name {str(names[record])!r} is not a record name: as a label it {why}"
+        expected = f"cNNN_sNNNNN_wNNN, or {LABEL_EXPECTED}"
+        raise FormatError(path or names[record], problem, record=record, expected=expected)
+    labels[rows] = np.ascontiguousarray(codes).view(f"S{LABEL_BYTES}").reshape(-1)
+    return labels
+
+
+def parse_record_names(names, path=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Record names of either kind -> (classes0, sources, windows); -1 for an id kept as written."""
+    labels = names_to_labels(names, path)
+    sources, windows, _ = label_ids(labels)
+    return _digit_value(_label_codes(labels)[:, :CLASS_DIGITS] - ord("0")) - 1, sources, windows
+
+
+def tree_names(names, path=None) -> np.ndarray:
+    """Record names as JPEG tree file names (cNNN_sNNNNN_wNNN), from ids of a known spelling.
+
+    A name whose id is kept as written, or whose window does not fit 3 digits, is refused:
+    a .bin layout keeps any id, a JPEG tree only the published file names.
+    """
+    names = np.asarray(names, dtype=str).reshape(-1)
+    classes, sources, windows = parse_record_names(names, path)
+    fits = (sources >= 0) & (sources < 100_000) & (windows >= 0) & (windows < 1000)
+    if not fits.all():
+        record = int(np.flatnonzero(~fits)[0])
+        raise FormatError(
+            path or names[record],
+            f"record name {str(names[record])!r} has no source and window to name a JPEG file",
+            record=record,
+            expected=f"an id spelled {' or '.join(ID_SPELLINGS)} with a window below 1000; "
+            "a .bin layout keeps any id",
+        )
+    return _format_names(classes, sources, windows)
+
+
+def _format_names(classes0, sources, windows) -> np.ndarray:
+    """Vectorised format_name, for values known to fit."""
+    names = np.zeros(len(classes0), f"U{NAME_LENGTH}")
+    if not len(names):  # np.char.zfill fails on empty arrays
+        return names
+    for prefix, values, width in (("c", classes0 + 1, 3), ("_s", sources, 5), ("_w", windows, 3)):
+        digits = np.char.zfill(np.asarray(values, np.int64).astype(str), width)
+        names = np.char.add(np.char.add(names, prefix), digits)
+    return names.astype(f"U{NAME_LENGTH}")
 
 
 def positional_names(labels: np.ndarray) -> np.ndarray:
     """Names for records that carry no source ids (audio_bin): s = i // 1000, w = i % 1000."""
     index = np.arange(len(labels), dtype=np.int64)
-    classes = np.char.zfill((np.asarray(labels, np.int64) + 1).astype(str), 3)
-    sources = np.char.zfill((index // 1000).astype(str), 5)
-    windows = np.char.zfill((index % 1000).astype(str), 3)
-    names = np.char.add(
-        np.char.add(np.char.add("c", classes), np.char.add("_s", sources)),
-        np.char.add("_w", windows),
-    )
-    return names.astype(f"U{NAME_LENGTH}") if len(names) else np.zeros(0, f"U{NAME_LENGTH}")
+    return _format_names(np.asarray(labels, np.int64), index // 1000, index % 1000)
 
 
 # --------------------------------------------------------------------------------------
@@ -919,13 +1057,16 @@ def convert(
 
 def _write_split(folder: Path, to_layout: str, records: RecordSet, records_per_file: int) -> None:
     if to_layout == "jpeg_tree":
+        try:
+            names = tree_names(records.names, "names")
+        except FormatError as error:
+            path, record = _record_source(records, error.record)
+            raise FormatError(path, error.problem, record, error.expected) from None
         if records.images is None:
-            write_jpeg_tree(folder, records.split, records.names, records.spectrograms)
+            write_jpeg_tree(folder, records.split, names, records.spectrograms)
         else:
-            write_jpeg_tree(
-                folder / "spectrograms", records.split, records.names, records.spectrograms
-            )
-            write_image_tree(folder / "frames", records.split, records.names, records.images)
+            write_jpeg_tree(folder / "spectrograms", records.split, names, records.spectrograms)
+            write_image_tree(folder / "frames", records.split, names, records.images)
         return
     for number, start in enumerate(range(0, len(records), records_per_file), start=1):
         stop = min(len(records), start + records_per_file)
@@ -944,12 +1085,33 @@ def _write_split(folder: Path, to_layout: str, records: RecordSet, records_per_f
             write_embedding_image_bin(path, names, rows["embeddings"], rows["images"])
 
 
+def _record_source(records: RecordSet, record: int) -> tuple[Path | str, int]:
+    """The file record `record` of a split came from, and its index in that file."""
+    array = next(a for a in (records.spectrograms, records.embeddings) if a is not None)
+    offsets = getattr(array, "offsets", None)  # a ConcatArray over the split's .bin files
+    if offsets is None or len(offsets) != len(records.paths) + 1:
+        return (records.paths[0] if records.paths else f"{records.split} records"), record
+    part = int(np.searchsorted(offsets, record, side="right")) - 1
+    return records.paths[part], record - int(offsets[part])
+
+
 def _sample_indices(count: int, sample_size: int) -> np.ndarray:
     return np.unique(np.linspace(0, count - 1, min(count, sample_size)).round().astype(np.int64))
 
 
+_LABELLED_LAYOUTS = ("spec_image_bin", "embedding_image_bin")  # records with an 11-byte label
+
+
+def label_id_counts(names) -> dict[str, int]:
+    """How many record ids follow each known spelling, and how many are kept as written."""
+    _, _, spellings = label_ids(names_to_labels(names))
+    counts = {spelling: int((spellings == i).sum()) for i, spelling in enumerate(ID_SPELLINGS)}
+    counts["as written"] = int((spellings < 0).sum())
+    return counts
+
+
 def describe(records_by_split: dict[str, RecordSet], sample_size: int = 2000) -> dict:
-    """A JSON-ready summary: layout, counts per split and class, array shapes, value ranges.
+    """A JSON-ready summary: layout, counts per split and class, label ids, shapes, value ranges.
 
     Value ranges (min/max/mean) come from an evenly spaced sample of at most `sample_size`
     records per split, so that describing a large set stays fast.
@@ -970,6 +1132,8 @@ def describe(records_by_split: dict[str, RecordSet], sample_size: int = 2000) ->
             "arrays": {},
             "extra": sorted(records.extra),
         }
+        if records.layout in _LABELLED_LAYOUTS:
+            entry["label_ids"] = label_id_counts(records.names)
         sample = _sample_indices(len(records), sample_size)
         for key in ("spectrograms", "images", "embeddings"):
             array = getattr(records, key)

@@ -142,7 +142,7 @@ def embed_dataset(
     """
     from s2ilib.datasets import open_dataset
     from s2ilib.devices import resolve_device
-    from s2ilib.formats import format_name, parse_names, write_embedding_image_bin
+    from s2ilib.formats import format_name, names_to_labels, write_embedding_image_bin
     from s2ilib.runs import load_run
 
     device = resolve_device(device)
@@ -167,7 +167,7 @@ def embed_dataset(
             continue
         names = records.names
         try:
-            parse_names(names)
+            names_to_labels(names)  # record names of either kind keep their ids in the .bin
         except S2IError:  # e.g. AV-Digits clip ids: give them published-style names
             names = np.array([format_name(int(c), i, 0) for i, c in enumerate(records.labels)])
         pool = data.image_pool(split)

@@ -200,16 +200,6 @@ def write_step_outputs(report_dir: str | os.PathLike, step: str, outputs: dict) 
     return write_json(Path(report_dir) / f"{step}.outputs.json", outputs, default=str)
 
 
-def save_figure(figure, name: str, figures_dir: str | os.PathLike = "figures") -> list[Path]:
-    """Save a matplotlib figure as PNG and PDF under figures/ and return the paths."""
-    folder = Path(figures_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
-    for path in paths:
-        figure.savefig(path, bbox_inches="tight", dpi=150)
-    return paths
-
-
 def smoke_settings(stage: str, smoke: bool) -> dict:
     """The quick budget of `stage` (SMOKE) when `smoke`, else nothing."""
     return dict(SMOKE[stage]) if smoke else {}

@@ -1,11 +1,12 @@
 """Plots and tables the notebooks show: data exploration, grids, curves.
 
 Every plotting function returns the matplotlib Figure, so a notebook can show it and
-`s2ilib.notebook.save_figure` can write it to figures/.
+`save_figure` can write it to figures/, byte for byte the same for the same content.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -18,6 +19,34 @@ from s2ilib.datasets.sounds import examples_per_class
 from s2ilib.formats import RecordSet
 
 MEAN_SPECTRUM_MAX_RECORDS = 4000  # records per class averaged for a mean spectrum (bounded IO)
+FIGURE_DPI = 150  # resolution of the PNG figures (the PDFs are vector)
+# Metadata matplotlib writes by default that changes with the clock or the installed version;
+# None leaves the key out, so tracked figures change only when their content does.
+_STABLE_METADATA = {
+    ".png": {"Software": None},
+    ".pdf": {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None},
+}
+
+
+def save_figure(figure, name: str, figures_dir: str | os.PathLike = "figures") -> list[Path]:
+    """Save `figure` as figures_dir/name.png and name.pdf (deterministic bytes); returns the paths."""
+    folder = Path(figures_dir)
+    return [write_figure(figure, folder / f"{name}{suffix}") for suffix in (".png", ".pdf")]
+
+
+def write_figure(figure, path, dpi: int = FIGURE_DPI, tight: bool = True) -> Path:
+    """Write one PNG or PDF figure with no date or version in it: same content, same bytes.
+
+    Arguments: tight crops the canvas to the drawn content (bbox_inches="tight").
+    """
+    path = Path(path)
+    metadata = _STABLE_METADATA.get(path.suffix.lower())
+    if metadata is None:
+        raise ValueError(f"{path}: figures are written as .png or .pdf, not {path.suffix!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"bbox_inches": "tight"} if tight else {}
+    figure.savefig(path, dpi=dpi, metadata=metadata, **options)
+    return path
 
 
 def class_balance_table(data: DataSet) -> pd.DataFrame:

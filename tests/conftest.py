@@ -47,6 +47,22 @@ def smooth_records(count: int, seed: int = 0, embedding_dim: int = 128) -> dict:
     }
 
 
+def write_raw_spec_image_bin(path, labels, spectrograms, images) -> Path:
+    """A spec_image_bin file built byte by byte (label, spectrogram, image), not by s2ilib."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as file:
+        for label, spectrogram, image in zip(labels, spectrograms, images, strict=True):
+            assert len(label) == formats.LABEL_BYTES, label
+            file.write(label + spectrogram.tobytes() + image.tobytes())
+    return path
+
+
+def separated_labels(classes) -> list[bytes]:
+    """11-byte labels spelled like 004_17722_0: class, then _source_window, per record."""
+    return [f"{int(c) + 1:03d}_{17700 + i // 10}_{i % 10}".encode() for i, c in enumerate(classes)]
+
+
 @pytest.fixture
 def records() -> dict:
     """23 smooth synthetic records (odd count: exercises partial files and chunks)."""

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import separated_labels, write_raw_spec_image_bin
 
 from s2ilib import formats
 
@@ -79,7 +80,7 @@ def test_inspect_bad_label_exits_2(tmp_path, records):
         bad, records["names"][:3], records["spectrograms"][:3], records["images"][:3]
     )
     with open(bad, "r+b") as file:
-        file.seek(2 * 40459 + 9)
+        file.seek(2 * 40459 + 2)  # the class part: the id after it may be spelled any way
         file.write(b"?")
     result = s2i("inspect", bad, "--layout", "spec_image_bin")
     assert result.returncode == 2 and "record 2" in result.stderr and str(bad) in result.stderr
@@ -113,6 +114,41 @@ def test_convert_then_inspect(spec_image_set, tmp_path, records):
     np.testing.assert_array_equal(train.spectrograms[:], records["spectrograms"][:18])
     again = s2i("convert", spec_image_set, dst, "--to", "audio_bin")
     assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def test_inspect_and_convert_separator_spelled_labels(tmp_path, records):
+    """Labels spelled like 004_17722_0: read, summarised, converted; an unnamable id refused."""
+    folder = tmp_path / "batches/audio_visual/spectrograms_to_images"
+    labels = separated_labels(records["labels"])
+    path = write_raw_spec_image_bin(
+        folder / "data_batch_001.bin", labels, records["spectrograms"], records["images"]
+    )
+    result = s2i("inspect", folder)
+    assert result.returncode == 0, result.stderr
+    assert "spec_image_bin, 23 records" in result.stdout
+    assert "label ids by spelling: SSSSSWWW 0, _S_W 23, as written 0" in result.stdout
+    summary = json.loads(s2i("inspect", folder, "--json").stdout)
+    assert summary["splits"]["train"]["class_counts"] == {"0": 5, "1": 5, "2": 4, "3": 5, "4": 4}
+
+    copy = tmp_path / "copy"
+    result = s2i("convert", folder, copy, "--to", "spec_image_bin")
+    assert result.returncode == 0, result.stderr
+    assert (copy / "data_batch_001.bin").read_bytes() == path.read_bytes()
+    tree = tmp_path / "tree"
+    result = s2i("convert", folder, tree, "--to", "jpeg_tree")
+    assert result.returncode == 0, result.stderr
+    train = formats.open_records(tree)["train"]
+    parsed = [(int(c), 17700 + i // 10, i % 10) for i, c in enumerate(records["labels"])]
+    assert train.names.tolist() == [formats.format_name(*p) for p in parsed]
+    assert np.abs(train.images[:].astype(int) - records["images"]).mean() < 1.5  # JPEG: lossy
+
+    with open(path, "r+b") as file:
+        file.seek(7 * 40459 + 3)
+        file.write(b"clip-07+")  # an id in no known spelling: kept in .bin, no JPEG file name
+    result = s2i("convert", folder, tmp_path / "refused", "--to", "jpeg_tree")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{path}, record 7: record name '002clip-07+'" in result.stderr
+    assert not (tmp_path / "refused").exists()
 
 
 def test_help_documents_every_option():

@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import write_raw_spec_image_bin
 from PIL import Image
 
 from s2ilib import formats
@@ -40,9 +41,11 @@ def test_vectorised_parse_matches_scalar(records):
         formats.parse_names(["c001_s00001_w001", "c001-s00001_w001"])
 
 
-def test_bad_label_raises():
-    with pytest.raises(FormatError):
-        formats.label_to_name(b"0010000100x")
+def test_label_to_name_reads_the_class_and_keeps_other_ids():
+    assert formats.label_to_name(b"0010000100x") == "0010000100x"  # an id kept as written
+    for bad in (b"0x100001000", b"000_17722_0", b"004_1772\xe9_0", b"001234567890"):
+        with pytest.raises(FormatError):
+            formats.label_to_name(bad)
 
 
 # --------------------------------------------------------------------------------------
@@ -335,11 +338,12 @@ def test_bad_label_names_record(tmp_path, records):
         tmp_path / "val_batch_001.bin", records["names"], records["spectrograms"], records["images"]
     )
     with open(path, "r+b") as file:
-        file.seek(5 * 40459 + 4)
+        file.seek(5 * 40459 + 1)
         file.write(b"x")
-    with pytest.raises(FormatError, match=r"record 5: label b'\d{4}x\d{6}' is not") as error:
+    pattern = r"record 5: label b'0x\d{9}' does not start with a class 001\.\.999"
+    with pytest.raises(FormatError, match=pattern) as error:
         formats.open_records(path, layout="spec_image_bin")
-    assert str(path) in str(error.value) and "11 ASCII digits" in str(error.value)
+    assert str(path) in str(error.value) and "11 ASCII bytes" in str(error.value)
 
 
 def test_class_zero_label_is_rejected(tmp_path, records):
@@ -354,6 +358,130 @@ def test_class_zero_label_is_rejected(tmp_path, records):
         file.write(b"000")
     with pytest.raises(FormatError, match="record 1"):
         formats.open_records(path, layout="spec_image_bin")
+
+
+# --------------------------------------------------------------------------------------
+# .bin labels: the class is the first three digits, the id after it may be spelled any way
+
+DIGITS, SEPARATED, NEITHER = b"00417722000", b"004_17722_0", b"002ab-cd/e "
+NUL_PADDED = b"005clip\0\0\0\0"  # a short id: numpy drops the trailing NULs from the name
+
+
+def _label_file(tmp_path, records, labels, name="spectrograms_to_images/val_batch_001.bin"):
+    count = len(labels)
+    return write_raw_spec_image_bin(
+        tmp_path / name, labels, records["spectrograms"][:count], records["images"][:count]
+    )
+
+
+@pytest.mark.parametrize(
+    "label, name, source, window",
+    [
+        (DIGITS, "c004_s17722_w000", 17722, 0),
+        (SEPARATED, "004_17722_0", 17722, 0),
+        (b"004_1_12345", "004_1_12345", 1, 12345),
+        (NEITHER, "002ab-cd/e ", -1, -1),
+        (NUL_PADDED, "005clip", -1, -1),
+    ],
+)
+def test_label_spellings_read_from_bin_bytes(tmp_path, records, label, name, source, window):
+    path = _label_file(tmp_path, records, [DIGITS, label])
+    val = formats.open_records(path)["val"]
+    assert val.names.tolist() == ["c004_s17722_w000", name]
+    assert val.labels.tolist() == [3, int(label[:3]) - 1]
+    np.testing.assert_array_equal(val.images[:], records["images"][:2])
+    classes, sources, windows = formats.parse_record_names(val.names, path)
+    assert (classes.tolist(), sources[1], windows[1]) == (val.labels.tolist(), source, window)
+    _, _, spellings = formats.label_ids(formats.names_to_labels(val.names))
+    assert formats.label_id_counts(val.names)["as written"] == int(spellings[1] < 0)
+
+
+def test_every_spelling_round_trips_to_the_same_bytes(tmp_path, records):
+    labels = [DIGITS, SEPARATED, NEITHER, NUL_PADDED, b"00300042007"]
+    path = _label_file(tmp_path, records, labels)
+    val = formats.open_records(path)["val"]
+    assert formats.names_to_labels(val.names).tobytes() == b"".join(labels)
+    again = formats.write_spec_image_bin(
+        tmp_path / "again" / "val_batch_001.bin", val.names, val.spectrograms, val.images
+    )
+    assert again.read_bytes() == path.read_bytes()
+    formats.convert(path.parent, tmp_path / "converted", "spec_image_bin")
+    assert (tmp_path / "converted" / "val_batch_001.bin").read_bytes() == path.read_bytes()
+    assert [formats.name_to_label(n) for n in val.names] == labels
+
+
+def test_embedding_bin_keeps_separated_ids(tmp_path, make_records):
+    data = make_records(4, embedding_dim=128)
+    labels = np.array([SEPARATED, b"001_17722_1", NEITHER, DIGITS], "S11")
+    dtype = formats.record_dtype("embedding_image_bin", 128)
+    raw = np.zeros(4, dtype)
+    raw["label"], raw["embedding"], raw["image"] = labels, data["embeddings"], data["images"]
+    path = tmp_path / "embeddings_128_to_images" / "test_batch_001.bin"
+    path.parent.mkdir()
+    path.write_bytes(raw.tobytes())
+    test = formats.open_records(path.parent)["test"]
+    assert test.names.tolist() == ["004_17722_0", "001_17722_1", "002ab-cd/e ", "c004_s17722_w000"]
+    assert test.labels.tolist() == [3, 0, 1, 3]
+    np.testing.assert_array_equal(test.embeddings[:], data["embeddings"])
+    out = formats.export_npz(formats.open_records(path.parent), tmp_path / "all.npz")
+    with np.load(out) as exported:
+        np.testing.assert_array_equal(exported["names"], test.names)
+
+
+@pytest.mark.parametrize(
+    "bad, problem",
+    [
+        (b"0a4_17722_0", "does not start with a class 001..999"),
+        (b"04_17722_00", "does not start with a class 001..999"),
+        (b"000_17722_0", "does not start with a class 001..999"),
+        (b"004_1772\xe9_0", "has a non-ASCII byte"),
+        (b"\xff04_17722_0", "has a non-ASCII byte"),
+    ],
+)
+def test_refused_label_names_file_and_record(tmp_path, records, bad, problem):
+    path = _label_file(tmp_path, records, [SEPARATED, DIGITS, bad, SEPARATED])
+    with pytest.raises(FormatError) as error:
+        formats.open_records(path)
+    message = str(error.value)
+    assert f"{path}, record 2: label {bad!r} {problem}" in message, message
+    assert "11 ASCII bytes" in message
+
+
+def test_names_of_either_kind_become_labels():
+    names = ["c004_s17722_w000", "004_17722_0", "002ab-cd/e "]
+    assert formats.names_to_labels(names).tolist() == [DIGITS, SEPARATED, NEITHER]
+    classes, sources, windows = formats.parse_record_names(names)
+    assert (classes.tolist(), sources.tolist(), windows.tolist()) == (
+        [3, 3, 1],
+        [17722, 17722, -1],
+        [0, 0, -1],
+    )
+    for bad, problem in (
+        ("c004_s1_w0", "as a label it does not start"),  # short: taken as a label
+        ("c004_s1772_w000", "not a record name"),  # 15 characters: neither kind
+        ("004_17722_0x", "not a record name"),  # 12 characters: longer than a label
+        ("00é_17722_0", "non-ASCII"),
+        ("c004_s17722_w00x", "not a record name"),
+    ):
+        with pytest.raises(FormatError, match="record 1") as error:
+            formats.names_to_labels(["004_17722_0", bad], "names.npz")
+        assert problem in str(error.value) and "names.npz" in str(error.value)
+
+
+def test_convert_to_jpeg_tree_names_files_from_parsed_ids(tmp_path, records):
+    labels = [SEPARATED, DIGITS.replace(b"000", b"001"), b"001_17722_2"]
+    source = _label_file(tmp_path, records, labels).parent
+    formats.convert(source, tmp_path / "tree", "jpeg_tree")
+    val = formats.open_records(tmp_path / "tree")["val"]
+    assert val.names.tolist() == ["c001_s17722_w002", "c004_s17722_w000", "c004_s17722_w001"]
+    assert val.images.shape == (3, 96, 96, 3)
+    _label_file(tmp_path, records, [SEPARATED, DIGITS], "kept/val_batch_001.bin")
+    kept = _label_file(tmp_path, records, [SEPARATED, NEITHER], "kept/val_batch_002.bin")
+    with pytest.raises(FormatError) as error:
+        formats.convert(kept.parent, tmp_path / "refused", "jpeg_tree")
+    message = str(error.value)  # the file and the record in it, not the split-wide index
+    assert f"{kept}, record 1: record name '002ab-cd/e '" in message, message
+    assert not (tmp_path / "refused").exists()
 
 
 def _one_jpeg_tree(tmp_path, records, bad_file_writer):

@@ -157,3 +157,20 @@ def test_dropout_scale_is_relative_to_the_trained_rate():
 def test_unique_stems_disambiguates_repeated_names():
     paths = [Path("a/x.wav"), Path("b/x.flac"), Path("c/y.ogg")]
     assert unique_stems(paths) == ["a_x", "b_x", "y"]
+
+
+def test_embed_keeps_bin_label_ids_as_written(gan_run, tmp_path, records):
+    """Separator-spelled labels (004_17722_0) go into the embedding .bin unchanged."""
+    from conftest import separated_labels, write_raw_spec_image_bin
+
+    from s2ilib.imagine import embed_dataset
+
+    labels = separated_labels(records["labels"])
+    source = tmp_path / "spectrograms_to_images"
+    write_raw_spec_image_bin(
+        source / "test_batch_001.bin", labels, records["spectrograms"], records["images"]
+    )
+    report = embed_dataset(gan_run, source, tmp_path / "emb", device="cpu")
+    raw = Path(report["bin"]["test"]).read_bytes()
+    record_bytes = len(raw) // len(labels)
+    assert [raw[i * record_bytes : i * record_bytes + 11] for i in range(len(labels))] == labels

@@ -133,6 +133,9 @@ def format_summary(summary: dict) -> str:
             f"  {split}: {entry['count']} records from {len(entry['paths'])} path(s); "
             f"per class (0-based) {{{classes}}}"
         )
+        if "label_ids" in entry:
+            spellings = ", ".join(f"{k} {n}" for k, n in entry["label_ids"].items())
+            lines.append(f"    label ids by spelling: {spellings}")
         for key, array in entry["arrays"].items():
             lines.append(
                 f"    {key}: {array['dtype']} {tuple(array['shape'])}, "
