@@ -17,6 +17,7 @@ import typing
 from pathlib import Path
 
 from s2ilib.errors import S2IError
+from s2ilib.models import PRESET_NAMES
 
 # Names IPython defines in every namespace; they are not parameters.
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
@@ -174,7 +175,7 @@ class CommonParameters:
     """Parameters every notebook takes (the pipeline passes them all)."""
 
     data: str = ""  # data set folder; "" = the shipped AV-Digits (data/avdigits)
-    preset: str = "demo"  # model size: "tiny" (tests), "demo" (2-core CPU), "paper"
+    preset: str = "demo"  # model size: "tiny" (tests), "demo" (2-core CPU), "paper", ...
     seed: int = 0
     device: str = "auto"  # "auto" = CUDA when present, else CPU
     smoke: bool = False  # a quick run with tiny budgets (tests)
@@ -183,9 +184,9 @@ class CommonParameters:
     figures_dir: str = "figures"  # where paper-ready figures are saved
 
     def validate(self) -> None:
-        if self.preset not in ("tiny", "demo", "paper"):
+        if self.preset not in PRESET_NAMES:
             raise ParameterError(
-                f"parameter preset={self.preset!r}: expected 'tiny', 'demo' or 'paper'"
+                f"parameter preset={self.preset!r}: expected one of {', '.join(PRESET_NAMES)}"
             )
         require_path("data", _default_data(self.data), "the data set folder")
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from s2ilib.errors import S2IError
+from s2ilib.models import PRESET_NAMES
 
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("constant", "cosine", "linear")  # multiplier of the base lr as steps go by
@@ -45,7 +46,7 @@ class LoopConfig:
     """Fields shared by both trainings: data, length, schedule, logging and checkpoints."""
 
     data: str = ""  # data set folder (anything s2ilib.datasets.open_dataset opens); "" = AV-Digits
-    preset: str = "demo"  # model preset: "paper", "demo" or "tiny" (s2ilib.models.preset)
+    preset: str = "demo"  # model preset: one of s2ilib.models.PRESET_NAMES ("paper", "demo", ...)
     embedding_dim: int = 512  # audio embedding width D (the paper: 128..2048, default 512)
     classes: tuple[int, ...] | None = None  # train on these 0-based classes only; None = all
     limit_per_class: int | None = None  # at most this many sounds per class and split (quick runs)
@@ -74,7 +75,7 @@ class LoopConfig:
 
     def __post_init__(self):
         if self.preset is not None:  # None (GAN only): resolved from the AE run
-            _check_choice(self, "preset", ("paper", "demo", "tiny"))
+            _check_choice(self, "preset", PRESET_NAMES)
         _check_choice(self, "lr_schedule", LR_SCHEDULES)
         _check_choice(self, "init", INITIALISATIONS)
         positive = ("batch_size", "num_epochs", "log_every", "sample_every", "checkpoint_every")
