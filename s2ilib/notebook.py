@@ -25,6 +25,7 @@ import typing
 from pathlib import Path
 
 from s2ilib.errors import S2IError
+from s2ilib.models import PRESET_NAMES  # torch-free
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REPORTS_ROOT = REPO_ROOT / "reports"
@@ -286,7 +287,6 @@ class AutoencoderParameters(TrainingParameters):
     map_method: str = "pca"  # embedding map: "pca" or "tsne"
 
     def validate(self) -> None:
-        from s2ilib.models import PRESET_NAMES
 
         super().validate()
         require_choice("preset", self.preset, PRESET_NAMES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from s2ilib.models import (
+    PAPER_ATTENTION,
     PAPER_EMBEDDING_DIMS,
     AttentionConfig,
     AudioAutoencoder,
@@ -29,6 +31,7 @@ from s2ilib.models import (
     init_weights,
     preset,
 )
+from s2ilib.models.generator import AttentionBlock, StdLayerNorm
 
 # Trainable parameters of the authors' networks, per embedding size D.
 PAPER_AUTOENCODER = dict(
@@ -48,6 +51,9 @@ PAPER_GENERATOR = dict(
 PAPER_DISCRIMINATOR = dict(
     zip(PAPER_EMBEDDING_DIMS, (5_276_066, 5_276_194, 5_276_450, 5_276_962, 5_277_986), strict=True)
 )
+# The authors' 2026 attention generator at D = 512 (their file with their values.py, every
+# flag values.py leaves undefined False).
+PAPER_ATTENTION_GENERATOR = 68_692_009
 
 
 def _meta_networks(embedding_dim: int) -> dict:
@@ -308,3 +314,215 @@ def test_demo_decoder_starts_at_the_dark_mean_and_paper_at_zero():
     assert torch.allclose(demo.decoder.layers[-1][1].bias, torch.tensor(-2.0))
     paper = preset("paper", 128).autoencoder
     assert paper.output_bias == 0.0 and max(paper.decoder_dropouts) == 0.15
+
+
+# --------------------------------------------------------------------------------------
+# The authors' 2026 attention generator (preset paper-attention)
+# --------------------------------------------------------------------------------------
+
+
+def _small_authors_attention(**changes) -> AttentionConfig:
+    """PAPER_ATTENTION's structure at test size: 2 blocks, 2 heads, d_model 16."""
+    return dataclasses.replace(PAPER_ATTENTION, n_blocks=2, n_heads=2, d_model=16, **changes)
+
+
+def test_paper_attention_parameter_count():
+    presets = preset("paper-attention", 512)
+    with torch.device("meta"):
+        networks = build_networks(presets)
+    assert count_parameters(networks["generator"]) == PAPER_ATTENTION_GENERATOR
+    # Everything but the generator is the paper preset's.
+    assert count_parameters(networks["autoencoder"]) == PAPER_AUTOENCODER[512]
+    assert count_parameters(networks["discriminator"]) == PAPER_DISCRIMINATOR[512]
+    assert dataclasses.replace(presets.generator, attention=AttentionConfig()) == (
+        preset("paper", 512).generator
+    )
+
+
+def test_summary_cli_reports_the_paper_attention_count(capsys):
+    from s2ilib.cli import main
+
+    assert main(["summary", "--preset", "paper-attention", "--embedding-dim", "512"]) == 0
+    assert "generator        68,692,009" in capsys.readouterr().out
+
+
+def test_paper_attention_block_structure():
+    with torch.device("meta"):
+        generator = DenseGenerator(preset("paper-attention", 512).generator)
+    attention = generator.attention
+    assert len(attention.blocks) == 18
+    # After transition 1: the 4x4 map of 512 channels, one token per position.
+    assert generator.config.transition_sizes()[1] == 4
+    assert attention.positions.shape == (1, 16, 320)
+    assert (attention.to_model.in_features, attention.to_model.out_features) == (512, 320)
+    assert (attention.to_channels.in_features, attention.to_channels.out_features) == (320, 512)
+    # The source: the 512-d embedding as one token, projected to d_model.
+    assert attention.memory_positions.shape == (1, 1, 320)
+    assert attention.memory_projection.in_features == 512
+    # Sinusoidal positions are computed, not learned nor saved.
+    assert {"positions", "memory_positions"} <= dict(attention.named_buffers()).keys()
+    assert not any("positions" in name for name in generator.state_dict())
+    for block in attention.blocks:
+        assert not block.norm_first
+        for layer in (block.self_attention, block.cross_attention):
+            assert (layer.num_heads, layer.embed_dim) == (8, 320)
+            assert layer.in_proj_bias is None and layer.out_proj.bias is None
+        assert [type(norm).__name__ for norm in block.norms] == ["StdLayerNorm"] * 3
+        assert block.feed_forward[0].out_features == 4 * 320
+        assert isinstance(block.feed_forward[1], torch.nn.ReLU)
+    # No final norm is applied; the authors' unused one is kept, and DDP told to skip it.
+    assert attention.norm is None and count_parameters(attention.unused_norm) == 640
+    assert generator._ddp_params_and_buffers_to_ignore == [
+        "attention.unused_norm.weight",
+        "attention.unused_norm.bias",
+    ]
+
+
+def test_paper_attention_forward_at_batch_two():
+    torch.manual_seed(0)
+    generator = DenseGenerator(preset("paper-attention", 512).generator)
+    with torch.no_grad():
+        images = generator(torch.rand(2, 512) * 2 - 1)
+    assert images.shape == (2, 3, 96, 96) and _in_unit_range(images)
+
+
+def test_attention_blocks_are_post_norm_or_pre_norm():
+    torch.manual_seed(0)
+    tokens, memory = torch.randn(3, 5, 16) * 4 + 2, torch.randn(3, 1, 16)
+    post = AttentionBlock(_small_authors_attention()).eval()
+    out = post(tokens, memory)
+    # norm(x + f(x)) last: every token leaves normalised (weight 1, bias 0 at the start).
+    assert torch.allclose(out.mean(-1), torch.zeros(3, 5), atol=1e-5)
+    assert torch.allclose(out.std(-1), torch.ones(3, 5), atol=1e-4)
+    pre = AttentionBlock(_small_authors_attention(norm_first=True, unused_final_norm=False))
+    assert not torch.allclose(pre.eval()(tokens, memory).std(-1), torch.ones(3, 5), atol=0.1)
+
+
+def _sinusoid(length: int, d_model: int) -> torch.Tensor:
+    """Feature 2i of position p is sin(p / 10000^(2i/d)), feature 2i + 1 its cos."""
+    table = torch.zeros(length, d_model, dtype=torch.float64)
+    for p in range(length):
+        for i in range(0, d_model, 2):
+            table[p, i] = math.sin(p / 10000 ** (i / d_model))
+            table[p, i + 1] = math.cos(p / 10000 ** (i / d_model))
+    return table.float()
+
+
+def _reference_authors_attention(module, features, embeddings, heads: int) -> torch.Tensor:
+    """The authors' attention path written out with plain tensor operations."""
+
+    def norm(x, layer):
+        centred = x - x.mean(-1, keepdim=True)
+        return layer.weight * centred / (x.std(-1, keepdim=True) + 1e-6) + layer.bias
+
+    def split(x):
+        return x.reshape(x.shape[0], x.shape[1], heads, -1).transpose(1, 2)
+
+    def attend(layer, queries, sources):
+        w_q, w_k, w_v = layer.in_proj_weight.chunk(3)
+        q, k, v = split(queries @ w_q.T), split(sources @ w_k.T), split(sources @ w_v.T)
+        weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), -1)
+        return (weights @ v).transpose(1, 2).reshape(queries.shape) @ layer.out_proj.weight.T
+
+    batch, channels, height, width = features.shape
+    d_model = module.to_model.out_features
+    x = torch.tanh(features).reshape(batch, channels, -1).transpose(1, 2)
+    x = module.to_model(x) + _sinusoid(height * width, d_model)
+    source = module.memory_projection(embeddings[:, None]) + _sinusoid(1, d_model)
+    for block in module.blocks:
+        x = norm(x + attend(block.self_attention, x, x), block.norms[0])
+        x = norm(x + attend(block.cross_attention, x, source), block.norms[1])
+        hidden = torch.relu(block.feed_forward[0](x))
+        x = norm(x + block.feed_forward[3](hidden), block.norms[2])
+    return module.to_channels(x).transpose(1, 2).reshape(features.shape)
+
+
+def test_authors_attention_matches_a_plain_reference():
+    torch.manual_seed(0)
+    config = dataclasses.replace(preset("tiny", 64).generator, attention=_small_authors_attention())
+    generator = DenseGenerator(config).eval()
+    for norm in generator.attention.modules():  # away from the initial weight 1, bias 0
+        if isinstance(norm, StdLayerNorm):
+            torch.nn.init.normal_(norm.weight, 1.0, 0.3)
+            torch.nn.init.normal_(norm.bias, 0.0, 0.3)
+    features, embeddings = torch.randn(3, 8, 4, 4), torch.rand(3, 64) * 2 - 1
+    with torch.no_grad():
+        expected = _reference_authors_attention(generator.attention, features, embeddings, 2)
+        assert torch.allclose(generator.attention(features, embeddings), expected, atol=1e-5)
+
+
+def test_authors_attention_replaces_the_map_before_its_relu():
+    torch.manual_seed(0)
+    config = dataclasses.replace(preset("tiny", 64).generator, attention=_small_authors_attention())
+    generator = DenseGenerator(config)
+    seen = {}
+    generator.attention.register_forward_hook(
+        lambda module, inputs, output: seen.update(map_in=inputs[0], map_out=output)
+    )
+    generator.blocks[1].register_forward_pre_hook(
+        lambda module, inputs: seen.update(block_in=inputs[0])
+    )
+    with torch.no_grad():
+        generator(torch.rand(4, 64) * 2 - 1)
+    assert seen["map_in"].shape == (4, 8, 4, 4)
+    assert (seen["map_in"] < 0).any()  # before the transition's ReLU
+    assert torch.equal(seen["block_in"], torch.relu(seen["map_out"]))
+
+
+@pytest.mark.parametrize(
+    "attention",
+    [
+        AttentionConfig(n_blocks=2, n_heads=2, d_model=16, after_transition=1),
+        _small_authors_attention(),
+    ],
+    ids=["workbook", "authors"],
+)
+def test_gan_step_trains_an_attention_generator(attention):
+    from s2ilib.train.config import GANTrainConfig
+    from s2ilib.train.losses import PaperLoss
+    from s2ilib.train.steps import train_step
+
+    torch.manual_seed(0)
+    presets = preset("tiny", 64)
+    autoencoder = AudioAutoencoder(presets.autoencoder).eval().requires_grad_(False)
+    generator = DenseGenerator(dataclasses.replace(presets.generator, attention=attention))
+    discriminator = Discriminator(presets.discriminator)
+    networks = {"encoder": autoencoder.encoder, "generator": generator}
+    networks["discriminator"] = discriminator
+    optimizers = {name: torch.optim.Adam(networks[name].parameters(), lr=1e-3) for name in networks}
+    before = {name: p.clone() for name, p in generator.attention.named_parameters()}
+    spectrograms = torch.rand(4, 1, 128, 100) * 2 - 1
+    images = torch.rand(4, 3, 32, 32) * 2 - 1
+    config = GANTrainConfig(preset="tiny")
+    for _ in range(2):  # the workbook's zero-started output projection: one step to open
+        stats = train_step(networks, optimizers, PaperLoss(), spectrograms, images, config)
+        assert all(math.isfinite(float(value)) for value in stats.values())
+    unchanged = [
+        name for name, p in generator.attention.named_parameters() if torch.equal(p, before[name])
+    ]
+    assert unchanged == (
+        ["unused_norm.weight", "unused_norm.bias"] if attention.merge == "replace" else []
+    )
+
+
+def test_ddp_trains_the_authors_generator_despite_its_unused_norm(tmp_path):
+    import torch.distributed as dist
+
+    config = dataclasses.replace(preset("tiny", 64).generator, attention=_small_authors_attention())
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        generator = torch.nn.parallel.DistributedDataParallel(DenseGenerator(config))
+        for _ in range(3):  # without the ignore list the second step raises
+            generator(torch.rand(2, 64)).mean().backward()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_attention_config_refuses_bad_settings():
+    with pytest.raises(ConfigError, match="positions 'rotary'"):
+        AttentionConfig(positions="rotary")
+    with pytest.raises(ConfigError, match="unused_final_norm"):
+        AttentionConfig(unused_final_norm=True)
+    with pytest.raises(ConfigError, match="even d_model"):
+        AttentionConfig(positions="sinusoidal", d_model=9, n_heads=3)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 from s2ilib.cli import add_command
-
-# Kept here (not imported from s2ilib.models) so that `s2i --help` does not import torch.
-PRESET_CHOICES = ("paper", "demo", "tiny")
+from s2ilib.models import PRESET_NAMES  # torch-free: `s2i --help` stays instant
 
 
 def register(subparsers):
@@ -24,7 +22,7 @@ def register(subparsers):
             "device, so even the paper preset needs no memory and takes seconds."
         ),
     )
-    command.add_argument("--preset", choices=PRESET_CHOICES, default="paper", help="network sizes")
+    command.add_argument("--preset", choices=PRESET_NAMES, default="paper", help="network sizes")
     command.add_argument(
         "--embedding-dim", type=int, default=512, help="audio embedding size D (bottleneck)"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from s2ilib.cli import add_command
+from s2ilib.models import PRESET_NAMES
 
 
 def register(subparsers):
@@ -28,8 +29,11 @@ def register(subparsers):
     command.add_argument(
         "--preset",
         default="demo",
-        choices=["tiny", "demo", "paper"],
-        help="model size preset (tiny: tests; demo: 2-core CPU; paper: the authors' networks)",
+        choices=PRESET_NAMES,
+        help=(
+            "model size preset (tiny: tests; demo: 2-core CPU; paper: the authors' networks; "
+            "paper-attention: paper with their 2026 attention generator)"
+        ),
     )
     command.add_argument(
         "--data",

@@ -15,6 +15,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from s2ilib.cli import add_command
+from s2ilib.models import PRESET_NAMES
 from s2ilib.train.config import (
     AETrainConfig,
     AlignTrainConfig,
@@ -58,7 +59,7 @@ COMMON_OPTIONS = [
     ("--fast-path", "fast_path", str, "bf16/compile/... fast path: auto (on for CUDA), on, off"),
 ]
 AE_OPTIONS = [
-    ("--preset", "preset", str, "model preset: paper, demo or tiny"),
+    ("--preset", "preset", str, f"model preset: {', '.join(PRESET_NAMES)}"),
     ("--optimizer", "optimizer", str, "sgd (the authors') or adam"),
     ("--lr", "lr", float, "learning rate"),
     ("--momentum", "momentum", float, "SGD momentum"),

@@ -2,14 +2,16 @@
 
 `preset(name, embedding_dim)` gives the four configurations; `build_networks` the modules
 (registry.py: the one registry from a configuration to its network).
+The configurations and PRESET_NAMES import without torch (the CLI's help and the training
+configs check preset names with them); the networks import torch when first asked for.
 """
 
 from __future__ import annotations
 
-from torch import nn
+import importlib
 
-from s2ilib.models.autoencoder import AudioAutoencoder, AudioDecoder, AudioEncoder
 from s2ilib.models.config import (
+    PAPER_ATTENTION,
     PAPER_EMBEDDING_DIMS,
     PRESET_NAMES,
     AttentionConfig,
@@ -24,83 +26,52 @@ from s2ilib.models.config import (
     paper_classifier,
     preset,
 )
-from s2ilib.models.discriminator import Discriminator
-from s2ilib.models.generator import DenseGenerator
-from s2ilib.models.image_encoder import ImageEncoder
-from s2ilib.models.informativity import InformativityClassifier
-from s2ilib.models.registry import (
-    NETWORKS,
-    build_models,
-    build_network,
-    build_networks,
-    model_config_from_dict,
-)
+
+# Names that need torch, and the module each comes from (imported on first access).
+_TORCH_NAMES = {
+    "AudioAutoencoder": "autoencoder",
+    "AudioDecoder": "autoencoder",
+    "AudioEncoder": "autoencoder",
+    "DenseGenerator": "generator",
+    "Discriminator": "discriminator",
+    "ImageEncoder": "image_encoder",
+    "InformativityClassifier": "informativity",
+    "NETWORKS": "registry",
+    "build_models": "registry",
+    "build_network": "registry",
+    "build_networks": "registry",
+    "model_config_from_dict": "registry",
+    "count_parameters": "networks",
+    "enable_test_time_dropout": "networks",
+    "init_weights": "networks",
+}
 
 __all__ = [
+    "PAPER_ATTENTION",
     "PAPER_EMBEDDING_DIMS",
     "PRESET_NAMES",
     "AttentionConfig",
-    "AudioAutoencoder",
-    "AudioDecoder",
-    "AudioEncoder",
     "AutoencoderConfig",
     "ClassifierConfig",
     "ConfigError",
-    "DenseGenerator",
-    "Discriminator",
     "DiscriminatorConfig",
     "GeneratorConfig",
-    "ImageEncoder",
     "ImageEncoderConfig",
-    "InformativityClassifier",
     "ModelPresets",
-    "NETWORKS",
-    "build_models",
-    "build_network",
-    "build_networks",
-    "model_config_from_dict",
-    "paper_classifier",
-    "count_parameters",
-    "enable_test_time_dropout",
     "generator_transition_plan",
-    "init_weights",
+    "paper_classifier",
     "preset",
+    *_TORCH_NAMES,
 ]
 
-_DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
+
+def __getattr__(name: str):
+    if name not in _TORCH_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_TORCH_NAMES[name]}"), name)
+    globals()[name] = value
+    return value
 
 
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-def enable_test_time_dropout(module: nn.Module) -> nn.Module:
-    """Eval mode (BatchNorm uses running statistics) but with every Dropout layer active.
-
-    The paper keeps dropout on at test time: it is the generator's only source of variety
-    (no noise input), and the autoencoder was evaluated that way. Returns `module`.
-    """
-    module.eval()
-    for layer in module.modules():
-        if isinstance(layer, _DROPOUT_TYPES):
-            layer.train()
-    return module
-
-
-def init_weights(module: nn.Module) -> nn.Module:
-    """DCGAN initialisation: conv weights ~ N(0, 0.02), biases 0; BatchNorm weight 1, bias 0.
-
-    The authors' files keep PyTorch's default initialisation, which the networks also get
-    when this is not called. Linear and attention layers keep their own initialisation
-    (the attention output projection starts at zero on purpose). Use as
-    `model.apply(init_weights)`; returns `module`.
-    """
-    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
-    return module
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_TORCH_NAMES))

@@ -1,7 +1,8 @@
-"""Network configurations (frozen dataclasses) and the presets `paper`, `demo` and `tiny`.
+"""Network configurations (frozen dataclasses) and the presets (PRESET_NAMES).
 
-The `paper` preset reproduces the authors' published model definitions exactly (trainable
-parameter counts are checked by the tests). Everything here is plain data: no torch, so a
+The `paper` preset reproduces the authors' published model definitions exactly, and
+`paper-attention` the same with their 2026 attention generator (trainable parameter counts
+are checked by the tests). Everything here is plain data: no torch, so a
 notebook can build and print a configuration before torch is imported. Each config checks
 its own spatial arithmetic, so a wrong kernel list fails when the config is made, with a
 message naming the field, and not deep inside a forward pass.
@@ -9,11 +10,11 @@ message naming the field, and not deep inside a forward pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from s2ilib.errors import S2IError
 
-PRESET_NAMES = ("paper", "demo", "tiny")
+PRESET_NAMES = ("paper", "paper-attention", "demo", "tiny")
 PAPER_EMBEDDING_DIMS = (128, 256, 512, 1024, 2048)
 
 # The authors' widths and kernels (models/net_*.py of leofanzeres/s2i).
@@ -33,6 +34,10 @@ PAPER_DENSE_BLOCKS = (
 )
 PAPER_TRANSITION_DROPOUTS = (0.15, 0.13, 0.11, 0.09, 0.07, 0.05)
 PAPER_DISCRIMINATOR_CHANNELS = (96, 192, 192, 208, 224, 240) + (256,) * 6
+ATTENTION_LAYER_NORMS = ("variance", "std")
+ATTENTION_POSITIONS = ("learned", "sinusoidal")
+ATTENTION_ACTIVATIONS = ("gelu", "relu")
+ATTENTION_MERGES = ("add", "replace")
 
 
 class ConfigError(S2IError, ValueError):
@@ -52,6 +57,11 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding:
 def _require(condition: bool, config, problem: str) -> None:
     if not condition:
         raise ConfigError(f"{type(config).__name__}: {problem}")
+
+
+def _require_choice(config, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(config, name)
+    _require(value in choices, config, f"{name} {value!r} is not one of {', '.join(choices)}")
 
 
 def _require_same_length(config, *names: str) -> None:
@@ -154,8 +164,13 @@ class AutoencoderConfig:
 class AttentionConfig:
     """Optional transformer blocks in the generator (the 2026 follow-up); off when n_blocks=0.
 
-    Each block: self-attention over the feature-map positions, cross-attention to the audio
-    embedding (split into `memory_tokens` tokens), feed-forward; pre-norm residuals.
+    The feature map after transition `after_transition` becomes one token per position,
+    projected to d_model; each block has self-attention over those tokens, cross-attention
+    to the audio embedding (cut into `memory_tokens` tokens, each projected to d_model) and
+    a feed-forward layer, each in a residual. The defaults are the workbook's own variant:
+    pre-norm, learned positions, the result added to the map through a projection that
+    starts at zero. `PAPER_ATTENTION` sets the fields from `norm_first` on to the authors'
+    network (models/net_visual_generator_dense_attention.py with their values.py).
     """
 
     n_blocks: int = 0  # 0 = the 2021 paper's generator; the follow-up used 18
@@ -165,6 +180,22 @@ class AttentionConfig:
     memory_tokens: int = 4  # the embedding is cut into this many tokens to attend to
     ff_multiplier: int = 4  # feed-forward hidden width = ff_multiplier * d_model
     dropout: float = 0.1
+    # Residual order: True, pre-norm x + f(norm(x)) with a final norm after the last block;
+    # False, post-norm norm(x + f(x)) (the authors'), no final norm.
+    norm_first: bool = True
+    # "variance": nn.LayerNorm, (x - mean) / sqrt(biased variance + 1e-5); "std": the
+    # authors' (x - mean) / (unbiased std + 1e-6). Both learn a weight and a bias.
+    layer_norm: str = "variance"
+    attention_bias: bool = True  # biases in the query, key, value and output projections
+    positions: str = "learned"  # added to the projected tokens: "learned" or "sinusoidal"
+    feed_forward_activation: str = "gelu"  # "gelu" or "relu" (the authors')
+    # "add": the map after its ReLU is attended and the result added to it; "replace": the
+    # authors', the map before its ReLU is squashed by tanh, attended, and the result takes
+    # its place (the ReLU follows).
+    merge: str = "add"
+    # The authors' file defines a final norm that its forward never calls (post-norm blocks
+    # already end in one); True keeps it so that the parameter count matches (2 * d_model).
+    unused_final_norm: bool = False
 
     def __post_init__(self):
         _require(self.n_blocks >= 0, self, f"n_blocks {self.n_blocks} < 0")
@@ -174,6 +205,44 @@ class AttentionConfig:
             f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}",
         )
         _require(self.memory_tokens >= 1, self, f"memory_tokens {self.memory_tokens} < 1")
+        _require_choice(self, "layer_norm", ATTENTION_LAYER_NORMS)
+        _require_choice(self, "positions", ATTENTION_POSITIONS)
+        _require_choice(self, "feed_forward_activation", ATTENTION_ACTIVATIONS)
+        _require_choice(self, "merge", ATTENTION_MERGES)
+        _require(
+            self.positions != "sinusoidal" or self.d_model % 2 == 0,
+            self,
+            f"sinusoidal positions need an even d_model, not {self.d_model}",
+        )
+        _require(
+            not (self.unused_final_norm and self.norm_first),
+            self,
+            "unused_final_norm is for post-norm blocks (norm_first=False); "
+            "pre-norm blocks use their final norm",
+        )
+
+
+# The authors' 2026 attention generator: their values.py (NUM_ATTENTION_BLOCKS =
+# (0, 18, 0, ...): 18 blocks after transition 1, the 4x4 map; HEADS 8; D_MODEL 320;
+# DROPOUT_ATT 0; AUDIO_ENCODER_LAYER 13 with spatial attention (TRANSPOSE_EMB (1, 1)): the
+# final embedding as one source token; ADD_POS_ENCOD: sinusoidal encodings; target self-
+# attention on, source self-attention off, feed-forward on) read with the module file.
+PAPER_ATTENTION = AttentionConfig(
+    n_blocks=18,
+    n_heads=8,
+    d_model=320,
+    after_transition=1,
+    memory_tokens=1,
+    ff_multiplier=4,
+    dropout=0.0,
+    norm_first=False,
+    layer_norm="std",
+    attention_bias=False,
+    positions="sinusoidal",
+    feed_forward_activation="relu",
+    merge="replace",
+    unused_final_norm=True,
+)
 
 
 def generator_transition_plan(image_size: int) -> tuple[tuple[int, int, int], ...]:
@@ -429,6 +498,13 @@ def _paper(embedding_dim: int) -> ModelPresets:
     )
 
 
+def _paper_attention(embedding_dim: int) -> ModelPresets:
+    """The `paper` networks with the authors' 2026 attention generator (PAPER_ATTENTION)."""
+    networks = _paper(embedding_dim)
+    generator = replace(networks.generator, attention=PAPER_ATTENTION)
+    return replace(networks, name="paper-attention", generator=generator)
+
+
 def _demo(embedding_dim: int) -> ModelPresets:
     """Same topology, narrower, 32x32 images (AV-Digits): trainable on a 2-core CPU.
 
@@ -495,11 +571,16 @@ def _tiny(embedding_dim: int) -> ModelPresets:
     )
 
 
-_PRESETS = {"paper": _paper, "demo": _demo, "tiny": _tiny}
+_PRESETS = {
+    "paper": _paper,
+    "paper-attention": _paper_attention,
+    "demo": _demo,
+    "tiny": _tiny,
+}
 
 
 def preset(name: str, embedding_dim: int = 512) -> ModelPresets:
-    """Configurations of preset `name` ('paper', 'demo' or 'tiny') for bottleneck D."""
+    """Configurations of preset `name` (one of PRESET_NAMES) for bottleneck D."""
     if name not in _PRESETS:
         raise ConfigError(f"unknown preset {name!r} (expected one of {', '.join(PRESET_NAMES)})")
     return _PRESETS[name](embedding_dim)

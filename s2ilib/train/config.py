@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from s2ilib.errors import S2IError
+from s2ilib.models import PRESET_NAMES  # torch-free
 
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("constant", "cosine", "linear")  # multiplier of the base lr as steps go by
@@ -120,8 +121,6 @@ class StageConfig(LoopConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.preset is not None:  # None (later stages): resolved from the earlier run
-            from s2ilib.models import PRESET_NAMES  # here: importing models imports torch
-
             _check_choice(self, "preset", PRESET_NAMES)
         _check_choice(self, "init", INITIALISATIONS)
         for name in ("num_samples", "val_samples", "embedding_dim"):
