@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import soundfile
@@ -21,6 +22,8 @@ import torchaudio.functional as AF
 from s2ilib.errors import AudioError
 
 SAMPLE_RATE = 16000  # Hz; the workbook's one sample rate
+SILENT_PEAK = 1e-4  # a clip whose peak amplitude is below this (-80 dBFS) is silent
+MIN_CLIP_SECONDS = 0.25  # shorter clips are translated with a note (too short for a word)
 
 
 class AudioWarning(UserWarning):
@@ -312,23 +315,50 @@ def audio_file_to_uint8(
     return spectrogram_uint8(one_second, config)[0]
 
 
-def load_clips(paths, config: FrontEndConfig | None = None, mode: str = "loudest"):
-    """Spectrograms of the readable files: (uint8 (N, n_mels, 100), readable paths,
-    {path: why not}). Files are decoded one by one (I/O), the spectrograms made in one batch.
-    """
+class Clips(NamedTuple):
+    """What load_clips read: uint8 spectrograms (N, n_mels, 100) of the readable files, those
+    files, {file: why it could not be read}, {file: what is odd about it (a warning)}."""
+
+    spectrograms: np.ndarray
+    readable: list
+    failures: dict
+    notes: dict
+
+
+def load_clips(paths, config: FrontEndConfig | None = None, mode: str = "loudest") -> Clips:
+    """Spectrograms of the readable files; files are decoded one by one (I/O), the
+    spectrograms made in one batch. A silent file or one far shorter than a word is still
+    translated, with a note saying so."""
     config = config or FrontEndConfig()
-    waves, readable, failures = [], [], {}
+    waves, readable, failures, notes = [], [], {}, {}
     for path in map(Path, paths):
         try:
-            waves.append(
-                fit_one_second(load_audio(path, config.sample_rate), config.sample_rate, mode)
-            )
-            readable.append(path)
+            wave = load_audio(path, config.sample_rate)
         except AudioError as error:
             failures[str(path)] = str(error)
+            continue
+        if note := clip_note(wave, config.sample_rate):
+            notes[str(path)] = note
+        waves.append(fit_one_second(wave, config.sample_rate, mode))
+        readable.append(path)
     if not waves:
-        return np.zeros((0, config.n_mels, 100), np.uint8), readable, failures
-    return spectrogram_uint8(np.stack(waves), config), readable, failures
+        return Clips(np.zeros((0, config.n_mels, 100), np.uint8), readable, failures, notes)
+    return Clips(spectrogram_uint8(np.stack(waves), config), readable, failures, notes)
+
+
+def clip_note(wave: np.ndarray, sample_rate: int) -> str | None:
+    """What makes a clip a doubtful input, or None: silence, or far less than a word."""
+    peak = float(np.abs(wave).max()) if wave.size else 0.0
+    if peak < SILENT_PEAK:
+        level = 20 * np.log10(max(peak, 1e-12))
+        return f"silent (peak {level:.0f} dBFS): there is no sound to imagine from"
+    seconds = wave.size / sample_rate
+    if seconds < MIN_CLIP_SECONDS:
+        return (
+            f"only {seconds:.2f} s of audio (padded with silence to 1 s; a spoken word lasts "
+            f"{MIN_CLIP_SECONDS} s or more)"
+        )
+    return None
 
 
 def hz_to_mel(frequency, mel_scale: str = "slaney") -> np.ndarray:

@@ -720,7 +720,7 @@ def time_imagine_stages(run_dir, clip: Path, out_dir, repeats: int, precision: s
 
     run = imagine.load_run_for_inference(run_dir, "cpu")
     plain = load_run(run_dir)
-    spectrograms, readable, _ = load_clips([clip])
+    spectrograms, readable, _, _ = load_clips([clip])
     embeddings = translate.encode(run.encoder, spectrograms, "cpu")
     images = translate.generate(run.generator, embeddings, "cpu", seed=0)
 
@@ -742,7 +742,7 @@ def time_imagine_stages(run_dir, clip: Path, out_dir, repeats: int, precision: s
         "read_and_log_mel": lambda: load_clips([clip]),
         "encode": encode,
         "generate": generate,
-        "write_png": lambda: imagine.save_rows(images, imagine.unique_stems(readable), out_dir),
+        "write_png": lambda: imagine.save_rows(images, imagine.output_names(readable), out_dir),
         "uncached_load_run": lambda: load_run(run_dir),
         "fp32_channels_last_encode": fp32_encode,
         "fp32_channels_last_generate": fp32_generate,

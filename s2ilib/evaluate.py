@@ -52,7 +52,7 @@ from s2ilib import metrics
 from s2ilib.datasets.sounds import Rows, SoundSet, select_sounds, sounds_from_audio_dir
 from s2ilib.datasets.torch_data import to_unit_range
 from s2ilib.errors import S2IError
-from s2ilib.translate import draw_batches, encode
+from s2ilib.translate import draw_batches, encode, sound_keys
 
 SCHEMA = "s2i-evaluate/1"
 PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; capped so that JSON stays valid
@@ -403,9 +403,12 @@ def evaluate_run(
     else:
         sounds, skipped = select_sounds(data, split, voices, languages, engines), []
     embeddings = encode(run.encoder, sounds.spectrograms, device, batch_size)
+    keys = sound_keys(sounds.spectrograms[:])  # a sound's draws depend on it alone
 
     def translate(draw):
-        return draw_batches(run.generator, embeddings, device, draw, seed, batch_size=batch_size)
+        return draw_batches(
+            run.generator, embeddings, device, draw, seed, batch_size=batch_size, keys=keys
+        )
 
     result = evaluate_translator(
         translate,

@@ -5,6 +5,8 @@ All batched: sounds are encoded together, their K dropout draws generated togeth
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -90,14 +92,19 @@ def clip_wave(root, sounds: RecordSet, index: int):
 
 
 def file_spectrogram(path) -> np.ndarray:
-    """A sound file's (128, 100) uint8 spectrogram through the training front end."""
-    from s2ilib.audio import load_clips
+    """A sound file's (128, 100) uint8 spectrogram through the training front end; an
+    AudioError when unreadable, an AudioWarning when silent or far too short."""
+    import warnings
+
+    from s2ilib.audio import AudioWarning, load_clips
     from s2ilib.errors import AudioError
 
-    spectrograms, _, failures = load_clips([path])
-    if failures:
-        raise AudioError(failures[str(path)])
-    return spectrograms[0]
+    clips = load_clips([path])
+    if clips.failures:
+        raise AudioError(clips.failures[str(path)])
+    for note in clips.notes.values():
+        warnings.warn(f"{Path(path).name}: {note}", AudioWarning, stacklevel=2)
+    return clips.spectrograms[0]
 
 
 def imagine_spectrogram(

@@ -10,6 +10,7 @@ audio embeddings.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +35,24 @@ def save_rows(images: np.ndarray, names, out_dir) -> list[Path]:
     return paths
 
 
-def unique_stems(paths: list[Path]) -> list[str]:
-    """Output names after the inputs' stems; repeated stems get their parent folder prefixed."""
-    stems = [p.stem for p in paths]
-    repeated = {s for s in stems if stems.count(s) > 1}
-    return [f"{p.parent.name}_{p.stem}" if p.stem in repeated else p.stem for p in paths]
+def output_names(paths: list[Path]) -> list[str]:
+    """One distinct PNG name per input: its stem; where stems repeat, <folder>_<stem>; where
+    those repeat too (one folder, two formats), <folder>_<stem>_<format>; a file given twice
+    gets _2, _3, ... (no output is ever written over another)."""
+    levels = (
+        lambda p: p.stem,
+        lambda p: f"{p.parent.name}_{p.stem}",
+        lambda p: f"{p.parent.name}_{p.stem}_{p.suffix.lstrip('.')}",
+    )
+    names = [levels[0](path) for path in paths]
+    for level in levels[1:]:
+        counts = Counter(names)
+        names = [level(p) if counts[n] > 1 else n for p, n in zip(paths, names, strict=True)]
+    seen = Counter()
+    for index, name in enumerate(names):
+        seen[name] += 1
+        names[index] = name if seen[name] == 1 else f"{name}_{seen[name]}"
+    return names
 
 
 _RUN_CACHE: dict[tuple, object] = {}  # the last run loaded for inference (networks are large)
@@ -95,21 +109,24 @@ def imagine_files(
     mode: str = "loudest",
     precision: str = "auto",
 ) -> dict:
-    """Audio files -> PNGs in out_dir; returns {"written": [...], "skipped": {path: reason}}.
+    """Audio files -> PNGs in out_dir; returns {"written": [...], "skipped": {path: reason},
+    "notes": {path: what is doubtful about it}}.
 
     precision: "auto" (bf16 where native), "fp32" or "bf16" (see inference_precision).
     """
     from s2ilib.devices import resolve_device
 
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise S2IError(f"--out {out_dir}: a file is there; give a folder (made if missing)")
     device = resolve_device(device)
     run = load_run_for_inference(run_dir, device)
-    spectrograms, readable, failures = load_clips(audio_paths, mode=mode)
+    clips = load_clips(audio_paths, mode=mode)
     written = []
-    if readable:
+    if clips.readable:
         with inference_precision(precision, device):
-            images = translate(run, spectrograms, device, samples, seed)
-        written = save_rows(images, unique_stems(readable), out_dir)
-    return {"written": [str(p) for p in written], "skipped": failures}
+            images = translate(run, clips.spectrograms, device, samples, seed)
+        written = save_rows(images, output_names(clips.readable), out_dir)
+    return {"written": [str(p) for p in written], "skipped": clips.failures, "notes": clips.notes}
 
 
 def class_paired_images(labels: np.ndarray, pool, seed: int = 0) -> np.ndarray:

@@ -5,20 +5,93 @@ Every part of the workbook that runs a trained translator goes through here: eva
 spectrograms (N, 128, 100), scaled to [-1, 1] batch by batch; images come out in [-1, 1]
 (float batches) or as uint8 (N, K, S, S, 3).
 
-Draw d of a generator (dropout kept on at test time, the paper's source of variety) draws
-its dropout masks from torch's generator seeded with seed * 1000 + d, batch after batch of
-`batch_size` sounds, so a given set of sounds gives the same images every time.
+Draw d of a generator (dropout kept on at test time, the paper's source of variety) takes
+its dropout masks from a hash of (seed, d, the sound, the layer, the channel) instead of
+torch's random stream (`KeyedDropout`): a sound's images depend on the sound and the seed
+only, never on which other sounds share its batch or on the batch size. The sound is keyed
+by its spectrogram's bytes (`sound_keys`), so the same file gives the same images alone or
+among others, in `s2i imagine`, the galleries and `s2i evaluate` alike.
 """
 
 from __future__ import annotations
+
+import types
 
 import numpy as np
 import torch
 
 from s2ilib.datasets.torch_data import from_unit_range, to_unit_range
 from s2ilib.models import enable_test_time_dropout
+from s2ilib.seeding import derived_seed
 
 BATCH_SIZE = 256  # sounds per forward pass when encoding or generating
+_MASK32 = 0xFFFFFFFF
+_MIX = 0x45D9F3B  # an integer-hash multiplier below 2**31: 32-bit products stay in int64
+_GOLDEN = 0x61C88647  # 2**32 / golden ratio, mod 2**32 (below 2**31 likewise)
+_KEY_WEIGHTS_SEED = 20250601  # the fixed pseudo-random weights of sound_keys
+
+
+def mix32(values: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer hash (avalanching) of int64 tensors holding values < 2**32."""
+    for _ in range(2):
+        values = (((values >> 16) ^ values) * _MIX) & _MASK32
+    return (values >> 16) ^ values
+
+
+def sound_keys(arrays) -> torch.Tensor:
+    """One 32-bit key per item of an array (N, ...) of uint8 spectrograms or float32
+    embeddings, from its bytes alone (int64 (N,))."""
+    data = np.ascontiguousarray(np.asarray(arrays))
+    words = data.reshape(len(data), -1).view(np.uint8).astype(np.int64)
+    weights = np.random.default_rng(_KEY_WEIGHTS_SEED).integers(1, 2**31, words.shape[1])
+    return mix32(torch.from_numpy((words @ weights) & _MASK32))  # sums stay below 2**52
+
+
+def keyed_uniform(keys: torch.Tensor, salt: int, count: int) -> torch.Tensor:
+    """(N, count) uniforms in [0, 1): element i of row n a hash of (keys[n], salt, i)."""
+    rows = mix32((keys.long() ^ salt) & _MASK32)
+    index = torch.arange(count, device=keys.device, dtype=torch.int64)
+    return mix32((rows[:, None] + index[None, :] * _GOLDEN) & _MASK32).float() / 2**32
+
+
+class KeyedDropout:
+    """Within this context the dropout layers of `module` that are active (test-time
+    dropout) take their masks from keyed_uniform(keys of the sounds in the batch, a salt of
+    (seed, draw, layer)): channel-wise for Dropout2d/3d, element-wise otherwise. Set the
+    batch's keys and the draw with `batch(keys, draw)` before each forward."""
+
+    def __init__(self, module: torch.nn.Module, seed: int):
+        self.layers = [
+            m for m in module.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)
+        ]
+        self.seed, self.keys, self.draw = seed, None, 0
+
+    def batch(self, keys: torch.Tensor, draw: int) -> None:
+        self.keys, self.draw = keys, draw
+
+    def __enter__(self):
+        for index, layer in enumerate(self.layers):
+            layer.forward = types.MethodType(self._forward(index), layer)
+        return self
+
+    def __exit__(self, *exc):
+        for layer in self.layers:
+            del layer.forward  # back to the class's own forward
+        return False
+
+    def _forward(self, index: int):
+        def forward(layer, inputs):
+            if not layer.training or layer.p == 0:
+                return inputs
+            channel_wise = isinstance(layer, torch.nn.Dropout2d | torch.nn.Dropout3d)
+            shape = inputs.shape[:2] if channel_wise else inputs.shape
+            salt = derived_seed(self.seed, self.draw, index)
+            count = int(np.prod(shape[1:]))
+            uniform = keyed_uniform(self.keys.to(inputs.device), salt, count).view(shape)
+            keep = (uniform >= layer.p).to(inputs.dtype) / (1.0 - layer.p)
+            return inputs * keep.view(*shape, *([1] * (inputs.dim() - len(shape))))
+
+        return forward
 
 
 def spectrogram_batches(spectrograms, batch_size: int = BATCH_SIZE):
@@ -54,14 +127,18 @@ def draw_batches(
     seed: int | None = 0,
     test_time_dropout: bool = True,
     batch_size: int = BATCH_SIZE,
+    keys: torch.Tensor | None = None,
 ):
     """Images (B, 3, S, S) in [-1, 1] on `device` of draw `draw` for every embedding, in
-    batches; `seed` None leaves torch's generator as it is (draws then differ each call)."""
+    batches. keys: one per sound (sound_keys of its spectrogram; default: of its
+    embedding); seed None: a fresh random seed (draws then differ from call to call)."""
     sampling_mode(generator, test_time_dropout)
-    if seed is not None:
-        torch.manual_seed(seed * 1000 + draw)  # dropout masks: reproducible, new per draw
-    for start in range(0, len(embeddings), batch_size):
-        yield generator(embeddings[start : start + batch_size].to(device))
+    keys = sound_keys(embeddings.float().cpu().numpy()) if keys is None else keys
+    seed = int(torch.randint(0, 2**31, ())) if seed is None else seed
+    with KeyedDropout(generator, seed) as dropout:
+        for start in range(0, len(embeddings), batch_size):
+            dropout.batch(keys[start : start + batch_size], draw)
+            yield generator(embeddings[start : start + batch_size].to(device))
 
 
 def generate(
@@ -72,15 +149,16 @@ def generate(
     seed: int | None = 0,
     test_time_dropout: bool = True,
     batch_size: int = BATCH_SIZE,
+    keys: torch.Tensor | None = None,
 ) -> np.ndarray:
-    """(N, D) embeddings -> uint8 (N, samples, S, S, 3): `samples` draws of each.
-
-    Without test_time_dropout the draws are identical (the generator has no other noise).
-    """
+    """(N, D) embeddings -> uint8 (N, samples, S, S, 3): `samples` draws of each (keys:
+    see draw_batches). Without test_time_dropout the draws are identical."""
+    if seed is None:  # one fresh seed for all draws, so that they differ from one another
+        seed = int(torch.randint(0, 2**31, ()))
     draws = []
     for draw in range(samples):
         batches = draw_batches(
-            generator, embeddings, device, draw, seed, test_time_dropout, batch_size
+            generator, embeddings, device, draw, seed, test_time_dropout, batch_size, keys
         )
         images = [from_unit_range(fake.float()).permute(0, 2, 3, 1).cpu() for fake in batches]
         draws.append(torch.cat(images).numpy())
@@ -92,7 +170,8 @@ def translate(run, spectrograms, device, samples: int = 1, seed: int | None = 0,
     """uint8 spectrograms -> uint8 images (N, samples, S, S, 3) with a GAN run's encoder and
     generator (`options`: test_time_dropout, batch_size)."""
     embeddings = encode(run.encoder, spectrograms, device)
-    return generate(run.generator, embeddings, device, samples, seed, **options)
+    keys = sound_keys(spectrograms)
+    return generate(run.generator, embeddings, device, samples, seed, keys=keys, **options)
 
 
 def set_dropout_scale(module: torch.nn.Module, scale: float) -> torch.nn.Module:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from s2ilib.datasets.avdigits import AVDIGITS_DIR
 from s2ilib.formats import open_records
-from s2ilib.imagine import unique_stems
+from s2ilib.imagine import output_names
 from s2ilib.train.config import AETrainConfig, GANTrainConfig
 from s2ilib.train.registry import train_autoencoder, train_gan
 from s2ilib.translate import set_dropout_scale
@@ -116,7 +116,71 @@ def test_imagine_needs_a_gan_run(gan_run, tmp_path):
 
     ae_run = json.loads((gan_run / "config.json").read_text())["ae_run"]
     result = _s2i("imagine", _sounds(tmp_path / "s")[0], "--run", ae_run, "--out", tmp_path / "o")
-    assert result.returncode == 2 and "not a GAN run" in result.stderr
+    assert result.returncode == 2 and "not a 'gan' run" in result.stderr
+
+
+def test_imagine_never_overwrites_and_refuses_a_file_as_out(gan_run, tmp_path):
+    folder = tmp_path / "a"
+    folder.mkdir()
+    wave = 0.3 * np.sin(2 * np.pi * 300 * np.arange(12000) / 16000)
+    for name in ("good.ogg", "good.wav"):
+        soundfile.write(folder / name, wave, 16000)
+    result = _s2i("imagine", folder / "good.ogg", folder / "good.wav", "--run", gan_run,
+                  "--out", tmp_path / "o", "--device", "cpu")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "a_good_ogg.png",
+        "a_good_wav.png",
+    ]
+    (tmp_path / "file").write_text("x")
+    refused = _s2i("imagine", folder / "good.wav", "--run", gan_run, "--out", tmp_path / "file")
+    assert refused.returncode == 2 and "a file is there" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_imagine_warns_about_silent_and_very_short_clips(gan_run, tmp_path):
+    soundfile.write(tmp_path / "silence.wav", np.zeros(16000), 16000)
+    soundfile.write(tmp_path / "blip.wav", 0.5 * np.ones(800), 16000)  # 0.05 s
+    result = _s2i("imagine", tmp_path / "silence.wav", tmp_path / "blip.wav", "--run", gan_run,
+                  "--out", tmp_path / "o", "--device", "cpu")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "warning:" in result.stderr and "silence.wav: silent" in result.stderr
+    assert "blip.wav: only 0.05 s of audio" in result.stderr
+    assert len(list((tmp_path / "o").iterdir())) == 2  # still imagined
+
+
+def test_a_sounds_draws_do_not_depend_on_its_batch(gan_run):
+    """The same sound alone, first in a batch, and in batches of other sizes: the same K
+    images (keyed test-time dropout), different from draw to draw."""
+    from s2ilib.runs import load_run
+    from s2ilib.translate import translate
+
+    run = load_run(gan_run)
+    sounds = np.random.default_rng(0).integers(0, 256, (9, 128, 100), dtype=np.uint8)
+    alone = translate(run, sounds[4:5], "cpu", samples=3, seed=7)[0]
+    for batch_size in (2, 4, 256):
+        among = translate(run, sounds, "cpu", samples=3, seed=7, batch_size=batch_size)[4]
+        assert np.array_equal(alone, among), batch_size
+    assert not np.array_equal(alone[0], alone[1])  # two draws differ
+    other_seed = translate(run, sounds[4:5], "cpu", samples=3, seed=8)[0]
+    assert not np.array_equal(alone, other_seed)
+
+
+def test_keyed_dropout_drops_at_the_trained_rate():
+    import torch
+
+    from s2ilib.translate import KeyedDropout, sound_keys
+
+    layer = torch.nn.Sequential(torch.nn.Dropout2d(0.3))
+    layer.train()
+    keys = sound_keys(np.arange(2000 * 4, dtype=np.float32).reshape(2000, 4))
+    with KeyedDropout(layer, seed=0) as dropout:
+        dropout.batch(keys, draw=0)
+        out = layer(torch.ones(2000, 50, 2, 2))
+    dropped = (out[:, :, 0, 0] == 0).float().mean().item()
+    assert abs(dropped - 0.3) < 0.01
+    assert torch.allclose(out[out > 0], torch.tensor(1 / 0.7))
+    assert (out[:, :, 0, 0] == out[:, :, 1, 1]).all()  # channel-wise, as Dropout2d
 
 
 def test_embed_writes_npz_and_the_published_bin_layout(gan_run, tmp_path):
@@ -154,9 +218,11 @@ def test_dropout_scale_is_relative_to_the_trained_rate():
     assert [m.p for m in layer] == [0.2, 0.5]
 
 
-def test_unique_stems_disambiguates_repeated_names():
+def test_output_names_never_collide():
     paths = [Path("a/x.wav"), Path("b/x.flac"), Path("c/y.ogg")]
-    assert unique_stems(paths) == ["a_x", "b_x", "y"]
+    assert output_names(paths) == ["a_x", "b_x", "y"]
+    two_formats = [Path("a/good.ogg"), Path("a/good.wav"), Path("a/good.wav")]
+    assert output_names(two_formats) == ["a_good_ogg", "a_good_wav", "a_good_wav_2"]
 
 
 def test_embed_keeps_bin_label_ids_as_written(gan_run, tmp_path, records):

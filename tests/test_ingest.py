@@ -358,3 +358,17 @@ def test_bad_options_are_refused(video_dir, tmp_path):
         ingest_videos(video_dir, video_dir / "out")
     with pytest.raises(S2IError, match="one sub-folder per class"):
         ingest_videos(tmp_path / "missing", tmp_path / "out")
+
+
+def test_a_folder_of_only_bad_videos_exits_2(video_dir, tmp_path):
+    bad = tmp_path / "videos"
+    for name in ("birds/notes.txt", "cars/no_audio.mp4", "cars/short.mp4"):
+        (bad / name).parent.mkdir(parents=True, exist_ok=True)
+        (bad / name).write_bytes((video_dir / name).read_bytes())
+    result = subprocess.run(
+        [sys.executable, "-m", "s2ilib", "ingest", str(bad), str(tmp_path / "out"), "--quiet"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "every video of" in result.stderr and "was skipped" in result.stderr
+    assert "skipped (no_audio): 1" in result.stdout

@@ -90,6 +90,8 @@ def _run_imagine(args):
     )
     for path, reason in report["skipped"].items():
         print(f"skipped {path}: {reason}", file=sys.stderr)
+    for path, note in report["notes"].items():
+        print(f"warning: {path}: {note}", file=sys.stderr)
     for path in report["written"]:
         print(path)
     return 0 if report["written"] else 2

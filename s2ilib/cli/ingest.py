@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from s2ilib.cli import add_command
 
 DESCRIPTION = """\
@@ -78,7 +80,8 @@ def register(subparsers):
 
 
 def run_ingest(args) -> int:
-    """Run the ingest and print its counts; skipped videos do not make it fail."""
+    """Run the ingest and print its counts; skipped videos do not make it fail, unless every
+    video was skipped (exit status 2: nothing was made)."""
     from s2ilib.ingest import REPORT_FILE, ingest_videos
 
     report = ingest_videos(
@@ -102,4 +105,8 @@ def run_ingest(args) -> int:
     for reason, number in counts["skipped_by_reason"].items():
         print(f"skipped ({reason}): {number}")
     print(f"report: {report['out_dir']}/{REPORT_FILE}")
+    if counts["files"] and counts["ingested"] + counts["resumed"] == 0:
+        print(f"s2i ingest: error: every video of {args.video_dir} was skipped (see the "
+              "reasons above): nothing to train on", file=sys.stderr)  # fmt: skip
+        return 2
     return 0

@@ -122,7 +122,7 @@ def sounds_from_audio_dir(audio_dir, labels_csv, classes: list[str]) -> tuple[So
     audio_dir = Path(audio_dir)
     listed = read_labels_csv(labels_csv, classes)
     paths = [audio_dir / file_name for _, file_name, _ in listed]
-    spectrograms, readable, failures = load_clips(paths, mode="loudest")
+    spectrograms, readable, failures, _ = load_clips(paths, mode="loudest")
     read = {str(path) for path in readable}
     kept = [row for row, path in zip(listed, paths, strict=True) if str(path) in read]
     skipped = [

@@ -55,7 +55,7 @@ def load_run(run_dir, device="cpu", checkpoint=None, kind: str | None = None) ->
     if names is None:
         raise S2IError(f"{run_dir}: a {config.get('kind')!r} run has no networks to load here")
     if kind is not None and config["kind"] != kind:
-        raise S2IError(f"{run_dir}: a {config['kind']!r} run (expected a {kind!r} run)")
+        raise S2IError(f"{run_dir}: a {config['kind']!r} run, not a {kind!r} run")
     checkpoint = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir)
     if checkpoint is None:
         raise S2IError(f"{run_dir}: no checkpoint yet (checkpoints/last.pt)")
