@@ -17,6 +17,10 @@ the generator and, in the same run, for the baselines:
   weights, which cannot be downloaded here, so numbers are comparable only within the
   workbook), and intra-class diversity: per class the mean distance between two images'
   features, its mean over classes, and its ratio to that of the real images.
+- imagination (s2ilib.metrics explains each): precision, recall, density and coverage of
+  one draw against the real images (k = PRDC_K), and, with K >= 2 draws, draw diversity:
+  the spread between the K images of one sound over the spread between real images of its
+  class (1.0 = as varied as real handwriting; 0 = one template per sound).
 - pixel agreement with the sound's own frame (L1 on [0, 1], PSNR in dB capped at
   PSNR_CAP_DB, SSIM), only where the data set pairs each sound with its own frame.
 
@@ -55,7 +59,8 @@ from s2ilib.errors import S2IError
 from s2ilib.translate import draw_batches, encode, sound_keys
 
 SCHEMA = "s2i-evaluate/1"
-PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; capped so that JSON stays valid
+PSNR_CAP_DB = 100.0
+PRDC_K = 5  # neighbours of the precision/recall/density/coverage balls (Naeem et al. 2020)  # identical images have infinite PSNR; capped so that JSON stays valid
 BREAKDOWN_COLUMNS = ("language", "engine")
 BASELINES = ("nearest_neighbour", "random_real", "real")
 FID_NOTE = (
@@ -158,12 +163,30 @@ def summarise(
     summary["diversity"] = diversity(
         features, all_labels, num_classes, reference["diversity"], seed
     )
+    summary |= imagination(draws, labels, num_classes, reference, seed)
     if "pixel" in draws[0]:
         pixel = np.concatenate([draw["pixel"] for draw in draws])
         summary["pixel"] = dict(zip(("l1", "psnr", "ssim"), pixel.mean(0).tolist(), strict=True))
     else:
         summary["pixel"] = None
     return summary
+
+
+def imagination(draws: list[dict], labels, num_classes: int, reference: dict, seed: int) -> dict:
+    """Realism and coverage of one draw (precision, recall, density, coverage against the
+    real images; one image per sound, so methods compare at equal size) and, with K >= 2
+    draws, draw diversity: the spread between one sound's draws over the spread between
+    real images of its class (metrics.draw_diversity; 1.0 = as varied as real data)."""
+    first = draws[0]["features"]
+    enough = min(len(first), len(reference["features"])) > PRDC_K
+    prdc = metrics.precision_recall_density_coverage(reference["features"], first, PRDC_K)
+    result = {"prdc": prdc if enough else None, "draw_diversity": None}
+    if len(draws) > 1:
+        stacked = np.stack([draw["features"] for draw in draws], axis=1)  # (N, K, F)
+        result["draw_diversity"] = metrics.draw_diversity(
+            stacked, labels, reference["features"], reference["labels"], num_classes, seed=seed
+        )
+    return result
 
 
 def diversity(features, labels, num_classes: int, real_per_class, seed: int) -> dict:
@@ -290,6 +313,7 @@ def evaluate_translator(
     real = real_scores["features"]
     reference = {
         "features": real,
+        "labels": pool.labels.numpy(),
         "diversity": metrics.mean_pairwise_distances(real, pool.labels.numpy(), k, seed=seed),
     }
     scorer = _Scorer(bank, sounds, pool, reference, batch_size, bootstrap, seed)
@@ -476,6 +500,27 @@ def _header(run, bank, data, sounds, settings: dict, filters: dict, skipped, own
     }
 
 
+def headline(metrics_dict: dict) -> dict:
+    """The figures a report leads with: the generator's informativity (95% CI), diversity,
+    draw diversity, realism (Frechet distance, precision, recall, density, coverage), the
+    ceiling, and nearest-neighbour retrieval's informativity and Frechet distance beside."""
+    methods = metrics_dict["methods"]
+    generator, retrieval = methods["generator"], methods.get("nearest_neighbour") or {}
+    prdc, draws = generator.get("prdc") or {}, generator.get("draw_diversity") or {}
+    return {
+        "informativity": generator["informativity"]["mean"],
+        "informativity_ci": generator["informativity"]["ci"],
+        "informativity_ceiling": (methods.get("real") or {}).get("informativity", {}).get("mean"),
+        "diversity_ratio": generator["diversity"]["ratio"],
+        "draw_diversity": draws.get("mean"),
+        "kway_accuracy": generator["kway_accuracy"],
+        "frechet_distance": generator["frechet_distance"],
+        **{name: prdc.get(name) for name in ("precision", "recall", "density", "coverage")},
+        "retrieval_informativity": retrieval.get("informativity", {}).get("mean"),
+        "retrieval_frechet_distance": retrieval.get("frechet_distance"),
+    }
+
+
 def generator_row(run, metrics_dict: dict) -> dict:
     """One comparison row: a GAN run's loss and its generator's headline metrics."""
     generator = metrics_dict["methods"]["generator"]
@@ -489,6 +534,7 @@ def generator_row(run, metrics_dict: dict) -> dict:
         "informativity_ci": generator["informativity"]["ci"],
         "diversity_ratio": generator["diversity"]["ratio"],
         "kway_accuracy": generator["kway_accuracy"],
+        "frechet_distance": generator["frechet_distance"],
     }
 
 

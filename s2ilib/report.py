@@ -124,9 +124,30 @@ def breakdown_rows(metrics_dict: dict, column: str) -> tuple[list[str], list[lis
     return header, rows
 
 
+def imagination_rows(metrics_dict: dict) -> tuple[list[str], list[list[str]]]:
+    """Variety and realism per method: draw diversity (K draws of one sound), Frechet
+    distance, precision, recall, density, coverage (one image per sound)."""
+    header = ["Method", "Draw diversity", "Frechet dist.", "Precision", "Recall", "Density",
+              "Coverage"]  # fmt: skip
+    rows, k = [], metrics_dict.get("samples", 1)
+    for method, key, label in METHOD_ROWS:
+        entry = metrics_dict["methods"].get(method)
+        if entry is None or key != "informativity":
+            continue
+        prdc = entry.get("prdc") or {}
+        draws = entry.get("draw_diversity") or {}
+        label = f"Generator ({k} draws)" if method == "generator" else label
+        rows.append(
+            [label, _number(draws.get("mean"), 2), _number(entry["frechet_distance"]),
+             *(_number(prdc.get(name)) for name in ("precision", "recall", "density", "coverage"))]
+        )  # fmt: skip
+    return header, rows
+
+
 def _tables(metrics_dict: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     tables = [
         ("Informativity, K-way accuracy and image metrics", *summary_rows(metrics_dict)),
+        ("Imagination: variety and realism", *imagination_rows(metrics_dict)),
         ("Informativity per class (%)", *per_class_rows(metrics_dict)),
         ("K-way confusion matrix of generated images (all draws)", *confusion_rows(metrics_dict)),
     ]
@@ -143,6 +164,10 @@ def _notes(metrics_dict: dict) -> list[str]:
         metrics_dict["notes"]["chance"],
         metrics_dict["notes"]["frechet_distance"],
         "Diversity ratio = mean pairwise feature distance within a class, images / real images.",
+        "Draw diversity = mean feature distance between the K draws of one sound / mean "
+        "distance between two real images of its class (1.0 = as varied as real data; n/a "
+        "with one draw). Precision, recall, density, coverage (k = 5): one image per sound "
+        "against the split's real images, in the same feature space as the Frechet distance.",
     ]
     if metrics_dict.get("pairing") != "record":
         notes.append(

@@ -162,6 +162,31 @@ def test_perfect_generator_scores_the_real_image_ceiling(mnist, bank):
         generator["informativity"]["mean"] + 9 * result["chance"]["false_positive_rate"]
     ) / 10
     assert chance == pytest.approx(expected, abs=1e-9)
+    # The test pool itself against the test pool: precision = recall = coverage = 1.
+    prdc = generator["prdc"]
+    assert prdc["precision"] == prdc["recall"] == prdc["coverage"] == 1.0
+    assert generator["draw_diversity"] is None  # one draw: nothing to compare
+
+
+def test_draw_diversity_tells_imagination_from_a_template(mnist, bank):
+    """Random real images of the sound's class each draw: as varied as real data (about 1);
+    the same image every draw: 0."""
+    pool, sounds = informativity.load_pool(mnist, "test", IMAGE_SIZE), _sounds(mnist)
+    labels = torch.as_tensor(sounds.labels)
+
+    def real_draws(draw):
+        positions = pool.draw(labels, torch.Generator().manual_seed(draw))
+        return (pool.float(positions[i : i + 256]) for i in range(0, len(positions), 256))
+
+    varied = evaluate.evaluate_translator(real_draws, bank, mnist, sounds, samples=3, bootstrap=0)
+    ratio = varied["methods"]["generator"]["draw_diversity"]["mean"]
+    assert 0.85 < ratio < 1.15
+    template = evaluate.evaluate_translator(
+        lambda draw: real_draws(0), bank, mnist, sounds, samples=3, bootstrap=0
+    )
+    assert template["methods"]["generator"]["draw_diversity"]["mean"] == 0.0
+    markdown, _ = report.format_tables(evaluate._finite(varied | _header(sounds)))
+    assert "### Imagination: variety and realism" in markdown
 
 
 def test_grey_images_score_near_zero_and_samples_are_reported(mnist, bank):
