@@ -40,6 +40,11 @@
 #
 # Class labels are never used: for AV-Digits a sound is paired with a random handwritten
 # image of the same digit (redrawn every epoch), exactly as AV-MNIST pairs its modalities.
+#
+# `generator_preset = "paper-attention"` trains the authors' 2026 follow-up instead: the
+# same dense generator with 18 convolutional-attention blocks after its 4x4 map (8 heads,
+# d_model 320, cross-attention to the 512-d embedding; 68,692,009 parameters), on a paper
+# AE run (96x96 images) and a GPU.
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
@@ -48,6 +53,7 @@ compare_recipe = "paper"  # a second full-length run with this recipe, shown bes
 ae_run = ""  # the AE run (recipes without alignment); empty: the one notebook 02 recorded
 align_run = ""  # the alignment run (recipe "aligned"); empty: the one notebook 03 recorded
 gan_run = ""  # an existing GAN run to load instead of training; empty: train
+generator_preset = ""  # empty: the AE run's; "paper-attention": the authors' 2026 attention generator (GPU)
 loss = ""  # adversarial loss of the main run; empty: the recipe's
 compare_losses = ""  # comma-separated losses trained briefly with the main recipe; empty: none
 num_epochs = 40  # passes over the training sounds (main run and recipe comparison)
@@ -89,6 +95,7 @@ settings = {  # shared by every GAN run of this notebook, on top of each recipe'
     "data": str(config.data_path), "num_epochs": config.num_epochs, "batch_size": config.batch_size,
     "seed": config.seed, "pixel_weight": config.pixel_weight,
     "lr_generator": config.lr_generator, "lr_discriminator": config.lr_discriminator,
+    **({"preset": config.generator_preset} if config.generator_preset else {}),
     **smoke_settings("gan", config.smoke),
 }
 if config.compare_losses and not config.smoke:  # sample grids exactly at the comparison runs' length

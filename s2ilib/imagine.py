@@ -85,9 +85,10 @@ def inference_precision(precision: str, device) -> torch.autocast:
     the hardware runs it natively (CUDA; CPUs with AVX512-BF16/AMX through oneDNN).
 
     On the CPU, bf16 also routes batch-1 convolutions to oneDNN (fp32 ones of small maps
-    take PyTorch's slow reference kernels). On a trained demo GAN, bf16 images differed from
-    fp32 by 0.22 grey levels on average (80% identical bytes); two test-time dropout draws
-    differ by 6.4.
+    take PyTorch's slow reference kernels). Measured on 30 AV-Digits clips (two draws each)
+    with a trained demo GAN: bf16 images are 0.40 grey levels from fp32 on average, 99% of
+    pixels within 2, 77% of bytes identical, single pixels up to 102 apart (where a ReLU
+    sits near 0, rounding flips it); two test-time dropout draws differ by 2.85.
     """
     if precision not in ("auto", "fp32", "bf16"):
         raise S2IError(f"precision {precision!r}: expected auto, fp32 or bf16")

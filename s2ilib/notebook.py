@@ -330,6 +330,9 @@ class GANParameters(TrainingParameters):
     ae_run: str = ""  # the AE run (recipes without alignment); empty: notebook 02's
     align_run: str = ""  # the alignment run (recipes with alignment); empty: notebook 03's
     gan_run: str = ""  # an existing GAN run to load instead of training; "" = train
+    # generator/discriminator preset; "" = the AE run's; "paper-attention": the authors'
+    # 2026 convolutional-attention generator (69M parameters: a GPU's work)
+    generator_preset: str = ""
     loss: str = ""  # adversarial loss of the main run; "" = the recipe's
     compare_losses: str = ""  # comma-separated losses trained briefly for comparison; "" = none
     num_epochs: int = 40  # passes over the training sounds
@@ -352,6 +355,8 @@ class GANParameters(TrainingParameters):
         require_choice("recipe", self.recipe, RECIPE_NAMES)
         if self.compare_recipe:
             require_choice("compare_recipe", self.compare_recipe, RECIPE_NAMES)
+        if self.generator_preset:
+            require_choice("generator_preset", self.generator_preset, PRESET_NAMES)
         for loss in [self.loss or "paper", *self.comparison_losses]:
             require_choice("loss", loss, GAN_LOSS_NAMES)
 

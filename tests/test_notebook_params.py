@@ -172,3 +172,15 @@ def test_a_pipeline_report_takes_runs_from_itself_only(repository):
     _gan_run(repository, "00007-gan-new")
     with pytest.raises(ParameterError, match="parameter gan_run is empty"):
         load_parameters(ImagineParameters, {"report_dir": str(repository / "reports" / "main")})
+
+
+def test_the_gan_notebook_can_train_the_attention_generator(tmp_path):
+    from s2ilib.notebook import GANParameters
+
+    run = tmp_path / "00000-ae"
+    run.mkdir()
+    values = {"ae_run": str(run), "report_dir": str(tmp_path)}
+    config = load_parameters(GANParameters, values | {"generator_preset": "paper-attention"})
+    assert config.generator_preset == "paper-attention"
+    with pytest.raises(ParameterError, match="generator_preset='huge'"):
+        load_parameters(GANParameters, values | {"generator_preset": "huge"})
