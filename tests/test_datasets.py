@@ -15,7 +15,6 @@ from s2ilib.datasets.torch_data import (
     PairedDataset,
     SpectrogramDataset,
     from_unit_range,
-    make_loader,
     resize_images,
     select_indices,
     to_unit_range,
@@ -89,12 +88,17 @@ def test_memory_mapped_store_matches_in_memory(monkeypatch):
     assert torch.equal(in_memory.__getitems__(positions)[0], streamed.__getitems__(positions)[0])
 
 
-def test_loader_yields_whole_batches():
-    loader = make_loader(SpectrogramDataset(_records(num=50)), batch_size=16, seed=1)
-    batches = list(loader)
-    assert [len(b[1]) for b in batches] == [16, 16, 16, 2]
+def test_the_engine_loads_whole_batches_once_each():
+    from s2ilib.train.config import LoopConfig
+    from s2ilib.train.engine import dataset_batches
+
+    config = LoopConfig(batch_size=16, seed=1)
+    batches = list(dataset_batches(SpectrogramDataset(_records(num=50)), config, 0, 0))
+    assert [len(b[1]) for b in batches] == [16, 16, 16]  # the partial batch is dropped
     seen = torch.cat([from_unit_range(b[0][:, 0, 0, 0]) for b in batches])
-    assert sorted(seen.tolist()) == list(range(50))
+    assert len(set(seen.tolist())) == 48
+    later = list(dataset_batches(SpectrogramDataset(_records(num=50)), config, 0, 1))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(batches[1:], later, strict=True))
 
 
 def test_resize_images_grey_to_rgb():

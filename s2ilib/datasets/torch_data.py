@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from s2ilib.datasets import DataSet
 from s2ilib.errors import S2IError
@@ -239,29 +239,3 @@ class PairedDataset(Dataset):
 
     def __getitem__(self, position: int):
         return tuple(part[0] for part in self.__getitems__([position]))
-
-
-def _keep_batch(batch):
-    """Collate for datasets whose `__getitems__` already returns a whole batch."""
-    return batch
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    seed: int = 0,
-    num_workers: int = 0,
-) -> DataLoader:
-    """A DataLoader that fetches each batch with one vectorised `__getitems__` call."""
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        drop_last=drop_last,
-        collate_fn=_keep_batch,
-        generator=generator,
-        num_workers=num_workers,
-    )
