@@ -74,7 +74,7 @@ def step_parameters(options: PipelineOptions, produced: dict, notebook: Path) ->
         "runs_root": str(Path(options.runs_root).resolve()),
         "figures_dir": str(Path(options.figures_dir).resolve()),
         # Headless: no frontend renders live widgets, and nbclient can wait forever on an
-        # Output widget's clear_output (seen with notebook 06); the static view stays.
+        # Output widget's clear_output (seen with the imagine notebook, 07); the static view stays.
         "live_widgets": False,
     }
     if options.data:

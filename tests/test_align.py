@@ -416,3 +416,62 @@ def test_recipes_build_configs_on_the_right_run():
         gan_config("aligned", "runs/ae", "")
     with pytest.raises(S2IError, match="unknown recipe"):
         gan_config("fancy", "runs/ae", "")
+
+
+# --------------------------------------------------------------------------------------
+# The simulated recording chain (train.augment)
+# --------------------------------------------------------------------------------------
+
+
+def _click(count: int = 8) -> torch.Tensor:
+    """Silence with one loud broadband frame (frame 20) and a quiet band (row 64)."""
+    batch = torch.full((count, 1, 128, 100), -1.0)
+    batch[:, :, :, 20] = 0.8
+    batch[:, :, 64, 30:60] = -0.2
+    return batch
+
+
+def test_the_recording_chain_is_off_by_default_and_draws_nothing():
+    from s2ilib.train.augment import AugmentSettings, record
+
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    batch = _click()
+    assert record(batch, AugmentSettings()) is batch
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_each_part_of_the_recording_chain_does_what_it_says():
+    from s2ilib.train import augment
+    from s2ilib.train.augment import AugmentSettings, record
+
+    torch.manual_seed(0)
+    clean = _click()
+    db = augment.to_db(clean)
+    everyone = torch.ones(len(clean), 1, 1, 1, dtype=torch.bool)
+    reverberant = augment.reverberate(db, everyone)
+    assert (reverberant[:, :, :60, 21:25] > db[:, :, :60, 21:25] + 1).all()  # a tail
+    assert (reverberant[..., :20] - db[..., :20]).abs().max() < 1e-3  # nothing before it
+    noisy = augment.add_noise(db, everyone)
+    assert (noisy >= db - 1e-4).all()
+    assert (noisy[:, :, 112:, 80:] > augment.FLOOR_DB + 1).all()  # the lowest bands, silent before
+    squashed = augment.saturate(db, everyone)
+    assert (squashed.amax(dim=(-2, -1)) <= db.amax(dim=(-2, -1)) - 0.75 * 3 + 1e-4).all()
+    assert torch.equal(squashed[..., 70:], db[..., 70:])  # quiet parts untouched
+    limited = augment.limit_band(db, everyone)
+    frequency = augment.band_frequencies(128, "cpu").flatten()
+    top = (
+        int(torch.nonzero(frequency > 2 * augment.LOWPASS_HZ[1]).max())
+        if (frequency > 2 * augment.LOWPASS_HZ[1]).any()
+        else 0
+    )
+    assert (limited[:, :, : top + 1, 20] <= db[:, :, : top + 1, 20] - 23.9).all() or top == 0
+    assert (limited[:, :, 2, 20] < db[:, :, 2, 20]).all()  # the top rows (~8 kHz) cut
+    settings = AugmentSettings(reverb_probability=1, noise_probability=1, clip_probability=1,
+                               band_limit_probability=1)  # fmt: skip
+    out = record(clean, settings)
+    assert out.shape == clean.shape and out.min() >= -1 and out.max() <= 1
+    assert torch.isfinite(out).all() and not torch.equal(out, clean)
+    half = record(_click(400), AugmentSettings(noise_probability=0.5))
+    changed = (half != _click(400)).flatten(1).any(1).float().mean()
+    assert 0.4 < changed < 0.6  # the share asked for

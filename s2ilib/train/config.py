@@ -199,6 +199,10 @@ AUGMENT_FIELDS = (
     "max_masked_frames",
     "max_frequency_warp",
     "max_time_warp",
+    "reverb_probability",
+    "noise_probability",
+    "clip_probability",
+    "band_limit_probability",
 )
 
 
@@ -216,11 +220,21 @@ class AugmentedStageConfig(StageConfig):
     max_masked_frames: int = 0  # one masked span of up to this many frames (SpecAugment: 10)
     max_frequency_warp: float = 0.15  # mel axis stretched/squeezed by up to 1 + this (VTLP)
     max_time_warp: float = 0.15  # time axis stretched/squeezed by up to 1 + this
+    # A simulated recording chain (s2ilib.train.augment): the share of training sounds
+    # that get a room's reverberation, background noise, a saturating input stage, a
+    # telephone/laptop band limit (0 = off).
+    reverb_probability: float = 0.0
+    noise_probability: float = 0.0
+    clip_probability: float = 0.0
+    band_limit_probability: float = 0.0
 
     def __post_init__(self):
         super().__post_init__()
         if any(getattr(self, name) < 0 for name in AUGMENT_FIELDS):
             raise TrainConfigError(f"{', '.join(AUGMENT_FIELDS)} must be >= 0")
+        for name in AUGMENT_FIELDS[-4:]:
+            if getattr(self, name) > 1:
+                raise TrainConfigError(f"{name} = {getattr(self, name)}: a share, expected <= 1")
 
 
 ALIGN_MODES = ("finetune", "head")
