@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile
 import torch
 from PIL import Image
@@ -16,40 +15,8 @@ from PIL import Image
 from s2ilib.datasets.avdigits import AVDIGITS_DIR
 from s2ilib.formats import open_records
 from s2ilib.imagine import set_dropout_scale, unique_stems
-from s2ilib.train.ae import train_autoencoder
-from s2ilib.train.config import AETrainConfig, GANTrainConfig
-from s2ilib.train.gan import train_gan
 
 REPO = Path(__file__).resolve().parents[1]
-QUICK = {
-    "num_steps": 2,
-    "batch_size": 8,
-    "limit_per_class": 2,
-    "log_every": 1,
-    "sample_every": 2,
-    "checkpoint_every": 2,
-    "val_samples": 8,
-    "num_samples": 2,
-}
-
-
-@pytest.fixture(scope="module")
-def gan_run(tmp_path_factory) -> Path:
-    """A tiny AE + GAN trained for two steps each on AV-Digits (class pairing)."""
-    runs = tmp_path_factory.mktemp("runs")
-    common = {"data": str(AVDIGITS_DIR), "preset": "tiny", **QUICK}
-    ae = train_autoencoder(
-        AETrainConfig.from_dict({**common, "embedding_dim": 16}),
-        runs_root=runs,
-        device="cpu",
-        progress_bar=False,
-    )
-    return train_gan(
-        GANTrainConfig.from_dict({**common, "ae_run": str(ae)}),
-        runs_root=runs,
-        device="cpu",
-        progress_bar=False,
-    )
 
 
 def _sounds(folder: Path) -> list[Path]:
@@ -80,13 +47,13 @@ def _s2i(*args):
     )
 
 
-def test_imagine_writes_one_png_per_readable_file_and_reports_the_bad_one(gan_run, tmp_path):
+def test_imagine_writes_one_png_per_readable_file_and_reports_the_bad_one(tiny_gan_run, tmp_path):
     sounds = _sounds(tmp_path / "sounds")
     result = _s2i(
         "imagine",
         *sounds,
         "--run",
-        gan_run,
+        tiny_gan_run,
         "--out",
         tmp_path / "out",
         "--samples",
@@ -103,28 +70,28 @@ def test_imagine_writes_one_png_per_readable_file_and_reports_the_bad_one(gan_ru
     assert image.shape == (side, 3 * side, 3)  # three dropout draws side by side
 
 
-def test_imagine_fails_when_no_file_is_readable(gan_run, tmp_path):
+def test_imagine_fails_when_no_file_is_readable(tiny_gan_run, tmp_path):
     broken = tmp_path / "only.ogg"
     broken.write_text("not audio")
-    result = _s2i("imagine", broken, "--run", gan_run, "--out", tmp_path / "out")
+    result = _s2i("imagine", broken, "--run", tiny_gan_run, "--out", tmp_path / "out")
     assert result.returncode == 2
     assert "only.ogg" in result.stderr
 
 
-def test_imagine_needs_a_gan_run(gan_run, tmp_path):
+def test_imagine_needs_a_gan_run(tiny_gan_run, tmp_path):
     import json
 
-    ae_run = json.loads((gan_run / "config.json").read_text())["ae_run"]
+    ae_run = json.loads((tiny_gan_run / "config.json").read_text())["ae_run"]
     result = _s2i("imagine", _sounds(tmp_path / "s")[0], "--run", ae_run, "--out", tmp_path / "o")
     assert result.returncode == 2 and "not a GAN run" in result.stderr
 
 
-def test_embed_writes_npz_and_the_published_bin_layout(gan_run, tmp_path):
+def test_embed_writes_npz_and_the_published_bin_layout(tiny_gan_run, tmp_path):
     result = _s2i(
         "embed",
         AVDIGITS_DIR,
         "--run",
-        gan_run,
+        tiny_gan_run,
         "--out",
         tmp_path / "emb",
         "--splits",
