@@ -111,12 +111,16 @@ if config.live_widgets:
                 except AudioError as error:
                     print(f"cannot read {item['name']}: {error}")
                     return
-                show(spectrogram, item["name"], samples_slider.value, dropout_slider.value,
-                     load_audio(path))
+                figure = show(spectrogram, item["name"], samples_slider.value,
+                              dropout_slider.value, load_audio(path))
             else:
-                show(sounds.spectrograms[choice.value], choice.label, samples_slider.value,
-                     dropout_slider.value, gallery.clip_wave(dataset.root, sounds, choice.value))
-            plt.show()
+                figure = show(sounds.spectrograms[choice.value], choice.label, samples_slider.value,
+                              dropout_slider.value, gallery.clip_wave(dataset.root, sounds, choice.value))
+            # Displayed here, not by plt.show(): widget messages handled in another kernel
+            # thread (JupyterLab's subshells) run the inline backend's flush, which can close
+            # pyplot's figures while this one is drawn; it would then never be shown.
+            display(figure)
+            plt.close(figure)
 
     for control in (choice, upload, samples_slider, dropout_slider):
         control.observe(refresh, names="value")
