@@ -311,12 +311,13 @@ class NotebookPage:
         return path
 
     def keep_artefacts(self, folder: Path) -> Path:
-        """Screenshots so far, the browser console, the server log and the page's text."""
+        """Screenshots so far and of the page now, the browser console, the server log, the
+        page's text and the step times, copied to `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
         for shot in self.shots.glob("*.png"):
             shutil.copy(shot, folder / shot.name)
         with contextlib.suppress(Exception):
-            self.driver.save_screenshot(str(folder / "failure.png"))
+            self.driver.save_screenshot(str(folder / "last.png"))
         with contextlib.suppress(Exception):
             console = self.driver.get_log("browser")
             (folder / "console.log").write_text("".join(f"{json.dumps(e)}\n" for e in console))

@@ -1,7 +1,8 @@
 """The imagine notebook live in a real browser: JupyterLab on a free port, headless Chromium.
 
 Run alone: `.venv/bin/python -m pytest -m browser tests/test_browser.py`. A failing run keeps
-its screenshots, the browser console and the server log under test-artifacts/browser/.
+its screenshots, the browser console and the server log under test-artifacts/browser/
+($S2I_BROWSER_ARTIFACTS); S2I_BROWSER_KEEP=1 keeps them after a pass too.
 """
 
 from __future__ import annotations
@@ -99,8 +100,9 @@ def page(lab, tmp_path):
 
 
 @contextlib.contextmanager
-def artefacts_on_failure(page: NotebookPage):
-    """On any failure, keep the screenshots and logs in the repository's test-artifacts."""
+def artefacts_kept(page: NotebookPage):
+    """Keep the screenshots and logs in the repository's test-artifacts on any failure,
+    and after a pass too when S2I_BROWSER_KEEP=1 (to look at what the test saw)."""
     try:
         yield
     except BaseException as error:
@@ -109,13 +111,15 @@ def artefacts_on_failure(page: NotebookPage):
         print(message)
         error.add_note(message)
         raise
+    if os.environ.get("S2I_BROWSER_KEEP") == "1":
+        print(f"browser test artefacts: {page.keep_artefacts(artefact_folder(REPO))}")
 
 
 def test_imagine_notebook_live_in_jupyterlab(tiny_gan_run, lab, page, tmp_path):
     name = notebook_copy(lab.root, tiny_gan_run, tmp_path)
     sound, not_sound = upload_files(tmp_path / "uploads")
     widgets = ImagineWidgets(page)
-    with artefacts_on_failure(page):
+    with artefacts_kept(page):
         page.open(name)
         page.screenshot("opened")
 
