@@ -22,8 +22,9 @@
 # The sliders set how many images are drawn and how strong the test-time dropout is
 # (1.0 = as trained, 0 = one deterministic image).
 #
-# In JupyterLab the controls are live; run headless (papermill) the notebook shows the
-# same view once, for the parameters below.
+# In JupyterLab the controls are live (an uploaded file is shown until you pick a test
+# sound again); run headless (papermill) the notebook shows the same view once, for the
+# parameters below.
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
@@ -44,7 +45,6 @@ config = load_parameters(ImagineParameters, globals())
 config
 
 # %%
-import tempfile
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -108,21 +108,30 @@ if config.live_widgets:
             output.clear_output(wait=True)
             if upload.value:
                 item = upload.value[0]
-                path = Path(tempfile.mkdtemp()) / item["name"]
-                path.write_bytes(bytes(item["content"]))
                 try:
-                    spectrogram = gallery.file_spectrogram(path)
+                    spectrogram, wave = gallery.read_upload(item["name"], bytes(item["content"]))
                 except AudioError as error:
                     print(f"cannot read {item['name']}: {error}")
                     return
-                show(spectrogram, item["name"], samples_slider.value, dropout_slider.value,
-                     load_audio(path))
+                figure = show(spectrogram, item["name"], samples_slider.value, dropout_slider.value, wave)
             else:
-                show(sounds.spectrograms[choice.value], choice.label, samples_slider.value,
-                     dropout_slider.value, gallery.clip_wave(dataset.root, sounds, choice.value))
-            plt.show()
+                figure = show(sounds.spectrograms[choice.value], choice.label, samples_slider.value,
+                              dropout_slider.value, gallery.clip_wave(dataset.root, sounds, choice.value))
+            # Displayed here, not by plt.show(): widget messages handled in another kernel
+            # thread (JupyterLab's subshells) run the inline backend's flush, which can close
+            # pyplot's figures while this one is drawn; it would then never be shown.
+            display(figure)
+            plt.close(figure)
 
-    for control in (choice, upload, samples_slider, dropout_slider):
+    def choose(_=None):
+        """A test sound chosen: it replaces an uploaded file (clearing the upload redraws)."""
+        if upload.value:
+            upload.value = ()
+        else:
+            refresh()
+
+    choice.observe(choose, names="value")
+    for control in (upload, samples_slider, dropout_slider):
         control.observe(refresh, names="value")
     display(widgets.VBox([widgets.HBox([choice, upload]), widgets.HBox([samples_slider, dropout_slider]), output]))
     refresh()

@@ -107,6 +107,23 @@ def file_spectrogram(path) -> np.ndarray:
     return clips.spectrograms[0]
 
 
+def read_upload(name: str, content: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """An uploaded sound file's bytes -> (its spectrogram, its 16-kHz wave to play); an
+    AudioError naming the upload (not the temporary copy) when it is not a sound."""
+    import tempfile
+
+    from s2ilib.audio import load_audio
+    from s2ilib.errors import AudioError
+
+    with tempfile.TemporaryDirectory(prefix="s2i-upload-") as folder:
+        path = Path(folder) / Path(name).name
+        path.write_bytes(content)
+        try:
+            return file_spectrogram(path), load_audio(path)
+        except AudioError as error:
+            raise AudioError(str(error).replace(str(path), name)) from None
+
+
 def imagine_spectrogram(
     run, spectrogram, samples: int, dropout_scale: float, device, seed: int = 0
 ):

@@ -105,3 +105,40 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# Training settings that make a usable run in seconds (two steps of the tiny preset).
+QUICK_TRAINING = {
+    "num_steps": 2,
+    "batch_size": 8,
+    "limit_per_class": 2,
+    "log_every": 1,
+    "sample_every": 2,
+    "checkpoint_every": 2,
+    "val_samples": 8,
+    "num_samples": 2,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_gan_run(tmp_path_factory) -> Path:
+    """A tiny AE + GAN trained for two steps each on AV-Digits (class pairing), shared by
+    the tests that only need some trained run to load."""
+    from s2ilib.datasets.avdigits import AVDIGITS_DIR
+    from s2ilib.train.config import AETrainConfig, GANTrainConfig
+    from s2ilib.train.registry import train_autoencoder, train_gan
+
+    runs = tmp_path_factory.mktemp("runs")
+    common = {"data": str(AVDIGITS_DIR), "preset": "tiny", **QUICK_TRAINING}
+    ae = train_autoencoder(
+        AETrainConfig.from_dict({**common, "embedding_dim": 16}),
+        runs_root=runs,
+        device="cpu",
+        progress_bar=False,
+    )
+    return train_gan(
+        GANTrainConfig.from_dict({**common, "ae_run": str(ae)}),
+        runs_root=runs,
+        device="cpu",
+        progress_bar=False,
+    )

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile
 import torch
 from PIL import Image
@@ -16,40 +15,9 @@ from PIL import Image
 from s2ilib.datasets.avdigits import AVDIGITS_DIR
 from s2ilib.formats import open_records
 from s2ilib.imagine import output_names
-from s2ilib.train.config import AETrainConfig, GANTrainConfig
-from s2ilib.train.registry import train_autoencoder, train_gan
 from s2ilib.translate import set_dropout_scale
 
 REPO = Path(__file__).resolve().parents[1]
-QUICK = {
-    "num_steps": 2,
-    "batch_size": 8,
-    "limit_per_class": 2,
-    "log_every": 1,
-    "sample_every": 2,
-    "checkpoint_every": 2,
-    "val_samples": 8,
-    "num_samples": 2,
-}
-
-
-@pytest.fixture(scope="module")
-def gan_run(tmp_path_factory) -> Path:
-    """A tiny AE + GAN trained for two steps each on AV-Digits (class pairing)."""
-    runs = tmp_path_factory.mktemp("runs")
-    common = {"data": str(AVDIGITS_DIR), "preset": "tiny", **QUICK}
-    ae = train_autoencoder(
-        AETrainConfig.from_dict({**common, "embedding_dim": 16}),
-        runs_root=runs,
-        device="cpu",
-        progress_bar=False,
-    )
-    return train_gan(
-        GANTrainConfig.from_dict({**common, "ae_run": str(ae)}),
-        runs_root=runs,
-        device="cpu",
-        progress_bar=False,
-    )
 
 
 def _sounds(folder: Path) -> list[Path]:
@@ -80,13 +48,13 @@ def _s2i(*args):
     )
 
 
-def test_imagine_writes_one_png_per_readable_file_and_reports_the_bad_one(gan_run, tmp_path):
+def test_imagine_writes_one_png_per_readable_file_and_reports_the_bad_one(tiny_gan_run, tmp_path):
     sounds = _sounds(tmp_path / "sounds")
     result = _s2i(
         "imagine",
         *sounds,
         "--run",
-        gan_run,
+        tiny_gan_run,
         "--out",
         tmp_path / "out",
         "--samples",
@@ -103,29 +71,29 @@ def test_imagine_writes_one_png_per_readable_file_and_reports_the_bad_one(gan_ru
     assert image.shape == (side, 3 * side, 3)  # three dropout draws side by side
 
 
-def test_imagine_fails_when_no_file_is_readable(gan_run, tmp_path):
+def test_imagine_fails_when_no_file_is_readable(tiny_gan_run, tmp_path):
     broken = tmp_path / "only.ogg"
     broken.write_text("not audio")
-    result = _s2i("imagine", broken, "--run", gan_run, "--out", tmp_path / "out")
+    result = _s2i("imagine", broken, "--run", tiny_gan_run, "--out", tmp_path / "out")
     assert result.returncode == 2
     assert "only.ogg" in result.stderr
 
 
-def test_imagine_needs_a_gan_run(gan_run, tmp_path):
+def test_imagine_needs_a_gan_run(tiny_gan_run, tmp_path):
     import json
 
-    ae_run = json.loads((gan_run / "config.json").read_text())["ae_run"]
+    ae_run = json.loads((tiny_gan_run / "config.json").read_text())["ae_run"]
     result = _s2i("imagine", _sounds(tmp_path / "s")[0], "--run", ae_run, "--out", tmp_path / "o")
     assert result.returncode == 2 and "not a 'gan' run" in result.stderr
 
 
-def test_imagine_never_overwrites_and_refuses_a_file_as_out(gan_run, tmp_path):
+def test_imagine_never_overwrites_and_refuses_a_file_as_out(tiny_gan_run, tmp_path):
     folder = tmp_path / "a"
     folder.mkdir()
     wave = 0.3 * np.sin(2 * np.pi * 300 * np.arange(12000) / 16000)
     for name in ("good.ogg", "good.wav"):
         soundfile.write(folder / name, wave, 16000)
-    result = _s2i("imagine", folder / "good.ogg", folder / "good.wav", "--run", gan_run,
+    result = _s2i("imagine", folder / "good.ogg", folder / "good.wav", "--run", tiny_gan_run,
                   "--out", tmp_path / "o", "--device", "cpu")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
@@ -133,15 +101,15 @@ def test_imagine_never_overwrites_and_refuses_a_file_as_out(gan_run, tmp_path):
         "a_good_wav.png",
     ]
     (tmp_path / "file").write_text("x")
-    refused = _s2i("imagine", folder / "good.wav", "--run", gan_run, "--out", tmp_path / "file")
+    refused = _s2i("imagine", folder / "good.wav", "--run", tiny_gan_run, "--out", tmp_path / "file")
     assert refused.returncode == 2 and "a file is there" in refused.stderr
     assert "Traceback" not in refused.stderr
 
 
-def test_imagine_warns_about_silent_and_very_short_clips(gan_run, tmp_path):
+def test_imagine_warns_about_silent_and_very_short_clips(tiny_gan_run, tmp_path):
     soundfile.write(tmp_path / "silence.wav", np.zeros(16000), 16000)
     soundfile.write(tmp_path / "blip.wav", 0.5 * np.ones(800), 16000)  # 0.05 s
-    result = _s2i("imagine", tmp_path / "silence.wav", tmp_path / "blip.wav", "--run", gan_run,
+    result = _s2i("imagine", tmp_path / "silence.wav", tmp_path / "blip.wav", "--run", tiny_gan_run,
                   "--out", tmp_path / "o", "--device", "cpu")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "warning:" in result.stderr and "silence.wav: silent" in result.stderr
@@ -149,13 +117,13 @@ def test_imagine_warns_about_silent_and_very_short_clips(gan_run, tmp_path):
     assert len(list((tmp_path / "o").iterdir())) == 2  # still imagined
 
 
-def test_a_sounds_draws_do_not_depend_on_its_batch(gan_run):
+def test_a_sounds_draws_do_not_depend_on_its_batch(tiny_gan_run):
     """The same sound alone, first in a batch, and in batches of other sizes: the same K
     images (keyed test-time dropout), different from draw to draw."""
     from s2ilib.runs import load_run
     from s2ilib.translate import translate
 
-    run = load_run(gan_run)
+    run = load_run(tiny_gan_run)
     sounds = np.random.default_rng(0).integers(0, 256, (9, 128, 100), dtype=np.uint8)
     alone = translate(run, sounds[4:5], "cpu", samples=3, seed=7)[0]
     for batch_size in (2, 4, 256):
@@ -183,12 +151,12 @@ def test_keyed_dropout_drops_at_the_trained_rate():
     assert (out[:, :, 0, 0] == out[:, :, 1, 1]).all()  # channel-wise, as Dropout2d
 
 
-def test_embed_writes_npz_and_the_published_bin_layout(gan_run, tmp_path):
+def test_embed_writes_npz_and_the_published_bin_layout(tiny_gan_run, tmp_path):
     result = _s2i(
         "embed",
         AVDIGITS_DIR,
         "--run",
-        gan_run,
+        tiny_gan_run,
         "--out",
         tmp_path / "emb",
         "--splits",
@@ -225,7 +193,7 @@ def test_output_names_never_collide():
     assert output_names(two_formats) == ["a_good_ogg", "a_good_wav", "a_good_wav_2"]
 
 
-def test_embed_keeps_bin_label_ids_as_written(gan_run, tmp_path, records):
+def test_embed_keeps_bin_label_ids_as_written(tiny_gan_run, tmp_path, records):
     """Separator-spelled labels (004_17722_0) go into the embedding .bin unchanged."""
     from conftest import separated_labels, write_raw_spec_image_bin
 
@@ -236,7 +204,7 @@ def test_embed_keeps_bin_label_ids_as_written(gan_run, tmp_path, records):
     write_raw_spec_image_bin(
         source / "test_batch_001.bin", labels, records["spectrograms"], records["images"]
     )
-    report = embed_dataset(gan_run, source, tmp_path / "emb", device="cpu")
+    report = embed_dataset(tiny_gan_run, source, tmp_path / "emb", device="cpu")
     raw = Path(report["bin"]["test"]).read_bytes()
     record_bytes = len(raw) // len(labels)
     assert [raw[i * record_bytes : i * record_bytes + 11] for i in range(len(labels))] == labels
