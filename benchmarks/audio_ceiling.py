@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     result = read_ceiling(run_dir)
     print(f"{args.split} accuracy {result['accuracy']:.3f} (chance {result['chance']:.3f})")
     for column, values in result["breakdown"].items():
-        print(f"per {column}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+        print(f"per {column}: " + ", ".join(f"{k} {v['accuracy']:.3f}" for k, v in values.items()))
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"run": args.run, "ceiling_run": str(run_dir), "epochs": args.epochs,

@@ -61,7 +61,7 @@ from s2ilib.translate import draw_batches, encode, sound_keys
 SCHEMA = "s2i-evaluate/1"
 PSNR_CAP_DB = 100.0
 PRDC_K = 5  # neighbours of the precision/recall/density/coverage balls (Naeem et al. 2020)  # identical images have infinite PSNR; capped so that JSON stays valid
-BREAKDOWN_COLUMNS = ("language", "engine")
+BREAKDOWN_COLUMNS = ("voice_group", "language", "engine", "sex")
 BASELINES = ("nearest_neighbour", "random_real", "real")
 FID_NOTE = (
     "Frechet distance is measured in the K-way informativity classifier's penultimate "

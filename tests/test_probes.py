@@ -36,7 +36,11 @@ def test_supervised_ceiling_learns_and_leaves_the_encoder_alone(tmp_path):
     result = read_ceiling(train_ceiling(config, runs_root=tmp_path, progress_bar=False))
     assert result["chance"] < 0.4
     assert result["accuracy"] > 0.6, result
-    assert set(result["breakdown"]) == {"engine", "language", "setup"}
+    assert set(result["breakdown"]) == {"voice_group", "engine", "language", "setup"}
+    low, high = result["ci"]
+    assert low <= result["accuracy"] <= high
+    groups = result["breakdown"]["voice_group"]
+    assert set(groups) <= {"human speakers", "unseen synthetic voices", "held-out engine"}
     val = open_dataset(default_data_dir()).split("val")
     engines = np.asarray(val.extra["engine"])[np.asarray(val.labels) < 3]
     assert set(result["breakdown"]["engine"]) == set(engines.tolist())

@@ -13,7 +13,9 @@ import numpy as np
 from s2ilib.errors import S2IError
 from s2ilib.formats import RecordSet
 
-METADATA_COLUMNS = ("language", "engine", "voice")  # AV-Digits columns for filters/breakdowns
+# AV-Digits columns kept for filters and breakdowns ("voice_group" is derived: voice_groups)
+METADATA_COLUMNS = ("voice_group", "language", "engine", "voice", "kind", "sex", "speaker")
+HUMAN, SYNTHETIC, HELD_OUT_ENGINE = "human speakers", "unseen synthetic voices", "held-out engine"
 
 
 @dataclass
@@ -53,9 +55,12 @@ def select_sounds(data, split: str = "test", voices=None, languages=None, engine
             keep &= _matching(data, records, split, column, wanted)
     indices = np.flatnonzero(keep)
     frames = records.images if data.pairing == "record" else None
+    columns = dict(records.extra)
+    if "engine" in columns:
+        columns["voice_group"] = voice_groups(data, records)
     extra = {
         name: np.asarray(column)[indices]
-        for name, column in records.extra.items()
+        for name, column in columns.items()
         if name in METADATA_COLUMNS
     }
     return SoundSet(
@@ -66,6 +71,17 @@ def select_sounds(data, split: str = "test", voices=None, languages=None, engine
         frames=None if frames is None else Rows(frames, indices),
         source=f"{data.root} ({split})",
     )
+
+
+def voice_groups(data, records: RecordSet) -> np.ndarray:
+    """Which kind of voice each sound is (AV-Digits): HUMAN (a recorded person), HELD_OUT_
+    ENGINE (a speech engine the training split never has), or SYNTHETIC (another engine's
+    voice; on val and test always a voice set-up training never heard)."""
+    engines = np.asarray(records.extra["engine"]).astype(str)
+    trained = set(np.asarray(data.split("train").extra["engine"]).astype(str).tolist())
+    kinds = np.asarray(records.extra.get("kind", np.full(len(engines), "synthetic"))).astype(str)
+    groups = np.where(np.isin(engines, list(trained)), SYNTHETIC, HELD_OUT_ENGINE)
+    return np.where(kinds == "human", HUMAN, groups)
 
 
 def _matching(data, records: RecordSet, split: str, column: str, wanted) -> np.ndarray:

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from s2ilib import metrics
 from s2ilib.atomic import write_json
-from s2ilib.datasets.sounds import Rows
+from s2ilib.datasets.sounds import Rows, voice_groups
 from s2ilib.datasets.torch_data import select_indices
 from s2ilib.errors import S2IError
 from s2ilib.train import fastpath
@@ -31,7 +32,7 @@ from s2ilib.train.engine import BaseTask, RunPlan
 from s2ilib.translate import encode
 
 METRICS_FILE = "metrics.json"
-BREAKDOWN_COLUMNS = ("engine", "language", "setup")
+BREAKDOWN_COLUMNS = ("voice_group", "engine", "language", "sex", "setup")
 
 
 class CeilingTask(BaseTask):
@@ -98,9 +99,12 @@ class CeilingTask(BaseTask):
         """Accuracy on the scored split, overall and per metadata column -> metrics.json."""
         records = self.data.split(self.config.split)
         kept = select_indices(records.labels, self.config.classes)
+        extra = dict(records.extra)
+        if "engine" in extra:
+            extra["voice_group"] = voice_groups(self.data, records)
         result = score_sounds(self.classifier, Rows(records.spectrograms, kept),
                               np.asarray(records.labels)[kept],
-                              {k: np.asarray(v)[kept] for k, v in records.extra.items()},
+                              {k: np.asarray(v)[kept] for k, v in extra.items()},
                               self.device)  # fmt: skip
         self.classifier.train()
         write_json(run_dir / METRICS_FILE, {"split": self.config.split, **result})
@@ -122,25 +126,40 @@ class CeilingTask(BaseTask):
         self.optimizers["classifier"][0].load_state_dict(state["optimizers"]["classifier"])
 
 
-def score_sounds(classifier, spectrograms, labels, extra: dict, device) -> dict:
-    """A sound classifier's accuracy, overall and per value of each metadata column given:
-    {"accuracy", "chance", "num_sounds", "breakdown": {column: {value: accuracy}}}."""
+def score_sounds(classifier, spectrograms, labels, extra: dict, device, bootstrap=1000) -> dict:
+    """A sound classifier's accuracy, overall and per value of each metadata column given,
+    class-balanced, with 95% bootstrap intervals (sounds resampled within each class):
+    {"accuracy", "ci",
+    "chance", "num_sounds", "breakdown": {column: {value: {"accuracy", "ci", "num_sounds"}}}}."""
     predictions = encode(classifier, spectrograms, device).argmax(1).numpy()
-    correct = predictions == labels
+    correct = (predictions == labels).astype(np.float64)
+    overall = _accuracy(correct, labels, bootstrap)
     return {
-        "accuracy": float(correct.mean()),
+        "accuracy": overall["accuracy"],
+        "ci": overall["ci"],
         "chance": float(np.bincount(labels).max() / len(labels)),
         "num_sounds": int(len(correct)),
         "breakdown": {
-            column: _accuracy_by(correct, extra[column])
+            column: _accuracy_by(correct, labels, np.asarray(extra[column]).astype(str), bootstrap)
             for column in BREAKDOWN_COLUMNS
             if column in extra
         },
     }
 
 
-def _accuracy_by(correct: np.ndarray, groups: np.ndarray) -> dict:
-    return {str(value): float(correct[groups == value].mean()) for value in np.unique(groups)}
+def _accuracy(correct: np.ndarray, labels: np.ndarray, bootstrap: int) -> dict:
+    """Accuracy as the mean over classes of each class's accuracy (as informativity is
+    averaged), with a 95% interval from resampling the sounds within each class."""
+    classes = int(labels.max()) + 1
+    summary = metrics.bootstrap_summary(correct, labels, classes, bootstrap, seed=0)
+    return {"accuracy": summary["mean"], "ci": summary["ci"], "num_sounds": len(correct)}
+
+
+def _accuracy_by(correct, labels, groups, bootstrap: int) -> dict:
+    return {
+        str(value): _accuracy(correct[groups == value], labels[groups == value], bootstrap)
+        for value in np.unique(groups)
+    }
 
 
 def read_ceiling(run_dir) -> dict:
