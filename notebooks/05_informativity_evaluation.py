@@ -43,6 +43,8 @@ gan_run = ""  # the GAN run to evaluate; empty: the one notebook 04 recorded
 informativity_run = ""  # trained classifiers to reuse; empty: train them here
 informativity_epochs = 20  # epochs of the classifiers' training
 compare_runs = ""  # comma-separated other GAN runs measured in the same report
+ceiling_run = ""  # a supervised-ceiling run of this split to reuse; empty: train one here
+ceiling_epochs = 60  # epochs of the supervised ceiling (0: none)
 split = "test"  # the split evaluated (test: unseen voices)
 samples = 3  # generator draws per sound (test-time dropout)
 bootstrap = 1000  # bootstrap resamples of the 95% intervals
@@ -74,8 +76,8 @@ from s2ilib.notebook import smoke_settings, write_step_outputs
 from s2ilib.viz import save_figure
 from s2ilib.report import ceiling_markdown, comparison_frame, format_tables, write_report
 from s2ilib.runs import load_run
-from s2ilib.train.config import InformativityTrainConfig
-from s2ilib.train.registry import train_informativity
+from s2ilib.train.config import CeilingTrainConfig, InformativityTrainConfig
+from s2ilib.train.registry import train_ceiling, train_informativity
 
 device = resolve_device(config.device)
 dataset = open_dataset(config.data_path)
@@ -100,12 +102,30 @@ print("classifiers:", informativity_dir)
 display(Markdown(ceiling_markdown(bank.ceilings)))
 
 # %% [markdown]
+# ## How recognisable are the sounds at all? The supervised ceiling
+#
+# A copy of the GAN's audio encoder plus a linear layer, trained as a classifier **with**
+# the labels the translator never sees (`s2i train-ceiling`), scored on the same sounds:
+# no recipe can make the images more recognisable than the sounds are. Reported per kind
+# of voice beside informativity below.
+
+# %%
+ceiling_dir = config.ceiling_run or None
+if not ceiling_dir and config.ceiling_epochs:
+    ceiling = CeilingTrainConfig.from_dict({
+        "ae_run": gan.config["ae_run"], "data": str(config.data_path), "split": config.split,
+        "num_epochs": config.ceiling_epochs, "seed": config.seed, **smoke_settings("ceiling", config.smoke),
+    })
+    ceiling_dir = train_ceiling(ceiling, config.runs_root, device=device)
+print("supervised ceiling:", ceiling_dir or "none")
+
+# %% [markdown]
 # ## The metrics table
 
 # %%
 evaluation_dir = Path(config.report_dir) / "evaluation"
 metrics = evaluate_run(gan, bank, dataset, split=config.split, samples=config.samples, bootstrap=bootstrap,
-                       device=device, seed=config.seed)
+                       device=device, seed=config.seed, ceiling_run=ceiling_dir)
 paths = write_report(metrics, evaluation_dir)
 display(Markdown(format_tables(metrics)[0]))
 
@@ -123,11 +143,15 @@ save_figure(viz.plot_confusion(generator["kway_confusion"], metrics["classes"],
 plt.show()
 
 # %% [markdown]
-# ## Unseen voices: per language and per engine
+# ## Unseen voices: by kind of voice, per language and per engine
 #
-# For AV-Digits every test voice is new; one engine (pico) is never heard in training.
+# For AV-Digits every test voice is new: human speakers (FSDD) never heard in training,
+# synthetic voice set-ups never heard, and one engine never heard at all.
 
 # %%
+if metrics.get("breakdown", {}).get("voice_group"):
+    save_figure(viz.plot_voice_groups(metrics), "05_by_voice_group", config.figures_dir)
+    plt.show()
 for column in ("language", "engine"):
     if metrics.get("breakdown", {}).get(column):
         save_figure(viz.plot_breakdown(metrics, column), f"05_by_{column}", config.figures_dir)
@@ -152,7 +176,7 @@ display(comparison_table)
 
 # %%
 write_step_outputs(config.report_dir, "05_informativity_evaluation", {
-    "pass_on": {"informativity_run": str(informativity_dir)},
+    "pass_on": {"informativity_run": str(informativity_dir), "ceiling_run": str(ceiling_dir or "")},
     "metrics": str(paths["json"]),
     "comparison": comparison,
     "headline": headline(metrics),

@@ -408,6 +408,7 @@ def evaluate_run(
     labels_csv=None,
     baselines: bool = True,
     nn_limit_per_class: int | None = None,
+    ceiling_run=None,
 ) -> dict:
     """Translate and score every sound of `split` (or of `audio_dir` + `labels_csv`).
 
@@ -415,7 +416,9 @@ def evaluate_run(
     informativity_run: a run directory or an InformativityBank; data: a path or DataSet
     (its image pool gives the real images, its train split the nearest-neighbour set).
     samples: generator draws per sound (dropout on); bootstrap: resamples for the 95%
-    intervals (0 = none). Returns the dict written to metrics.json.
+    intervals (0 = none); ceiling_run: a supervised-ceiling run (s2i train-ceiling) of the
+    same split, reported beside (how recognisable the sounds are at all). Returns the dict
+    written to metrics.json.
     """
     if samples < 1:
         raise S2IError(f"samples {samples}: expected >= 1")
@@ -452,7 +455,22 @@ def evaluate_run(
     settings = {"split": split, "samples": samples, "bootstrap": bootstrap, "seed": seed}
     filters = {"voices": voices, "languages": languages, "engines": engines}
     header = _header(run, bank, data, sounds, settings, filters, skipped, audio_dir is None)
+    header["sound_ceiling"] = _sound_ceiling(ceiling_run, split)
     return _finite(header | result)
+
+
+def _sound_ceiling(ceiling_run, split: str) -> dict | None:
+    """A ceiling run's metrics (None when none is given), checked to score `split`."""
+    from s2ilib.runs import read_metrics
+
+    if ceiling_run is None:
+        return None
+    ceiling = read_metrics(ceiling_run) | {"run": str(ceiling_run)}
+    if ceiling.get("split") != split:
+        raise S2IError(
+            f"{ceiling_run}: a ceiling of the {ceiling.get('split')!r} split, not {split!r}"
+        )
+    return ceiling
 
 
 def _open_inputs(gan_run, informativity_run, data, device):
@@ -507,7 +525,7 @@ def headline(metrics_dict: dict) -> dict:
     methods = metrics_dict["methods"]
     generator, retrieval = methods["generator"], methods.get("nearest_neighbour") or {}
     prdc, draws = generator.get("prdc") or {}, generator.get("draw_diversity") or {}
-    return {
+    return voice_groups_headline(metrics_dict) | {
         "informativity": generator["informativity"]["mean"],
         "informativity_ci": generator["informativity"]["ci"],
         "informativity_ceiling": (methods.get("real") or {}).get("informativity", {}).get("mean"),
@@ -518,6 +536,29 @@ def headline(metrics_dict: dict) -> dict:
         **{name: prdc.get(name) for name in ("precision", "recall", "density", "coverage")},
         "retrieval_informativity": retrieval.get("informativity", {}).get("mean"),
         "retrieval_frechet_distance": retrieval.get("frechet_distance"),
+    }
+
+
+def voice_groups_headline(metrics_dict: dict) -> dict:
+    """{"by_voice_group": {group: informativity, its CI, the ceiling and its CI, sounds}}
+    when the sounds have voice groups (AV-Digits), else {}."""
+    groups = metrics_dict.get("breakdown", {}).get("voice_group")
+    if not groups:
+        return {}
+    ceiling = ((metrics_dict.get("sound_ceiling") or {}).get("breakdown") or {}).get(
+        "voice_group", {}
+    )
+    return {
+        "by_voice_group": {
+            group: {
+                "informativity": entry["informativity"]["mean"],
+                "informativity_ci": entry["informativity"]["ci"],
+                "ceiling": ceiling.get(group, {}).get("accuracy"),
+                "ceiling_ci": ceiling.get(group, {}).get("ci"),
+                "num_sounds": entry["num_sounds"],
+            }
+            for group, entry in groups.items()
+        }
     }
 
 

@@ -48,6 +48,8 @@ SMOKE = {
     "gan": {"num_steps": 4, "limit_per_class": 4, "batch_size": 8, "log_every": 2,
             "sample_every": 2, "checkpoint_every": 2, "val_samples": 16},
     "informativity": {"num_epochs": 1, "limit_per_class": 20},
+    "ceiling": {"num_steps": 4, "limit_per_class": 4, "batch_size": 8, "log_every": 2,
+                "checkpoint_every": 2},
     "evaluate": {"bootstrap": 100},
     "probe": {"max_per_split": 200},
 }  # fmt: skip
@@ -369,13 +371,17 @@ class GANParameters(TrainingParameters):
 class EvaluationParameters(TrainingParameters):
     """05_informativity_evaluation: classifiers, metrics table, baselines."""
 
-    PATHS = TrainingParameters.PATHS + ("gan_run", "informativity_run", "compare_runs")
+    PATHS = TrainingParameters.PATHS + (
+        "gan_run", "informativity_run", "compare_runs", "ceiling_run",
+    )  # fmt: skip
     FROM_EARLIER_STEPS = ("gan_run",)
 
     gan_run: str = ""  # the GAN run to evaluate; empty: the one notebook 04 recorded
     informativity_run: str = ""  # trained classifiers to reuse; empty: train them here
     informativity_epochs: int = 20  # epochs of the classifiers' training
     compare_runs: str = ""  # comma-separated other GAN runs measured in the same report
+    ceiling_run: str = ""  # a supervised-ceiling run of this split to reuse; "" = train one
+    ceiling_epochs: int = 60  # epochs of the supervised ceiling (0: none)
     split: str = "test"  # the split evaluated (test: unseen voices)
     samples: int = 3  # generator draws per sound (test-time dropout)
     bootstrap: int = 1000  # bootstrap resamples of the 95% intervals
@@ -383,7 +389,7 @@ class EvaluationParameters(TrainingParameters):
     def validate(self) -> None:
         super().validate()
         require_path("gan_run", self.gan_run, "the GAN run directory (from notebook 04)")
-        _check_runs(self, ("informativity_run",))
+        _check_runs(self, ("informativity_run", "ceiling_run"))
         for run in self.comparison_runs:
             require_path("compare_runs", run, "a GAN run directory")
         if self.samples < 1:

@@ -144,16 +144,40 @@ def imagination_rows(metrics_dict: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def voice_group_rows(metrics_dict: dict) -> tuple[list[str], list[list[str]]]:
+    """Per kind of voice: sounds, informativity [95% CI], the supervised ceiling [95% CI]."""
+    from s2ilib.evaluate import voice_groups_headline
+
+    groups = voice_groups_headline(metrics_dict).get("by_voice_group", {})
+    header = ["Voices", "Sounds", "Informativity % [95% CI]", "Sound ceiling % [95% CI]"]
+    rows = [
+        [group, str(entry["num_sounds"]), _interval(entry["informativity"], entry["informativity_ci"]),
+         _interval(entry["ceiling"], entry["ceiling_ci"])]
+        for group, entry in groups.items()
+    ]  # fmt: skip
+    return header, rows
+
+
+def _interval(mean, ci) -> str:
+    return _with_ci({"mean": mean, "ci": ci}) if mean is not None else "n/a"
+
+
 def _tables(metrics_dict: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     tables = [
         ("Informativity, K-way accuracy and image metrics", *summary_rows(metrics_dict)),
         ("Imagination: variety and realism", *imagination_rows(metrics_dict)),
+        (
+            "By kind of voice: informativity and the supervised sound ceiling",
+            *voice_group_rows(metrics_dict),
+        ),
         ("Informativity per class (%)", *per_class_rows(metrics_dict)),
         ("K-way confusion matrix of generated images (all draws)", *confusion_rows(metrics_dict)),
     ]
     for column in metrics_dict.get("breakdown", {}):
+        if column == "voice_group":
+            continue  # its own table above, with the ceiling
         tables.append((f"Generator per {column}", *breakdown_rows(metrics_dict, column)))
-    return tables
+    return [table for table in tables if table[2]]  # a table without rows says nothing
 
 
 def _notes(metrics_dict: dict) -> list[str]:

@@ -47,6 +47,11 @@ def register(subparsers):
     )
     evaluate.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     evaluate.add_argument(
+        "--ceiling",
+        help="a run of `s2i train-ceiling` on the same split: its accuracy per kind of voice "
+        "goes beside informativity",
+    )
+    evaluate.add_argument(
         "--nn-limit-per-class",
         type=int,
         help="nearest neighbour: at most this many training sounds per class",
@@ -80,6 +85,7 @@ def run_evaluate(args) -> int:
         labels_csv=args.labels,
         baselines=not args.no_baselines,
         nn_limit_per_class=args.nn_limit_per_class,
+        ceiling_run=args.ceiling,
     )
     paths = write_report(result, args.out)
     for skipped in result["skipped_files"]:

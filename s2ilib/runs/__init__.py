@@ -25,6 +25,7 @@ from s2ilib.runs.rundir import (
     read_config,
 )
 from s2ilib.runs.stats import (
+    read_metrics,
     read_stats,
     sample_grid_near,
     sample_grid_paths,
@@ -43,6 +44,7 @@ __all__ = [
     "load_checkpoint",
     "load_run",
     "read_config",
+    "read_metrics",
     "read_stats",
     "sample_grid_near",
     "sample_grid_paths",

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from s2ilib.errors import S2IError
 from s2ilib.runs.rundir import LOG_FILE, SAMPLES_DIR, STATS_FILE
+
+METRICS_FILE = "metrics.json"  # what an informativity or ceiling run measured at its end
 
 _SAMPLE_GRID = re.compile(r"^step_(\d+)\.png$")
 STALL_MARK = "warning: discriminator stalled"  # written by s2ilib.train.stall
@@ -56,3 +59,11 @@ def stall_warnings(run_dir) -> list[str]:
     if not log.is_file():
         return []
     return [line for line in log.read_text().splitlines() if STALL_MARK in line]
+
+
+def read_metrics(run_dir) -> dict:
+    """The metrics.json a finished informativity or ceiling run wrote."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        raise S2IError(f"{run_dir}: no {METRICS_FILE} (the run has not finished)")
+    return json.loads(path.read_text())

@@ -12,7 +12,6 @@ ceiling. A "ceiling" run directory holds the classifier and metrics.json.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from s2ilib import metrics
 from s2ilib.atomic import write_json
 from s2ilib.datasets.sounds import Rows, voice_groups
 from s2ilib.datasets.torch_data import select_indices
-from s2ilib.errors import S2IError
+from s2ilib.runs.stats import METRICS_FILE, read_metrics
 from s2ilib.train import fastpath
 from s2ilib.train.augment import AugmentSettings, augment_spectrograms
 from s2ilib.train.common import load_autoencoder_weights, resolve_earlier_run
@@ -31,7 +30,6 @@ from s2ilib.train.config import CeilingTrainConfig
 from s2ilib.train.engine import BaseTask, RunPlan
 from s2ilib.translate import encode
 
-METRICS_FILE = "metrics.json"
 BREAKDOWN_COLUMNS = ("voice_group", "engine", "language", "sex", "setup")
 
 
@@ -164,7 +162,4 @@ def _accuracy_by(correct, labels, groups, bootstrap: int) -> dict:
 
 def read_ceiling(run_dir) -> dict:
     """The metrics.json of a finished ceiling run."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        raise S2IError(f"{run_dir}: no {METRICS_FILE} (the ceiling run has not finished)")
-    return json.loads(path.read_text())
+    return read_metrics(run_dir)
