@@ -243,6 +243,41 @@ def test_filters_keep_only_the_asked_metadata(mnist):
         sounds_module.select_sounds(mnist, "test", languages=["xx"])
 
 
+def test_voice_groups_and_the_sound_ceiling_in_the_report(mnist, bank):
+    """Every engine of the mnist fixture is trained: all synthetic; a 'kind' column of
+    'human' and an engine unheard in training make the other two groups."""
+    from dataclasses import replace
+
+    test = mnist.split("test")
+    kinds = np.where(np.arange(len(test)) % 5 == 0, "human", "synthetic")
+    engines = np.where(np.arange(len(test)) % 7 == 0, "unheard", test.extra["engine"])
+    renamed = replace(test, extra=test.extra | {"kind": kinds, "engine": engines})
+    data = replace(mnist, sounds=mnist.sounds | {"test": renamed})
+    groups = sounds_module.voice_groups(data, renamed)
+    assert set(groups) == {"human speakers", "unseen synthetic voices", "held-out engine"}
+    assert (groups[kinds == "human"] == "human speakers").all()
+    sounds = sounds_module.select_sounds(data, "test")
+    pool = informativity.load_pool(mnist, "test", IMAGE_SIZE)
+
+    def perfect(draw):
+        return (
+            pool.float(torch.arange(i, min(i + 100, len(pool)))) for i in range(0, len(pool), 100)
+        )
+
+    result = evaluate.evaluate_translator(perfect, bank, data, sounds, bootstrap=50)
+    assert set(result["breakdown"]["voice_group"]) == set(groups)
+    ceiling = {
+        "breakdown": {"voice_group": {"human speakers": {"accuracy": 0.5, "ci": [0.4, 0.6]}}}
+    }
+    document = evaluate._finite(result | _header(sounds) | {"sound_ceiling": ceiling})
+    lines = report.format_tables(document)[0].splitlines()
+    human = next(line for line in lines if line.startswith("| human speakers |"))
+    assert "50.0 [40.0, 60.0]" in human
+    headline = evaluate.headline(document)["by_voice_group"]
+    assert headline["human speakers"]["ceiling"] == 0.5
+    assert headline["held-out engine"]["ceiling"] is None
+
+
 def _write_tones(folder: Path, labels: list[str]) -> Path:
     """Two real WAV tones labelled `labels`, a broken WAV, and the labels CSV listing them."""
     folder.mkdir(parents=True, exist_ok=True)
