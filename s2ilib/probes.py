@@ -20,15 +20,21 @@ from s2ilib.translate import encode
 PROBE_MAX_ITER = 2000  # lbfgs iterations; standardised features converge well before this
 
 
-def probe_accuracy(
-    train_features, train_labels, test_features, test_labels, seed: int = 0
-) -> float:
-    """Accuracy on the test features of a standardised logistic regression fit on train."""
+def probe_predictions(train_features, train_labels, test_features, seed: int = 0) -> np.ndarray:
+    """The test features' classes by a standardised logistic regression fit on train."""
     probe = make_pipeline(
         StandardScaler(), LogisticRegression(max_iter=PROBE_MAX_ITER, random_state=seed)
     )
     probe.fit(np.asarray(train_features, np.float32), np.asarray(train_labels))
-    return float(probe.score(np.asarray(test_features, np.float32), np.asarray(test_labels)))
+    return probe.predict(np.asarray(test_features, np.float32))
+
+
+def probe_accuracy(
+    train_features, train_labels, test_features, test_labels, seed: int = 0
+) -> float:
+    """Accuracy on the test features of a standardised logistic regression fit on train."""
+    predicted = probe_predictions(train_features, train_labels, test_features, seed)
+    return float(np.mean(predicted == np.asarray(test_labels)))
 
 
 def pixel_features(records: RecordSet, indices=None, pool: int = 4) -> np.ndarray:
@@ -51,10 +57,13 @@ def compare_probes(
     device="cpu",
     max_per_split: int | None = None,
     seed: int = 0,
+    groups=None,
 ) -> dict:
     """Probe accuracy of embeddings vs raw pixels, train -> test, on the same records.
 
-    max_per_split: a seeded random subset of each split (bounded time on large sets).
+    max_per_split: a seeded random subset of each split (bounded time on large sets);
+    groups: one value per test record (a kind of voice, a language): the embedding probe's
+    accuracy is then also given per value ("embedding_by_group").
     """
     picks = [_subset(len(r), max_per_split, seed) for r in (train, test)]
     labels = [r.labels[p] for r, p in zip((train, test), picks, strict=True)]
@@ -62,13 +71,20 @@ def compare_probes(
         embedding_features(encoder, r, p, device) for r, p in zip((train, test), picks, strict=True)
     ]
     pixels = [pixel_features(r, p) for r, p in zip((train, test), picks, strict=True)]
-    return {
-        "embedding": probe_accuracy(embedded[0], labels[0], embedded[1], labels[1], seed),
+    correct = probe_predictions(embedded[0], labels[0], embedded[1], seed) == labels[1]
+    result = {
+        "embedding": float(correct.mean()),
         "pixels": probe_accuracy(pixels[0], labels[0], pixels[1], labels[1], seed),
         "chance": float(np.bincount(labels[1]).max() / len(labels[1])),
         "train_records": len(picks[0]),
         "test_records": len(picks[1]),
     }
+    if groups is not None:
+        values = np.asarray(groups).astype(str)[picks[1]]
+        result["embedding_by_group"] = {
+            str(g): float(correct[values == g].mean()) for g in np.unique(values)
+        }
+    return result
 
 
 def _subset(count: int, limit: int | None, seed: int) -> np.ndarray:

@@ -72,3 +72,28 @@ def test_audio_ceiling_script_on_an_ae_run(tmp_path):
         [*command[:-1], str(tmp_path / "nowhere")], capture_output=True, text=True, check=False
     )
     assert missing.returncode != 0 and "nowhere" in missing.stderr
+
+
+def test_augment_ablation_script_probes_each_variant_per_voice_group(tmp_path):
+    from s2ilib.train.config import AETrainConfig
+    from s2ilib.train.registry import train_autoencoder
+
+    quick = {"num_steps": 2, "batch_size": 8, "sample_every": 10**6, "checkpoint_every": 10**6}
+    run = train_autoencoder(
+        AETrainConfig.from_dict({"preset": "tiny", "embedding_dim": 16, **quick}),
+        runs_root=tmp_path, progress_bar=False,
+    )  # fmt: skip
+    out = tmp_path / "ablation.json"
+    script = ROOT / "benchmarks" / "augment_ablation.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--ae-run", str(run), "--epochs", "1", "--threads", "1",
+         "--variant", "base=", "--variant", "noise=noise_probability:0.5", "--json", str(out),
+         "--runs-root", str(tmp_path / "runs")],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| base |" in result.stdout and "| noise |" in result.stdout
+    written = json.loads(out.read_text())
+    assert [r["variant"] for r in written] == ["base", "noise"]
+    assert written[1]["settings"] == {"noise_probability": 0.5}
+    assert "held-out engine" in written[0]["embedding_by_group"]
