@@ -442,3 +442,23 @@ def test_cli_train_informativity_and_evaluate_write_the_reports(tmp_path):
     assert mine["num_sounds"] == 2 and set(mine["methods"]) == {"generator"}
     assert mine["pairing"] == "none"  # own recordings have no frame: pixel metrics n/a
     assert [Path(s["file"]).name for s in mine["skipped_files"]] == ["broken.wav"]
+
+
+def test_an_informativity_run_from_before_the_engine_still_loads(bank_run, tmp_path):
+    """Runs trained before the engine (checkpoint {"binary": [...], "kway": ...}) load as the
+    bank they were."""
+    import shutil
+
+    from s2ilib.runs import load_checkpoint
+
+    old = tmp_path / "old"
+    shutil.copytree(bank_run, old)
+    best = load_checkpoint(old / "checkpoints" / "last.pt")["best"]["models"]
+    binary = [best[informativity.binary_name(k)] for k in range(10)]
+    torch.save({"binary": binary, "kway": best["kway"]}, old / "checkpoints" / "last.pt")
+    loaded, current = (
+        informativity.load_informativity(old),
+        informativity.load_informativity(bank_run),
+    )
+    images = torch.rand(6, 3, IMAGE_SIZE, IMAGE_SIZE) * 2 - 1
+    assert torch.equal(loaded.score(images)["positive"], current.score(images)["positive"])
