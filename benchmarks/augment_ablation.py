@@ -43,9 +43,10 @@ def run_variant(args, name: str, settings: dict) -> dict:
     config = align_config(args.recipe, args.ae_run, {"num_epochs": args.epochs,
                                                      "seed": args.seed, **settings})  # fmt: skip
     run_dir = train_align(config, args.runs_root, f"ablation-{name}", progress_bar=False)
-    data = open_dataset(config.data)
+    run = load_run(run_dir)
+    data = open_dataset(run.config["data"])  # the run's resolved data folder
     test = data.split(args.split)
-    probe = compare_probes(load_run(run_dir).encoder, data.split("train"), test,
+    probe = compare_probes(run.encoder, data.split("train"), test,
                            groups=voice_groups(data, test), seed=args.seed)  # fmt: skip
     return {"variant": name, "settings": settings, "run": str(run_dir),
             "seconds": round(time.time() - started, 1), **probe}  # fmt: skip

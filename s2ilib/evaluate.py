@@ -423,12 +423,8 @@ def evaluate_run(
     if samples < 1:
         raise S2IError(f"samples {samples}: expected >= 1")
     run, bank, data, device = _open_inputs(gan_run, informativity_run, data, device)
-    if audio_dir is not None:
-        if labels_csv is None:
-            raise S2IError("--audio-dir needs --labels (a CSV file,label)")
-        sounds, skipped = sounds_from_audio_dir(audio_dir, labels_csv, list(data.classes))
-    else:
-        sounds, skipped = select_sounds(data, split, voices, languages, engines), []
+    filters = {"voices": voices, "languages": languages, "engines": engines}
+    sounds, skipped = _choose_sounds(data, split, filters, audio_dir, labels_csv)
     embeddings = encode(run.encoder, sounds.spectrograms, device, batch_size)
     keys = sound_keys(sounds.spectrograms[:])  # a sound's draws depend on it alone
 
@@ -438,22 +434,11 @@ def evaluate_run(
         )
 
     result = evaluate_translator(
-        translate,
-        bank,
-        data,
-        sounds,
-        split=split,
-        samples=samples,
-        bootstrap=bootstrap,
-        batch_size=batch_size,
-        seed=seed,
-        baselines=baselines,
-        encoder=run.encoder,
-        device=device,
-        nn_limit_per_class=nn_limit_per_class,
-    )
+        translate, bank, data, sounds, split=split, samples=samples, bootstrap=bootstrap,
+        batch_size=batch_size, seed=seed, baselines=baselines, encoder=run.encoder,
+        device=device, nn_limit_per_class=nn_limit_per_class,
+    )  # fmt: skip
     settings = {"split": split, "samples": samples, "bootstrap": bootstrap, "seed": seed}
-    filters = {"voices": voices, "languages": languages, "engines": engines}
     header = _header(run, bank, data, sounds, settings, filters, skipped, audio_dir is None)
     header["sound_ceiling"] = _sound_ceiling(ceiling_run, split)
     return _finite(header | result)
@@ -471,6 +456,15 @@ def _sound_ceiling(ceiling_run, split: str) -> dict | None:
             f"{ceiling_run}: a ceiling of the {ceiling.get('split')!r} split, not {split!r}"
         )
     return ceiling
+
+
+def _choose_sounds(data, split: str, filters: dict, audio_dir, labels_csv) -> tuple:
+    """(SoundSet, skipped files): a split's sounds, filtered, or a folder's + labels CSV."""
+    if audio_dir is None:
+        return select_sounds(data, split, **filters), []
+    if labels_csv is None:
+        raise S2IError("--audio-dir needs --labels (a CSV file,label)")
+    return sounds_from_audio_dir(audio_dir, labels_csv, list(data.classes))
 
 
 def _open_inputs(gan_run, informativity_run, data, device):

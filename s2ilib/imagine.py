@@ -160,7 +160,6 @@ def embed_dataset(
     """
     from s2ilib.datasets import open_dataset
     from s2ilib.devices import resolve_device
-    from s2ilib.formats import format_name, names_to_labels, write_embedding_image_bin
     from s2ilib.runs import load_run
 
     device = resolve_device(device)
@@ -174,38 +173,41 @@ def embed_dataset(
     for split in splits or list(data.sounds):
         records = data.split(split)
         embeddings = encode(run.encoder, records.spectrograms, device).numpy()
-        for key, value in (
-            ("names", records.names),
-            ("labels", records.labels),
-            ("splits", np.full(len(records), split)),
-            ("embeddings", embeddings),
-        ):
+        for key, value in zip(arrays, (records.names, records.labels,
+                                       np.full(len(records), split), embeddings), strict=True):  # fmt: skip
             arrays[key].append(np.asarray(value))
-        if data.pairing == "none":
-            continue
-        names = records.names
-        try:
-            names_to_labels(names)  # record names of either kind keep their ids in the .bin
-        except S2IError:  # e.g. AV-Digits clip ids: give them published-style names
-            names = np.array([format_name(int(c), i, 0) for i, c in enumerate(records.labels)])
-        pool = data.image_pool(split)
-        picks = (
-            class_paired_images(records.labels, pool, seed)
-            if data.pairing == "class"
-            else np.arange(len(records))
-        )
-        images = from_unit_range(resize_images(torch.as_tensor(pool.images[picks]), image_size))
-        prefix = "data" if split == "train" else split
-        path = bin_dir / f"{prefix}_batch_001.bin"
-        write_embedding_image_bin(path, names, embeddings, images.permute(0, 2, 3, 1).numpy())
-        written[split] = str(path)
-    npz_path = out_dir / "embeddings.npz"
+        if data.pairing != "none":
+            prefix = "data" if split == "train" else split
+            path = bin_dir / f"{prefix}_batch_001.bin"
+            written[split] = str(
+                _write_embedding_bin(path, data, split, embeddings, image_size, seed)
+            )
     merged = {key: np.concatenate(parts) for key, parts in arrays.items()}
-    np.savez(npz_path, **merged)
+    np.savez(out_dir / "embeddings.npz", **merged)
     splits_written, counts = np.unique(merged["splits"], return_counts=True)
     return {
-        "npz": str(npz_path),
+        "npz": str(out_dir / "embeddings.npz"),
         "bin": written,
         "embedding_dim": run.embedding_dim,
         "counts": dict(zip(splits_written.tolist(), counts.tolist(), strict=True)),
     }
+
+
+def _write_embedding_bin(path, data, split: str, embeddings, image_size: int, seed: int):
+    """One split's embeddings with their images in the published embedding-to-image layout
+    (class pairing: a seeded random image of the class; record pairing: the own frame)."""
+    from s2ilib.formats import format_name, names_to_labels, write_embedding_image_bin
+
+    records, pool = data.split(split), data.image_pool(split)
+    names = records.names
+    try:
+        names_to_labels(names)  # record names of either kind keep their ids in the .bin
+    except S2IError:  # e.g. AV-Digits clip ids: give them published-style names
+        names = np.array([format_name(int(c), i, 0) for i, c in enumerate(records.labels)])
+    picks = (
+        class_paired_images(records.labels, pool, seed)
+        if data.pairing == "class"
+        else np.arange(len(records))
+    )
+    images = from_unit_range(resize_images(torch.as_tensor(pool.images[picks]), image_size))
+    return write_embedding_image_bin(path, names, embeddings, images.permute(0, 2, 3, 1).numpy())

@@ -360,7 +360,7 @@ def test_only_rank_0_writes_the_run_directory(workdir, ddp_ae):
     assert [p.name for p in (workdir / "ae_runs").iterdir()] == [run_dir.name]
     files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
     checkpoints = [f"checkpoints/step_{s:07d}.pt" for s in (2, 4, 6)]
-    expected = ["checkpoints/last.pt", *checkpoints, "config.json", "environment.json"]
+    expected = [".lock", "checkpoints/last.pt", *checkpoints, "config.json", "environment.json"]
     expected += ["log.txt", f"samples/step_{STEPS:07d}.png", "stats.jsonl"]
     assert [f for f in files if not f.startswith("events.")] == sorted(expected)
     assert len([f for f in files if f.startswith("events.out.tfevents.")]) == 1

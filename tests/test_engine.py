@@ -68,7 +68,8 @@ def test_killed_ceiling_run_resumes_to_identical_weights(workdir, small_ae_run):
 
 def test_resume_refuses_what_it_cannot_continue(workdir, small_ae_run):  # noqa: F811
     wrong_kind = s2i("train-gan", "--resume", small_ae_run, cwd=workdir, check=False)
-    assert wrong_kind.returncode == 2 and "an 'ae' run, not a 'gan' run" in wrong_kind.stderr
+    assert wrong_kind.returncode == 2 and "a run of kind 'ae', not 'gan'" in wrong_kind.stderr
+    assert "s2i train-ae --resume" in wrong_kind.stderr
     run = run_path(s2i(*AE_ARGS[:AE_ARGS.index("--steps")], "--steps", 4, "--batch-size", 8,
                        "--desc", "broken", cwd=workdir))  # fmt: skip
     environment = (run / "environment.json").read_text()

@@ -35,9 +35,9 @@ def test_supervised_ceiling_learns_and_leaves_the_encoder_alone(tmp_path):
     )  # fmt: skip
     result = read_ceiling(train_ceiling(config, runs_root=tmp_path, progress_bar=False))
     assert result["chance"] < 0.4
-    assert result["accuracy"] > 0.6, result
-    assert set(result["breakdown"]) == {"voice_group", "engine", "language", "setup"}
     low, high = result["ci"]
+    assert low > result["chance"] + 0.1, result  # well above chance, not by luck
+    assert set(result["breakdown"]) == {"voice_group", "engine", "language", "setup"}
     assert low <= result["accuracy"] <= high
     groups = result["breakdown"]["voice_group"]
     assert set(groups) <= {"human speakers", "unseen synthetic voices", "held-out engine"}

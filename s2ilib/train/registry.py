@@ -56,7 +56,8 @@ def resume_run(run_dir, device=None, progress_bar: bool = True, kind: str | None
         raise S2IError(f"{run_dir / CONFIG_FILE}: unknown run kind {found!r}")
     if kind is not None and found != kind:
         raise S2IError(
-            f"{run_dir}: a {found!r} run, not a {kind!r} run: resume it with its own command"
+            f"{run_dir}: a run of kind {found!r}, not {kind!r}: resume it with "
+            f"`s2i train-{found} --resume {run_dir}`"
         )
     return engine.resume(TASKS[found], run_dir, document, device, progress_bar)
 
