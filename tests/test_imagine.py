@@ -212,3 +212,13 @@ def test_embed_keeps_bin_label_ids_as_written(tiny_gan_run, tmp_path, records):
     raw = Path(report["bin"]["test"]).read_bytes()
     record_bytes = len(raw) // len(labels)
     assert [raw[i * record_bytes : i * record_bytes + 11] for i in range(len(labels))] == labels
+
+
+def test_precision_benchmark_compares_bf16_with_fp32(tiny_gan_run):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "imagine_precision.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--run", str(tiny_gan_run), "--files", "3"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "3 clips, 6 images: |bf16 - fp32| mean" in result.stdout

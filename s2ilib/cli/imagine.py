@@ -46,7 +46,7 @@ def register(subparsers):
         help="auto: bf16 where the device runs it natively, else fp32; fp32: exact; bf16: "
         "measured on 30 AV-Digits clips with the demo GAN, 0.4 grey levels from fp32 on "
         "average, 99%% of pixels within 2, single pixels up to 102 (a ReLU near its "
-        "threshold flips); two dropout draws differ by 2.9 (benchmarks/RESULTS.md)",
+        "threshold flips); two dropout draws differ by 2.9 (benchmarks/imagine_precision.py, RESULTS.md)",
     )
 
     embed = add_command(
