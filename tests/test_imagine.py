@@ -101,7 +101,9 @@ def test_imagine_never_overwrites_and_refuses_a_file_as_out(tiny_gan_run, tmp_pa
         "a_good_wav.png",
     ]
     (tmp_path / "file").write_text("x")
-    refused = _s2i("imagine", folder / "good.wav", "--run", tiny_gan_run, "--out", tmp_path / "file")
+    refused = _s2i(
+        "imagine", folder / "good.wav", "--run", tiny_gan_run, "--out", tmp_path / "file"
+    )
     assert refused.returncode == 2 and "a file is there" in refused.stderr
     assert "Traceback" not in refused.stderr
 
