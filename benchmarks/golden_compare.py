@@ -1,0 +1,69 @@
+"""Compare two sets of golden runs (benchmarks/golden_runs.sh) tensor by tensor.
+
+    python benchmarks/golden_compare.py OLD_DIR NEW_DIR
+
+Used to check that a refactor leaves behaviour unchanged: every network weight the runs
+finish with, and every figure of the evaluation's metrics.json except timings, must be
+equal. For the informativity classifiers it compares the selected (best-epoch) weights,
+read through s2ilib.informativity whatever the checkpoint layout of the version that
+wrote them. Exits 1 and lists what differs otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from s2ilib.informativity import _selected_weights
+
+TRAINING_RUNS = ("ae", "align", "gan", "gan_ma")
+TIMINGS = ("train_seconds", "seconds", "wall_seconds")
+
+
+def tensor_hashes(obj, prefix: str = "") -> dict:
+    """{path: sha256 prefix} for every tensor inside nested dicts/lists."""
+    if isinstance(obj, torch.Tensor):
+        data = obj.detach().cpu().contiguous().numpy().tobytes()
+        return {prefix: hashlib.sha256(data).hexdigest()[:16]}
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+    found = {}
+    for key, value in items if isinstance(obj, dict | list | tuple) else ():
+        found |= tensor_hashes(value, f"{prefix}/{key}")
+    return found
+
+
+def without_timings(obj):
+    """`obj` with every timing entry removed, recursively."""
+    if isinstance(obj, dict):
+        return {k: without_timings(v) for k, v in obj.items() if k not in TIMINGS}
+    return [without_timings(v) for v in obj] if isinstance(obj, list) else obj
+
+
+def fingerprint(root: Path) -> dict:
+    """Weights of each golden run and the evaluation metrics, comparable across versions."""
+    found = {}
+    for run in TRAINING_RUNS:
+        state = torch.load(root / run / "checkpoints" / "last.pt", weights_only=False)
+        found[run] = tensor_hashes(state["models"])
+    state = torch.load(root / "inf" / "checkpoints" / "last.pt", weights_only=False)
+    found["inf"] = tensor_hashes(_selected_weights(state))
+    metrics = json.loads((root / "eval" / "metrics.json").read_text())
+    found["eval"] = without_timings({k: metrics[k] for k in ("methods", "chance", "ceiling")})
+    return found
+
+
+def main() -> int:
+    old, new = (fingerprint(Path(arg)) for arg in sys.argv[1:3])
+    differ = [part for part in old if old[part] != new[part]]
+    for part in old:
+        count = len(old[part]) if part != "eval" else "metrics"
+        print(f"{part}: {'same' if part not in differ else 'DIFFERENT'} ({count} entries)")
+    return 1 if differ else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
