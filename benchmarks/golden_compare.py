@@ -43,6 +43,14 @@ def without_timings(obj):
     return [without_timings(v) for v in obj] if isinstance(obj, list) else obj
 
 
+def flatten(obj, prefix: str = "") -> dict:
+    """{"a/b/0": leaf} for nested dicts/lists."""
+    if isinstance(obj, dict | list):
+        items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+        return {k: v for key, value in items for k, v in flatten(value, f"{prefix}/{key}").items()}
+    return {prefix: obj}
+
+
 def fingerprint(root: Path) -> dict:
     """Weights of each golden run and the evaluation metrics, comparable across versions."""
     found = {}
@@ -60,8 +68,15 @@ def main() -> int:
     old, new = (fingerprint(Path(arg)) for arg in sys.argv[1:3])
     differ = [part for part in old if old[part] != new[part]]
     for part in old:
-        count = len(old[part]) if part != "eval" else "metrics"
-        print(f"{part}: {'same' if part not in differ else 'DIFFERENT'} ({count} entries)")
+        before, after = flatten(old[part]), flatten(new[part])
+        changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
+        print(
+            f"{part}: {'same' if part not in differ else 'DIFFERENT'} ({len(before)} entries; "
+            f"{len(changed)} changed, {len(before.keys() - after.keys())} gone, "
+            f"{len(after.keys() - before.keys())} new)"
+        )
+        for key in changed[:12] if len(changed) <= 12 else ():
+            print(f"  {key}: {before[key]} -> {after[key]}")
     return 1 if differ else 0
 
 
