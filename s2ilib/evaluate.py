@@ -178,9 +178,13 @@ def imagination(draws: list[dict], labels, num_classes: int, reference: dict, se
     draws, draw diversity: the spread between one sound's draws over the spread between
     real images of its class (metrics.draw_diversity; 1.0 = as varied as real data)."""
     first = draws[0]["features"]
-    enough = min(len(first), len(reference["features"])) > PRDC_K
-    prdc = metrics.precision_recall_density_coverage(reference["features"], first, PRDC_K)
-    result = {"prdc": prdc if enough else None, "draw_diversity": None}
+    enough = min(len(first), len(reference["features"])) > PRDC_K  # k-NN balls need k + 1
+    prdc = (
+        metrics.precision_recall_density_coverage(reference["features"], first, PRDC_K)
+        if enough
+        else None
+    )
+    result = {"prdc": prdc, "draw_diversity": None}
     if len(draws) > 1:
         stacked = np.stack([draw["features"] for draw in draws], axis=1)  # (N, K, F)
         result["draw_diversity"] = metrics.draw_diversity(

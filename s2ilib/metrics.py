@@ -49,6 +49,8 @@ draw per sound, as the baselines have).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -103,9 +105,12 @@ def bootstrap_class_means(
 
 
 def percentile_interval(samples, level: float = CI_LEVEL, axis: int = 0) -> np.ndarray:
-    """Two-sided percentile interval [low, high] of bootstrap `samples` along `axis`."""
+    """Two-sided percentile interval [low, high] of bootstrap `samples` along `axis`; NaN
+    where every sample is NaN (a class with no sounds), without numpy's warning."""
     tail = 100 * (1 - level) / 2
-    return np.nanpercentile(np.asarray(samples, np.float64), [tail, 100 - tail], axis=axis)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+        return np.nanpercentile(np.asarray(samples, np.float64), [tail, 100 - tail], axis=axis)
 
 
 def bootstrap_summary(

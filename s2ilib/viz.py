@@ -393,7 +393,7 @@ def plot_voice_groups(metrics: dict):
 
     groups = voice_groups_headline(metrics).get("by_voice_group", {})
     bars = [
-        (group, measure, entry[key], entry[f"{key}_ci"] or [np.nan, np.nan], entry["num_sounds"])
+        (group, measure, entry[key], entry[f"{key}_ci"] or [np.nan, np.nan])
         for group, entry in groups.items()
         for measure, key in (("informativity", "informativity"), ("sound ceiling", "ceiling"))
         if entry[key] is not None
@@ -402,16 +402,14 @@ def plot_voice_groups(metrics: dict):
     colours = sns.color_palette("muted")
     palette = {"informativity": colours[0], "sound ceiling": colours[1]}
     width, names = 0.38, list(groups)
-    for group, measure, value, (low, high), count in bars:
+    for group, measure, value, (low, high) in bars:
         x = names.index(group) + (-width / 2 if measure == "informativity" else width / 2)
         axis.bar(x, value, width, color=palette[measure], label=measure)
         axis.errorbar(x, value, yerr=[[value - low], [high - value]], fmt="none",
                       ecolor="black", capsize=3, lw=0.8)  # fmt: skip
-        if measure == "informativity":
-            axis.text(x, min(value + 0.05, 1.0), f"n={count}", ha="center", fontsize=7)
     unique = dict(zip(*reversed(axis.get_legend_handles_labels()), strict=True))  # label: handle
     axis.legend(unique.values(), unique.keys(), fontsize=8)
-    axis.set_xticks(range(len(names)), names)
+    axis.set_xticks(range(len(names)), [f"{g}\n{groups[g]['num_sounds']} sounds" for g in names])
     axis.set_ylim(0, 1.1)
     axis.set_title("By kind of voice: informativity and the supervised sound ceiling")
     figure.tight_layout()

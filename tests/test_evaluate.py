@@ -209,7 +209,7 @@ def test_grey_images_score_near_zero_and_samples_are_reported(mnist, bank):
     assert generator["informativity_any"]["mean"] >= generator["informativity_samples"]["mean"]
     assert generator["draws"] == 3 and generator["pixel"] is None
     assert set(result["methods"]) == {"generator", "random_real", "nearest_neighbour", "real"}
-    assert set(result["breakdown"]) == {"language", "engine"}
+    assert set(result["breakdown"]) == {"voice_group", "language", "engine"}
     assert result["breakdown"]["engine"]["pico"]["num_sounds"] == 250
     markdown, latex = report.format_tables(evaluate._finite(result | _header(sounds)))
     assert "Generator (mean of 3 draws)" in markdown and "| Chance |" in markdown

@@ -478,24 +478,24 @@ def test_authors_attention_replaces_the_map_before_its_relu():
     ids=["workbook", "authors"],
 )
 def test_gan_step_trains_an_attention_generator(attention):
-    from s2ilib.train.config import GANTrainConfig
     from s2ilib.train.losses import PaperLoss
-    from s2ilib.train.steps import train_step
+    from s2ilib.train.steps import GANStage, gan_step
 
     torch.manual_seed(0)
     presets = preset("tiny", 64)
     autoencoder = AudioAutoencoder(presets.autoencoder).eval().requires_grad_(False)
     generator = DenseGenerator(dataclasses.replace(presets.generator, attention=attention))
     discriminator = Discriminator(presets.discriminator)
-    networks = {"encoder": autoencoder.encoder, "generator": generator}
-    networks["discriminator"] = discriminator
-    optimizers = {name: torch.optim.Adam(networks[name].parameters(), lr=1e-3) for name in networks}
+    stage = GANStage(
+        autoencoder.encoder, generator, discriminator,
+        torch.optim.Adam(generator.parameters(), lr=1e-3),
+        torch.optim.Adam(discriminator.parameters(), lr=1e-3), PaperLoss(),
+    )  # fmt: skip
     before = {name: p.clone() for name, p in generator.attention.named_parameters()}
     spectrograms = torch.rand(4, 1, 128, 100) * 2 - 1
     images = torch.rand(4, 3, 32, 32) * 2 - 1
-    config = GANTrainConfig(preset="tiny")
     for _ in range(2):  # the workbook's zero-started output projection: one step to open
-        stats = train_step(networks, optimizers, PaperLoss(), spectrograms, images, config)
+        stats = gan_step(stage, spectrograms, images)
         assert all(math.isfinite(float(value)) for value in stats.values())
     unchanged = [
         name for name, p in generator.attention.named_parameters() if torch.equal(p, before[name])
