@@ -18,22 +18,19 @@ from pathlib import Path
 
 import torch
 
-from s2ilib.informativity import _selected_weights
+from s2ilib.informativity import selected_weights
 
 TRAINING_RUNS = ("ae", "align", "gan", "gan_ma")
 TIMINGS = ("train_seconds", "seconds", "wall_seconds")
 
 
-def tensor_hashes(obj, prefix: str = "") -> dict:
+def tensor_hashes(obj) -> dict:
     """{path: sha256 prefix} for every tensor inside nested dicts/lists."""
-    if isinstance(obj, torch.Tensor):
-        data = obj.detach().cpu().contiguous().numpy().tobytes()
-        return {prefix: hashlib.sha256(data).hexdigest()[:16]}
-    items = obj.items() if isinstance(obj, dict) else enumerate(obj)
-    found = {}
-    for key, value in items if isinstance(obj, dict | list | tuple) else ():
-        found |= tensor_hashes(value, f"{prefix}/{key}")
-    return found
+    return {
+        path: hashlib.sha256(leaf.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+        for path, leaf in flatten(obj).items()
+        if isinstance(leaf, torch.Tensor)
+    }
 
 
 def without_timings(obj):
@@ -44,8 +41,8 @@ def without_timings(obj):
 
 
 def flatten(obj, prefix: str = "") -> dict:
-    """{"a/b/0": leaf} for nested dicts/lists."""
-    if isinstance(obj, dict | list):
+    """{"a/b/0": leaf} for nested dicts/lists/tuples."""
+    if isinstance(obj, dict | list | tuple):
         items = obj.items() if isinstance(obj, dict) else enumerate(obj)
         return {k: v for key, value in items for k, v in flatten(value, f"{prefix}/{key}").items()}
     return {prefix: obj}
@@ -58,7 +55,7 @@ def fingerprint(root: Path) -> dict:
         state = torch.load(root / run / "checkpoints" / "last.pt", weights_only=False)
         found[run] = tensor_hashes(state["models"])
     state = torch.load(root / "inf" / "checkpoints" / "last.pt", weights_only=False)
-    found["inf"] = tensor_hashes(_selected_weights(state))
+    found["inf"] = tensor_hashes(selected_weights(state))
     metrics = json.loads((root / "eval" / "metrics.json").read_text())
     found["eval"] = without_timings({k: metrics[k] for k in ("methods", "chance", "ceiling")})
     return found

@@ -85,7 +85,7 @@ from s2ilib.datasets import open_dataset
 from s2ilib.devices import resolve_device
 from s2ilib.notebook import smoke_settings, write_step_outputs
 from s2ilib.viz import save_figure
-from s2ilib.runs import read_stats, sample_grid_near, sample_grid_paths, stall_warnings
+from s2ilib.runs import read_stats, read_stats_by, sample_grid_near, sample_grid_paths, stall_warnings
 from s2ilib.train.recipes import recipe as named_recipe
 from s2ilib.train.recipes import train_loss_comparison, train_recipe_gans
 
@@ -156,8 +156,7 @@ plt.show()
 
 # %%
 if len(recipe_runs) > 1:
-    by_recipe = pd.concat([read_stats(path).assign(recipe=name) for name, path in recipe_runs.items()],
-                          ignore_index=True)
+    by_recipe = read_stats_by(recipe_runs, "recipe")
     for term in ("d_loss", "real_score", "fake_score", "val_pixel_loss"):
         save_figure(viz.plot_curves_by(by_recipe, term, "recipe", f"{term} by recipe"),
                     f"04_recipes_{term}", config.figures_dir)
@@ -185,8 +184,8 @@ if config.comparison_losses and not config.gan_run:
 if comparison_runs:
     main_part = stats[stats["epoch"] < config.compare_epochs]  # the same training length
     main_loss = config.loss or named_recipe(config.recipe).gan["loss"]
-    frames = [read_stats(path).assign(loss=name) for name, path in comparison_runs.items()]
-    combined = pd.concat([main_part.assign(loss=main_loss), *frames], ignore_index=True)
+    combined = pd.concat([main_part.assign(loss=main_loss), read_stats_by(comparison_runs, "loss")],
+                         ignore_index=True)
     for term in ("d_loss", "g_adversarial", "fake_score"):
         save_figure(viz.plot_curves_by(combined, term, "loss", f"{term} by adversarial loss"),
                     f"04_compare_{term}", config.figures_dir)

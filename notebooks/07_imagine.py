@@ -52,7 +52,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Audio, display
 
 from s2ilib import gallery, viz
-from s2ilib.audio import load_audio
+from s2ilib.audio import SAMPLE_RATE, load_audio
 from s2ilib.datasets import open_dataset
 from s2ilib.devices import resolve_device
 from s2ilib.errors import AudioError
@@ -69,7 +69,7 @@ sounds = dataset.split(config.split)
 def show(spectrogram, title: str, samples: int, dropout_scale: float, wave=None):
     """Play the sound (when there is one) and plot what the model imagines for it."""
     if wave is not None:
-        display(Audio(wave, rate=16000))
+        display(Audio(wave, rate=SAMPLE_RATE))
     images = gallery.imagine_spectrogram(run, spectrogram, samples, dropout_scale, device, config.seed)
     return viz.plot_imagined(spectrogram, images, title)
 

@@ -289,7 +289,7 @@ def load_informativity(run_dir, device="cpu") -> InformativityBank:
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise S2IError(f"{run_dir}: no checkpoint (checkpoints/last.pt)")
-    weights = _selected_weights(load_checkpoint(checkpoint, map_location=device))
+    weights = selected_weights(load_checkpoint(checkpoint, map_location=device))
 
     def build(config_dict, state):
         model = InformativityClassifier(model_config_from_dict(ClassifierConfig, config_dict))
@@ -305,7 +305,7 @@ def load_informativity(run_dir, device="cpu") -> InformativityBank:
     return InformativityBank(binary, kway, list(classes), image_size, run_dir, ceilings)
 
 
-def _selected_weights(state: dict) -> dict:
+def selected_weights(state: dict) -> dict:
     """The selected classifiers' weights by checkpoint key: the engine's checkpoints keep
     them under "best"; runs written before the engine trained them hold "binary"/"kway"."""
     if "best" in state:

@@ -155,6 +155,7 @@ def generate(
     see draw_batches). Without test_time_dropout the draws are identical."""
     if seed is None:  # one fresh seed for all draws, so that they differ from one another
         seed = int(torch.randint(0, 2**31, ()))
+    keys = sound_keys(embeddings.float().cpu().numpy()) if keys is None else keys  # once
     draws = []
     for draw in range(samples):
         batches = draw_batches(

@@ -27,6 +27,7 @@ from s2ilib.runs.rundir import (
 from s2ilib.runs.stats import (
     read_metrics,
     read_stats,
+    read_stats_by,
     sample_grid_near,
     sample_grid_paths,
     sample_grids,
@@ -46,6 +47,7 @@ __all__ = [
     "read_config",
     "read_metrics",
     "read_stats",
+    "read_stats_by",
     "sample_grid_near",
     "sample_grid_paths",
     "sample_grids",

@@ -27,6 +27,15 @@ def read_stats(run_dir):
     )
 
 
+def read_stats_by(runs: dict, column: str):
+    """Several runs' stats in one table, each row labelled with its run's name in `column`
+    (runs: {name: run directory}), to plot them side by side."""
+    import pandas as pd
+
+    tables = [read_stats(path).assign(**{column: name}) for name, path in runs.items()]
+    return pd.concat(tables, ignore_index=True)
+
+
 def sample_grids(run_dir) -> dict[int, Path]:
     """Every sample grid of a run, by the step it was drawn at (in step order)."""
     found = {}
