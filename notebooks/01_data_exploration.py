@@ -21,9 +21,11 @@
 # semantically coherent images and to evaluate. This notebook looks at the data the method
 # learns from:
 #
-# * the default data set, **AV-Digits**: the words "zero".."nine" spoken by several speech
-#   engines in six languages, paired *by class* with real handwritten MNIST digits
-#   (as AV-MNIST does); validation and test voices are never heard in training;
+# * the default data set, **AV-Digits** (version 2): the words "zero".."nine" in 36
+#   languages, spoken by real people (the Free Spoken Digit Dataset's English speakers) and by
+#   every free voice of the Debian speech engines, paired *by class* with real handwritten
+#   MNIST digits (as AV-MNIST does); validation and test voices, two human speakers and one
+#   whole engine are never heard in training;
 # * the **real VEGAS spectrograms** of the paper's five classes (when unpacked with `s2i vegas`).
 #
 # Every sound becomes a 128 x 100 log-mel spectrogram (128 mel bands, 100 frames of 10 ms),
@@ -34,6 +36,7 @@
 data = ""  # data set folder; empty: the shipped AV-Digits (data/avdigits)
 vegas_dir = ""  # unpacked VEGAS spectrograms; empty: S2I_VEGAS_DIR or cache/ (skipped when absent)
 examples_per_class = 2  # example sounds shown per class
+examples_to_hear = 6  # clips to listen to: half human recordings, half synthetic voices
 seed = 0  # which examples are drawn
 report_dir = "reports/interactive"  # where this step records its outputs (from the repository root)
 figures_dir = "figures"  # where figures are saved (PNG + PDF)
@@ -49,7 +52,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Audio, Markdown, display
 
 from s2ilib import viz
-from s2ilib.audio import load_audio
+from s2ilib.audio import SAMPLE_RATE, load_audio
 from s2ilib.datasets import open_dataset, sounds, vegas
 from s2ilib.notebook import write_step_outputs
 from s2ilib.viz import save_figure
@@ -67,19 +70,24 @@ save_figure(viz.plot_class_balance(dataset), "01_class_balance", config.figures_
 plt.show()
 
 # %% [markdown]
-# ## Who speaks: languages and engines (AV-Digits)
+# ## Who speaks: people and engines, languages (AV-Digits)
 #
-# Splits are made **by voice**: every clip of one engine/voice/language set-up lives in one
-# split, and one engine is held out of training entirely, so the test measures translation
-# of sounds from voices (and an engine) never heard.
+# Splits are made **by voice**: every clip of one engine/voice/language set-up (for people:
+# every recording of one speaker) lives in one split, and one engine is held out of training
+# entirely, so the test measures translation of sounds from voices never heard. The
+# evaluation reports these kinds of voice separately (notebook 5).
 
 # %%
 if dataset.kind == "avdigits":
-    for column in ("language", "engine"):
-        tables = [viz.metadata_table(records, column) for records in dataset.sounds.values()]
-        for split, table in zip(dataset.sounds, tables):
-            display(Markdown(f"**{split}**: sounds per {column}"))
-            display(table.iloc[:, -1:].T)
+    display(Markdown("**Sounds per kind of voice and split**"))
+    display(viz.source_table(dataset, "kind"))
+    speakers = sounds.speakers_by_split(dataset)
+    display(Markdown("**Human speakers per split**: " + "; ".join(
+        f"{split}: {', '.join(names) or 'none'}" for split, names in speakers.items())))
+    display(Markdown("**Sounds per engine and split** (engines absent from train are never heard)"))
+    display(viz.source_table(dataset, "engine"))
+    save_figure(viz.plot_voice_sources(dataset), "01_voice_sources", config.figures_dir)
+    plt.show()
 else:
     print("no per-voice metadata in this data set")
 
@@ -91,16 +99,20 @@ figure = viz.plot_examples(dataset, "train", per_class=config.examples_per_class
 save_figure(figure, "01_examples", config.figures_dir)
 plt.show()
 
+# %% [markdown]
+# Listen to a few: human recordings and synthetic voices in several languages.
+
 # %%
 if dataset.kind == "avdigits":
     from s2ilib.datasets.avdigits import audio_path
 
     train = dataset.split("train")
-    for index in sounds.examples_per_class(train, 1, config.seed)[:4]:
+    for index in sounds.examples_by_voice_kind(train, config.examples_to_hear, config.seed):
         clip = audio_path(dataset.root, train.extra["file"][index])
         display(Markdown(f"`{clip.name}`: digit **{dataset.classes[train.labels[index]]}**, "
-                         f"{train.extra['language'][index]}, {train.extra['engine'][index]}"))
-        display(Audio(load_audio(clip), rate=16000))
+                         f"{train.extra['language'][index]}, {train.extra['engine'][index]} "
+                         f"({train.extra['kind'][index]})"))
+        display(Audio(load_audio(clip), rate=SAMPLE_RATE))
 
 # %% [markdown]
 # ## Mean spectrum per class

@@ -271,6 +271,7 @@ class DataExplorationParameters(StepParameters):
 
     vegas_dir: str = ""  # unpacked VEGAS spectrograms; "" = S2I_VEGAS_DIR or the cache
     examples_per_class: int = 2  # example sounds shown per class
+    examples_to_hear: int = 6  # clips to listen to: half human recordings, half synthetic
 
 
 @dataclasses.dataclass(frozen=True)

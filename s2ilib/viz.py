@@ -79,6 +79,41 @@ def metadata_table(records: RecordSet, rows: str, columns: str = "split") -> pd.
     return pd.crosstab(frame[rows], frame[columns], margins=True)
 
 
+def source_table(data: DataSet, column: str) -> pd.DataFrame:
+    """Sounds per value of a metadata column (rows) and split (columns), all splits together."""
+    frames = [
+        pd.DataFrame({column: np.asarray(r.extra[column]).astype(str), "split": split})
+        for split, r in data.sounds.items()
+        if column in r.extra
+    ]
+    if not frames:
+        raise ValueError(f"{data.root}: the sounds have no '{column}' column")
+    every = pd.concat(frames)
+    return pd.crosstab(every[column], every["split"])[list(data.sounds)]
+
+
+def plot_voice_sources(data: DataSet):
+    """Who speaks (AV-Digits): sounds per engine (humans as `fsdd`) and per language, stacked
+    by split, so that a glance shows which voices only val/test have."""
+    engines, languages = source_table(data, "engine"), source_table(data, "language")
+    languages = languages.loc[languages.sum(axis=1).sort_values(ascending=False).index]
+    figure, axes = plt.subplots(
+        1, 2, figsize=(12, max(3.5, 0.17 * len(languages) + 1)),
+        gridspec_kw={"width_ratios": [1, 1.6]},
+    )  # fmt: skip
+    engines.plot.barh(stacked=True, ax=axes[0], legend=False)
+    axes[0].set_title("Sounds per engine (fsdd = human speakers)")
+    languages.plot.barh(stacked=True, ax=axes[1])
+    axes[1].set_title(f"Sounds per language ({len(languages)} languages)")
+    axes[1].tick_params(axis="y", labelsize=7)
+    for axis in axes:
+        axis.invert_yaxis()
+        axis.set_xlabel("sounds")
+        axis.set_ylabel("")
+    figure.tight_layout()
+    return figure
+
+
 def plot_examples(data: DataSet, split: str = "train", per_class: int = 2, seed: int = 0):
     """One row per class: spectrograms (image orientation), and an image of the class."""
     sounds = data.split(split)

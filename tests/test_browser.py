@@ -29,8 +29,8 @@ from s2ilib.datasets.avdigits import AVDIGITS_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "07_imagine.ipynb"
-# A spoken "seven" from the shipped clips, uploaded as a WAV file of the user's own.
-CLIP = AVDIGITS_DIR / "audio" / "espeak-ng-de-alicia_7_0.ogg"
+# A person saying "seven" (an FSDD clip of the shipped set), uploaded as a WAV of the user's own.
+CLIP = min((AVDIGITS_DIR / "audio").glob("fsdd-*_7_*.ogg"))
 WHICH_S2ILIB = "import s2ilib\nprint('s2ilib imported from', s2ilib.__file__)"
 # Generous bounds (seconds) for a busy 2-core machine, where Run All takes about 30 s
 # and a redraw of the tiny run about 3 s.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -172,13 +173,17 @@ def test_embed_writes_npz_and_the_published_bin_layout(tiny_gan_run, tmp_path):
         "cpu",
     )
     assert result.returncode == 0, result.stderr
+    clips = json.loads((AVDIGITS_DIR / "build_info.json").read_text())["summary"]["clips"]
     arrays = np.load(tmp_path / "emb" / "embeddings.npz")
-    assert arrays["embeddings"].shape == (960, 16) and arrays["embeddings"].dtype == np.float32
+    num_sounds = clips["val"] + clips["test"]
+    assert arrays["embeddings"].shape == (num_sounds, 16)
+    assert arrays["embeddings"].dtype == np.float32
     assert np.abs(arrays["embeddings"]).max() <= 1.0  # tanh embedding
     records = open_records(tmp_path / "emb" / "embeddings_16_to_images")
-    assert {s: len(r) for s, r in records.items()} == {"val": 460, "test": 500}
+    assert {s: len(r) for s, r in records.items()} == {"val": clips["val"], "test": clips["test"]}
     test = records["test"]
-    assert test.images.shape == (500, 96, 96, 3) and test.embeddings.shape == (500, 16)
+    num_test = clips["test"]
+    assert test.images.shape == (num_test, 96, 96, 3) and test.embeddings.shape == (num_test, 16)
     assert np.array_equal(test.labels, arrays["labels"][arrays["splits"] == "test"])
     assert np.allclose(test.embeddings[:], arrays["embeddings"][arrays["splits"] == "test"])
 

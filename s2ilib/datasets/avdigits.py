@@ -1,8 +1,9 @@
-"""AV-Digits: spoken digits from Debian speech engines paired by class with MNIST digits.
+"""AV-Digits: spoken digits (speech engines and human speakers) paired by class with MNIST.
 
 The workbook's embedded default data set (DATA.md section 4), shipped in data/avdigits/:
-  manifest.csv      one row per clip: file, digit, language, engine, voice, speed, pitch,
-                    augmentation values, split (voice set-ups never cross splits)
+  manifest.csv      one row per clip: file, digit, language, engine, voice, kind (synthetic
+                    or human), sex, source sample rate, speed, pitch, vocal tract,
+                    augmentation values, split (voices and speakers never cross splits)
   audio/*.ogg       the clips, Ogg Opus, 16 kHz mono, exactly 1 s (listenable)
   spectrograms.npz  uint8 (N, 128, 100) log-mel images of the *decoded* clips, manifest
                     order, with the key (hash of clips + front-end settings) they were made
@@ -20,6 +21,7 @@ import csv
 import hashlib
 import io
 import os
+import shutil
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -43,16 +45,33 @@ CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight
 SAMPLE_RATE = 16000  # Hz, as s2ilib.audio.SAMPLE_RATE (kept here so loading needs no torch)
 
 
+MANIFEST_VERSION = 2  # of the set's layout; version 1 had only the first 18 columns
+
+
 MANIFEST_COLUMNS = [
     "file", "clip_id", "digit", "word", "language", "engine", "voice", "setup", "rendition",
     "speed", "pitch", "squeeze", "gain_db", "snr_db", "shift_ms", "word_ms", "peak", "split",
+    "kind", "sex", "source_rate", "speaker", "tract", "version",
 ]  # fmt: skip
 
 
-_INT_COLUMNS = {"digit", "rendition"}
+# Columns added in version 2, with the value a version-1 manifest gets (None: the set-up).
+V2_DEFAULTS = {
+    "kind": "synthetic",  # "synthetic" (a speech engine) or "human" (a recording)
+    "sex": "unknown",  # "male", "female" or "unknown"
+    "source_rate": "0",  # Hz of the engine's output or the recording; 0 = not recorded
+    "speaker": None,  # the person (or espeak-ng variant) behind the voice: the split unit
+    "tract": "1.0",  # vocal-tract factor (> 1: shorter tract, higher formants)
+    "version": "1",
+}
 
 
-_FLOAT_COLUMNS = {"speed", "pitch", "squeeze", "gain_db", "snr_db", "shift_ms", "word_ms", "peak"}
+_INT_COLUMNS = {"digit", "rendition", "source_rate", "version"}
+
+
+_FLOAT_COLUMNS = {
+    "speed", "pitch", "squeeze", "gain_db", "snr_db", "shift_ms", "word_ms", "peak", "tract",
+}  # fmt: skip
 
 
 def is_avdigits(path) -> bool:
@@ -72,19 +91,37 @@ def audio_path(root, file) -> Path:
 
 
 def read_manifest(path) -> dict[str, np.ndarray]:
-    """The manifest CSV as columns of numpy arrays (digit int64, numbers float64, rest str)."""
+    """The manifest CSV as columns of numpy arrays (integers int64, numbers float64, rest str).
+
+    Columns come in MANIFEST_COLUMNS order whatever the file's order; a version-1 manifest
+    (without the columns of V2_DEFAULTS) gets their defaults.
+    """
     path = Path(path)
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
-        header = next(reader, None)
+        header = next(reader, None) or []
         rows = list(reader)
-    if header != MANIFEST_COLUMNS:
-        raise FormatError(path, f"header is {header}", expected=f"columns {MANIFEST_COLUMNS}")
+    _check_header(path, header)
     bad = next((i for i, row in enumerate(rows) if len(row) != len(header)), None)
     if bad is not None:
         raise FormatError(path, f"{len(rows[bad])} fields", record=bad, expected=f"{len(header)}")
     table = np.array(rows, dtype=str).reshape(len(rows), len(header))
-    return {name: _typed_column(table[:, i], name, path) for i, name in enumerate(header)}
+    columns = {name: table[:, i] for i, name in enumerate(header)}
+    for name, default in V2_DEFAULTS.items():
+        if name not in columns:
+            fill = columns["setup"] if default is None else default
+            columns[name] = np.broadcast_to(np.asarray(fill, dtype=str), (len(rows),)).copy()
+    return {name: _typed_column(columns[name], name, path) for name in MANIFEST_COLUMNS}
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    """Every version-1 column present, no unknown or repeated column."""
+    required = [name for name in MANIFEST_COLUMNS if name not in V2_DEFAULTS]
+    missing = [name for name in required if name not in header]
+    unknown = [name for name in header if name not in MANIFEST_COLUMNS]
+    if missing or unknown or len(set(header)) != len(header):
+        problem = f"header is {header} (missing {missing}, unknown {unknown})"
+        raise FormatError(path, problem, expected=f"columns {MANIFEST_COLUMNS}")
 
 
 def _typed_column(values: np.ndarray, name: str, path: Path) -> np.ndarray:
@@ -127,6 +164,46 @@ def open_avdigits(
     sounds_by_split = {s: _sound_split(root, s, manifest, spectrograms) for s in splits}
     images_by_split = {s: _image_split(root, s, images) for s in splits}
     return sounds_by_split, images_by_split
+
+
+def subset_avdigits(root, out_dir, languages=None, kinds=None) -> Path:
+    """A new AV-Digits folder with only the clips of these languages and kinds (None = all):
+    for quick runs and tests on part of the set.
+
+    Clips are symbolic links to root's, images.npz is copied, and spectrograms.npz holds
+    root's rows for the kept clips under the subset's own key: nothing is recomputed.
+    """
+    root, out_dir = Path(root), Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise S2IError(f"{out_dir}: not empty; give a new folder for the subset")
+    manifest = read_manifest(root / "manifest.csv")
+    keep = np.ones(len(manifest["file"]), bool)
+    if languages is not None:
+        keep &= np.isin(manifest["language"], list(languages))
+    if kinds is not None:
+        keep &= np.isin(manifest["kind"], list(kinds))
+    if not keep.any():
+        raise S2IError(f"{root}: no clip of languages {languages} and kinds {kinds}")
+    spectrograms = load_spectrograms(root, manifest)[keep]
+    (out_dir / "audio").mkdir(parents=True)
+    with open(root / "manifest.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    with open(out_dir / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(
+            [rows[0]] + [row for row, kept in zip(rows[1:], keep, strict=True) if kept]
+        )
+    for file in manifest["file"][keep]:
+        (out_dir / file).symlink_to((root / file).resolve())
+    shutil.copy(root / "images.npz", out_dir / "images.npz")
+    subset = read_manifest(out_dir / "manifest.csv")
+    arrays = {
+        "names": subset["clip_id"],
+        "labels": subset["digit"],
+        "spectrograms": spectrograms,
+        "key": np.array(spectrogram_key(out_dir, read_clips(out_dir, subset))),
+    }
+    write_npz(out_dir / "spectrograms.npz", arrays, zipfile.ZIP_STORED)
+    return out_dir
 
 
 def cache_dir() -> Path:

