@@ -18,7 +18,10 @@
 #
 # Pick a test sound (a voice the model never heard) or upload a recording of your own,
 # listen to it, and see what the trained model imagines. Your file goes through exactly
-# the training front end: mono, 16 kHz, its loudest second, a 128 x 100 log-mel image.
+# the training front end: mono, 16 kHz, one second, a 128 x 100 log-mel image. For a model
+# trained on AV-Digits that second is prepared as its clips were made: the spoken word is
+# trimmed of silence, set to the training level and centred (a quiet microphone would
+# otherwise show the model a darker word than any it has heard).
 # The sliders set how many images are drawn and how strong the test-time dropout is
 # (1.0 = as trained, 0 = one deterministic image).
 #
@@ -54,6 +57,7 @@ from IPython.display import Audio, display
 from s2ilib import gallery, viz
 from s2ilib.audio import SAMPLE_RATE, load_audio
 from s2ilib.datasets import open_dataset
+from s2ilib.datasets.sounds import clip_mode_for
 from s2ilib.devices import resolve_device
 from s2ilib.errors import AudioError
 from s2ilib.notebook import write_step_outputs
@@ -64,6 +68,7 @@ device = resolve_device(config.device)
 dataset = open_dataset(config.data_path)
 run = load_run(config.gan_run, device=device, kind="gan")
 sounds = dataset.split(config.split)
+clip_mode = clip_mode_for(dataset.root)  # your recording is prepared as the training clips were
 
 
 def show(spectrogram, title: str, samples: int, dropout_scale: float, wave=None):
@@ -83,7 +88,7 @@ choices = gallery.sound_choices(sounds, dataset.classes, 40, config.seed)
 # %%
 if config.audio_file:
     own = Path(config.audio_file)
-    figure = show(gallery.file_spectrogram(own), own.name, config.samples, 1.0, load_audio(own))
+    figure = show(gallery.file_spectrogram(own, clip_mode), own.name, config.samples, 1.0, load_audio(own))
 else:
     title, index = next(iter(choices.items()))
     figure = show(sounds.spectrograms[index], title, config.samples, 1.0,
@@ -109,7 +114,7 @@ if config.live_widgets:
             if upload.value:
                 item = upload.value[0]
                 try:
-                    spectrogram, wave = gallery.read_upload(item["name"], bytes(item["content"]))
+                    spectrogram, wave = gallery.read_upload(item["name"], bytes(item["content"]), clip_mode)
                 except AudioError as error:
                     print(f"cannot read {item['name']}: {error}")
                     return

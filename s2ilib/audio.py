@@ -23,6 +23,11 @@ from s2ilib.errors import AudioError
 
 SAMPLE_RATE = 16000  # Hz; the workbook's one sample rate
 SILENT_PEAK = 1e-4  # a clip whose peak amplitude is below this (-80 dBFS) is silent
+TRIM_DB = 35.0  # word trimming: a 10-ms frame this far below the loudest frame is silence
+# "word" fitting sets a word's peak here: the middle of AV-Digits' clip levels (-12..-1 dBFS,
+# s2ilib.datasets.avdigits_build.PEAK_DBFS_RANGE), as its front end saw them in training.
+WORD_PEAK_DBFS = -6.5
+CLIP_MODES = ("centre", "loudest", "word")  # how fit_one_second makes one second of a recording
 MIN_CLIP_SECONDS = 0.25  # shorter clips are translated with a note (too short for a word)
 
 
@@ -144,13 +149,16 @@ def fit_one_second(wave, sample_rate: int = SAMPLE_RATE, mode: str = "centre") -
 
     Short clips are zero-padded symmetrically (extra sample on the right). Long clips:
     mode "centre" takes the middle second, "loudest" the second with the most energy
-    (candidate starts every 10 ms; ties go to the earliest).
+    (candidate starts every 10 ms; ties go to the earliest). Mode "word" prepares a spoken
+    word as AV-Digits' clips were made (see fit_word_clip).
     """
     wave = to_float32(wave)
     if wave.ndim != 1:
         raise AudioError(f"fit_one_second expects a mono wave (T,), got shape {wave.shape}")
-    if mode not in ("centre", "loudest"):
-        raise ValueError(f"mode must be 'centre' or 'loudest', got {mode!r}")
+    if mode not in CLIP_MODES:
+        raise ValueError(f"mode must be one of {', '.join(CLIP_MODES)}, got {mode!r}")
+    if mode == "word":
+        return fit_word_clip(wave, sample_rate)
     length = int(sample_rate)
     excess = wave.size - length
     if excess <= 0:
@@ -158,6 +166,43 @@ def fit_one_second(wave, sample_rate: int = SAMPLE_RATE, mode: str = "centre") -
         return np.pad(wave, (left, -excess - left))
     start = excess // 2 if mode == "centre" else _loudest_start(wave, length, sample_rate // 100)
     return wave[start : start + length].copy()
+
+
+def fit_word_clip(wave, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """One second for a recorded word, made the way AV-Digits' clips are (without their random
+    augmentation): its loudest second, trimmed of leading and trailing silence (TRIM_DB),
+    scaled to a peak of WORD_PEAK_DBFS and centred. The front end maps absolute levels to grey
+    levels, so a quiet microphone would otherwise show the model a darker word than any it
+    was trained on. A silent second is returned as it is."""
+    second = fit_one_second(wave, sample_rate, "loudest")
+    word = trim_silence(second, sample_rate)
+    peak = float(np.abs(word).max()) if word.size else 0.0
+    if peak < SILENT_PEAK:
+        return second
+    scaled = word * np.float32(10 ** (WORD_PEAK_DBFS / 20) / peak)
+    return fit_one_second(scaled, sample_rate, "centre")
+
+
+def trim_silence(
+    wave: np.ndarray, sample_rate: int = SAMPLE_RATE, trim_db: float = TRIM_DB
+) -> np.ndarray:
+    """The word without its leading/trailing silence (10-ms frames, TRIM_DB below the loudest)."""
+    rms = frame_rms(wave, sample_rate)
+    if rms.size == 0 or rms.max() <= 0:
+        return wave[:0]
+    hop = sample_rate // 100
+    loud = np.flatnonzero(rms >= rms.max() * 10 ** (-trim_db / 20))
+    margin = 2  # frames kept either side: soft onsets and releases
+    start = max(0, loud[0] - margin) * hop
+    stop = min(rms.size, loud[-1] + 1 + margin) * hop
+    return wave[start:stop]
+
+
+def frame_rms(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """RMS of consecutive 10-ms frames."""
+    hop = sample_rate // 100
+    frames = wave[: wave.size // hop * hop].reshape(-1, hop)
+    return np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
 
 
 def _loudest_start(wave: np.ndarray, length: int, hop: int) -> int:

@@ -53,7 +53,13 @@ import torch
 import torch.nn.functional as F
 
 from s2ilib import metrics
-from s2ilib.datasets.sounds import Rows, SoundSet, select_sounds, sounds_from_audio_dir
+from s2ilib.datasets.sounds import (
+    Rows,
+    SoundSet,
+    clip_mode_for,
+    select_sounds,
+    sounds_from_audio_dir,
+)
 from s2ilib.datasets.torch_data import to_unit_range
 from s2ilib.errors import S2IError
 from s2ilib.translate import draw_batches, encode, sound_keys
@@ -410,6 +416,7 @@ def evaluate_run(
     engines=None,
     audio_dir=None,
     labels_csv=None,
+    clip_mode: str = "auto",
     baselines: bool = True,
     nn_limit_per_class: int | None = None,
     ceiling_run=None,
@@ -421,14 +428,15 @@ def evaluate_run(
     (its image pool gives the real images, its train split the nearest-neighbour set).
     samples: generator draws per sound (dropout on); bootstrap: resamples for the 95%
     intervals (0 = none); ceiling_run: a supervised-ceiling run (s2i train-ceiling) of the
-    same split, reported beside (how recognisable the sounds are at all). Returns the dict
-    written to metrics.json.
+    same split, reported beside (how recognisable the sounds are at all); clip_mode: how one
+    second is made of each `audio_dir` file (s2ilib.audio.CLIP_MODES; "auto": as the data
+    set's clips were, datasets.sounds.clip_mode_for). Returns the dict written to metrics.json.
     """
     if samples < 1:
         raise S2IError(f"samples {samples}: expected >= 1")
     run, bank, data, device = _open_inputs(gan_run, informativity_run, data, device)
     filters = {"voices": voices, "languages": languages, "engines": engines}
-    sounds, skipped = _choose_sounds(data, split, filters, audio_dir, labels_csv)
+    sounds, skipped = _choose_sounds(data, split, filters, (audio_dir, labels_csv, clip_mode))
     embeddings = encode(run.encoder, sounds.spectrograms, device, batch_size)
     keys = sound_keys(sounds.spectrograms[:])  # a sound's draws depend on it alone
 
@@ -462,13 +470,16 @@ def _sound_ceiling(ceiling_run, split: str) -> dict | None:
     return ceiling
 
 
-def _choose_sounds(data, split: str, filters: dict, audio_dir, labels_csv) -> tuple:
-    """(SoundSet, skipped files): a split's sounds, filtered, or a folder's + labels CSV."""
+def _choose_sounds(data, split: str, filters: dict, own) -> tuple:
+    """(SoundSet, skipped files): a split's sounds, filtered, or those of `own` = (a folder, a
+    labels CSV, the clip mode) when it names a folder."""
+    audio_dir, labels_csv, clip_mode = own
     if audio_dir is None:
         return select_sounds(data, split, **filters), []
     if labels_csv is None:
         raise S2IError("--audio-dir needs --labels (a CSV file,label)")
-    return sounds_from_audio_dir(audio_dir, labels_csv, list(data.classes))
+    mode = clip_mode_for(data.root) if clip_mode == "auto" else clip_mode
+    return sounds_from_audio_dir(audio_dir, labels_csv, list(data.classes), mode)
 
 
 def _open_inputs(gan_run, informativity_run, data, device):

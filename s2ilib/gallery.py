@@ -91,15 +91,16 @@ def clip_wave(root, sounds: RecordSet, index: int):
     return load_audio(audio_path(root, sounds.extra["file"][index]))
 
 
-def file_spectrogram(path) -> np.ndarray:
-    """A sound file's (128, 100) uint8 spectrogram through the training front end; an
-    AudioError when unreadable, an AudioWarning when silent or far too short."""
+def file_spectrogram(path, mode: str = "loudest") -> np.ndarray:
+    """A sound file's (128, 100) uint8 spectrogram through the training front end (`mode`:
+    s2ilib.audio.CLIP_MODES); an AudioError when unreadable, an AudioWarning when silent or
+    far too short."""
     import warnings
 
     from s2ilib.audio import AudioWarning, load_clips
     from s2ilib.errors import AudioError
 
-    clips = load_clips([path])
+    clips = load_clips([path], mode=mode)
     if clips.failures:
         raise AudioError(clips.failures[str(path)])
     for note in clips.notes.values():
@@ -107,7 +108,7 @@ def file_spectrogram(path) -> np.ndarray:
     return clips.spectrograms[0]
 
 
-def read_upload(name: str, content: bytes) -> tuple[np.ndarray, np.ndarray]:
+def read_upload(name: str, content: bytes, mode: str = "loudest") -> tuple[np.ndarray, np.ndarray]:
     """An uploaded sound file's bytes -> (its spectrogram, its 16-kHz wave to play); an
     AudioError naming the upload (not the temporary copy) when it is not a sound."""
     import tempfile
@@ -119,7 +120,7 @@ def read_upload(name: str, content: bytes) -> tuple[np.ndarray, np.ndarray]:
         path = Path(folder) / Path(name).name
         path.write_bytes(content)
         try:
-            return file_spectrogram(path), load_audio(path)
+            return file_spectrogram(path, mode), load_audio(path)
         except AudioError as error:
             raise AudioError(str(error).replace(str(path), name)) from None
 

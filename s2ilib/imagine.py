@@ -1,8 +1,9 @@
 """Use a trained model: sound files -> imagined images, and data sets -> embeddings.
 
-`imagine_files` runs any audio files through the same front end as training (clips longer
-than one second contribute their loudest second: the window with the most energy, which
-for an event-like sound is the event rather than the silence around it) and writes one PNG
+`imagine_files` runs any audio files through the same front end as training (one second of
+each, made as the run's training clips were: for AV-Digits the spoken word trimmed, set to
+the training level and centred; otherwise the loudest second, which for an event-like sound
+is the event rather than the silence around it) and writes one PNG
 per input. With `samples` K > 1 the PNG is a row of K images, drawn with dropout kept on
 at test time as the paper does (s2ilib.translate). `embed_dataset` writes a data set's
 audio embeddings.
@@ -107,11 +108,14 @@ def imagine_files(
     samples: int = 1,
     device: str = "auto",
     seed: int | None = 0,
-    mode: str = "loudest",
+    mode: str = "auto",
     precision: str = "auto",
 ) -> dict:
     """Audio files -> PNGs in out_dir; returns {"written": [...], "skipped": {path: reason},
     "notes": {path: what is doubtful about it}}.
+
+    mode: how one second is made of each file (s2ilib.audio.CLIP_MODES); "auto" prepares them
+    as the run's training data were (datasets.sounds.clip_mode_for).
 
     precision: "auto" (bf16 where native), "fp32" or "bf16" (see inference_precision).
     """
@@ -121,13 +125,20 @@ def imagine_files(
         raise S2IError(f"--out {out_dir}: a file is there; give a folder (made if missing)")
     device = resolve_device(device)
     run = load_run_for_inference(run_dir, device)
-    clips = load_clips(audio_paths, mode=mode)
+    clips = load_clips(audio_paths, mode=resolve_clip_mode(mode, run))
     written = []
     if clips.readable:
         with inference_precision(precision, device):
             images = translate(run, clips.spectrograms, device, samples, seed)
         written = save_rows(images, output_names(clips.readable), out_dir)
     return {"written": [str(p) for p in written], "skipped": clips.failures, "notes": clips.notes}
+
+
+def resolve_clip_mode(mode: str, run) -> str:
+    """`mode`, or for "auto" the mode that matches the data `run` was trained on."""
+    from s2ilib.datasets.sounds import clip_mode_for
+
+    return clip_mode_for(run.config.get("data", "")) if mode == "auto" else mode
 
 
 def class_paired_images(labels: np.ndarray, pool, seed: int = 0) -> np.ndarray:

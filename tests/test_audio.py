@@ -178,6 +178,26 @@ def test_fit_one_second_centre_and_loudest():
     assert fit_one_second(end, mode="loudest")[-1] == 1.0
 
 
+def test_word_mode_trims_levels_and_centres_a_recorded_word():
+    """A quiet word late in a long noisy recording -> the word alone, at WORD_PEAK_DBFS, centred."""
+    from s2ilib.audio import WORD_PEAK_DBFS
+
+    rng = np.random.default_rng(0)
+    wave = (rng.standard_normal(int(1.6 * SAMPLE_RATE)) * 1e-5).astype(np.float32)
+    start = int(1.0 * SAMPLE_RATE)
+    word = np.sin(np.arange(4000) * 0.2).astype(np.float32) * np.hanning(4000).astype(np.float32)
+    wave[start : start + 4000] += 0.02 * word  # peak about -34 dBFS
+    fitted = fit_one_second(wave, mode="word")
+    assert fitted.shape == (SAMPLE_RATE,)
+    assert 20 * np.log10(np.abs(fitted).max()) == pytest.approx(WORD_PEAK_DBFS, abs=1e-3)
+    loud = np.flatnonzero(np.abs(fitted) > 0.01)
+    assert abs((loud[0] + loud[-1]) / 2 - SAMPLE_RATE / 2) < 0.02 * SAMPLE_RATE  # centred
+    silent = np.zeros(SAMPLE_RATE // 2, np.float32)
+    np.testing.assert_array_equal(fit_one_second(silent, mode="word"), np.zeros(SAMPLE_RATE))
+    with pytest.raises(ValueError, match="centre, loudest, word"):
+        fit_one_second(wave, mode="middle")
+
+
 def test_segment_seconds_drops_the_tail():
     wave = np.arange(int(2.5 * SAMPLE_RATE), dtype=np.float32)
     segments = segment_seconds(wave)

@@ -305,6 +305,30 @@ def test_audio_folder_with_labels_skips_bad_files(tmp_path):
         sounds_module.sounds_from_audio_dir(tmp_path, labels, avdigits.CLASSES)
 
 
+def test_word_clips_make_a_quiet_recording_look_like_a_loud_one(tmp_path):
+    """Real recorded words (FSDD clips of the shipped set) written again 24 dB quieter: in
+    "word" mode (what AV-Digits models get) both levels give the same spectrogram, in
+    "loudest" mode the quiet copy is far darker than anything the model was trained on."""
+    assert sounds_module.clip_mode_for(avdigits.AVDIGITS_DIR) == "word"
+    assert sounds_module.clip_mode_for(tmp_path) == "loudest"
+    clips = sorted((avdigits.AVDIGITS_DIR / "audio").glob("fsdd-*_3_*.ogg"))[:4]
+    rows = []
+    for clip in clips:
+        wave, rate = soundfile.read(clip)
+        soundfile.write(tmp_path / f"loud_{clip.stem}.wav", wave, rate)
+        soundfile.write(tmp_path / f"quiet_{clip.stem}.wav", wave * 10 ** (-24 / 20), rate)
+        rows += [f"loud_{clip.stem}.wav,three", f"quiet_{clip.stem}.wav,three"]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,label\n" + "\n".join(rows) + "\n")
+    for mode, low, high in (("word", 0.0, 1.0), ("loudest", 100.0, 255.0)):
+        sounds, _ = sounds_module.sounds_from_audio_dir(tmp_path, labels, avdigits.CLASSES, mode)
+        images = sounds.spectrograms.astype(np.float64)
+        loud, quiet = images[0::2], images[1::2]
+        gap = np.abs(loud - quiet)[loud > 128].mean()  # on the word, in grey levels
+        assert low <= gap <= high, (mode, gap)
+        assert sounds.source.endswith(f"({mode} clips)")
+
+
 # --------------------------------------------------------------------------------------
 # The command line, end to end on a tiny record-paired data set and real tiny runs
 # --------------------------------------------------------------------------------------
@@ -441,6 +465,7 @@ def test_cli_train_informativity_and_evaluate_write_the_reports(tmp_path):
     mine = json.loads((tmp_path / "mine_eval" / "metrics.json").read_text())
     assert mine["num_sounds"] == 2 and set(mine["methods"]) == {"generator"}
     assert mine["pairing"] == "none"  # own recordings have no frame: pixel metrics n/a
+    assert mine["sounds"].endswith("(loudest clips)")  # not AV-Digits: the loudest second
     assert [Path(s["file"]).name for s in mine["skipped_files"]] == ["broken.wav"]
 
 

@@ -45,6 +45,14 @@ def register(subparsers):
     evaluate.add_argument(
         "--labels", help="CSV 'file,label' for --audio-dir (label: class name or 0-based index)"
     )
+    evaluate.add_argument(
+        "--clip-mode",
+        default="auto",
+        choices=["auto", "word", "loudest", "centre"],
+        help="how one second is made of each --audio-dir file: 'word' trims a spoken word of "
+        "silence, sets its level and centres it (as AV-Digits' clips were made); 'loudest' "
+        "takes the second with most energy; 'auto' (default): word for AV-Digits, else loudest",
+    )
     evaluate.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     evaluate.add_argument(
         "--ceiling",
@@ -83,6 +91,7 @@ def run_evaluate(args) -> int:
         engines=args.engines,
         audio_dir=args.audio_dir,
         labels_csv=args.labels,
+        clip_mode=args.clip_mode,
         baselines=not args.no_baselines,
         nn_limit_per_class=args.nn_limit_per_class,
         ceiling_run=args.ceiling,

@@ -17,8 +17,8 @@ def register(subparsers):
         help="audio file(s) -> imagined image(s), one PNG per input",
         description=(
             "Run sound files (wav, flac, ogg, ...) through the training front end and a "
-            "trained GAN run, writing OUT/<input name>.png. Clips longer than 1 s use their "
-            "loudest second; shorter ones are zero-padded. With --samples K the PNG holds K "
+            "trained GAN run, writing OUT/<input name>.png. Each file gives one second (see "
+            "--mode); shorter ones are zero-padded. With --samples K the PNG holds K "
             "images side by side, drawn with dropout on at test time (the paper's source of "
             "variety). Unreadable files are reported and skipped (exit status 2 if all fail)."
         ),
@@ -32,9 +32,12 @@ def register(subparsers):
     imagine.add_argument("--seed", type=int, default=0, help="seed of the dropout draws")
     imagine.add_argument(
         "--mode",
-        default="loudest",
-        choices=["loudest", "centre"],
-        help="which second of a longer clip to use",
+        default="auto",
+        choices=["auto", "word", "loudest", "centre"],
+        help="how one second is made of each file: 'word' trims a spoken word of silence, "
+        "sets its level and centres it (as AV-Digits' clips were made); 'loudest' takes the "
+        "second with most energy, 'centre' the middle one; 'auto' (default) matches the data "
+        "the run was trained on (word for AV-Digits, else loudest)",
     )
     imagine.add_argument(
         "--device", default="auto", help="'auto' (CUDA if present, else CPU), 'cpu' or 'cuda[:N]'"

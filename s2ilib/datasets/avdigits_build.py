@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from s2ilib.audio import TRIM_DB, frame_rms, trim_silence
 from s2ilib.datasets.avdigits import (
     AVDIGITS_DIR,
     CLASSES,
@@ -129,9 +130,6 @@ MAX_SHIFT_S = 0.15  # time shift of the word from the centre, at most (and withi
 
 
 MAX_WORD_S = 0.95  # longer words are sped up (resampled) to this, see fit_word
-
-
-TRIM_DB = 35.0  # trimming: frames quieter than the loudest frame by this much are silence
 
 
 OPUS_SERIAL = 0x53324921  # fixed Ogg stream serial ("S2I!"): libsndfile picks a random one
@@ -504,28 +502,6 @@ def to_word(raw: RawAudio, tract: float = 1.0) -> np.ndarray:
     return trim_silence(wave)
 
 
-def trim_silence(
-    wave: np.ndarray, sample_rate: int = SAMPLE_RATE, trim_db: float = TRIM_DB
-) -> np.ndarray:
-    """The word without its leading/trailing silence (10-ms frames, TRIM_DB below the loudest)."""
-    rms = _frame_rms(wave, sample_rate)
-    if rms.size == 0 or rms.max() <= 0:
-        return wave[:0]
-    hop = sample_rate // 100
-    loud = np.flatnonzero(rms >= rms.max() * 10 ** (-trim_db / 20))
-    margin = 2  # frames kept either side: soft onsets and releases
-    start = max(0, loud[0] - margin) * hop
-    stop = min(rms.size, loud[-1] + 1 + margin) * hop
-    return wave[start:stop]
-
-
-def _frame_rms(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """RMS of consecutive 10-ms frames."""
-    hop = sample_rate // 100
-    frames = wave[: wave.size // hop * hop].reshape(-1, hop)
-    return np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
-
-
 def fit_word(
     word: np.ndarray, sample_rate: int = SAMPLE_RATE, max_seconds: float = MAX_WORD_S
 ) -> tuple[np.ndarray, float]:
@@ -598,7 +574,7 @@ def word_problems(word: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[str]
 
 def longest_pause(word: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
     """Seconds of the longest run of silent 10-ms frames (TRIM_DB below the loudest)."""
-    rms = _frame_rms(word, sample_rate)
+    rms = frame_rms(word, sample_rate)
     if rms.size == 0:
         return 0.0
     quiet = rms < rms.max() * 10 ** (-TRIM_DB / 20)

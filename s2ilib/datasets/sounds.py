@@ -127,8 +127,20 @@ def read_labels_csv(path, classes: list[str]) -> list[tuple[int, str, int]]:
     return parsed
 
 
-def sounds_from_audio_dir(audio_dir, labels_csv, classes: list[str]) -> tuple[SoundSet, list[dict]]:
-    """Spectrograms of the files a labels CSV lists, through the project's audio front end.
+def clip_mode_for(data_root) -> str:
+    """How to make one second of a user's recording for a model trained on `data_root`:
+    "word" for AV-Digits (its clips are words trimmed of silence, at a set level, centred:
+    s2ilib.audio.fit_word_clip), "loudest" (the second with most energy) for anything else."""
+    from s2ilib.datasets.avdigits import is_avdigits
+
+    return "word" if is_avdigits(data_root) else "loudest"
+
+
+def sounds_from_audio_dir(
+    audio_dir, labels_csv, classes: list[str], mode: str = "loudest"
+) -> tuple[SoundSet, list[dict]]:
+    """Spectrograms of the files a labels CSV lists, through the project's audio front end
+    (`mode`: how one second is made of each, s2ilib.audio.CLIP_MODES).
 
     Files that are missing or that the front end rejects are skipped and reported as
     {"file", "line", "reason"}; the returned SoundSet holds the others.
@@ -138,7 +150,7 @@ def sounds_from_audio_dir(audio_dir, labels_csv, classes: list[str]) -> tuple[So
     audio_dir = Path(audio_dir)
     listed = read_labels_csv(labels_csv, classes)
     paths = [audio_dir / file_name for _, file_name, _ in listed]
-    spectrograms, readable, failures, _ = load_clips(paths, mode="loudest")
+    spectrograms, readable, failures, _ = load_clips(paths, mode=mode)
     read = {str(path) for path in readable}
     kept = [row for row, path in zip(listed, paths, strict=True) if str(path) in read]
     skipped = [
@@ -154,7 +166,7 @@ def sounds_from_audio_dir(audio_dir, labels_csv, classes: list[str]) -> tuple[So
         names=np.array([file_name for _, file_name, _ in kept]),
         labels=np.array([label for _, _, label in kept], np.int64),
         spectrograms=spectrograms,
-        source=str(audio_dir),
+        source=f"{audio_dir} ({mode} clips)",
     )
     return sounds, skipped
 

@@ -1,6 +1,6 @@
 """Spectrogram augmentation for the alignment stage, on whole device batches.
 
-AV-Digits tests on voices never heard in training; the alignment objective sees only 2,040
+AV-Digits tests on voices never heard in training; the alignment objective sees only 2,930
 training sounds, so it is easy to memorise voices instead of words. Warping the mel axis
 (a longer or shorter vocal tract) and the time axis (a faster or slower speaker), shifting
 each sound in time and changing its level keep what a word sounds like and vary what a
