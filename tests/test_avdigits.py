@@ -642,3 +642,28 @@ def test_exploration_helpers_pick_humans_and_languages_and_list_speakers():
     )
     with pytest.raises(ValueError, match="no 'colour' column"):
         viz.source_table(data, "colour")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: the shipped AV-Digits 2 was built before the builder's last change "
+    "to how languages take espeak-ng variants (in turn, for equal use); a rebuild with seed 0 "
+    "gives byte-identical FSDD and natural-voice clips but other espeak-ng variants for every "
+    "language. Fixed by shipping a rebuild (and re-running the main job): then this passes "
+    "and the marker must go.",
+)
+def test_the_builder_plans_the_shipped_espeak_voices():
+    """The code at this commit plans the espeak-ng (language, variant) pairs that were shipped."""
+    manifest = avdigits.read_manifest(ROOT / "manifest.csv")
+    espeak = np.asarray(manifest["engine"]) == "espeak-ng"
+    shipped = {
+        (language, voice.split("+")[1])
+        for language, voice in zip(
+            np.asarray(manifest["language"])[espeak], np.asarray(manifest["voice"])[espeak],
+            strict=True,
+        )
+    }  # fmt: skip
+    languages = sorted({language for language, _ in shipped})
+    setups = avdigits_build.plan_voice_setups(0, engines=["espeak-ng"], languages=languages)
+    planned = {(s.language, s.voice.split("+")[1]) for s in setups}
+    assert planned == shipped
