@@ -478,7 +478,7 @@ def _choose_sounds(data, split: str, filters: dict, own) -> tuple:
         return select_sounds(data, split, **filters), []
     if labels_csv is None:
         raise S2IError("--audio-dir needs --labels (a CSV file,label)")
-    mode = clip_mode_for(data.root) if clip_mode == "auto" else clip_mode
+    mode = clip_mode_for(data.root, clip_mode)
     return sounds_from_audio_dir(audio_dir, labels_csv, list(data.classes), mode)
 
 

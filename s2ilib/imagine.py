@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from s2ilib.audio import load_clips
+from s2ilib.datasets.sounds import clip_mode_for
 from s2ilib.datasets.torch_data import from_unit_range, resize_images
 from s2ilib.errors import S2IError
 from s2ilib.translate import encode, translate
@@ -125,20 +126,13 @@ def imagine_files(
         raise S2IError(f"--out {out_dir}: a file is there; give a folder (made if missing)")
     device = resolve_device(device)
     run = load_run_for_inference(run_dir, device)
-    clips = load_clips(audio_paths, mode=resolve_clip_mode(mode, run))
+    clips = load_clips(audio_paths, mode=clip_mode_for(run.config.get("data", ""), mode))
     written = []
     if clips.readable:
         with inference_precision(precision, device):
             images = translate(run, clips.spectrograms, device, samples, seed)
         written = save_rows(images, output_names(clips.readable), out_dir)
     return {"written": [str(p) for p in written], "skipped": clips.failures, "notes": clips.notes}
-
-
-def resolve_clip_mode(mode: str, run) -> str:
-    """`mode`, or for "auto" the mode that matches the data `run` was trained on."""
-    from s2ilib.datasets.sounds import clip_mode_for
-
-    return clip_mode_for(run.config.get("data", "")) if mode == "auto" else mode
 
 
 def class_paired_images(labels: np.ndarray, pool, seed: int = 0) -> np.ndarray:

@@ -54,6 +54,20 @@ def add_command(subparsers, name: str, func, help: str, description: str | None 
     return command
 
 
+def add_clip_mode_argument(command, flag: str, what: str) -> None:
+    """The option choosing how one second is made of each user file (s2ilib.audio.CLIP_MODES),
+    shared by `s2i imagine` and `s2i evaluate --audio-dir`."""
+    command.add_argument(
+        flag,
+        default="auto",
+        choices=["auto", "word", "loudest", "centre"],
+        help=f"how one second is made of each {what}: 'word' trims a spoken word of silence, "
+        "sets its level and centres it (as AV-Digits' clips were made); 'loudest' takes the "
+        "second with most energy, 'centre' the middle one; 'auto' (default) matches the data "
+        "the run was trained on (word for AV-Digits, else loudest)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     # Idle OpenMP threads sleep instead of spinning. Read once, when torch is first imported
     # (every handler imports it lazily, after this line); notebook kernels started by

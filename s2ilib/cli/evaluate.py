@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from s2ilib.cli import add_command
+from s2ilib.cli import add_clip_mode_argument, add_command
 
 
 def register(subparsers):
@@ -45,14 +45,7 @@ def register(subparsers):
     evaluate.add_argument(
         "--labels", help="CSV 'file,label' for --audio-dir (label: class name or 0-based index)"
     )
-    evaluate.add_argument(
-        "--clip-mode",
-        default="auto",
-        choices=["auto", "word", "loudest", "centre"],
-        help="how one second is made of each --audio-dir file: 'word' trims a spoken word of "
-        "silence, sets its level and centres it (as AV-Digits' clips were made); 'loudest' "
-        "takes the second with most energy; 'auto' (default): word for AV-Digits, else loudest",
-    )
+    add_clip_mode_argument(evaluate, "--clip-mode", "--audio-dir file")
     evaluate.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     evaluate.add_argument(
         "--ceiling",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from s2ilib.cli import add_command
+from s2ilib.cli import add_clip_mode_argument, add_command
 
 
 def register(subparsers):
@@ -30,15 +30,7 @@ def register(subparsers):
         "--samples", type=int, default=1, help="images per sound (test-time dropout draws)"
     )
     imagine.add_argument("--seed", type=int, default=0, help="seed of the dropout draws")
-    imagine.add_argument(
-        "--mode",
-        default="auto",
-        choices=["auto", "word", "loudest", "centre"],
-        help="how one second is made of each file: 'word' trims a spoken word of silence, "
-        "sets its level and centres it (as AV-Digits' clips were made); 'loudest' takes the "
-        "second with most energy, 'centre' the middle one; 'auto' (default) matches the data "
-        "the run was trained on (word for AV-Digits, else loudest)",
-    )
+    add_clip_mode_argument(imagine, "--mode", "file")
     imagine.add_argument(
         "--device", default="auto", help="'auto' (CUDA if present, else CPU), 'cpu' or 'cuda[:N]'"
     )

@@ -127,12 +127,14 @@ def read_labels_csv(path, classes: list[str]) -> list[tuple[int, str, int]]:
     return parsed
 
 
-def clip_mode_for(data_root) -> str:
+def clip_mode_for(data_root, mode: str = "auto") -> str:
     """How to make one second of a user's recording for a model trained on `data_root`:
-    "word" for AV-Digits (its clips are words trimmed of silence, at a set level, centred:
-    s2ilib.audio.fit_word_clip), "loudest" (the second with most energy) for anything else."""
+    `mode` itself unless it is "auto"; then "word" for AV-Digits (its clips are words trimmed
+    of silence, at a set level, centred: s2ilib.audio.fit_word_clip), else "loudest"."""
     from s2ilib.datasets.avdigits import is_avdigits
 
+    if mode != "auto":
+        return mode
     return "word" if is_avdigits(data_root) else "loudest"
 
 
