@@ -77,6 +77,7 @@ from s2ilib.viz import save_figure
 from s2ilib.report import ceiling_markdown, comparison_frame, format_tables, write_report
 from s2ilib.runs import load_run
 from s2ilib.train.config import CeilingTrainConfig, InformativityTrainConfig
+from s2ilib.train.augment import augmentation_of_run
 from s2ilib.train.registry import train_ceiling, train_informativity
 
 device = resolve_device(config.device)
@@ -112,7 +113,8 @@ display(Markdown(ceiling_markdown(bank.ceilings)))
 # %%
 ceiling_dir = config.ceiling_run or None
 if not ceiling_dir and config.ceiling_epochs:
-    ceiling = CeilingTrainConfig.from_dict({
+    ceiling = CeilingTrainConfig.from_dict({  # the encoder's own augmentation (its align run's)
+        **augmentation_of_run(gan.config["ae_run"]),
         "ae_run": gan.config["ae_run"], "data": str(config.data_path), "split": config.split,
         "num_epochs": config.ceiling_epochs, "seed": config.seed, **smoke_settings("ceiling", config.smoke),
     })

@@ -194,13 +194,28 @@ def test_a_killed_align_run_resumes_to_the_uninterrupted_weights(workdir, ae_run
             assert torch.equal(value, second[network][key]), (network, key)
 
 
+def test_the_aligned_recipe_reverberates_half_the_sounds(ae_run):
+    """The one recording-chain augmentation the ablation kept (RESULTS.md)."""
+    from s2ilib.train.recipes import align_config
+
+    config = align_config("aligned", ae_run)
+    assert config.reverb_probability == 0.5
+    assert config.noise_probability == config.band_limit_probability == 0.0
+    assert align_config("aligned", ae_run, {"reverb_probability": 0}).reverb_probability == 0
+
+
 def test_head_mode_leaves_the_encoder_convs_untouched(workdir, ae_run):
     """(with the "pairing" positives, so that a real run exercises them too)"""
     from s2ilib.runs import load_run
+    from s2ilib.train.augment import augmentation_of_run
 
     args = (*align_args(ae_run, "head", 6), "--set", "positives=pairing", "--desc", "head")
     align_run = run_path(s2i(*args, cwd=workdir))
     assert json.loads((align_run / "config.json").read_text())["train"]["positives"] == "pairing"
+    # what a supervised ceiling on this encoder inherits (notebook 05): the run's augmentation
+    inherited = augmentation_of_run(align_run)
+    assert inherited["max_frequency_warp"] == 0.15 and inherited["reverb_probability"] == 0.0
+    assert augmentation_of_run(ae_run).keys() <= inherited.keys()
     before = load_run(ae_run).autoencoder.encoder.layers.state_dict()
     after = load_run(align_run).autoencoder.encoder.layers.state_dict()
     for key, value in before.items():

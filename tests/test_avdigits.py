@@ -644,14 +644,6 @@ def test_exploration_helpers_pick_humans_and_languages_and_list_speakers():
         viz.source_table(data, "colour")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: the shipped AV-Digits 2 was built before the builder's last change "
-    "to how languages take espeak-ng variants (in turn, for equal use); a rebuild with seed 0 "
-    "gives byte-identical FSDD and natural-voice clips but other espeak-ng variants for every "
-    "language. Fixed by shipping a rebuild (and re-running the main job): then this passes "
-    "and the marker must go.",
-)
 def test_the_builder_plans_the_shipped_espeak_voices():
     """The code at this commit plans the espeak-ng (language, variant) pairs that were shipped."""
     manifest = avdigits.read_manifest(ROOT / "manifest.csv")

@@ -70,6 +70,16 @@ class AugmentSettings:
         return cls(**{item.name: getattr(config, item.name) for item in fields(cls)})
 
 
+def augmentation_of_run(run_dir) -> dict:
+    """The augmentation settings (AugmentSettings' fields) the run `run_dir` trained with,
+    e.g. an alignment run's, to give a supervised ceiling on its encoder the same sounds;
+    {} for a run without them (an autoencoder run)."""
+    from s2ilib.runs.rundir import read_config
+
+    train = read_config(run_dir).get("train", {})
+    return {item.name: train[item.name] for item in fields(AugmentSettings) if item.name in train}
+
+
 def _uniform_ints(low, high, count: int, device) -> torch.Tensor:
     """`count` integers uniform in [low, high] (per-row bounds allowed)."""
     span = torch.as_tensor(high - low + 1, device=device, dtype=torch.float32)
