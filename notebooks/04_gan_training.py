@@ -34,9 +34,11 @@
 # Hinge and non-saturating losses are the field's standard alternatives, and spectral
 # normalisation of the discriminator's weights a standard guard against saturation.
 #
-# Two **recipes** (`s2ilib/train/recipes.py`) are trained here, in the same report:
-# `paper`, the authors' method as faithfully as we know it, and `aligned`, the best this
-# workbook found: the aligned embedding of notebook 03 and the non-saturating loss.
+# Three **recipes** (`s2ilib/train/recipes.py`) are trained here, in the same report:
+# `paper`, the authors' method as faithfully as we know it; `aligned`, the most
+# recognisable this workbook found: the aligned embedding of notebook 03 and the
+# non-saturating loss; and `imagine`, `aligned` with a random code beside the sound, for
+# varied draws of one sound (beyond the paper).
 #
 # Class labels are never used: for AV-Digits a sound is paired with a random handwritten
 # image of the same digit (redrawn every epoch), exactly as AV-MNIST pairs its modalities.
@@ -48,8 +50,8 @@
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
-recipe = "aligned"  # the main run's recipe: "aligned" (beyond the paper) or "paper"
-compare_recipe = "paper"  # a second full-length run with this recipe, shown beside it; empty: none
+recipe = "aligned"  # the main run's recipe: "aligned", "imagine" (both beyond the paper) or "paper"
+compare_recipe = "paper,imagine"  # comma-separated recipes also trained at full length, shown beside; empty: none
 ae_run = ""  # the AE run (recipes without alignment); empty: the one notebook 02 recorded
 align_run = ""  # the alignment run (recipe "aligned"); empty: the one notebook 03 recorded
 gan_run = ""  # an existing GAN run to load instead of training; empty: train
@@ -106,8 +108,12 @@ if config.compare_losses and not config.smoke:  # sample grids exactly at the co
 #
 # The `aligned` recipe conditions the GAN on the aligned embedding of notebook 03 and
 # trains it with the non-saturating loss (`loss` overrides it); the `paper` recipe keeps
-# the plain autoencoder embedding and the authors' L1 score regression. Both train on the
-# same data, seed and length, so that notebook 05 measures them in one report.
+# the plain autoencoder embedding and the authors' L1 score regression; the `imagine` recipe
+# is `aligned` whose generator also takes a 16-number code, learnt as a conditional VAE-GAN
+# (an image encoder gives each paired image its code, so the pixel loss asks for that very
+# image instead of the class's mean; at test time the code is drawn at random: varied
+# draws of one sound). All train on the same data, seed and length, so that notebook 05
+# measures them in one report.
 # A **stall detector** watches the discriminator: when its loss stays flat with real and
 # fake pairs scored alike (with the paper's loss, any constant score gives exactly 1.000),
 # the run logs a warning, since the generator then learns from the pixel loss alone.
@@ -117,7 +123,7 @@ if config.gan_run:
     recipe_runs = {config.recipe: config.gan_run}
 else:
     own_loss = {config.recipe: {"loss": config.loss}} if config.loss else {}
-    recipe_runs = train_recipe_gans([config.recipe, config.compare_recipe], config.ae_run, config.align_run,
+    recipe_runs = train_recipe_gans([config.recipe, *config.comparison_recipes], config.ae_run, config.align_run,
                                     settings, config.runs_root, device, overrides=own_loss)
 run_dir = recipe_runs[config.recipe]
 print("GAN runs:", recipe_runs)

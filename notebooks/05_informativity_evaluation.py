@@ -163,15 +163,21 @@ for column in ("language", "engine"):
 # ## Other GAN runs measured in the same report
 #
 # The runs notebook 04 trained beside the main one: the `paper` recipe (the authors'
-# method as faithfully as we know it) and any adversarial-loss comparison runs, each
-# scored on the same sounds with the same classifiers (one draw per sound). Rows are named
-# by run directory (`...-gan-recipe-paper`, `...-gan-compare-hinge`, ...); the table is
-# also saved as `evaluation/comparison.csv`.
+# method as faithfully as we know it), the `imagine` recipe (varied draws) and any
+# adversarial-loss comparison runs, each scored on the same sounds with the same
+# classifiers and the same number of draws per sound (`samples`): informativity, the
+# Frechet distance and precision/recall/density/coverage on the workbook's features, and
+# the draw diversity (the spread of one sound's draws over the spread of real images of
+# its class; 1.0 = as varied as real handwriting). Compare them with the baselines'
+# rows of the table above (retrieval, real images). Rows are named by run directory
+# (`...-gan-recipe-paper`, `...-gan-compare-hinge`, ...); the table is also saved as
+# `evaluation/comparison.csv`.
 
 # %%
 comparison = {str(config.gan_run): generator_row(gan, metrics)}
 comparison |= compare_generators(config.comparison_runs, bank, dataset, split=config.split,
-                                 bootstrap=bootstrap, device=device, seed=config.seed)
+                                 bootstrap=bootstrap, device=device, seed=config.seed,
+                                 samples=config.samples)
 comparison_table = comparison_frame(comparison)
 comparison_table.to_csv(evaluation_dir / "comparison.csv")
 display(comparison_table)

@@ -27,6 +27,7 @@
 data = ""  # data set folder; empty: the shipped AV-Digits
 gan_run = ""  # the GAN run; empty: the one notebook 04 recorded
 informativity_run = ""  # classifiers that rank best/worst; empty: the ones notebook 05 recorded (none: no ranking)
+compare_runs = ""  # comma-separated other GAN runs whose draws of the same sounds are shown beside; empty: none
 split = "test"  # sounds shown (test: unseen voices)
 samples = 4  # imagined images per sound
 cases = 6  # sounds in the best and in the worst row
@@ -43,6 +44,8 @@ config = load_parameters(GalleryParameters, globals())
 config
 
 # %%
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -72,6 +75,26 @@ grid = viz.image_grid(rows.reshape(-1, *rows.shape[2:]), columns=rows.shape[1])
 save_figure(viz.show_image(grid, f"{config.samples} imagined | real, one test sound per class", 2.0),
             "06_gallery", config.figures_dir)
 plt.show()
+
+# %% [markdown]
+# ## The same sounds, drawn by each recipe
+#
+# The draws of one sound per class by the main run and by the runs notebook 04 trained
+# beside it (`compare_runs`: the `paper` and `imagine` recipes), with the same seed. The
+# `imagine` recipe's draws should differ in slant, width and stroke like real handwriting
+# of one digit; the others vary only through test-time dropout.
+
+# %%
+compared = {"main: " + run.run_dir.name: run} | {
+    path.name: load_run(path, device=device, kind="gan")
+    for path in map(Path, config.comparison_runs)
+}
+if len(compared) > 1:
+    by_run = [gallery.imagine_records(other, sounds, picks, config.samples, device, config.seed)
+              for other in compared.values()]
+    figure = viz.show_image_blocks(by_run, list(compared), dataset.classes, sounds.labels[picks])
+    save_figure(figure, "06_draws_by_recipe", config.figures_dir)
+    plt.show()
 
 # %% [markdown]
 # ## Best and worst translations

@@ -585,13 +585,19 @@ def generator_row(run, metrics_dict: dict) -> dict:
         "diversity_ratio": generator["diversity"]["ratio"],
         "kway_accuracy": generator["kway_accuracy"],
         "frechet_distance": generator["frechet_distance"],
-    }
+        # imagination (issue 15): how varied a sound's draws are, and realism/coverage
+        "draw_diversity": (generator.get("draw_diversity") or {}).get("mean"),
+        **{name: (generator.get("prdc") or {}).get(name)
+           for name in ("precision", "recall", "density", "coverage")},
+    }  # fmt: skip
 
 
 def compare_generators(
-    run_dirs, bank, data, split: str = "test", bootstrap: int = 1000, device=None, seed: int = 0
-) -> dict[str, dict]:
-    """`generator_row` of each GAN run, one draw per sound, no baselines (they do not change)."""
+    run_dirs, bank, data, split: str = "test", bootstrap: int = 1000, device=None, seed: int = 0,
+    samples: int = 1,
+) -> dict[str, dict]:  # fmt: skip
+    """`generator_row` of each GAN run with `samples` draws per sound (2 or more: the draw
+    diversity too), no baselines (they do not change)."""
     from s2ilib.devices import resolve_device
     from s2ilib.runs import load_run
 
@@ -604,7 +610,7 @@ def compare_generators(
             bank,
             data,
             split=split,
-            samples=1,
+            samples=samples,
             bootstrap=bootstrap,
             device=device,
             seed=seed,

@@ -329,7 +329,8 @@ class GANParameters(TrainingParameters):
     FROM_EARLIER_STEPS = ("ae_run", "align_run")
 
     recipe: str = "aligned"  # the main run's recipe (s2ilib.train.recipes)
-    compare_recipe: str = "paper"  # a second full-length run with this recipe; "" = none
+    # comma-separated recipes also trained at full length, beside the main one; "" = none
+    compare_recipe: str = "paper,imagine"
     ae_run: str = ""  # the AE run (recipes without alignment); empty: notebook 02's
     align_run: str = ""  # the alignment run (recipes with alignment); empty: notebook 03's
     gan_run: str = ""  # an existing GAN run to load instead of training; "" = train
@@ -356,12 +357,16 @@ class GANParameters(TrainingParameters):
             )
         _check_runs(self, ("ae_run", "align_run", "gan_run"))
         require_choice("recipe", self.recipe, RECIPE_NAMES)
-        if self.compare_recipe:
-            require_choice("compare_recipe", self.compare_recipe, RECIPE_NAMES)
+        for name in self.comparison_recipes:
+            require_choice("compare_recipe", name, RECIPE_NAMES)
         if self.generator_preset:
             require_choice("generator_preset", self.generator_preset, PRESET_NAMES)
         for loss in [self.loss or "paper", *self.comparison_losses]:
             require_choice("loss", loss, GAN_LOSS_NAMES)
+
+    @property
+    def comparison_recipes(self) -> list[str]:
+        return [name.strip() for name in self.compare_recipe.split(",") if name.strip()]
 
     @property
     def comparison_losses(self) -> list[str]:
@@ -405,11 +410,12 @@ class EvaluationParameters(TrainingParameters):
 class GalleryParameters(ComputeParameters):
     """06_qualitative_gallery: look at what a trained GAN imagines."""
 
-    PATHS = ComputeParameters.PATHS + ("gan_run", "informativity_run")
+    PATHS = ComputeParameters.PATHS + ("gan_run", "informativity_run", "compare_runs")
     FROM_EARLIER_STEPS = ("gan_run", "informativity_run")
 
     gan_run: str = ""  # the GAN run; empty: the one notebook 04 recorded
     informativity_run: str = ""  # ranks best/worst; empty: notebook 05's (none: no ranking)
+    compare_runs: str = ""  # comma-separated other GAN runs whose draws are shown beside
     split: str = "test"  # sounds shown (test: unseen voices)
     samples: int = 4  # imagined images per sound (test-time dropout draws)
     cases: int = 6  # sounds in the best and in the worst row
@@ -419,9 +425,15 @@ class GalleryParameters(ComputeParameters):
         super().validate()
         require_path("gan_run", self.gan_run, "the GAN run directory (from notebook 04)")
         _check_runs(self, ("informativity_run",))
+        for run in self.comparison_runs:
+            require_path("compare_runs", run, "a GAN run directory")
         for name in ("samples", "cases", "interpolation_steps"):
             if getattr(self, name) < 1:
                 raise ParameterError(f"parameter {name}={getattr(self, name)}: expected at least 1")
+
+    @property
+    def comparison_runs(self) -> list[str]:
+        return [run.strip() for run in self.compare_runs.split(",") if run.strip()]
 
 
 @dataclasses.dataclass(frozen=True)

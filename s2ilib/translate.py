@@ -7,7 +7,8 @@ spectrograms (N, 128, 100), scaled to [-1, 1] batch by batch; images come out in
 
 Draw d of a generator (dropout kept on at test time, the paper's source of variety) takes
 its dropout masks from a hash of (seed, d, the sound, the layer, the channel) instead of
-torch's random stream (`KeyedDropout`): a sound's images depend on the sound and the seed
+torch's random stream (`KeyedDropout`), and so does its Gaussian code when it takes one
+(recipe "imagine", `keyed_codes`): a sound's images depend on the sound and the seed
 only, never on which other sounds share its batch or on the batch size. The sound is keyed
 by its spectrogram's bytes (`sound_keys`), so the same file gives the same images alone or
 among others, in `s2i imagine`, the galleries and `s2i evaluate` alike.
@@ -29,6 +30,7 @@ _MASK32 = 0xFFFFFFFF
 _MIX = 0x45D9F3B  # an integer-hash multiplier below 2**31: 32-bit products stay in int64
 _GOLDEN = 0x61C88647  # 2**32 / golden ratio, mod 2**32 (below 2**31 likewise)
 _KEY_WEIGHTS_SEED = 20250601  # the fixed pseudo-random weights of sound_keys
+_CODE_SALT = 2**31 - 1  # tells a draw's code apart from its dropout masks (layer indices)
 
 
 def mix32(values: torch.Tensor) -> torch.Tensor:
@@ -94,6 +96,26 @@ class KeyedDropout:
         return forward
 
 
+def keyed_normal(keys: torch.Tensor, salt: int, count: int) -> torch.Tensor:
+    """(N, count) standard normal numbers, row n a function of (keys[n], salt) alone
+    (Box-Muller on two keyed_uniform streams)."""
+    uniform = keyed_uniform(keys, salt, count).clamp(max=1.0 - 2.0**-24)  # float32 rounds up
+    radius = torch.sqrt(-2.0 * torch.log1p(-uniform))
+    angle = 2.0 * torch.pi * keyed_uniform(keys, salt ^ _GOLDEN, count)
+    return radius * torch.cos(angle)
+
+
+def keyed_codes(generator, keys: torch.Tensor, seed: int, draw: int, device):
+    """The Gaussian codes of draw `draw` of the sounds keyed `keys`, for a generator that
+    takes one (GeneratorConfig.noise_dim > 0): from (seed, draw, the sound) alone, as the
+    keyed dropout masks; None for a generator without a code."""
+    noise_dim = getattr(getattr(generator, "config", None), "noise_dim", 0)
+    if not noise_dim:
+        return None
+    salt = derived_seed(seed, draw, _CODE_SALT)
+    return keyed_normal(keys.to(device), salt, noise_dim)
+
+
 def spectrogram_batches(spectrograms, batch_size: int = BATCH_SIZE):
     """Float batches (B, 1, 128, 100) in [-1, 1] of an array of uint8 spectrograms."""
     for start in range(0, len(spectrograms), batch_size):
@@ -137,8 +159,10 @@ def draw_batches(
     seed = int(torch.randint(0, 2**31, ())) if seed is None else seed
     with KeyedDropout(generator, seed) as dropout:
         for start in range(0, len(embeddings), batch_size):
-            dropout.batch(keys[start : start + batch_size], draw)
-            yield generator(embeddings[start : start + batch_size].to(device))
+            batch_keys = keys[start : start + batch_size]
+            dropout.batch(batch_keys, draw)
+            codes = keyed_codes(generator, batch_keys, seed, draw, device)
+            yield generator(embeddings[start : start + batch_size].to(device), codes)
 
 
 def generate(
@@ -152,7 +176,8 @@ def generate(
     keys: torch.Tensor | None = None,
 ) -> np.ndarray:
     """(N, D) embeddings -> uint8 (N, samples, S, S, 3): `samples` draws of each (keys:
-    see draw_batches). Without test_time_dropout the draws are identical."""
+    see draw_batches). Without test_time_dropout the draws are identical unless the
+    generator takes a code (recipe "imagine")."""
     if seed is None:  # one fresh seed for all draws, so that they differ from one another
         seed = int(torch.randint(0, 2**31, ()))
     keys = sound_keys(embeddings.float().cpu().numpy()) if keys is None else keys  # once

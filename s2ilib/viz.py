@@ -266,6 +266,31 @@ def show_image(image: np.ndarray, title: str = "", scale: float = 1.0):
     return figure
 
 
+def show_image_blocks(blocks, titles: list[str], classes, labels, scale: float = 1.0):
+    """Panels side by side, one per block of uint8 images (N sounds, K draws, H, W, C):
+    a row per sound (labelled with its class), a column per draw, one title per panel."""
+    if len(blocks) != len(titles):
+        raise ValueError(f"{len(blocks)} blocks but {len(titles)} titles")
+    count, draws, height, width = np.asarray(blocks[0]).shape[:4]
+    figure, axes = plt.subplots(
+        1, len(blocks), squeeze=False,
+        figsize=(len(blocks) * scale * draws * (width + 2) / 40 + 0.6,
+                 scale * count * (height + 2) / 40 + 0.8),
+    )  # fmt: skip
+    for axis, block, title in zip(axes[0], blocks, titles, strict=True):
+        block = np.asarray(block)
+        axis.imshow(image_grid(block.reshape(-1, *block.shape[2:]), draws).squeeze())
+        axis.set_title(title, fontsize=9)
+        axis.set_xticks([])
+        axis.set_yticks((np.arange(count) + 0.5) * (height + 2))
+        axis.set_yticklabels([str(classes[int(label)]) for label in labels], fontsize=8)
+        axis.tick_params(length=0)
+        for side in axis.spines.values():
+            side.set_visible(False)
+    figure.tight_layout()
+    return figure
+
+
 def plot_sample_grids(paths: list[Path], title: str = "", titles: list[str] | None = None):
     """Sample-grid PNGs side by side, titled by their step (or by `titles`)."""
     from PIL import Image

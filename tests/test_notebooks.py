@@ -155,9 +155,11 @@ def test_whole_pipeline_smoke_run(tmp_path):
     assert any("-ae-" in r for r in runs) and any("-align-" in r for r in runs)
     assert any("-gan-recipe-aligned" in r for r in runs)
     assert any("-gan-recipe-paper" in r for r in runs)  # the paper's recipe beside it
+    assert any("-gan-recipe-imagine" in r for r in runs)  # and the one that varies its draws
     assert any("-informativity-" in r for r in runs)
     comparison = (report / "evaluation" / "comparison.csv").read_text().splitlines()
-    assert len(comparison) == 3 and "aligned" in comparison[1] and "autoencoder" in comparison[2]
+    assert len(comparison) == 4 and "aligned" in comparison[1] and "autoencoder" in comparison[2]
+    assert "imagine" in comparison[3] and "draw_diversity" in comparison[0]
     figures = {p.name for p in (tmp_path / "figures").iterdir()}
     for name in (
         "01_examples",
@@ -168,6 +170,7 @@ def test_whole_pipeline_smoke_run(tmp_path):
         "04_recipes_d_loss",
         "05_informativity_per_class",
         "06_gallery",
+        "06_draws_by_recipe",
         "07_imagine",
     ):
         assert {f"{name}.png", f"{name}.pdf"} <= figures

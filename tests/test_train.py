@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -433,14 +434,15 @@ def assert_same_models(first: dict, second: dict) -> None:
             assert torch.equal(tensor, second[network][name]), f"{network}.{name} differs"
 
 
-def kill_after_checkpoint(args, cwd, kill_step: int, total_steps: int) -> Path:
-    """Start a run, SIGKILL it once checkpoint `kill_step` exists; returns its run dir."""
+def kill_after_checkpoint(args, cwd, kill_step: int, total_steps: int, desc="killed") -> Path:
+    """Start a run (args end with --desc `desc`), SIGKILL it once checkpoint `kill_step`
+    exists; returns its run dir."""
     process = s2i(*args, cwd=cwd, wait=False)
     deadline = time.monotonic() + 240
     checkpoints = None
     while time.monotonic() < deadline and process.poll() is None:
         pattern = (
-            f"runs/*-{args[0].removeprefix('train-')}-killed/checkpoints/step_{kill_step:07d}.pt"
+            f"runs/*-{args[0].removeprefix('train-')}-{desc}/checkpoints/step_{kill_step:07d}.pt"
         )
         found = list(cwd.glob(pattern))
         if found:
@@ -492,6 +494,61 @@ def test_cli_train_gan_and_its_resume(workdir, ae_run, gan_run):
     assert [(r["step"], r["g_loss"], r["d_loss"]) for r in resumed_stats] == [
         (r["step"], r["g_loss"], r["d_loss"]) for r in stats
     ]
+
+
+def test_cli_imagine_recipe_trains_a_code_encoder_resumes_and_draws_vary(workdir, ae_run):
+    """Recipe imagine (conditional VAE-GAN): the code encoder is saved and resumed with
+    the rest, the KL is logged, and a sound's draws differ by their code alone."""
+
+    args = (*gan_args(ae_run), "--recipe", "imagine", "--set", "kl_weight=0.1")
+    reference = run_path(s2i(*args, "--desc", "imagine", cwd=workdir))
+    stats = check_run_dir(reference, "gan", 20)
+    assert all(row["g_kl"] >= 0 for row in stats) and stats[-1]["g_kl"] > 0
+    state = load_checkpoint(reference / "checkpoints" / "last.pt")
+    assert "code_encoder" in state["models"]
+    killed = kill_after_checkpoint(
+        (*args, "--desc", "imagine-killed"), workdir, 4, 20, "imagine-killed"
+    )
+    run_path(s2i("train-gan", "--resume", killed, cwd=workdir))
+    assert_same_models(_final_models(reference), _final_models(killed))
+
+    assert load_run(reference).generator.config.noise_dim == 16
+
+
+def test_a_generator_with_a_code_draws_varied_images_keyed_by_sound_and_seed():
+    """Without test-time dropout the code alone makes a sound's draws differ; they depend
+    on the sound and the seed only. (An untrained generator's eval-mode output hardly
+    depends on its input: its BatchNorm statistics are first set on batches of inputs.)"""
+    from s2ilib.translate import draw_batches, generate, sound_keys
+
+    torch.manual_seed(0)
+    generator = DenseGenerator(replace(preset("tiny", EMBEDDING_DIM).generator, noise_dim=16))
+    with torch.no_grad():
+        for _ in range(30):
+            generator.train()(torch.randn(32, EMBEDDING_DIM))  # the code drawn by itself
+    embeddings = torch.randn(5, EMBEDDING_DIM)
+    first, second = (
+        next(draw_batches(generator, embeddings, "cpu", draw, test_time_dropout=False))
+        for draw in (0, 1)
+    )
+    assert ((first - second).abs().amax(dim=(1, 2, 3)) > 1e-2).all()
+    draws = generate(generator, embeddings, "cpu", 3, seed=0, test_time_dropout=False)
+    keys = sound_keys(embeddings.numpy())
+    alone = generate(generator, embeddings[2:3], "cpu", 3, seed=0, test_time_dropout=False,
+                     keys=keys[2:3])  # fmt: skip
+    assert np.array_equal(alone[0], draws[2])
+    other = generate(generator, embeddings, "cpu", 3, seed=1, test_time_dropout=False)
+    assert not np.array_equal(other, draws)
+
+
+def test_keyed_codes_are_standard_normal():
+    from s2ilib.translate import keyed_normal
+
+    codes = keyed_normal(torch.arange(4000), salt=7, count=16)
+    assert torch.isfinite(codes).all()
+    assert abs(codes.mean().item()) < 0.02 and abs(codes.std().item() - 1) < 0.02
+    correlation = torch.corrcoef(codes.T)[~torch.eye(16, dtype=bool)]
+    assert correlation.abs().max() < 0.06  # the code's numbers are independent of each other
 
 
 def test_load_run_gives_eval_networks(ae_run, gan_run):

@@ -74,6 +74,8 @@ GAN_OPTIONS = [
     ("--adversarial-weight", "adversarial_weight", float, "weight of the adversarial loss"),
     ("--ma-decay", "ma_decay", float, "moving_average loss: decay of the score averages"),
     ("--spectral-norm", "spectral_norm", _flag, "spectral normalisation in D: true or false"),
+    ("--noise-dim", "noise_dim", int, "size of the Gaussian code given to G (0: none)"),
+    ("--code-encoder", "code_encoder", _flag, "conditional VAE-GAN codes of the paired images"),
 ]
 ALIGN_OPTIONS = [
     ("--ae-run", "ae_run", str, "run directory of the trained autoencoder (required)"),
@@ -170,7 +172,8 @@ def _add_flags(parser, defaults: dict, kind: str) -> None:
     if kind in ("gan", "align"):
         parser.add_argument(
             "--recipe",
-            help="start from a named recipe's settings: paper or aligned (s2ilib.train.recipes)",
+            help="start from a named recipe's settings: paper, aligned or imagine "
+            "(s2ilib.train.recipes)",
         )
     parser.add_argument("--config", help="JSON file of settings (or a run's config.json)")
     parser.add_argument(

@@ -169,6 +169,16 @@ class GANTrainConfig(StageConfig):
     # z-score the frozen embedding per coordinate (statistics of the training sounds, stored
     # in the GAN run's encoder) before the generator and discriminator see it
     standardise_embedding: bool = False
+    # Imagination (beyond the paper; recipe "imagine"): a Gaussian code of this many numbers
+    # enters the generator beside the embedding (0 = the paper's generator: no code).
+    noise_dim: int = 0
+    # The conditional VAE-GAN (BicycleGAN's cVAE-GAN, Zhu et al. 2017): a small image
+    # encoder gives each paired image a code, and the generator redraws that very image
+    # from the sound and the code. The code then tells which image of the class it was
+    # (slant, width, stroke), so the pixel loss no longer pulls every draw to the class
+    # mean; at test time the code is drawn from N(0, I). Needs noise_dim > 0.
+    code_encoder: bool = False
+    kl_weight: float = 0.01  # code_encoder: weight of the codes' KL divergence to N(0, I)
     # Discriminator-stall detector (s2ilib.train.stall): warn when, over this many stats
     # lines in a row, d_loss moved less than stall_tolerance and the mean real and fake
     # scores differed by less than stall_gap: D then scores every pair alike (0 = off).
@@ -190,6 +200,12 @@ class GANTrainConfig(StageConfig):
             raise TrainConfigError(f"stall_window {self.stall_window}: expected >= 0")
         _check_positive(self, "lr_generator")
         _check_positive(self, "lr_discriminator")
+        if self.noise_dim < 0 or self.kl_weight < 0:
+            raise TrainConfigError(
+                f"noise_dim {self.noise_dim}, kl_weight {self.kl_weight}: expected >= 0"
+            )
+        if self.code_encoder and not self.noise_dim:
+            raise TrainConfigError("code_encoder needs noise_dim > 0 (the size of the code)")
 
 
 AUGMENT_FIELDS = (

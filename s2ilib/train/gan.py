@@ -27,14 +27,35 @@ from s2ilib.train.stall import StallDetector
 from s2ilib.train.steps import GANStage, gan_step
 
 STANDARDISATION_BUFFERS = {"encoder.embedding_mean", "encoder.embedding_std"}
+CODE_ENCODER_CHANNELS = (32, 64, 128)  # the code encoder's conv widths (3 stride-2 layers)
+
+
+def build_code_encoder(generator_config) -> torch.nn.Module:
+    """The conditional VAE-GAN's image encoder: an image of the generator's size -> the
+    mean and log-variance of its noise_dim code (a small CNN of the alignment's kind)."""
+    from s2ilib.models import ImageEncoder, ImageEncoderConfig
+
+    config = ImageEncoderConfig(
+        embedding_dim=2 * generator_config.noise_dim,
+        image_size=generator_config.image_size,
+        image_channels=generator_config.image_channels,
+        channels=CODE_ENCODER_CHANNELS,
+    )
+    return ImageEncoder(config)
 
 
 def build_gan_stage(networks: dict, config, fast, device, train_set) -> GANStage:
-    """The GAN's step bundle from {"encoder", "generator", "discriminator"}: Adam for G and
-    D (fused on the fast path), the adversarial loss, fast path, DDP under torchrun."""
+    """The GAN's step bundle from {"encoder", "generator", "discriminator"[, "code_encoder"]}:
+    Adam for G (with the code encoder) and D (fused on the fast path), the adversarial loss,
+    fast path, DDP under torchrun."""
+    trained = {
+        "generator": [p for name in ("generator", "code_encoder") if name in networks
+                      for p in networks[name].parameters()],
+        "discriminator": list(networks["discriminator"].parameters()),
+    }  # fmt: skip
     adam = {
         name: fastpath.make_adam(
-            networks[name].parameters(), fast, device, lr=lr, betas=config.betas,
+            trained[name], fast, device, lr=lr, betas=config.betas,
             weight_decay=config.weight_decay,
         )
         for name, lr in (("generator", config.lr_generator),
@@ -42,8 +63,9 @@ def build_gan_stage(networks: dict, config, fast, device, train_set) -> GANStage
     }  # fmt: skip
     step_networks, autocast = fastpath.prepare_task(fast, networks, train_set, device)
     step_networks = distributed.wrap_networks(
-        step_networks, ["generator", "discriminator"], device, config.sync_batchnorm
-    )
+        step_networks, ["generator", "discriminator", "code_encoder"], device,
+        config.sync_batchnorm,
+    )  # fmt: skip
     return GANStage(
         **step_networks,
         generator_optimizer=adam["generator"],
@@ -53,6 +75,7 @@ def build_gan_stage(networks: dict, config, fast, device, train_set) -> GANStage
         pixel_weight=config.pixel_weight,
         grad_clip=config.grad_clip,
         autocast=autocast,
+        kl_weight=config.kl_weight,
     )
 
 
@@ -79,10 +102,15 @@ class GANTask(BaseTask):
         self.train_set = PairedDataset(
             data, "train", image_size, config.classes, config.limit_per_class, config.seed
         )
+        self.code_encoder = None
+        if config.code_encoder:
+            self.code_encoder = build_code_encoder(self.generator.config).to(device).train()
         trained = {"encoder": self.autoencoder.encoder} | {
             "generator": self.generator,
             "discriminator": self.discriminator,
         }
+        if self.code_encoder is not None:
+            trained["code_encoder"] = self.code_encoder
         self.fast = fastpath.resolve_fast_path(config, device)
         self.stage = build_gan_stage(trained, config, self.fast, device, self.train_set)
         self.optimizers = {
@@ -111,7 +139,7 @@ class GANTask(BaseTask):
             "ae_checkpoint": str(ae_checkpoint),
             "models": {
                 "autoencoder": ae_models | {"standardise_embedding": config.standardise_embedding},
-                "generator": presets["generator"],
+                "generator": presets["generator"] | {"noise_dim": config.noise_dim},
                 "discriminator": presets["discriminator"] | {"spectral_norm": config.spectral_norm},
             },
         }
@@ -176,21 +204,21 @@ class GANTask(BaseTask):
         shown = torch.cat([self.val_images[:count], generated[:count], second_draw])
         return {"val_pixel_loss": val_pixel}, save_sample_grid(shown, count, samples_path)
 
+    def _saved_networks(self) -> tuple[str, ...]:
+        extra = () if self.code_encoder is None else ("code_encoder",)
+        return ("autoencoder", "generator", "discriminator", *extra)
+
     def state_dict(self) -> dict:
         optimizers = {name: pair[0].state_dict() for name, pair in self.optimizers.items()}
         return {
             "kind": self.kind,
-            "models": {
-                "autoencoder": self.autoencoder.state_dict(),
-                "generator": self.generator.state_dict(),
-                "discriminator": self.discriminator.state_dict(),
-            },
+            "models": {name: getattr(self, name).state_dict() for name in self._saved_networks()},
             "optimizers": optimizers,
             "loss_state": self.stage.loss.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        for name in ("autoencoder", "generator", "discriminator"):
+        for name in self._saved_networks():
             getattr(self, name).load_state_dict(state["models"][name])
         for name, (optimizer, _) in self.optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])

@@ -121,6 +121,16 @@ class GANStage:
     pixel_weight: float = 10.0
     grad_clip: float | None = None
     autocast: Callable = nullcontext
+    # The conditional VAE-GAN (GANTrainConfig.code_encoder): paired image -> (mean,
+    # log-variance) of the generator's code; the generator's optimiser trains it too.
+    code_encoder: nn.Module | None = None
+    kl_weight: float = 0.0
+
+    def generator_side(self) -> nn.Module:
+        """What the generator's optimiser trains (whose gradient norm is logged)."""
+        if self.code_encoder is None:
+            return self.generator
+        return nn.ModuleList([self.generator, self.code_encoder])
 
 
 def score_pairs(stage: GANStage, real_images, fake_images, embeddings):
@@ -152,10 +162,11 @@ def update_discriminator(stage: GANStage, real_images, fake_images, embeddings) 
     }
 
 
-def update_generator(stage: GANStage, real_images, fake_images, embeddings) -> dict:
-    """One generator step: weighted adversarial loss + L1 pixel loss to the paired images.
+def update_generator(stage: GANStage, real_images, fake_images, embeddings, kl=None) -> dict:
+    """One generator step: weighted adversarial loss + L1 pixel loss to the paired images
+    (+ the weighted KL of the paired images' codes, for the conditional VAE-GAN).
 
-    `fake_images` must still carry the generator's graph (generated in this step).
+    `fake_images` (and `kl`) must still carry the graph of this step.
     """
     stage.discriminator.requires_grad_(False)  # its gradients would be thrown away
     try:
@@ -165,8 +176,13 @@ def update_generator(stage: GANStage, real_images, fake_images, embeddings) -> d
     adversarial = stage.loss.generator_loss(fake_scores)
     pixel = pixel_loss(fake_images.float(), real_images)
     loss = stage.adversarial_weight * adversarial + stage.pixel_weight * pixel
-    norm = apply_gradients(loss, stage.generator_optimizer, stage.generator, stage.grad_clip)
-    return {
+    extra = {}
+    if kl is not None:
+        loss = loss + stage.kl_weight * kl
+        extra["g_kl"] = kl.detach()
+    trained = stage.generator_side()
+    norm = apply_gradients(loss, stage.generator_optimizer, trained, stage.grad_clip)
+    return extra | {
         "g_loss": loss.detach(),
         "g_adversarial": adversarial.detach(),
         "g_pixel": pixel.detach(),
@@ -174,11 +190,25 @@ def update_generator(stage: GANStage, real_images, fake_images, embeddings) -> d
     }
 
 
+def paired_image_codes(stage: GANStage, real_images):
+    """The conditional VAE-GAN's codes of the paired images (reparameterised draws) and their
+    mean KL divergence to N(0, I); (None, None) without a code encoder (the generator then
+    draws its own noise, if it takes any)."""
+    if stage.code_encoder is None:
+        return None, None
+    with stage.autocast():
+        mean, log_variance = stage.code_encoder(real_images).float().chunk(2, dim=1)
+    codes = mean + torch.randn_like(mean) * (0.5 * log_variance).exp()
+    kl = 0.5 * (mean.pow(2) + log_variance.exp() - 1 - log_variance).sum(1).mean()
+    return codes, kl
+
+
 def gan_step(stage: GANStage, spectrograms, real_images) -> dict:
     """One GAN step: embed with the frozen encoder, generate, update D, then G."""
     with torch.no_grad(), stage.autocast():
         embeddings = stage.encoder(spectrograms).float()
+    codes, kl = paired_image_codes(stage, real_images)
     with stage.autocast():
-        fake_images = stage.generator(embeddings)
+        fake_images = stage.generator(embeddings, codes)
     stats = update_discriminator(stage, real_images, fake_images, embeddings)
-    return stats | update_generator(stage, real_images, fake_images, embeddings)
+    return stats | update_generator(stage, real_images, fake_images, embeddings, kl)
