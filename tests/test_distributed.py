@@ -415,6 +415,26 @@ def test_ddp_gan_resumes_to_the_uninterrupted_weights(workdir, ddp_ae, ddp_gan):
 
 
 @pytest.mark.slow
+def test_ddp_imagine_recipe_trains_its_code_encoder_on_every_rank(workdir, ddp_ae):
+    """Recipe imagine under torchrun: the code encoder is DDP-wrapped with the generator
+    (its gradients averaged over the ranks), checkpointed, and a 2-rank run resumed from
+    step 4 ends where an uninterrupted one ends."""
+    args = (*gan_args(ddp_ae[0]), "--recipe", "imagine", "--loss", "non_saturating")
+    whole = run_path(torchrun(*args, "--desc", "imagine", cwd=workdir))
+    state = load_checkpoint(whole / "checkpoints" / "last.pt")
+    assert "code_encoder" in state["models"] and all(row["g_kl"] > 0 for row in stats(whole))
+    stopped_args = list(args)
+    stopped_args[stopped_args.index("--steps") + 1] = 4
+    stopped = run_path(torchrun(*stopped_args, "--desc", "imagine-stopped", cwd=workdir))
+    config_path = stopped / "config.json"
+    document = json.loads(config_path.read_text())
+    document["train"]["num_steps"] = STEPS
+    config_path.write_text(json.dumps(document))
+    run_path(torchrun("train-gan", "--resume", stopped, cwd=workdir))
+    assert_identical(final_models(whole), final_models(stopped))
+
+
+@pytest.mark.slow
 def test_ddp_align_matches_the_single_process_emulation(workdir, ddp_ae, one_thread):
     """The alignment stage under torchrun: every rank's embeddings gathered, the contrastive
     loss over the whole global batch, DDP's averaged gradients."""

@@ -11,7 +11,7 @@ non-saturating scored highest (0.75; hinge 0.74, hinge + spectral norm 0.71, mov
 0.66), all within about two bootstrap intervals of one another. `imagine` (issue 15, beyond
 the paper) is `aligned` whose generator also takes a 16-number code: BicycleGAN's
 conditional VAE-GAN (GANTrainConfig.code_encoder), chosen among the candidates of
-experiments/recipe/LOG.md (noise alone, no pixel loss, projection discriminators, min-of-K
+benchmarks/recipe_search.md (noise alone, no pixel loss, projection discriminators, min-of-K
 and energy pixel losses) as the one that kept the class while its draws varied.
 
 A recipe holds settings only; the configs' own defaults fill in the rest, and settings
