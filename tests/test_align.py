@@ -229,6 +229,7 @@ def test_cli_train_align_rejects_a_gan_run_and_bad_modes(workdir, ae_run):
     assert result.returncode == 2 and "not a run directory" in result.stderr
 
 
+@pytest.mark.slow  # 63 s: kept out of the gate (run with -m slow)
 def test_alignment_improves_a_linear_probe_on_avdigits(tmp_path):
     """A briefly trained demo AE (reconstruction only) vs the same encoder aligned: linear
     probe on unseen voices. English only (about 90 training sounds per class): AV-Digits 2

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from s2ilib.datasets import open_dataset
@@ -78,6 +79,7 @@ def test_audio_ceiling_script_on_an_ae_run(tmp_path):
     assert missing.returncode != 0 and "nowhere" in missing.stderr
 
 
+@pytest.mark.slow  # 40 s: kept out of the gate (run with -m slow)
 def test_augment_ablation_script_probes_each_variant_per_voice_group(tmp_path):
     from s2ilib.train.config import AETrainConfig
     from s2ilib.train.registry import train_autoencoder
