@@ -126,11 +126,14 @@ class GANStage:
     code_encoder: nn.Module | None = None
     kl_weight: float = 0.0
 
-    def generator_side(self) -> nn.Module:
-        """What the generator's optimiser trains (whose gradient norm is logged)."""
-        if self.code_encoder is None:
-            return self.generator
-        return nn.ModuleList([self.generator, self.code_encoder])
+    def __post_init__(self):
+        # What the generator's optimiser trains (whose gradient norm is logged), made once
+        # here rather than at every step.
+        self.generator_side = (
+            self.generator
+            if self.code_encoder is None
+            else nn.ModuleList([self.generator, self.code_encoder])
+        )
 
 
 def score_pairs(stage: GANStage, real_images, fake_images, embeddings):
@@ -180,8 +183,7 @@ def update_generator(stage: GANStage, real_images, fake_images, embeddings, kl=N
     if kl is not None:
         loss = loss + stage.kl_weight * kl
         extra["g_kl"] = kl.detach()
-    trained = stage.generator_side()
-    norm = apply_gradients(loss, stage.generator_optimizer, trained, stage.grad_clip)
+    norm = apply_gradients(loss, stage.generator_optimizer, stage.generator_side, stage.grad_clip)
     return extra | {
         "g_loss": loss.detach(),
         "g_adversarial": adversarial.detach(),
