@@ -265,6 +265,14 @@ def wrap(module: torch.nn.Module, device: torch.device, sync_batchnorm: bool = F
     return FreezableDDP(module, device_ids=device_ids)
 
 
+def bare(module: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a DDP wrapper (itself when not wrapped). A second forward in the
+    same step goes through it: a second DDP forward would broadcast the BatchNorm buffers
+    again, in place, under the graph of the first (autograd refuses that); the parameters
+    are shared, so their gradients still meet DDP's reduction hooks once, summed."""
+    return module.module if isinstance(module, DistributedDataParallel) else module
+
+
 def wrap_networks(
     networks: dict, names, device: torch.device, sync_batchnorm: bool = False
 ) -> dict:

@@ -432,6 +432,24 @@ def test_ddp_imagine_recipe_trains_its_code_encoder_on_every_rank(workdir, ddp_a
     config_path.write_text(json.dumps(document))
     run_path(torchrun("train-gan", "--resume", stopped, cwd=workdir))
     assert_identical(final_models(whole), final_models(stopped))
+    # BicycleGAN's cLR half on 2 ranks (4 rows each: 2 encoded, 2 drawn): the read-back
+    # pass goes through the unwrapped code encoder, outside DDP's gradient reduction.
+    clr = run_path(torchrun(*args, "--latent-weight", 0.5, "--desc", "imagine-clr", cwd=workdir))
+    assert all(row["g_latent"] > 0 for row in stats(clr))
+
+
+@pytest.mark.slow
+def test_a_bare_second_forward_still_gets_ddp_averaged_gradients(tmp_path):
+    """What the cLR half relies on (steps.generate_halves): the drawn rows' forward bypasses
+    DDP, yet their gradients are averaged over the ranks with the first forward's."""
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        f"--nproc_per_node={WORLD}", str(REPO / "tests" / "ddp_bare_forward.py"),
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.slow

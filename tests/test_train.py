@@ -342,6 +342,85 @@ def test_gan_steps_reduce_the_losses_on_a_fixed_batch():
     assert torch.stack(d_losses[-3:]).mean() < torch.stack(d_losses[:3]).mean()
 
 
+def code_stage(latent_weight: float, **weights) -> GANStage:
+    """A tiny conditional VAE-GAN stage (a 4-number code) with BicycleGAN's cLR half."""
+    from s2ilib.train.gan import build_code_encoder
+
+    autoencoder, _, discriminator = tiny_networks()
+    generator = DenseGenerator(replace(preset("tiny", EMBEDDING_DIM).generator, noise_dim=4))
+    code_encoder = build_code_encoder(generator.config)
+    trained = [*generator.parameters(), *code_encoder.parameters()]
+    return GANStage(
+        encoder=autoencoder.encoder.eval().requires_grad_(False),
+        generator=generator,
+        discriminator=discriminator,
+        generator_optimizer=torch.optim.Adam(trained, lr=2e-3, betas=(0.5, 0.999)),
+        discriminator_optimizer=torch.optim.Adam(discriminator.parameters(), lr=2e-3),
+        loss=PaperLoss(),
+        code_encoder=code_encoder,
+        kl_weight=0.05,
+        latent_weight=latent_weight,
+        code_reader=code_encoder,
+        **weights,
+    )
+
+
+def test_the_clr_half_draws_its_codes_and_only_the_encoded_half_copies_its_image():
+    from s2ilib.train.steps import batch_codes
+
+    stage = code_stage(latent_weight=0.5)
+    images = torch.rand(8, 3, 32, 32) * 2 - 1
+    codes = batch_codes(stage, images)
+    assert codes.values.shape == (8, 4) and codes.drawn == 4 and codes.kl > 0
+    assert batch_codes(stage, images[:3]).drawn == 0  # BatchNorm needs 2 rows on each side
+    assert batch_codes(code_stage(latent_weight=0.0), images).drawn == 0
+
+    spectrograms = torch.rand(8, 1, 128, 100) * 2 - 1
+    torch.manual_seed(1)
+    stats = gan_step(stage, spectrograms, images)
+    assert stats["g_latent"] > 0 and stats["g_kl"] > 0
+    # The pixel loss sees the encoded rows only: replacing the drawn rows' images with
+    # anything leaves it unchanged (the same seed redraws the same codes and dropout).
+    other = images.clone()
+    other[4:] = -other[4:]
+    for target in (images, other):
+        stage = code_stage(latent_weight=0.5)
+        torch.manual_seed(1)
+        pixels = gan_step(stage, spectrograms, target)["g_pixel"]
+        if target is images:
+            first = pixels
+    assert pixels == first
+
+
+def test_reading_the_drawn_codes_back_trains_the_generator_not_the_code_encoder():
+    from s2ilib.train.steps import read_back_loss
+
+    stage = code_stage(latent_weight=1.0)
+    codes = torch.randn(6, 4)
+    fake = stage.generator(torch.randn(6, EMBEDDING_DIM), codes)
+    read_back_loss(stage, fake, codes).backward()
+    assert all(p.grad is None for p in stage.code_encoder.parameters())
+    assert all(p.requires_grad for p in stage.code_encoder.parameters())  # restored
+    assert sum(p.grad.abs().sum() for p in stage.generator.parameters() if p.grad is not None) > 0
+
+
+def test_encoded_and_drawn_codes_are_generated_in_separate_batchnorm_batches():
+    from s2ilib.train.steps import BatchCodes, generate_halves
+
+    stage = code_stage(latent_weight=0.5)
+    embeddings, codes = torch.randn(8, EMBEDDING_DIM), torch.randn(8, 4)
+    far = codes.clone()
+    far[:4] *= 30  # codes read from images can drift far from N(0, I)
+    images = []
+    for values in (codes, far):
+        torch.manual_seed(0)  # the same dropout masks
+        images.append(
+            generate_halves(stage.generator.train(), embeddings, BatchCodes(values, None, 4))
+        )
+    assert torch.equal(images[0][4:], images[1][4:])  # the drawn rows never see the others
+    assert not torch.equal(images[0][:4], images[1][:4])
+
+
 def test_nan_guard_names_the_step_and_the_loss():
     autoencoder, _, _ = tiny_networks()
     optimizer = torch.optim.SGD(autoencoder.parameters(), lr=0.01)

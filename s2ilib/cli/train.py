@@ -76,6 +76,7 @@ GAN_OPTIONS = [
     ("--spectral-norm", "spectral_norm", _flag, "spectral normalisation in D: true or false"),
     ("--noise-dim", "noise_dim", int, "size of the Gaussian code given to G (0: none)"),
     ("--code-encoder", "code_encoder", _flag, "conditional VAE-GAN codes of the paired images"),
+    ("--latent-weight", "latent_weight", float, "cLR-GAN half batch: weight of reading codes back"),
 ]
 ALIGN_OPTIONS = [
     ("--ae-run", "ae_run", str, "run directory of the trained autoencoder (required)"),

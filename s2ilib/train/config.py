@@ -179,6 +179,14 @@ class GANTrainConfig(StageConfig):
     # mean; at test time the code is drawn from N(0, I). Needs noise_dim > 0.
     code_encoder: bool = False
     kl_weight: float = 0.01  # code_encoder: weight of the codes' KL divergence to N(0, I)
+    # code_encoder: > 0 adds BicycleGAN's other branch (cLR-GAN): the second half of each
+    # batch gets codes drawn from N(0, I), as at test time, with no pixel loss (there is no
+    # image to copy); the discriminator judges those images too, and the code encoder must
+    # read each drawn code back from its image (L1 x latent_weight, training the generator
+    # only, as in BicycleGAN, where it is 0.5). Without it the drawn codes of test time are
+    # never judged in training. Measured on AV-Digits at 0.5 it did not help (informativity
+    # 40.4 -> 37.0, Frechet 3.38 -> 5.08; RESULTS.md, "Imagination"), so no recipe uses it.
+    latent_weight: float = 0.0
     # Discriminator-stall detector (s2ilib.train.stall): warn when, over this many stats
     # lines in a row, d_loss moved less than stall_tolerance and the mean real and fake
     # scores differed by less than stall_gap: D then scores every pair alike (0 = off).
@@ -200,12 +208,15 @@ class GANTrainConfig(StageConfig):
             raise TrainConfigError(f"stall_window {self.stall_window}: expected >= 0")
         _check_positive(self, "lr_generator")
         _check_positive(self, "lr_discriminator")
-        if self.noise_dim < 0 or self.kl_weight < 0:
+        if self.noise_dim < 0 or self.kl_weight < 0 or self.latent_weight < 0:
             raise TrainConfigError(
-                f"noise_dim {self.noise_dim}, kl_weight {self.kl_weight}: expected >= 0"
+                f"noise_dim {self.noise_dim}, kl_weight {self.kl_weight}, latent_weight "
+                f"{self.latent_weight}: expected >= 0"
             )
         if self.code_encoder and not self.noise_dim:
             raise TrainConfigError("code_encoder needs noise_dim > 0 (the size of the code)")
+        if self.latent_weight and not self.code_encoder:
+            raise TrainConfigError("latent_weight > 0 needs code_encoder (it reads the codes back)")
 
 
 AUGMENT_FIELDS = (

@@ -76,6 +76,8 @@ def build_gan_stage(networks: dict, config, fast, device, train_set) -> GANStage
         grad_clip=config.grad_clip,
         autocast=autocast,
         kl_weight=config.kl_weight,
+        latent_weight=config.latent_weight,
+        code_reader=networks.get("code_encoder"),
     )
 
 

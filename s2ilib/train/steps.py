@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from s2ilib import distributed
 from s2ilib.train.augment import AugmentSettings, augment_spectrograms
 from s2ilib.train.losses import contrastive_loss, pixel_loss, reconstruction_loss
 
@@ -125,6 +126,11 @@ class GANStage:
     # log-variance) of the generator's code; the generator's optimiser trains it too.
     code_encoder: nn.Module | None = None
     kl_weight: float = 0.0
+    # BicycleGAN's cLR-GAN branch (GANTrainConfig.latent_weight): half of each batch draws
+    # its code from N(0, I) and `code_reader` (the code encoder itself, unwrapped: this pass
+    # must not train it nor take part in its DDP reduction) reads the code back.
+    latent_weight: float = 0.0
+    code_reader: nn.Module | None = None
 
     def __post_init__(self):
         # What the generator's optimiser trains (whose gradient norm is logged), made once
@@ -165,11 +171,13 @@ def update_discriminator(stage: GANStage, real_images, fake_images, embeddings) 
     }
 
 
-def update_generator(stage: GANStage, real_images, fake_images, embeddings, kl=None) -> dict:
+def update_generator(stage: GANStage, real_images, fake_images, embeddings, codes) -> dict:
     """One generator step: weighted adversarial loss + L1 pixel loss to the paired images
-    (+ the weighted KL of the paired images' codes, for the conditional VAE-GAN).
+    (+ for the conditional VAE-GAN the weighted KL of the encoded codes and, for the rows
+    whose codes were drawn, the weighted L1 of reading those codes back; `codes` is what
+    `batch_codes` gave).
 
-    `fake_images` (and `kl`) must still carry the graph of this step.
+    `fake_images` (and the codes' KL) must still carry the graph of this step.
     """
     stage.discriminator.requires_grad_(False)  # its gradients would be thrown away
     try:
@@ -177,12 +185,17 @@ def update_generator(stage: GANStage, real_images, fake_images, embeddings, kl=N
     finally:
         stage.discriminator.requires_grad_(True)
     adversarial = stage.loss.generator_loss(fake_scores)
-    pixel = pixel_loss(fake_images.float(), real_images)
+    paired = len(real_images) - codes.drawn  # rows drawn from a code have no image to copy
+    pixel = pixel_loss(fake_images[:paired].float(), real_images[:paired])
     loss = stage.adversarial_weight * adversarial + stage.pixel_weight * pixel
     extra = {}
-    if kl is not None:
-        loss = loss + stage.kl_weight * kl
-        extra["g_kl"] = kl.detach()
+    if codes.kl is not None:
+        loss = loss + stage.kl_weight * codes.kl
+        extra["g_kl"] = codes.kl.detach()
+    if codes.drawn:
+        latent = read_back_loss(stage, fake_images[paired:], codes.values[paired:])
+        loss = loss + stage.latent_weight * latent
+        extra["g_latent"] = latent.detach()
     norm = apply_gradients(loss, stage.generator_optimizer, stage.generator_side, stage.grad_clip)
     return extra | {
         "g_loss": loss.detach(),
@@ -192,25 +205,67 @@ def update_generator(stage: GANStage, real_images, fake_images, embeddings, kl=N
     }
 
 
-def paired_image_codes(stage: GANStage, real_images):
-    """The conditional VAE-GAN's codes of the paired images (reparameterised draws) and their
-    mean KL divergence to N(0, I); (None, None) without a code encoder (the generator then
-    draws its own noise, if it takes any)."""
+def read_back_loss(stage: GANStage, fake_images, drawn_codes):
+    """L1 between drawn codes and the code encoder's mean code of their images; the
+    gradient reaches the generator only (BicycleGAN: training the encoder on it too would
+    let the two agree on codes that need not show in the image)."""
+    stage.code_reader.requires_grad_(False)
+    try:
+        with stage.autocast():
+            mean, _ = stage.code_reader(fake_images).float().chunk(2, dim=1)
+    finally:
+        stage.code_reader.requires_grad_(True)
+    return (mean - drawn_codes).abs().mean()
+
+
+@dataclass
+class BatchCodes:
+    """The generator's codes for one batch: `values` (None: the generator draws its own
+    noise, if it takes any), the KL of the encoded ones, and how many rows at the end were
+    drawn from N(0, I) instead of encoded (BicycleGAN's cLR-GAN half)."""
+
+    values: torch.Tensor | None = None
+    kl: torch.Tensor | None = None
+    drawn: int = 0
+
+
+def batch_codes(stage: GANStage, real_images) -> BatchCodes:
+    """The conditional VAE-GAN's codes: reparameterised draws from the code encoder's reading
+    of the paired images, and with `latent_weight` the second half (when the batch has at
+    least 4 rows: BatchNorm needs 2 on each side) drawn from N(0, I)."""
     if stage.code_encoder is None:
-        return None, None
+        return BatchCodes()
+    drawn = len(real_images) // 2 if stage.latent_weight and len(real_images) >= 4 else 0
+    encoded = len(real_images) - drawn
     with stage.autocast():
-        mean, log_variance = stage.code_encoder(real_images).float().chunk(2, dim=1)
+        mean, log_variance = stage.code_encoder(real_images[:encoded]).float().chunk(2, dim=1)
     codes = mean + torch.randn_like(mean) * (0.5 * log_variance).exp()
     kl = 0.5 * (mean.pow(2) + log_variance.exp() - 1 - log_variance).sum(1).mean()
-    return codes, kl
+    if drawn:
+        codes = torch.cat([codes, torch.randn(drawn, codes.shape[1], device=codes.device)])
+    return BatchCodes(codes, kl, drawn)
+
+
+def generate_halves(generator, embeddings, codes: BatchCodes):
+    """The generator's images for the batch; the encoded and the drawn rows in separate
+    forwards, as BicycleGAN's two branches are separate batches: in one forward, BatchNorm
+    would normalise the two kinds of code together (codes read from images drift far from
+    N(0, I)) and learn running statistics of neither (measured: RESULTS.md, "Imagination").
+    The second forward bypasses a DDP wrapper (distributed.bare)."""
+    if not codes.drawn:
+        return generator(embeddings, codes.values)
+    paired = len(embeddings) - codes.drawn
+    encoded = generator(embeddings[:paired], codes.values[:paired])
+    drawn = distributed.bare(generator)(embeddings[paired:], codes.values[paired:])
+    return torch.cat([encoded, drawn])
 
 
 def gan_step(stage: GANStage, spectrograms, real_images) -> dict:
     """One GAN step: embed with the frozen encoder, generate, update D, then G."""
     with torch.no_grad(), stage.autocast():
         embeddings = stage.encoder(spectrograms).float()
-    codes, kl = paired_image_codes(stage, real_images)
+    codes = batch_codes(stage, real_images)
     with stage.autocast():
-        fake_images = stage.generator(embeddings, codes)
+        fake_images = generate_halves(stage.generator, embeddings, codes)
     stats = update_discriminator(stage, real_images, fake_images, embeddings)
-    return stats | update_generator(stage, real_images, fake_images, embeddings, kl)
+    return stats | update_generator(stage, real_images, fake_images, embeddings, codes)
