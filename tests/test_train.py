@@ -360,7 +360,6 @@ def code_stage(latent_weight: float, **weights) -> GANStage:
         code_encoder=code_encoder,
         kl_weight=0.05,
         latent_weight=latent_weight,
-        code_reader=code_encoder,
         **weights,
     )
 

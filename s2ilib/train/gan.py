@@ -77,7 +77,6 @@ def build_gan_stage(networks: dict, config, fast, device, train_set) -> GANStage
         autocast=autocast,
         kl_weight=config.kl_weight,
         latent_weight=config.latent_weight,
-        code_reader=networks.get("code_encoder"),
     )
 
 

@@ -127,10 +127,8 @@ class GANStage:
     code_encoder: nn.Module | None = None
     kl_weight: float = 0.0
     # BicycleGAN's cLR-GAN branch (GANTrainConfig.latent_weight): half of each batch draws
-    # its code from N(0, I) and `code_reader` (the code encoder itself, unwrapped: this pass
-    # must not train it nor take part in its DDP reduction) reads the code back.
+    # its code from N(0, I) and the code encoder reads it back (read_back_loss).
     latent_weight: float = 0.0
-    code_reader: nn.Module | None = None
 
     def __post_init__(self):
         # What the generator's optimiser trains (whose gradient norm is logged), made once
@@ -208,13 +206,15 @@ def update_generator(stage: GANStage, real_images, fake_images, embeddings, code
 def read_back_loss(stage: GANStage, fake_images, drawn_codes):
     """L1 between drawn codes and the code encoder's mean code of their images; the
     gradient reaches the generator only (BicycleGAN: training the encoder on it too would
-    let the two agree on codes that need not show in the image)."""
-    stage.code_reader.requires_grad_(False)
+    let the two agree on codes that need not show in the image). The encoder's second
+    forward of the step goes around its DDP wrapper (distributed.bare)."""
+    reader = distributed.bare(stage.code_encoder)
+    reader.requires_grad_(False)
     try:
         with stage.autocast():
-            mean, _ = stage.code_reader(fake_images).float().chunk(2, dim=1)
+            mean, _ = reader(fake_images).float().chunk(2, dim=1)
     finally:
-        stage.code_reader.requires_grad_(True)
+        reader.requires_grad_(True)
     return (mean - drawn_codes).abs().mean()
 
 
