@@ -36,9 +36,13 @@
 #
 # Three **recipes** (`s2ilib/train/recipes.py`) are trained here, in the same report:
 # `paper`, the authors' method as faithfully as we know it; `aligned`, the most
-# recognisable this workbook found: the aligned embedding of notebook 03 and the
-# non-saturating loss; and `imagine`, `aligned` with a random code beside the sound, for
-# varied draws of one sound (beyond the paper).
+# recognisable GAN this workbook found: the aligned embedding of notebook 03 and the
+# non-saturating loss; and `flow`, the same aligned embedding decoded by a **flow-matching**
+# network instead of a GAN (beyond the paper): it learns to carry random noise to a
+# handwritten image of what the sound says, so each draw of one sound is another hand.
+# Classifier-free guidance (a weight of 4 on the sound's say, while the digit takes
+# shape) keeps the draws on the sound's digit. `imagine` (the GAN with a conditional-VAE
+# code) is the GAN family's try at varied draws; add it to `compare_recipe` to see it.
 #
 # Class labels are never used: for AV-Digits a sound is paired with a random handwritten
 # image of the same digit (redrawn every epoch), exactly as AV-MNIST pairs its modalities.
@@ -50,11 +54,11 @@
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
-recipe = "aligned"  # the main run's recipe: "aligned", "imagine" (both beyond the paper) or "paper"
-compare_recipe = "paper,imagine"  # comma-separated recipes also trained at full length, shown beside; empty: none
+recipe = "aligned"  # the main run's recipe: "aligned", "imagine", "flow" (beyond the paper) or "paper"
+compare_recipe = "paper,flow"  # comma-separated recipes also trained at full length, shown beside; empty: none
 ae_run = ""  # the AE run (recipes without alignment); empty: the one notebook 02 recorded
 align_run = ""  # the alignment run (recipe "aligned"); empty: the one notebook 03 recorded
-gan_run = ""  # an existing GAN run to load instead of training; empty: train
+gan_run = ""  # an existing GAN (or flow) run to load instead of training; empty: train
 generator_preset = ""  # empty: the AE run's; "paper-attention": the authors' 2026 attention generator (GPU)
 loss = ""  # adversarial loss of the main run; empty: the recipe's
 compare_losses = ""  # comma-separated losses trained briefly with the main recipe; empty: none
@@ -112,8 +116,10 @@ if config.compare_losses and not config.smoke:  # sample grids exactly at the co
 # is `aligned` whose generator also takes a 16-number code, learnt as a conditional VAE-GAN
 # (an image encoder gives each paired image its code, so the pixel loss asks for that very
 # image instead of the class's mean; at test time the code is drawn at random: varied
-# draws of one sound). All train on the same data, seed and length, so that notebook 05
-# measures them in one report.
+# draws of one sound); the `flow` recipe trains a flow-matching decoder (`s2i train-flow`)
+# on the same aligned embedding. All train on the same data, seed and length (the GAN's
+# losses and learning rates do not apply to the flow), so that notebook 05 measures them in
+# one report.
 # A **stall detector** watches the discriminator: when its loss stays flat with real and
 # fake pairs scored alike (with the paper's loss, any constant score gives exactly 1.000),
 # the run logs a warning, since the generator then learns from the pixel loss alone.
@@ -122,9 +128,13 @@ if config.compare_losses and not config.smoke:  # sample grids exactly at the co
 if config.gan_run:
     recipe_runs = {config.recipe: config.gan_run}
 else:
-    own_loss = {config.recipe: {"loss": config.loss}} if config.loss else {}
-    recipe_runs = train_recipe_gans([config.recipe, *config.comparison_recipes], config.ae_run, config.align_run,
-                                    settings, config.runs_root, device, overrides=own_loss)
+    names = [config.recipe, *config.comparison_recipes]
+    overrides = {name: smoke_settings("flow", config.smoke) for name in names  # flow decoders' quick budget
+                 if named_recipe(name).decoder == "flow"}
+    if config.loss:
+        overrides[config.recipe] = overrides.get(config.recipe, {}) | {"loss": config.loss}
+    recipe_runs = train_recipe_gans(names, config.ae_run, config.align_run, settings, config.runs_root, device,
+                                    overrides=overrides)
 run_dir = recipe_runs[config.recipe]
 print("GAN runs:", recipe_runs)
 stats = read_stats(run_dir)
@@ -135,13 +145,14 @@ print("stall warnings:", stall_warnings(run_dir) or "none")
 # ## Loss curves of the main run
 
 # %%
-losses = ["d_loss", "g_adversarial", "g_pixel", "val_pixel_loss"]
-save_figure(viz.plot_curves(stats, losses, f"GAN losses (recipe {config.recipe})"), "04_gan_losses",
+losses = ["d_loss", "g_adversarial", "g_pixel", "val_pixel_loss", "flow_loss", "val_flow_loss"]
+save_figure(viz.plot_curves(stats, losses, f"Training losses (recipe {config.recipe})"), "04_gan_losses",
             config.figures_dir)
 plt.show()
-save_figure(viz.plot_curves(stats, ["real_score", "fake_score"], "Discriminator scores (tanh)"),
-            "04_gan_scores", config.figures_dir)
-plt.show()
+if "real_score" in stats:  # a GAN (a flow run has no discriminator)
+    save_figure(viz.plot_curves(stats, ["real_score", "fake_score"], "Discriminator scores (tanh)"),
+                "04_gan_scores", config.figures_dir)
+    plt.show()
 
 # %% [markdown]
 # ## Samples over training
@@ -163,7 +174,7 @@ plt.show()
 # %%
 if len(recipe_runs) > 1:
     by_recipe = read_stats_by(recipe_runs, "recipe")
-    for term in ("d_loss", "real_score", "fake_score", "val_pixel_loss"):
+    for term in ("d_loss", "real_score", "fake_score", "val_pixel_loss"):  # GAN runs' terms
         save_figure(viz.plot_curves_by(by_recipe, term, "recipe", f"{term} by recipe"),
                     f"04_recipes_{term}", config.figures_dir)
         plt.show()

@@ -32,7 +32,9 @@
 # space (the field's FID needs Inception weights that cannot be downloaded here), the
 # intra-class **diversity** of generated images against real ones, and **imagination**:
 # the draw diversity of one sound's K images (a generator that draws one template per
-# sound is informative but does not imagine), precision/recall and density/coverage against
+# sound is informative but does not imagine; "same-class" counts only the pairs of draws
+# judged to show the same digit, so drawing other digits is no variety there),
+# precision/recall and density/coverage against
 # the real images; pixel agreement where sounds have their own frame; and baselines
 # measured in the same run: chance, a random real image, nearest-neighbour retrieval, and
 # real images (the ceiling).
@@ -75,14 +77,14 @@ from s2ilib.informativity import load_informativity
 from s2ilib.notebook import smoke_settings, write_step_outputs
 from s2ilib.viz import save_figure
 from s2ilib.report import ceiling_markdown, comparison_frame, format_tables, write_report
-from s2ilib.runs import load_run
+from s2ilib.runs import TRANSLATOR_KINDS, load_run
 from s2ilib.train.config import CeilingTrainConfig, InformativityTrainConfig
 from s2ilib.train.augment import augmentation_of_run
 from s2ilib.train.registry import train_ceiling, train_informativity
 
 device = resolve_device(config.device)
 dataset = open_dataset(config.data_path)
-gan = load_run(config.gan_run, device=device, kind="gan")
+gan = load_run(config.gan_run, device=device, kind=TRANSLATOR_KINDS)
 bootstrap = smoke_settings("evaluate", config.smoke).get("bootstrap", config.bootstrap)
 
 # %% [markdown]
@@ -163,14 +165,15 @@ for column in ("language", "engine"):
 # ## Other GAN runs measured in the same report
 #
 # The runs notebook 04 trained beside the main one: the `paper` recipe (the authors'
-# method as faithfully as we know it), the `imagine` recipe (varied draws) and any
-# adversarial-loss comparison runs, each scored on the same sounds with the same
+# method as faithfully as we know it), the `flow` recipe (a flow-matching decoder: varied
+# draws), `imagine` when it was trained, and any adversarial-loss comparison runs, each scored on the same sounds with the same
 # classifiers and the same number of draws per sound (`samples`): informativity, the
 # Frechet distance and precision/recall/density/coverage on the workbook's features, and
 # the draw diversity (the spread of one sound's draws over the spread of real images of
-# its class; 1.0 = as varied as real handwriting). Compare them with the baselines'
+# its class; 1.0 = as varied as real handwriting; `draw_diversity_same_class`: within the
+# digit each draw is judged to show). Compare them with the baselines'
 # rows of the table above (retrieval, real images). Rows are named by run directory
-# (`...-gan-recipe-paper`, `...-gan-compare-hinge`, ...); the table is also saved as
+# (`...-gan-recipe-paper`, `...-flow-recipe-flow`, `...-gan-compare-hinge`, ...); the table is also saved as
 # `evaluation/comparison.csv`.
 
 # %%

@@ -27,7 +27,7 @@
 data = ""  # data set folder; empty: the shipped AV-Digits
 gan_run = ""  # the GAN run; empty: the one notebook 04 recorded
 informativity_run = ""  # classifiers that rank best/worst; empty: the ones notebook 05 recorded (none: no ranking)
-compare_runs = ""  # comma-separated other GAN runs whose draws of the same sounds are shown beside; empty: none
+compare_runs = ""  # comma-separated other GAN (or flow) runs whose draws of the same sounds are shown beside; empty: none
 split = "test"  # sounds shown (test: unseen voices)
 samples = 4  # imagined images per sound
 cases = 6  # sounds in the best and in the worst row
@@ -55,11 +55,11 @@ from s2ilib.datasets.sounds import examples_per_class
 from s2ilib.devices import resolve_device
 from s2ilib.notebook import write_step_outputs
 from s2ilib.viz import save_figure
-from s2ilib.runs import load_run
+from s2ilib.runs import TRANSLATOR_KINDS, load_run
 
 device = resolve_device(config.device)
 dataset = open_dataset(config.data_path)
-run = load_run(config.gan_run, device=device, kind="gan")
+run = load_run(config.gan_run, device=device, kind=TRANSLATOR_KINDS)
 sounds = dataset.split(config.split)
 
 # %% [markdown]
@@ -80,13 +80,13 @@ plt.show()
 # ## The same sounds, drawn by each recipe
 #
 # The draws of one sound per class by the main run and by the runs notebook 04 trained
-# beside it (`compare_runs`: the `paper` and `imagine` recipes), with the same seed. The
-# `imagine` recipe's draws should differ in slant, width and stroke like real handwriting
-# of one digit; the others vary only through test-time dropout.
+# beside it (`compare_runs`: the `paper` and `flow` recipes), with the same seed. The
+# `flow` recipe's draws (and `imagine`'s, when trained) should differ in slant, width and
+# stroke like real handwriting of one digit; the GANs' vary only through test-time dropout.
 
 # %%
 compared = {"main: " + run.run_dir.name: run} | {
-    path.name: load_run(path, device=device, kind="gan")
+    path.name: load_run(path, device=device, kind=TRANSLATOR_KINDS)
     for path in map(Path, config.comparison_runs)
 }
 if len(compared) > 1:

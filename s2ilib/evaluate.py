@@ -182,7 +182,9 @@ def imagination(draws: list[dict], labels, num_classes: int, reference: dict, se
     """Realism and coverage of one draw (precision, recall, density, coverage against the
     real images; one image per sound, so methods compare at equal size) and, with K >= 2
     draws, draw diversity: the spread between one sound's draws over the spread between
-    real images of its class (metrics.draw_diversity; 1.0 = as varied as real data)."""
+    real images of its class (metrics.draw_diversity; 1.0 = as varied as real data), and the
+    same within the class each draw is judged to show (metrics.same_class_draw_diversity:
+    draws of other digits do not count as variety there)."""
     first = draws[0]["features"]
     enough = min(len(first), len(reference["features"])) > PRDC_K  # k-NN balls need k + 1
     prdc = (
@@ -190,11 +192,14 @@ def imagination(draws: list[dict], labels, num_classes: int, reference: dict, se
         if enough
         else None
     )
-    result = {"prdc": prdc, "draw_diversity": None}
+    result = {"prdc": prdc, "draw_diversity": None, "draw_diversity_same_class": None}
     if len(draws) > 1:
         stacked = np.stack([draw["features"] for draw in draws], axis=1)  # (N, K, F)
-        result["draw_diversity"] = metrics.draw_diversity(
-            stacked, labels, reference["features"], reference["labels"], num_classes, seed=seed
+        real = (reference["features"], reference["labels"], num_classes)
+        result["draw_diversity"] = metrics.draw_diversity(stacked, labels, *real, seed=seed)
+        judged = np.stack([draw["kway"] for draw in draws], axis=1)  # (N, K)
+        result["draw_diversity_same_class"] = metrics.same_class_draw_diversity(
+            stacked, judged, *real, seed=seed
         )
     return result
 
@@ -487,12 +492,16 @@ def _open_inputs(gan_run, informativity_run, data, device):
     from s2ilib.datasets import open_dataset
     from s2ilib.devices import resolve_device
     from s2ilib.informativity import load_informativity
-    from s2ilib.runs import load_run
+    from s2ilib.runs import TRANSLATOR_KINDS, load_run
 
     device = resolve_device(device)
-    run = load_run(gan_run, device, kind="gan") if isinstance(gan_run, str | Path) else gan_run
+    run = gan_run
+    if isinstance(gan_run, str | Path):
+        run = load_run(gan_run, device, kind=TRANSLATOR_KINDS)
     if run.generator is None:
-        raise S2IError(f"{run.run_dir}: a '{run.kind}' run has no generator (expected a gan run)")
+        raise S2IError(
+            f"{run.run_dir}: a '{run.kind}' run has no generator (expected a gan or flow run)"
+        )
     bank = informativity_run
     if isinstance(informativity_run, str | Path):
         bank = load_informativity(informativity_run, device)
@@ -540,6 +549,7 @@ def headline(metrics_dict: dict) -> dict:
         "informativity_ceiling": (methods.get("real") or {}).get("informativity", {}).get("mean"),
         "diversity_ratio": generator["diversity"]["ratio"],
         "draw_diversity": draws.get("mean"),
+        "draw_diversity_same_class": (generator.get("draw_diversity_same_class") or {}).get("mean"),
         "kway_accuracy": generator["kway_accuracy"],
         "frechet_distance": generator["frechet_distance"],
         **{name: prdc.get(name) for name in ("precision", "recall", "density", "coverage")},
@@ -572,13 +582,14 @@ def voice_groups_headline(metrics_dict: dict) -> dict:
 
 
 def generator_row(run, metrics_dict: dict) -> dict:
-    """One comparison row: a GAN run's loss and its generator's headline metrics."""
+    """One comparison row: a GAN run's loss (a flow run: "flow matching") and its
+    generator's headline metrics."""
     generator = metrics_dict["methods"]["generator"]
     train, models = run.config.get("train", {}), run.config.get("models", {})
     aligned = models.get("autoencoder", {}).get("alignment_head", False)
     return {
         "encoder": "aligned" if aligned else "autoencoder",
-        "loss": train.get("loss"),
+        "loss": train.get("loss", "flow matching" if run.kind == "flow" else None),
         "spectral_norm": bool(models.get("discriminator", {}).get("spectral_norm", False)),
         "informativity": generator["informativity"]["mean"],
         "informativity_ci": generator["informativity"]["ci"],
@@ -587,6 +598,7 @@ def generator_row(run, metrics_dict: dict) -> dict:
         "frechet_distance": generator["frechet_distance"],
         # imagination (issue 15): how varied a sound's draws are, and realism/coverage
         "draw_diversity": (generator.get("draw_diversity") or {}).get("mean"),
+        "draw_diversity_same_class": (generator.get("draw_diversity_same_class") or {}).get("mean"),
         **{name: (generator.get("prdc") or {}).get(name)
            for name in ("precision", "recall", "density", "coverage")},
     }  # fmt: skip
@@ -599,12 +611,12 @@ def compare_generators(
     """`generator_row` of each GAN run with `samples` draws per sound (2 or more: the draw
     diversity too), no baselines (they do not change)."""
     from s2ilib.devices import resolve_device
-    from s2ilib.runs import load_run
+    from s2ilib.runs import TRANSLATOR_KINDS, load_run
 
     device = resolve_device(device)
     rows = {}
     for run_dir in run_dirs:
-        run = load_run(run_dir, device, kind="gan")
+        run = load_run(run_dir, device, kind=TRANSLATOR_KINDS)
         result = evaluate_run(
             run,
             bank,

@@ -67,14 +67,14 @@ def load_run_for_inference(run_dir, device):
     reading the checkpoint (~1 s for the paper preset on a 2-core CPU); channels_last
     halves the generator's time there (oneDNN's NHWC transposed convolutions), same results.
     """
-    from s2ilib.runs import latest_checkpoint, load_run
+    from s2ilib.runs import TRANSLATOR_KINDS, latest_checkpoint, load_run
 
     checkpoint = latest_checkpoint(Path(run_dir))
     stat = checkpoint.stat() if checkpoint is not None else None
     key = (str(Path(run_dir).resolve()), str(checkpoint), stat and stat.st_mtime_ns, str(device))
     if key not in _RUN_CACHE:
         _RUN_CACHE.clear()
-        run = load_run(run_dir, device=device, kind="gan")
+        run = load_run(run_dir, device=device, kind=TRANSLATOR_KINDS)
         for network in (run.autoencoder, run.generator):
             if network is not None:
                 network.to(memory_format=torch.channels_last)

@@ -284,6 +284,56 @@ def draw_diversity(
     }
 
 
+def same_class_draw_diversity(
+    draw_features,
+    draw_classes,
+    real_features,
+    real_labels,
+    num_classes: int,
+    max_real_per_class: int = 2000,
+    seed: int = 0,
+) -> dict:
+    """draw_diversity within what the draws depict: variety of one digit, not of digits.
+
+    Only pairs of one sound's draws that a classifier puts in the same class c count (two
+    draws of other digits are not two hands writing one digit); each pair's distance is
+    divided by the mean distance between two real images of c, and per depicted class the
+    ratios are averaged, then the classes' means (1.0 = as varied as real images of the
+    digit drawn). draw_features: (N, K, F); draw_classes: (N, K) the class each draw is
+    judged to show (the K-way classifier's). Returns {"per_class", "mean",
+    "agreeing_pairs": the share of pairs judged the same class, "pairs": their count}.
+    """
+    draws = _features(draw_features, "draw features", ndim=3)
+    num_sounds, num_draws, _ = draws.shape
+    classes = np.asarray(draw_classes, np.int64)
+    if classes.shape != (num_sounds, num_draws):
+        raise FeatureError(
+            f"draw classes: shape {classes.shape}, expected {(num_sounds, num_draws)}"
+        )
+    first, second = np.triu_indices(num_draws, 1)
+    distances = np.concatenate([
+        _distances(draws[start:stop], draws[start:stop])[:, first, second].numpy()
+        for start, stop in _row_blocks(num_sounds, num_draws**2)
+    ]) if num_sounds else np.zeros((0, len(first)))  # fmt: skip
+    same = classes[:, first] == classes[:, second]
+    real = _features(real_features, "real features")
+    real_labels = _labels(real_labels, num_classes, len(real), "real labels")
+    real_per_class = mean_pairwise_distances(
+        real, real_labels, num_classes, max_real_per_class, seed
+    )
+    pair_class = _labels(classes[:, first][same], num_classes, int(same.sum()), "draw classes")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = class_means(distances[same], pair_class, num_classes) / real_per_class
+    ratio = np.where(np.isfinite(ratio), ratio, np.nan)
+    present = np.isfinite(ratio)
+    return {
+        "per_class": ratio.tolist(),
+        "mean": float(ratio[present].mean()) if present.any() else float("nan"),
+        "agreeing_pairs": float(same.mean()) if same.size else float("nan"),
+        "pairs": int(same.sum()),
+    }
+
+
 def knn_radii(
     features, k: int = 5, chunk_size: int | None = None, name: str = "features"
 ) -> np.ndarray:

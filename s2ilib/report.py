@@ -127,8 +127,8 @@ def breakdown_rows(metrics_dict: dict, column: str) -> tuple[list[str], list[lis
 def imagination_rows(metrics_dict: dict) -> tuple[list[str], list[list[str]]]:
     """Variety and realism per method: draw diversity (K draws of one sound), Frechet
     distance, precision, recall, density, coverage (one image per sound)."""
-    header = ["Method", "Draw diversity", "Frechet dist.", "Precision", "Recall", "Density",
-              "Coverage"]  # fmt: skip
+    header = ["Method", "Draw diversity", "Same-class draw div.", "Frechet dist.", "Precision",
+              "Recall", "Density", "Coverage"]  # fmt: skip
     rows, k = [], metrics_dict.get("samples", 1)
     for method, key, label in METHOD_ROWS:
         entry = metrics_dict["methods"].get(method)
@@ -136,9 +136,11 @@ def imagination_rows(metrics_dict: dict) -> tuple[list[str], list[list[str]]]:
             continue
         prdc = entry.get("prdc") or {}
         draws = entry.get("draw_diversity") or {}
+        same_class = entry.get("draw_diversity_same_class") or {}
         label = f"Generator ({k} draws)" if method == "generator" else label
         rows.append(
-            [label, _number(draws.get("mean"), 2), _number(entry["frechet_distance"]),
+            [label, _number(draws.get("mean"), 2), _number(same_class.get("mean"), 2),
+             _number(entry["frechet_distance"]),
              *(_number(prdc.get(name)) for name in ("precision", "recall", "density", "coverage"))]
         )  # fmt: skip
     return header, rows

@@ -80,12 +80,12 @@ def test_imagine_fails_when_no_file_is_readable(tiny_gan_run, tmp_path):
     assert "only.ogg" in result.stderr
 
 
-def test_imagine_needs_a_gan_run(tiny_gan_run, tmp_path):
+def test_imagine_needs_a_gan_or_flow_run(tiny_gan_run, tmp_path):
     import json
 
     ae_run = json.loads((tiny_gan_run / "config.json").read_text())["ae_run"]
     result = _s2i("imagine", _sounds(tmp_path / "s")[0], "--run", ae_run, "--out", tmp_path / "o")
-    assert result.returncode == 2 and "not a 'gan' run" in result.stderr
+    assert result.returncode == 2 and "not a 'gan' or 'flow' run" in result.stderr
 
 
 def test_imagine_never_overwrites_and_refuses_a_file_as_out(tiny_gan_run, tmp_path):

@@ -208,6 +208,19 @@ def test_draw_spread_and_diversity_by_hand():
     assert result["mean"] == pytest.approx(1 / 6)
 
 
+def test_same_class_draw_diversity_counts_only_draws_judged_one_class():
+    # Sound 0: draws at 0, (3, 4), 0 judged 0, 1, 0 -> one agreeing pair (draws 0 and 2,
+    # distance 0); sound 1: draws 0 and 1 judged 1, 5 apart, draw 2 judged 0.
+    draws = np.array([[[0, 0], [3, 4], [0, 0]], [[5, 5], [5, 10], [0, 0]]], float)
+    judged = np.array([[0, 1, 0], [1, 1, 0]])
+    real = np.array([[0, 0], [0, 10], [5, 5], [6, 5]], float)  # class 0: 10 apart; 1: 1
+    result = metrics.same_class_draw_diversity(draws, judged, real, np.array([0, 0, 1, 1]), 3)
+    np.testing.assert_allclose(result["per_class"][:2], [0.0, 5.0])
+    assert np.isnan(result["per_class"][2])  # no draws judged class 2
+    assert result["mean"] == pytest.approx(2.5)
+    assert result["agreeing_pairs"] == pytest.approx(2 / 6) and result["pairs"] == 2
+
+
 def test_draws_as_varied_as_real_images_give_a_ratio_near_one():
     rng = np.random.default_rng(10)
     num_classes, sounds_per_class, num_draws, dims = 3, 60, 4, 8

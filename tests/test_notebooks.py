@@ -155,11 +155,11 @@ def test_whole_pipeline_smoke_run(tmp_path):
     assert any("-ae-" in r for r in runs) and any("-align-" in r for r in runs)
     assert any("-gan-recipe-aligned" in r for r in runs)
     assert any("-gan-recipe-paper" in r for r in runs)  # the paper's recipe beside it
-    assert any("-gan-recipe-imagine" in r for r in runs)  # and the one that varies its draws
+    assert any("-flow-recipe-flow" in r for r in runs)  # and the flow decoder that imagines
     assert any("-informativity-" in r for r in runs)
     comparison = (report / "evaluation" / "comparison.csv").read_text().splitlines()
     assert len(comparison) == 4 and "aligned" in comparison[1] and "autoencoder" in comparison[2]
-    assert "imagine" in comparison[3] and "draw_diversity" in comparison[0]
+    assert "flow" in comparison[3] and "draw_diversity" in comparison[0]
     figures = {p.name for p in (tmp_path / "figures").iterdir()}
     for name in (
         "01_examples",

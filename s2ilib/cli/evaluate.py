@@ -20,7 +20,9 @@ def register(subparsers):
             "writes metrics.json, metrics.md and metrics.tex to --out."
         ),
     )
-    evaluate.add_argument("--gan", required=True, help="run directory of `s2i train-gan`")
+    evaluate.add_argument(
+        "--gan", required=True, help="run directory of `s2i train-gan` (or `s2i train-flow`)"
+    )
     evaluate.add_argument(
         "--informativity", required=True, help="run directory of `s2i train-informativity`"
     )

@@ -17,19 +17,24 @@ def register(subparsers):
         help="audio file(s) -> imagined image(s), one PNG per input",
         description=(
             "Run sound files (wav, flac, ogg, ...) through the training front end and a "
-            "trained GAN run, writing OUT/<input name>.png. Each file gives one second (see "
-            "--mode); shorter ones are zero-padded. With --samples K the PNG holds K "
-            "images side by side, drawn with dropout on at test time (the paper's source of "
-            "variety). Unreadable files are reported and skipped (exit status 2 if all fail)."
+            "trained GAN or flow run, writing OUT/<input name>.png. Each file gives one second "
+            "(see --mode); shorter ones are zero-padded. With --samples K the PNG holds K "
+            "images side by side: a GAN's drawn with dropout on at test time (the paper's "
+            "source of variety) and its code if it takes one, a flow's from K noises. "
+            "Unreadable files are reported and skipped (exit status 2 if all fail)."
         ),
     )
     imagine.add_argument("audio", nargs="+", help="sound files to translate")
-    imagine.add_argument("--run", required=True, help="a GAN run directory (from s2i train-gan)")
+    imagine.add_argument(
+        "--run", required=True, help="a GAN or flow run directory (s2i train-gan, train-flow)"
+    )
     imagine.add_argument("--out", required=True, help="folder for the PNGs")
     imagine.add_argument(
-        "--samples", type=int, default=1, help="images per sound (test-time dropout draws)"
+        "--samples", type=int, default=1, help="images per sound (draws of one sound)"
     )
-    imagine.add_argument("--seed", type=int, default=0, help="seed of the dropout draws")
+    imagine.add_argument(
+        "--seed", type=int, default=0, help="seed of the draws (dropout, codes, noise)"
+    )
     add_clip_mode_argument(imagine, "--mode", "file")
     imagine.add_argument(
         "--device", default="auto", help="'auto' (CUDA if present, else CPU), 'cpu' or 'cuda[:N]'"

@@ -1,4 +1,5 @@
-"""`s2i train-ae`, `train-align`, `train-gan`, `train-informativity` and `train-ceiling`:
+"""`s2i train-ae`, `train-align`, `train-gan`, `train-flow`, `train-informativity` and
+`train-ceiling`:
 every task of the training engine, each in its own resumable run directory.
 
 Settings, lowest precedence first: the config dataclass defaults, `--recipe NAME`
@@ -20,6 +21,7 @@ from s2ilib.train.config import (
     AETrainConfig,
     AlignTrainConfig,
     CeilingTrainConfig,
+    FlowTrainConfig,
     GANTrainConfig,
     InformativityTrainConfig,
     load_config_file,
@@ -78,6 +80,20 @@ GAN_OPTIONS = [
     ("--code-encoder", "code_encoder", _flag, "conditional VAE-GAN codes of the paired images"),
     ("--latent-weight", "latent_weight", float, "cLR-GAN half batch: weight of reading codes back"),
 ]
+FLOW_OPTIONS = [
+    ("--ae-run", "ae_run", str, "run directory of the autoencoder or alignment run (required)"),
+    ("--lr", "lr", float, "AdamW learning rate"),
+    ("--ema-decay", "ema_decay", float, "decay of the sampling weights' moving average"),
+    ("--condition-dropout", "condition_dropout", float, "share of pairs shown no sound"),
+    ("--guidance", "guidance", float, "classifier-free guidance scale when sampling (1: none)"),
+    (
+        "--guidance-until",
+        "guidance_until",
+        float,
+        "guide only while t < this (t: 0 noise, 1 image)",
+    ),
+    ("--sample-steps", "sample_steps", int, "ODE steps from noise to image"),
+]
 ALIGN_OPTIONS = [
     ("--ae-run", "ae_run", str, "run directory of the trained autoencoder (required)"),
     ("--mode", "mode", str, "finetune (encoder learns too) or head (encoder frozen)"),
@@ -105,6 +121,9 @@ COMMANDS = [
      "train the audio autoencoder (stage 1) on spectrograms"),
     ("train-gan", "gan", GANTrainConfig, GAN_OPTIONS,
      "train the generator + discriminator (stage 2) on a frozen AE encoder"),
+    ("train-flow", "flow", FlowTrainConfig, FLOW_OPTIONS,
+     "train recipe flow's flow-matching decoder on a frozen AE or align encoder (beyond the "
+     "paper: varied, realistic images of one sound)"),
     ("train-align", "align", AlignTrainConfig, ALIGN_OPTIONS,
      "align the AE encoder with the paired images (contrastive; beyond the paper)"),
     ("train-informativity", "informativity", InformativityTrainConfig, INFORMATIVITY_OPTIONS,
@@ -170,10 +189,11 @@ def _add_flags(parser, defaults: dict, kind: str) -> None:
             extra = {"const": const} if const is not None else {}
             parser.add_argument(flag, dest=name, action=action, default=argparse.SUPPRESS,
                                 help=text, **extra)  # fmt: skip
-    if kind in ("gan", "align"):
+    if kind in ("gan", "flow", "align"):
         parser.add_argument(
             "--recipe",
             help="start from a named recipe's settings: paper, aligned or imagine "
+            "(train-gan), flow (train-flow), any (train-align: its alignment) "
             "(s2ilib.train.recipes)",
         )
     parser.add_argument("--config", help="JSON file of settings (or a run's config.json)")
@@ -205,14 +225,23 @@ def _add_run_options(parser, kind: str) -> None:
 
 
 def _recipe_values(args, config_class) -> dict:
-    """The settings --recipe gives this stage (train-gan: its GAN part; train-align: its
-    alignment part)."""
+    """The settings --recipe gives this stage (train-gan: its GAN part; train-flow: its flow
+    decoder's; train-align: its alignment part)."""
+    from s2ilib.errors import S2IError
     from s2ilib.train.recipes import align_settings, recipe
 
     name = getattr(args, "recipe", None)
     if not name:
         return {}
-    return align_settings(name) if config_class is AlignTrainConfig else dict(recipe(name).gan)
+    if config_class is AlignTrainConfig:
+        return align_settings(name)
+    decoder = "flow" if config_class is FlowTrainConfig else "gan"
+    if recipe(name).decoder != decoder:
+        raise S2IError(
+            f"recipe {name!r} trains a {recipe(name).decoder} decoder: use "
+            f"`s2i train-{recipe(name).decoder} --recipe {name}`"
+        )
+    return dict(recipe(name).flow if decoder == "flow" else recipe(name).gan)
 
 
 def _config_values(args, config_class) -> dict:

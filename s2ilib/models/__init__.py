@@ -1,4 +1,5 @@
-"""Networks of the method: audio autoencoder, dense generator, discriminator, classifier.
+"""Networks of the method: audio autoencoder, dense generator, discriminator, classifier,
+and the flow-matching decoder (beyond the paper).
 
 `preset(name, embedding_dim)` gives the four configurations; `build_networks` the modules
 (registry.py: the one registry from a configuration to its network).
@@ -19,6 +20,7 @@ from s2ilib.models.config import (
     ClassifierConfig,
     ConfigError,
     DiscriminatorConfig,
+    FlowConfig,
     GeneratorConfig,
     ImageEncoderConfig,
     ModelPresets,
@@ -34,6 +36,7 @@ _TORCH_NAMES = {
     "AudioEncoder": "autoencoder",
     "DenseGenerator": "generator",
     "Discriminator": "discriminator",
+    "FlowDecoder": "flow",
     "ImageEncoder": "image_encoder",
     "InformativityClassifier": "informativity",
     "NETWORKS": "registry",
@@ -55,6 +58,7 @@ __all__ = [
     "ClassifierConfig",
     "ConfigError",
     "DiscriminatorConfig",
+    "FlowConfig",
     "GeneratorConfig",
     "ImageEncoderConfig",
     "ModelPresets",

@@ -326,6 +326,63 @@ class GeneratorConfig:
         return [blocks[0][0]] + [block[-1] for block in blocks[:-1]] + [self.image_channels]
 
 
+FLOW_SOLVERS = ("euler", "heun")
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Flow-matching decoder: a small U-Net that turns Gaussian noise into an image along a
+    straight path, conditioned on the audio embedding (beyond the paper; recipe `flow`).
+
+    The U-Net works on `patch` x `patch` pixel blocks folded into channels (a 32-pixel
+    image is a 16x16 map of 4 channels with patch 2: a quarter of the full-resolution cost),
+    then halves the map at each of `channels`' levels after the first. Sampling settings
+    (`sample_steps`, `solver`, `guidance`, `guidance_until`) are part of the network's
+    configuration, so a run's images are defined by its config.json alone.
+    """
+
+    embedding_dim: int = 512
+    image_size: int = 32
+    image_channels: int = 1  # channels the flow models (1: grey images, shown as 3 equal ones)
+    patch: int = 2  # pixel blocks folded into channels before the first convolution
+    channels: tuple[int, ...] = (64, 128, 128)  # widths of the U-Net's levels, finest first
+    condition_dim: int = 256  # width of the (embedding, time) vector that modulates each block
+    groups: int = 8  # GroupNorm groups of every block
+    sample_steps: int = 10  # ODE steps from noise (t = 0) to image (t = 1)
+    solver: str = "euler"  # "euler" (one network pass a step) or "heun" (two)
+    # Classifier-free guidance: velocity = unconditional + guidance x (conditional -
+    # unconditional); 1 = plain conditional sampling. Only while t < guidance_until (early
+    # steps decide the digit, late ones the strokes, where guidance oversaturates).
+    guidance: float = 1.0
+    guidance_until: float = 1.0
+
+    def __post_init__(self):
+        _require(self.image_channels in (1, 3), self, f"image_channels {self.image_channels}")
+        _require(self.patch >= 1 and self.sample_steps >= 1, self, "patch, sample_steps >= 1")
+        levels = len(self.channels)
+        _require(levels >= 1, self, "channels: at least one level")
+        side = self.image_size // self.patch
+        _require(
+            self.image_size % self.patch == 0 and side % 2 ** (levels - 1) == 0,
+            self,
+            f"image_size {self.image_size} / patch {self.patch} must halve "
+            f"{levels - 1} times evenly",
+        )
+        _require(
+            all(width % self.groups == 0 for width in self.channels),
+            self,
+            f"channels {self.channels}: each must be divisible by groups {self.groups}",
+        )
+        _require(self.solver in FLOW_SOLVERS, self, f"solver {self.solver!r} ({FLOW_SOLVERS})")
+        _require(self.guidance >= 0, self, f"guidance {self.guidance} < 0")
+        _require(0 <= self.guidance_until <= 1, self, "guidance_until: a time in [0, 1]")
+
+    @property
+    def noise_dim(self) -> int:
+        """Numbers in one image's starting noise (what s2ilib.translate.keyed_codes draws)."""
+        return self.image_channels * self.image_size**2
+
+
 @dataclass(frozen=True)
 class DiscriminatorConfig:
     """Discriminator: image (and, when conditioned, the audio embedding) -> score in [-1, 1].

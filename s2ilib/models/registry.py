@@ -16,11 +16,13 @@ from s2ilib.models.config import (
     AutoencoderConfig,
     ClassifierConfig,
     DiscriminatorConfig,
+    FlowConfig,
     GeneratorConfig,
     ImageEncoderConfig,
     ModelPresets,
 )
 from s2ilib.models.discriminator import Discriminator
+from s2ilib.models.flow import FlowDecoder
 from s2ilib.models.generator import DenseGenerator
 from s2ilib.models.image_encoder import ImageEncoder
 from s2ilib.models.informativity import InformativityClassifier
@@ -29,6 +31,7 @@ NETWORKS = {
     "autoencoder": (AutoencoderConfig, AudioAutoencoder),
     "generator": (GeneratorConfig, DenseGenerator),
     "discriminator": (DiscriminatorConfig, Discriminator),
+    "flow": (FlowConfig, FlowDecoder),
     "image_encoder": (ImageEncoderConfig, ImageEncoder),
     "classifier": (ClassifierConfig, InformativityClassifier),
 }

@@ -15,7 +15,7 @@ Nothing here imports s2ilib.train: evaluation, imagine and the notebooks read ru
 """
 
 from s2ilib.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from s2ilib.runs.load import TrainedRun, load_run
+from s2ilib.runs.load import TRANSLATOR_KINDS, TrainedRun, load_run
 from s2ilib.runs.rundir import (
     CONFIG_FILE,
     ENVIRONMENT_FILE,
@@ -36,6 +36,7 @@ from s2ilib.runs.stats import (
 
 __all__ = [
     "CONFIG_FILE",
+    "TRANSLATOR_KINDS",
     "ENVIRONMENT_FILE",
     "RunLog",
     "TrainedRun",

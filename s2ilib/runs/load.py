@@ -15,7 +15,10 @@ RUN_NETWORKS = {
     "ae": ("autoencoder",),
     "align": ("autoencoder", "image_encoder"),
     "gan": ("autoencoder", "generator", "discriminator"),
+    "flow": ("autoencoder", "flow"),
 }
+# The kinds of run that translate sounds to images (a GAN's generator, a flow's decoder).
+TRANSLATOR_KINDS = ("gan", "flow")
 
 
 @dataclass
@@ -24,11 +27,13 @@ class TrainedRun:
 
     autoencoder: the AE of an ae run; for an align run the AE with its aligned encoder; for
     a gan run the frozen AE its encoder came from (weights from the GAN checkpoint's own
-    copy). generator/discriminator: gan runs only; image_encoder: align runs only.
+    copy). generator: a gan run's generator or a flow run's decoder (the same interface:
+    generator(embeddings, codes) -> images); discriminator: gan runs only; image_encoder:
+    align runs only.
     """
 
     run_dir: Path
-    kind: str  # "ae", "align" or "gan"
+    kind: str  # "ae", "align", "gan" or "flow"
     config: dict  # config.json
     step: int  # optimiser steps of the loaded checkpoint
     autoencoder: typing.Any
@@ -44,9 +49,10 @@ class TrainedRun:
         return self.autoencoder.encoder
 
 
-def load_run(run_dir, device="cpu", checkpoint=None, kind: str | None = None) -> TrainedRun:
+def load_run(run_dir, device="cpu", checkpoint=None, kind=None) -> TrainedRun:
     """The trained networks of a run directory (its latest checkpoint unless `checkpoint`);
-    `kind`: the kind of run expected ("gan" for a translator), an error naming it otherwise."""
+    `kind`: the kind of run expected, or a tuple of kinds (TRANSLATOR_KINDS for a
+    translator), an error naming them otherwise."""
     from s2ilib.models import build_models
 
     run_dir = Path(run_dir)
@@ -54,8 +60,10 @@ def load_run(run_dir, device="cpu", checkpoint=None, kind: str | None = None) ->
     names = RUN_NETWORKS.get(config.get("kind"))
     if names is None:
         raise S2IError(f"{run_dir}: a {config.get('kind')!r} run has no networks to load here")
-    if kind is not None and config["kind"] != kind:
-        raise S2IError(f"{run_dir}: a {config['kind']!r} run, not a {kind!r} run")
+    expected = (kind,) if isinstance(kind, str) else kind
+    if expected is not None and config["kind"] not in expected:
+        wanted = " or ".join(repr(k) for k in expected)
+        raise S2IError(f"{run_dir}: a {config['kind']!r} run, not a {wanted} run")
     checkpoint = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir)
     if checkpoint is None:
         raise S2IError(f"{run_dir}: no checkpoint yet (checkpoints/last.pt)")
@@ -64,7 +72,7 @@ def load_run(run_dir, device="cpu", checkpoint=None, kind: str | None = None) ->
     for name, network in networks.items():
         network.load_state_dict(state["models"][name])
         network.to(device).eval().requires_grad_(False)
-    generator = networks.get("generator")
+    generator = networks.get("generator", networks.get("flow"))
     return TrainedRun(
         run_dir=run_dir,
         kind=config["kind"],

@@ -36,7 +36,7 @@ STATS_FILE = "stats.jsonl"
 SAMPLES_DIR = "samples"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.pt"
-RUN_KINDS = ("ae", "align", "gan", "informativity", "ceiling")
+RUN_KINDS = ("ae", "align", "gan", "flow", "informativity", "ceiling")
 _RUN_NAME = re.compile(r"^(\d{5})-")
 
 

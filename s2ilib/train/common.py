@@ -56,6 +56,19 @@ def resolve_earlier_run(config, kinds: tuple[str, ...]) -> tuple:
     return config, ae_models, checkpoint
 
 
+def frozen_encoder_run_config(config, ae_models: dict, ae_checkpoint, networks: dict) -> dict:
+    """What config.json holds besides the training config for a stage on an earlier run's
+    frozen encoder (GAN, flow): data, the earlier run and checkpoint, and the networks'
+    configs (the autoencoder's, with the stage's standardisation, then `networks`)."""
+    autoencoder = ae_models | {"standardise_embedding": config.standardise_embedding}
+    return {
+        "data": config.data,
+        "ae_run": config.ae_run,
+        "ae_checkpoint": str(ae_checkpoint),
+        "models": {"autoencoder": autoencoder, **networks},
+    }
+
+
 def load_autoencoder_weights(autoencoder, checkpoint, allowed_missing, device) -> None:
     """An earlier run's autoencoder weights into `autoencoder` (strict but for the keys
     `allowed_missing(key)` accepts: parts the later stage adds, such as the alignment head)."""

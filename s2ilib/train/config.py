@@ -219,6 +219,61 @@ class GANTrainConfig(StageConfig):
             raise TrainConfigError("latent_weight > 0 needs code_encoder (it reads the codes back)")
 
 
+@dataclass(frozen=True)
+class FlowTrainConfig(StageConfig):
+    """Recipe `flow` (beyond the paper): a flow-matching decoder on the frozen audio encoder.
+
+    The decoder (s2ilib.models.flow) learns the velocity that carries Gaussian noise to the
+    paired image along a straight line, given the sound's embedding; with probability
+    `condition_dropout` the embedding is replaced by a learnt "no sound" vector, which
+    classifier-free guidance needs at sampling time. Weights used for images: an
+    exponential moving average of the trained ones (`ema_decay`).
+    """
+
+    ae_run: str = ""  # run directory of an autoencoder or alignment run (required)
+    preset: str | None = None  # only for the image side (image_size None); None = the AE run's
+    embedding_dim: int | None = None  # None = the AE run's; must match it when given
+    num_epochs: int = 40
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 100  # Adam's first steps with a large lr shake the untrained U-Net
+    lr: float = 1e-3  # AdamW learning rate
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW betas
+    ema_decay: float = 0.999  # the sampling weights' moving average (warmed up: (1+n)/(10+n))
+    condition_dropout: float = 0.15  # share of training pairs shown the "no sound" vector
+    standardise_embedding: bool = False  # z-score the embedding (as GANTrainConfig's)
+    # The network (s2ilib.models.FlowConfig): image side (None: the preset generator's),
+    # channels modelled ("auto": 1 when the data set's images are grey, else 3), patch
+    # folding, U-Net widths, width of the condition vector.
+    image_size: int | None = None
+    image_channels: str = "auto"
+    patch: int = 2
+    channels: tuple[int, ...] = (64, 128, 128)
+    condition_dim: int = 256
+    # Sampling, stored in the network's config (FlowConfig; change later with
+    # s2ilib.models.flow.set_sampling): guidance 4 until t = 0.5 measured best on AV-Digits
+    # (RESULTS.md, "Imagination: a flow-matching decoder").
+    sample_steps: int = 10
+    solver: str = "euler"
+    guidance: float = 4.0
+    guidance_until: float = 0.5
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_positive(self, "lr")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise TrainConfigError(f"ema_decay {self.ema_decay}: expected 0 <= decay < 1")
+        if not 0.0 <= self.condition_dropout < 1.0:
+            raise TrainConfigError(
+                f"condition_dropout {self.condition_dropout}: a share, expected 0 <= p < 1"
+            )
+        _check_choice(self, "image_channels", ("auto", "1", "3"))
+        if self.guidance != 1.0 and self.condition_dropout == 0.0:
+            raise TrainConfigError(
+                f"guidance {self.guidance} needs condition_dropout > 0 (the unconditional "
+                "velocity is learnt from the pairs shown no sound)"
+            )
+
+
 AUGMENT_FIELDS = (
     "max_shift_frames",
     "max_gain_db",

@@ -15,6 +15,7 @@ from s2ilib import distributed
 from s2ilib.train import fastpath
 from s2ilib.train.common import (
     fixed_validation_pairs,
+    frozen_encoder_run_config,
     load_autoencoder_weights,
     repeatable_sampling,
     resolve_earlier_run,
@@ -80,7 +81,44 @@ def build_gan_stage(networks: dict, config, fast, device, train_set) -> GANStage
     )
 
 
-class GANTask(BaseTask):
+class FrozenEncoderTask(BaseTask):
+    """A stage on the frozen encoder of an earlier run (GAN, flow): the whole autoencoder
+    (`self.autoencoder`) is loaded from the earlier run's checkpoint when a run starts, and
+    the fixed validation sounds (`self.val_spectrograms`) are embedded with it."""
+
+    def initialize(self) -> None:
+        """A new run: the encoder (whole autoencoder) from the earlier run's checkpoint."""
+        encoder = self.autoencoder.encoder
+        allowed = STANDARDISATION_BUFFERS if encoder.standardise else set()
+        load_autoencoder_weights(
+            self.autoencoder, self.document["ae_checkpoint"], allowed.__contains__, self.device
+        )
+        self.autoencoder.eval()
+        if encoder.standardise:
+            self._fit_standardisation()
+        self._refresh_validation_embeddings()
+
+    @torch.no_grad()
+    def _fit_standardisation(self) -> None:
+        """Standardise the embedding with its mean and std over the training sounds (the
+        buffers start at 0 and 1, so the encoder gives raw embeddings here)."""
+        sounds, size = self.train_set.sounds, self.config.batch_size
+        chunks = [
+            self.autoencoder.encoder(
+                sounds.__getitems__(range(start, min(start + size, len(sounds))))[0].to(self.device)
+            )
+            for start in range(0, len(sounds), size)
+        ]
+        self.autoencoder.encoder.set_standardisation(torch.cat(chunks))
+
+    @torch.no_grad()
+    def _refresh_validation_embeddings(self) -> None:
+        """Embed the validation sounds with the encoder's current (loaded) weights."""
+        chunks = self.val_spectrograms.split(self.config.batch_size)
+        self.val_embeddings = torch.cat([self.autoencoder.encoder(c) for c in chunks])
+
+
+class GANTask(FrozenEncoderTask):
     """Frozen encoder, generator, discriminator, their optimisers, loss and paired data."""
 
     kind = "gan"
@@ -134,49 +172,13 @@ class GANTask(BaseTask):
 
         config, ae_models, ae_checkpoint = resolve_earlier_run(config, ("ae", "align"))
         presets = preset(config.preset, config.embedding_dim).as_dict()
-        run_config = {
-            "data": config.data,
-            "ae_run": config.ae_run,
-            "ae_checkpoint": str(ae_checkpoint),
-            "models": {
-                "autoencoder": ae_models | {"standardise_embedding": config.standardise_embedding},
-                "generator": presets["generator"] | {"noise_dim": config.noise_dim},
-                "discriminator": presets["discriminator"] | {"spectral_norm": config.spectral_norm},
-            },
+        networks = {
+            "generator": presets["generator"] | {"noise_dim": config.noise_dim},
+            "discriminator": presets["discriminator"] | {"spectral_norm": config.spectral_norm},
         }
+        run_config = frozen_encoder_run_config(config, ae_models, ae_checkpoint, networks)
         desc = f"{Path(config.data).name}-{config.preset}-d{config.embedding_dim}-{config.loss}"
         return RunPlan(config, run_config, desc)
-
-    def initialize(self) -> None:
-        """A new run: the encoder (whole autoencoder) from the earlier run's checkpoint."""
-        encoder = self.autoencoder.encoder
-        allowed = STANDARDISATION_BUFFERS if encoder.standardise else set()
-        load_autoencoder_weights(
-            self.autoencoder, self.document["ae_checkpoint"], allowed.__contains__, self.device
-        )
-        self.autoencoder.eval()
-        if encoder.standardise:
-            self._fit_standardisation()
-        self._refresh_validation_embeddings()
-
-    @torch.no_grad()
-    def _fit_standardisation(self) -> None:
-        """Standardise the embedding with its mean and std over the training sounds (the
-        buffers start at 0 and 1, so the encoder gives raw embeddings here)."""
-        sounds, size = self.train_set.sounds, self.config.batch_size
-        chunks = [
-            self.autoencoder.encoder(
-                sounds.__getitems__(range(start, min(start + size, len(sounds))))[0].to(self.device)
-            )
-            for start in range(0, len(sounds), size)
-        ]
-        self.autoencoder.encoder.set_standardisation(torch.cat(chunks))
-
-    @torch.no_grad()
-    def _refresh_validation_embeddings(self) -> None:
-        """Embed the validation sounds with the encoder's current (loaded) weights."""
-        chunks = self.val_spectrograms.split(self.config.batch_size)
-        self.val_embeddings = torch.cat([self.autoencoder.encoder(c) for c in chunks])
 
     def optimize_parameters(self, batch) -> dict:
         spectrograms, images, _ = (

@@ -1,6 +1,6 @@
 """The task registry: every kind of run, and starting or resuming one by its kind.
 
-    train_autoencoder, train_align, train_gan, train_informativity, train_ceiling
+    train_autoencoder, train_align, train_gan, train_flow, train_informativity, train_ceiling
         -> start_run(kind, config, ...) -> engine.start(Task, Task.plan(config), ...)
     resume_run(run_dir) -> engine.resume(TASKS[kind of the run], ...)
 
@@ -17,10 +17,14 @@ from s2ilib.train import engine
 from s2ilib.train.ae import AETask
 from s2ilib.train.align import AlignTask
 from s2ilib.train.ceiling import CeilingTask
+from s2ilib.train.flow import FlowTask
 from s2ilib.train.gan import GANTask
 from s2ilib.train.informativity import InformativityTask
 
-TASKS = {task.kind: task for task in (AETask, AlignTask, GANTask, InformativityTask, CeilingTask)}
+TASKS = {
+    task.kind: task
+    for task in (AETask, AlignTask, GANTask, FlowTask, InformativityTask, CeilingTask)
+}
 
 
 def start_run(
@@ -78,6 +82,12 @@ def train_gan(config, runs_root="runs", desc=None, run_dir=None, device=None,
               progress_bar: bool = True) -> Path:  # fmt: skip
     """Stage 2 (GANTrainConfig) on an AE or align run; returns the new run's path."""
     return start_run("gan", config, runs_root, desc, run_dir, device, progress_bar)
+
+
+def train_flow(config, runs_root="runs", desc=None, run_dir=None, device=None,
+               progress_bar: bool = True) -> Path:  # fmt: skip
+    """Recipe `flow`'s decoder (FlowTrainConfig) on an AE or align run; returns its path."""
+    return start_run("flow", config, runs_root, desc, run_dir, device, progress_bar)
 
 
 def train_informativity(config, runs_root="runs", desc=None, run_dir=None, device=None,

@@ -1,0 +1,158 @@
+"""The flow-matching decoder (beyond the paper; recipe `flow`): sound embedding -> image.
+
+Flow matching (Lipman et al. 2023; rectified flow, Liu et al. 2023) learns a velocity field
+v(x, t | sound) that carries Gaussian noise (t = 0) along straight lines to images (t = 1);
+an image is drawn by integrating it over `sample_steps` steps. Unlike the GAN's generator,
+nothing pulls a sound's images toward one template: the noise decides which handwriting,
+the sound which digit. Classifier-free guidance (Ho & Salimans 2022) sharpens the sound's
+say: training replaces the embedding by a learnt "no sound" vector now and then, and
+sampling extrapolates from the unconditional velocity toward the conditional one.
+
+The module keeps the generator's interface: `decoder(embeddings, codes)` -> images
+(B, 3, S, S) in [-1, 1], where `codes` is the starting noise (FlowConfig.noise_dim numbers
+a sound; s2ilib.translate.keyed_codes draws it from the sound, the draw and the seed, so
+evaluation, `s2i imagine` and the galleries use it unchanged).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from s2ilib.models.config import FlowConfig
+
+TIME_FEATURES = 128  # sinusoidal features of t
+TIME_SCALE = 1000.0  # t in [0, 1] is spread over the frequencies as a diffusion step index
+
+
+def time_features(times: torch.Tensor) -> torch.Tensor:
+    """(B,) times in [0, 1] -> (B, TIME_FEATURES) sines and cosines (transformer-style)."""
+    half = TIME_FEATURES // 2
+    frequencies = torch.exp(
+        -math.log(10000.0) * torch.arange(half, device=times.device, dtype=torch.float32) / half
+    )
+    angles = times.float()[:, None] * TIME_SCALE * frequencies[None]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class FlowBlock(nn.Module):
+    """Two 3x3 convolutions with a residual path; the condition scales and shifts the
+    normalised features between them (FiLM)."""
+
+    def __init__(self, in_channels: int, out_channels: int, condition_dim: int, groups: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, in_channels)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.norm2 = nn.GroupNorm(groups, out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.film = nn.Linear(condition_dim, 2 * out_channels)
+        self.skip = (
+            nn.Conv2d(in_channels, out_channels, 1)
+            if in_channels != out_channels
+            else nn.Identity()
+        )
+
+    def forward(self, features: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        hidden = self.conv1(F.silu(self.norm1(features)))
+        scale, shift = self.film(condition)[:, :, None, None].chunk(2, dim=1)
+        hidden = F.silu(self.norm2(hidden) * (1 + scale) + shift)
+        return self.conv2(hidden) + self.skip(features)
+
+
+class FlowDecoder(nn.Module):
+    """A U-Net velocity field conditioned on the embedding and t, and its ODE sampler."""
+
+    def __init__(self, config: FlowConfig):
+        super().__init__()
+        self.config = config
+        c, widths = config, config.channels
+        self.null_embedding = nn.Parameter(torch.zeros(c.embedding_dim))  # "no sound"
+        self.condition = nn.Sequential(
+            nn.Linear(c.embedding_dim + TIME_FEATURES, c.condition_dim), nn.SiLU(),
+            nn.Linear(c.condition_dim, c.condition_dim), nn.SiLU(),
+        )  # fmt: skip
+        folded = c.image_channels * c.patch**2
+        self.input = nn.Conv2d(folded, widths[0], 3, padding=1)
+        inputs = (widths[0], *widths[:-1])
+        self.down = nn.ModuleList(
+            FlowBlock(i, o, c.condition_dim, c.groups) for i, o in zip(inputs, widths, strict=True)
+        )
+        self.middle = FlowBlock(widths[-1], widths[-1], c.condition_dim, c.groups)
+        self.up = nn.ModuleList(
+            FlowBlock(2 * width, inputs[level], c.condition_dim, c.groups)
+            for level, width in enumerate(widths)
+        )  # up[level] takes the level's skip beside the coarser level's output
+        self.output_norm = nn.GroupNorm(c.groups, widths[0])
+        self.output = nn.Conv2d(widths[0], folded, 3, padding=1)
+
+    def velocity(self, images, times, embeddings) -> torch.Tensor:
+        """The velocity (B, C, S, S) at noisy images (B, C, S, S) at times (B,)."""
+        condition = self.condition(torch.cat([embeddings, time_features(times)], dim=1))
+        features = self.input(F.pixel_unshuffle(images, self.config.patch))
+        skips = []
+        for level, block in enumerate(self.down):
+            if level:
+                features = F.avg_pool2d(features, 2)
+            features = block(features, condition)
+            skips.append(features)
+        features = self.middle(F.avg_pool2d(features, 2), condition)
+        for level in reversed(range(len(self.up))):
+            features = F.interpolate(features, scale_factor=2.0)
+            features = self.up[level](torch.cat([features, skips[level]], dim=1), condition)
+        features = self.output(F.silu(self.output_norm(features)))
+        return F.pixel_shuffle(features, self.config.patch)
+
+    def conditions(self, embeddings: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Embeddings where `keep` (B,) is 1, the learnt "no sound" vector where it is 0
+        (training for guidance; the vector takes part in every step, as DDP wants)."""
+        keep = keep.to(embeddings.dtype)[:, None]
+        return embeddings * keep + self.null_embedding[None] * (1 - keep)
+
+    def guided_velocity(self, images, times, embeddings, guidance: float) -> torch.Tensor:
+        """Classifier-free guidance: both velocities in one batch, extrapolated."""
+        if guidance == 1.0:
+            return self.velocity(images, times, embeddings)
+        unconditioned = self.null_embedding[None].expand_as(embeddings)
+        both = self.velocity(
+            torch.cat([images, images]),
+            torch.cat([times, times]),
+            torch.cat([embeddings, unconditioned]),
+        )
+        conditional, unconditional = both.chunk(2)
+        return unconditional + guidance * (conditional - unconditional)
+
+    def forward(self, embeddings: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (B, 3, S, S) in [-1, 1] from embeddings (B, D), integrating the flow from
+        the noise `codes` (B, noise_dim) (None: fresh torch.randn)."""
+        c = self.config
+        shape = (len(embeddings), c.image_channels, c.image_size, c.image_size)
+        if codes is None:
+            codes = torch.randn(shape, device=embeddings.device)
+        images = codes.reshape(shape).to(embeddings.dtype)
+        steps = c.sample_steps
+        for step in range(steps):
+            time = step / steps
+            guidance = c.guidance if time < c.guidance_until else 1.0
+            times = torch.full((len(images),), time, device=images.device)
+            velocity = self.guided_velocity(images, times, embeddings, guidance)
+            if c.solver == "heun" and step < steps - 1:  # the last step stays an Euler step
+                ahead = images + velocity / steps
+                velocity = 0.5 * (
+                    velocity + self.guided_velocity(ahead, times + 1 / steps, embeddings, guidance)
+                )
+            images = images + velocity / steps
+        images = images.clamp(-1.0, 1.0)
+        return images.expand(-1, 3, -1, -1) if c.image_channels == 1 else images
+
+
+def set_sampling(decoder: FlowDecoder, **settings) -> FlowDecoder:
+    """Make `decoder` sample with other settings (sample_steps, solver, guidance,
+    guidance_until: FlowConfig's fields), e.g. to compare guidance scales on one run (in
+    place; returns it; the configuration is checked)."""
+    from dataclasses import replace
+
+    decoder.config = replace(decoder.config, **settings)
+    return decoder

@@ -1,0 +1,187 @@
+"""Recipe `flow`: the flow-matching decoder on the frozen audio encoder (`s2i train-flow`).
+
+Beyond the paper (issue 15): the GAN's generator, trained with an L1 pixel loss against a
+random image of the sound's class, draws one blurred class template per sound; a
+conditional flow learns the whole distribution of images given the sound. One step: for
+paired (sound, image), draw noise x0 ~ N(0, I) and a time t (logit-normal: most of the
+training where the path is hardest, Esser et al. 2024), and regress the decoder's velocity
+at x_t = (1 - t) x0 + t x1 toward x1 - x0. As for the GAN, the frozen encoder's whole
+autoencoder is copied into every checkpoint, so a flow run loads on its own.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from s2ilib.train.common import (
+    fixed_validation_pairs,
+    frozen_encoder_run_config,
+    resolve_earlier_run,
+    save_sample_grid,
+)
+from s2ilib.train.config import FlowTrainConfig
+from s2ilib.train.engine import RunPlan
+from s2ilib.train.gan import FrozenEncoderTask
+
+GREY_CHECK_IMAGES = 256  # images of the pool looked at to tell grey data from colour
+VALIDATION_NOISE_SEED = 20260112  # the validation loss's fixed noise and times
+
+
+def grey_images(data, split: str = "train") -> bool:
+    """True when the first images of the split's image pool have three equal channels."""
+    images = np.asarray(data.image_pool(split).images[:GREY_CHECK_IMAGES])
+    if images.ndim == 3 or images.shape[-1] == 1:
+        return True
+    return bool((images[..., :1] == images).all())
+
+
+def flow_network_config(config: FlowTrainConfig, image_size: int, grey: bool) -> dict:
+    """The decoder's FlowConfig (a plain dict for config.json) from the training config."""
+    from s2ilib.models.config import FlowConfig, config_dict
+
+    channels = {"auto": 1 if grey else 3, "1": 1, "3": 3}[config.image_channels]
+    names = ("patch", "channels", "condition_dim", "sample_steps", "solver", "guidance",
+             "guidance_until")  # fmt: skip
+    settings = {name: getattr(config, name) for name in names}
+    network = FlowConfig(
+        embedding_dim=config.embedding_dim,
+        image_size=image_size,
+        image_channels=channels,
+        **settings,
+    )
+    return config_dict(network)
+
+
+def flow_matching_loss(decoder, images, embeddings, condition_dropout: float) -> torch.Tensor:
+    """Mean squared error of the decoder's velocity at a random point of the straight path
+    from noise to `images` (B, C, S, S), the embedding hidden with p = condition_dropout."""
+    count, device = len(images), images.device
+    noise = torch.randn_like(images)
+    times = torch.sigmoid(torch.randn(count, device=device))
+    keep = torch.rand(count, device=device) >= condition_dropout
+    t = times[:, None, None, None]
+    predicted = decoder.velocity((1 - t) * noise + t * images, times,
+                                 decoder.conditions(embeddings, keep))  # fmt: skip
+    return F.mse_loss(predicted, images - noise)
+
+
+@torch.no_grad()
+def update_average(average, trained, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * trained, parameter by parameter."""
+    torch._foreach_lerp_(list(average.parameters()), list(trained.parameters()), 1.0 - decay)
+
+
+class FlowTask(FrozenEncoderTask):
+    """Frozen encoder, the decoder being trained and its moving average, paired data."""
+
+    kind = "flow"
+    config_class = FlowTrainConfig
+
+    def __init__(self, config: FlowTrainConfig, document: dict, data, device):
+        from s2ilib.datasets.torch_data import PairedDataset
+        from s2ilib.models import build_models
+
+        self.config, self.device, self.document = config, device, document
+        networks = build_models(document["models"], ["autoencoder", "flow"])
+        self.autoencoder = networks["autoencoder"].to(device).eval().requires_grad_(False)
+        self.flow = networks["flow"].to(device).train()
+        self.average = copy.deepcopy(self.flow).eval().requires_grad_(False)
+        self.updates = 0  # optimiser steps the moving average has seen (its warm-up)
+        flow_config = self.flow.config
+        self.train_set = PairedDataset(
+            data, "train", flow_config.image_size, config.classes, config.limit_per_class,
+            config.seed,
+        )  # fmt: skip
+        self.optimizer = torch.optim.AdamW(
+            self.flow.parameters(), lr=config.lr, betas=config.betas,
+            weight_decay=config.weight_decay,
+        )  # fmt: skip
+        self.optimizers = {"flow": (self.optimizer, config.lr)}
+        self.val_spectrograms, self.val_images, _ = fixed_validation_pairs(
+            data, config, flow_config.image_size, device
+        )
+        self._refresh_validation_embeddings()
+
+    @classmethod
+    def plan(cls, config: FlowTrainConfig) -> RunPlan:
+        """`ae_run` is an autoencoder or alignment run (the `flow` recipe: alignment)."""
+        from s2ilib.datasets import open_dataset
+        from s2ilib.models import preset
+
+        config, ae_models, ae_checkpoint = resolve_earlier_run(config, ("ae", "align"))
+        image_size = config.image_size or preset(config.preset).generator.image_size
+        grey = grey_images(open_dataset(config.data))
+        network = {"flow": flow_network_config(config, image_size, grey)}
+        run_config = frozen_encoder_run_config(config, ae_models, ae_checkpoint, network)
+        desc = f"{Path(config.data).name}-{image_size}px-d{config.embedding_dim}"
+        return RunPlan(config, run_config, desc)
+
+    def _modelled(self, images: torch.Tensor) -> torch.Tensor:
+        """The channels the flow models (grey data: the first of three equal ones)."""
+        return images[:, : self.flow.config.image_channels]
+
+    def optimize_parameters(self, batch) -> dict:
+        spectrograms, images, _ = (part.to(self.device, non_blocking=True) for part in batch)
+        with torch.no_grad():  # the encoder is frozen and the sounds are not augmented
+            embeddings = self.autoencoder.encoder(spectrograms)
+        loss = flow_matching_loss(
+            self.flow, self._modelled(images), embeddings, self.config.condition_dropout
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        stats = {"flow_loss": loss.detach()}
+        if self.config.grad_clip:
+            stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(
+                self.flow.parameters(), self.config.grad_clip
+            ).detach()
+        self.optimizer.step()
+        self.updates += 1
+        decay = min(self.config.ema_decay, (1 + self.updates) / (10 + self.updates))
+        update_average(self.average, self.flow, decay)
+        return stats
+
+    @torch.no_grad()
+    def evaluate(self, step: int, samples_path: Path):
+        """The averaged decoder's flow loss on the validation pairs (fixed noise and
+        times), and a grid: real images, then two draws of generated ones."""
+        from s2ilib.seeding import rng_devices
+
+        config = self.config
+        count = min(config.num_samples, len(self.val_embeddings))
+        with torch.random.fork_rng(devices=rng_devices(self.device)):
+            torch.manual_seed(VALIDATION_NOISE_SEED)
+            val_loss = flow_matching_loss(
+                self.average, self._modelled(self.val_images), self.val_embeddings, 0.0
+            ).item()
+            shown = [self.val_images[:count]]
+            shown += [self.average(self.val_embeddings[:count]) for _ in range(2)]
+        grid = save_sample_grid(torch.cat(shown), count, samples_path)
+        return {"val_flow_loss": val_loss}, grid
+
+    def state_dict(self) -> dict:
+        """The averaged decoder is the run's "flow" (what load_run samples with); the
+        trained weights and the optimiser are kept for resuming."""
+        return {
+            "kind": self.kind,
+            "models": {
+                "autoencoder": self.autoencoder.state_dict(),
+                "flow": self.average.state_dict(),
+                "flow_trained": self.flow.state_dict(),
+            },
+            "optimizers": {"flow": self.optimizer.state_dict()},
+            "average_updates": self.updates,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.autoencoder.load_state_dict(state["models"]["autoencoder"])
+        self.average.load_state_dict(state["models"]["flow"])
+        self.flow.load_state_dict(state["models"]["flow_trained"])
+        self.optimizer.load_state_dict(state["optimizers"]["flow"])
+        self.updates = int(state["average_updates"])
+        self.autoencoder.eval()
+        self._refresh_validation_embeddings()

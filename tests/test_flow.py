@@ -1,0 +1,245 @@
+"""Recipe `flow`: the flow-matching decoder, its training task, CLI, resume and use as a
+translator (load_run, translate, s2i evaluate)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from s2ilib.errors import S2IError
+from s2ilib.models import FlowConfig, FlowDecoder
+from s2ilib.models.config import ConfigError
+from s2ilib.models.flow import set_sampling
+from s2ilib.runs import load_run
+from s2ilib.runs.checkpoint import load_checkpoint
+from s2ilib.train.config import FlowTrainConfig, TrainConfigError
+from s2ilib.train.flow import flow_matching_loss, grey_images
+from tests.test_train import (
+    AE_ARGS,
+    EMBEDDING_DIM,
+    REPO,
+    _final_models,
+    assert_same_models,
+    check_run_dir,
+    kill_after_checkpoint,
+    run_path,
+    s2i,
+    write_synthetic_set,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread):
+    """One torch thread for every test here (see conftest.one_torch_thread)."""
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """test_train's synthetic paired set (three classes in three colours)."""
+    folder = tmp_path_factory.mktemp("flow")
+    write_synthetic_set(folder / "data")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def ae_run(workdir) -> Path:
+    """A tiny autoencoder run through the CLI (the encoder the flow decodes from)."""
+    return run_path(s2i(*AE_ARGS, "--desc", "reference", cwd=workdir))
+
+
+SMALL = FlowConfig(embedding_dim=EMBEDDING_DIM, channels=(8, 16), condition_dim=16, groups=4)
+
+
+def small_decoder(seed: int = 0, **settings) -> FlowDecoder:
+    torch.manual_seed(seed)
+    return FlowDecoder(replace(SMALL, **settings)).eval()
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"channels": (8, 10)}, "groups"),
+        ({"image_size": 30}, "halve"),
+        ({"solver": "rk4"}, "solver"),
+        ({"guidance_until": 1.5}, "guidance_until"),
+        ({"image_channels": 2}, "image_channels"),
+    ],
+)
+def test_flow_config_names_what_does_not_fit(settings, named):
+    with pytest.raises(ConfigError, match=named):
+        replace(SMALL, **settings)
+
+
+def test_flow_train_config_checks_its_settings():
+    with pytest.raises(TrainConfigError, match="condition_dropout"):
+        FlowTrainConfig(condition_dropout=1.0)
+    with pytest.raises(TrainConfigError, match="needs condition_dropout"):
+        FlowTrainConfig(condition_dropout=0.0, guidance=2.0)
+    FlowTrainConfig(condition_dropout=0.0, guidance=1.0)  # plain conditional sampling
+
+
+def test_the_decoder_draws_images_from_its_noise():
+    decoder = small_decoder()
+    embeddings = torch.randn(4, EMBEDDING_DIM)
+    codes = torch.randn(4, SMALL.noise_dim)
+    with torch.no_grad():
+        images = decoder(embeddings, codes)
+        again = decoder(embeddings, codes)
+        other = decoder(embeddings, torch.randn(4, SMALL.noise_dim))
+    assert images.shape == (4, 3, 32, 32) and images.abs().max() <= 1.0
+    assert torch.equal(images[:, 0], images[:, 1])  # grey: three equal channels
+    assert torch.equal(images, again)
+    assert ((images - other).abs().amax(dim=(1, 2, 3)) > 0).all()
+
+
+def test_guidance_extrapolates_from_the_unconditional_velocity_in_one_batch():
+    decoder = small_decoder()
+    with torch.no_grad():
+        for parameter in decoder.parameters():  # an untrained net: make the condition matter
+            parameter.add_(0.1 * torch.randn_like(parameter))
+        images, times = torch.randn(3, 1, 32, 32), torch.rand(3)
+        embeddings = torch.randn(3, EMBEDDING_DIM)
+        conditional = decoder.velocity(images, times, embeddings)
+        nothing = decoder.conditions(embeddings, torch.zeros(3))
+        assert torch.equal(nothing, decoder.null_embedding.expand(3, -1))
+        unconditional = decoder.velocity(images, times, nothing)
+        guided = decoder.guided_velocity(images, times, embeddings, 3.0)
+    expected = unconditional + 3.0 * (conditional - unconditional)
+    torch.testing.assert_close(guided, expected, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(conditional, unconditional)
+
+
+def test_guidance_stops_at_guidance_until():
+    """Guided only while t < guidance_until: at 0 no step is guided, as guidance 1."""
+    decoder = small_decoder()
+    embeddings, codes = torch.randn(2, EMBEDDING_DIM), torch.randn(2, SMALL.noise_dim)
+    with torch.no_grad():
+        torch.nn.init.normal_(decoder.null_embedding)
+        plain = set_sampling(decoder, guidance=1.0)(embeddings, codes)
+        never = set_sampling(decoder, guidance=4.0, guidance_until=0.0)(embeddings, codes)
+        early = set_sampling(decoder, guidance=4.0, guidance_until=0.5)(embeddings, codes)
+    assert torch.equal(plain, never) and not torch.equal(plain, early)
+
+
+def test_training_fits_a_fixed_batch():
+    """The loss on fixed noise and times falls when one batch of two kinds of image, told
+    apart by their embedding, is fitted (the velocity target is learnable)."""
+    decoder = small_decoder().train()
+    images = -torch.ones(8, 1, 32, 32)
+    images[:4, :, 8:24, 8:24] = 1.0  # a square
+    images[4:, :, 14:18, :] = 1.0  # a bar
+    embeddings = torch.randn(2, EMBEDDING_DIM).repeat_interleave(4, dim=0)
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=3e-3)
+
+    def fixed_loss():
+        with torch.random.fork_rng():
+            torch.manual_seed(7)
+            return flow_matching_loss(decoder, images, embeddings, 0.0).item()
+
+    before = fixed_loss()
+    for _ in range(60):
+        loss = flow_matching_loss(decoder, images, embeddings, condition_dropout=0.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert fixed_loss() < 0.6 * before
+
+
+def test_grey_images_tells_grey_data_from_colour(workdir):
+    from s2ilib.datasets import open_dataset
+
+    assert grey_images(open_dataset("data/avdigits"))
+    assert not grey_images(open_dataset(workdir / "data"))  # class colours
+
+
+def flow_args(ae_run) -> tuple:
+    return (
+        "train-flow", "--data", "data", "--ae-run", ae_run, "--steps", 12, "--batch-size", 6,
+        "--log-every", 4, "--sample-every", 6, "--checkpoint-every", 2, "--keep-checkpoints",
+        "--val-samples", 6, "--num-samples", 3, "--warmup-steps", 2,
+        "--set", "channels=[8,16]", "--set", "condition_dim=16", "--sample-steps", 3,
+    )  # fmt: skip
+
+
+def test_cli_train_flow_resumes_to_identical_weights_and_translates(workdir, ae_run):
+    reference = run_path(s2i(*flow_args(ae_run), "--desc", "flow", cwd=workdir))
+    stats = check_run_dir(reference, "flow", 12)
+    assert {"flow_loss", "val_flow_loss"} <= set().union(*stats)
+    config = json.loads((reference / "config.json").read_text())
+    assert config["models"]["flow"]["image_channels"] == 3  # the synthetic set is in colour
+    assert config["models"]["flow"]["guidance"] == 4.0
+    state = load_checkpoint(reference / "checkpoints" / "last.pt")
+    assert state["average_updates"] == 12
+    assert_same_models(
+        {"autoencoder": _final_models(ae_run)["autoencoder"]},
+        {"autoencoder": state["models"]["autoencoder"]},
+    )
+    killed = kill_after_checkpoint((*flow_args(ae_run), "--desc", "killed"), workdir, 4, 12)
+    run_path(s2i("train-flow", "--resume", killed, cwd=workdir))
+    assert_same_models(_final_models(reference), _final_models(killed))
+
+    run = load_run(reference, kind=("gan", "flow"))
+    assert isinstance(run.generator, FlowDecoder) and run.image_size == 32
+    assert not run.generator.training
+    # The averaged weights are the ones sampled with; the trained ones differ from them.
+    trained = state["models"]["flow_trained"]
+    assert any(
+        not torch.equal(value, trained[name]) for name, value in run.generator.state_dict().items()
+    )
+    from s2ilib.translate import translate
+
+    spectrograms = np.random.default_rng(0).integers(0, 255, (3, 128, 100), dtype=np.uint8)
+    draws = translate(run, spectrograms, "cpu", samples=2, seed=0)
+    assert draws.shape == (3, 2, 32, 32, 3) and draws.dtype == np.uint8
+    assert not np.array_equal(draws[:, 0], draws[:, 1])  # the noise differs by draw
+    alone = translate(run, spectrograms[1:2], "cpu", samples=2, seed=0)
+    assert np.array_equal(alone[0], draws[1])  # a sound's images depend on it alone
+
+
+def test_a_flow_run_is_evaluated_like_a_gan_run(workdir, ae_run):
+    """`s2i evaluate` takes a flow run where it takes a GAN run (AV-Digits: grey images)."""
+    avdigits = REPO / "data" / "avdigits"
+    quick = ("--data", avdigits, "--limit-per-class", 4)
+    run = run_path(s2i(*flow_args(ae_run), *quick, "--steps", 4, "--desc", "flow-eval",
+                       cwd=workdir))  # fmt: skip
+    assert load_run(run).generator.config.image_channels == 1
+    informativity = run_path(
+        s2i("train-informativity", "--data", avdigits, "--epochs", 1, "--image-size", 32,
+            "--limit-per-class", 20, cwd=workdir)
+    )  # fmt: skip
+    command = [sys.executable, "-m", "s2ilib", "evaluate", "--gan", str(run), "--informativity",
+               str(informativity), "--data", str(avdigits), "--split", "val", "--samples", "2",
+               "--bootstrap", "20", "--no-baselines", "--out", "flow-report"]  # fmt: skip
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((workdir / "flow-report" / "metrics.json").read_text())
+    generator = metrics["methods"]["generator"]
+    assert 0.0 <= generator["informativity"]["mean"] <= 1.0
+    assert generator["draw_diversity"]["mean"] > 0
+    assert "Informativity" in result.stdout
+
+
+def test_load_run_names_the_kinds_it_expected(ae_run):
+    with pytest.raises(S2IError, match="not a 'gan' or 'flow' run"):
+        load_run(ae_run, kind=("gan", "flow"))
+
+
+def test_recipe_flow_trains_a_flow_run_and_train_gan_refuses_it(workdir, ae_run):
+    from s2ilib.train.recipes import flow_config, gan_config, recipe
+
+    assert recipe("flow").decoder == "flow" and recipe("flow").align == recipe("aligned").align
+    config = flow_config("flow", None, ae_run, {"num_epochs": 3, "pixel_weight": 5.0})
+    assert config.num_epochs == 3 and config.ae_run == str(ae_run)  # GAN-only settings dropped
+    with pytest.raises(S2IError, match="flow decoder"):
+        gan_config("flow", None, ae_run)
+    refused = s2i("train-gan", "--recipe", "flow", "--ae-run", ae_run, cwd=workdir, check=False)
+    assert refused.returncode != 0 and "s2i train-flow --recipe flow" in refused.stderr
