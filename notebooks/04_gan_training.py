@@ -128,13 +128,10 @@ if config.compare_losses and not config.smoke:  # sample grids exactly at the co
 if config.gan_run:
     recipe_runs = {config.recipe: config.gan_run}
 else:
-    names = [config.recipe, *config.comparison_recipes]
-    overrides = {name: smoke_settings("flow", config.smoke) for name in names  # flow decoders' quick budget
-                 if named_recipe(name).decoder == "flow"}
-    if config.loss:
-        overrides[config.recipe] = overrides.get(config.recipe, {}) | {"loss": config.loss}
-    recipe_runs = train_recipe_gans(names, config.ae_run, config.align_run, settings, config.runs_root, device,
-                                    overrides=overrides)
+    own_loss = {config.recipe: {"loss": config.loss}} if config.loss else {}
+    recipe_runs = train_recipe_gans([config.recipe, *config.comparison_recipes], config.ae_run, config.align_run,
+                                    settings, config.runs_root, device, overrides=own_loss,
+                                    flow_settings=smoke_settings("flow", config.smoke))
 run_dir = recipe_runs[config.recipe]
 print("GAN runs:", recipe_runs)
 stats = read_stats(run_dir)

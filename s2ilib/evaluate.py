@@ -199,7 +199,7 @@ def imagination(draws: list[dict], labels, num_classes: int, reference: dict, se
         result["draw_diversity"] = metrics.draw_diversity(stacked, labels, *real, seed=seed)
         judged = np.stack([draw["kway"] for draw in draws], axis=1)  # (N, K)
         result["draw_diversity_same_class"] = metrics.same_class_draw_diversity(
-            stacked, judged, *real, seed=seed
+            stacked, judged, reference["diversity"]
         )
     return result
 

@@ -284,15 +284,7 @@ def draw_diversity(
     }
 
 
-def same_class_draw_diversity(
-    draw_features,
-    draw_classes,
-    real_features,
-    real_labels,
-    num_classes: int,
-    max_real_per_class: int = 2000,
-    seed: int = 0,
-) -> dict:
+def same_class_draw_diversity(draw_features, draw_classes, real_per_class) -> dict:
     """draw_diversity within what the draws depict: variety of one digit, not of digits.
 
     Only pairs of one sound's draws that a classifier puts in the same class c count (two
@@ -300,7 +292,9 @@ def same_class_draw_diversity(
     divided by the mean distance between two real images of c, and per depicted class the
     ratios are averaged, then the classes' means (1.0 = as varied as real images of the
     digit drawn). draw_features: (N, K, F); draw_classes: (N, K) the class each draw is
-    judged to show (the K-way classifier's). Returns {"per_class", "mean",
+    judged to show (the K-way classifier's); real_per_class: (num_classes,) the real
+    images' spread, `mean_pairwise_distances` of their features (evaluation has it as
+    the reference's "diversity"). Returns {"per_class", "mean",
     "agreeing_pairs": the share of pairs judged the same class, "pairs": their count}.
     """
     draws = _features(draw_features, "draw features", ndim=3)
@@ -316,11 +310,8 @@ def same_class_draw_diversity(
         for start, stop in _row_blocks(num_sounds, num_draws**2)
     ]) if num_sounds else np.zeros((0, len(first)))  # fmt: skip
     same = classes[:, first] == classes[:, second]
-    real = _features(real_features, "real features")
-    real_labels = _labels(real_labels, num_classes, len(real), "real labels")
-    real_per_class = mean_pairwise_distances(
-        real, real_labels, num_classes, max_real_per_class, seed
-    )
+    real_per_class = np.asarray(real_per_class, np.float64)
+    num_classes = len(real_per_class)
     pair_class = _labels(classes[:, first][same], num_classes, int(same.sum()), "draw classes")
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = class_means(distances[same], pair_class, num_classes) / real_per_class

@@ -214,7 +214,8 @@ def test_same_class_draw_diversity_counts_only_draws_judged_one_class():
     draws = np.array([[[0, 0], [3, 4], [0, 0]], [[5, 5], [5, 10], [0, 0]]], float)
     judged = np.array([[0, 1, 0], [1, 1, 0]])
     real = np.array([[0, 0], [0, 10], [5, 5], [6, 5]], float)  # class 0: 10 apart; 1: 1
-    result = metrics.same_class_draw_diversity(draws, judged, real, np.array([0, 0, 1, 1]), 3)
+    real_spread = metrics.mean_pairwise_distances(real, np.array([0, 0, 1, 1]), 3)
+    result = metrics.same_class_draw_diversity(draws, judged, real_spread)
     np.testing.assert_allclose(result["per_class"][:2], [0.0, 5.0])
     assert np.isnan(result["per_class"][2])  # no draws judged class 2
     assert result["mean"] == pytest.approx(2.5)

@@ -17,6 +17,7 @@ evaluation, `s2i imagine` and the galleries use it unchanged).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -152,7 +153,5 @@ def set_sampling(decoder: FlowDecoder, **settings) -> FlowDecoder:
     """Make `decoder` sample with other settings (sample_steps, solver, guidance,
     guidance_until: FlowConfig's fields), e.g. to compare guidance scales on one run (in
     place; returns it; the configuration is checked)."""
-    from dataclasses import replace
-
     decoder.config = replace(decoder.config, **settings)
     return decoder

@@ -157,18 +157,22 @@ def flow_config(name: str, ae_run, align_run, settings: dict | None = None):
 
 
 def train_recipe_gans(names, ae_run, align_run, settings: dict | None = None, runs_root="runs",
-                      device=None, overrides: dict | None = None) -> dict[str, str]:  # fmt: skip
+                      device=None, overrides: dict | None = None,
+                      flow_settings: dict | None = None) -> dict[str, str]:  # fmt: skip
     """One GAN (or flow) run per recipe of `names` ("" and repeats skipped), in order, with
     the shared `settings` (any GANTrainConfig fields: data, length, seed, ...) on top of each
-    recipe's own, then `overrides[name]` (e.g. another loss for one of them); returns
+    recipe's own, then `flow_settings` for flow recipes (e.g. the notebooks' smoke budget of
+    the decoder), then `overrides[name]` (e.g. another loss for one of them); returns
     {recipe: run directory}. Runs are named runs/NNNNN-gan-recipe-<name> (a flow recipe:
     runs/NNNNN-flow-recipe-<name>)."""
     from s2ilib.train.registry import train_flow, train_gan
 
     runs = {}
     for name in dict.fromkeys(name for name in names if name):
-        own = {**(settings or {}), **(overrides or {}).get(name, {})}
-        if recipe(name).decoder == "flow":
+        flow = recipe(name).decoder == "flow"
+        own = {**(settings or {}), **((flow_settings or {}) if flow else {}),
+               **(overrides or {}).get(name, {})}  # fmt: skip
+        if flow:
             config = flow_config(name, ae_run, align_run, own)
             runs[name] = str(train_flow(config, runs_root, f"recipe-{name}", device=device))
         else:
