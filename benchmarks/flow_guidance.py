@@ -2,7 +2,7 @@
 
 Scores one `s2i train-flow` run (recipe `flow`) at each guidance scale given, with the
 informativity classifiers of the same data set: informativity, K-way accuracy, Frechet
-distance, precision/recall/density/coverage and draw diversity, over all draws and within
+distance (and that of real images of the digits drawn), precision/recall/density/coverage and draw diversity, over all draws and within
 the class each draw is judged to show (s2ilib.evaluate), the same sounds and draws for
 every setting. Nearest-neighbour retrieval and real images are scored once, in the same
 run, as the baselines.
@@ -28,8 +28,8 @@ from s2ilib.informativity import load_informativity
 from s2ilib.models.flow import set_sampling
 from s2ilib.runs import load_run
 
-COLUMNS = ("informativity", "K-way", "Frechet", "draw div.", "same-class div.", "P", "R", "D", "C",
-           "s")  # fmt: skip
+COLUMNS = ("informativity", "K-way", "Frechet", "class-matched real", "draw div.",
+           "same-class div.", "P", "R", "D", "C", "s")  # fmt: skip
 
 
 def row(method: dict) -> list[str]:
@@ -43,6 +43,7 @@ def row(method: dict) -> list[str]:
         f"{100 * informativity['mean']:.1f} [{100 * low:.1f}, {100 * high:.1f}]",
         f"{100 * method['kway_accuracy']:.1f}",
         f"{method['frechet_distance']:.3f}",
+        f"{method['frechet_class_matched']:.3f}",
         *("" if value is None else f"{value:.2f}" for value in diversities),
     ]
     return cells + [f"{prdc[k]:.3f}" if k in prdc else "" for k in

@@ -168,7 +168,9 @@ for column in ("language", "engine"):
 # method as faithfully as we know it), the `flow` recipe (a flow-matching decoder: varied
 # draws), `imagine` when it was trained, and any adversarial-loss comparison runs, each scored on the same sounds with the same
 # classifiers and the same number of draws per sound (`samples`): informativity, the
-# Frechet distance and precision/recall/density/coverage on the workbook's features, and
+# Frechet distance (`frechet_class_matched`: that of real images of the digits the run
+# drew, so the part of the distance that is drawing quality shows beside the part that is
+# which digits) and precision/recall/density/coverage on the workbook's features, and
 # the draw diversity (the spread of one sound's draws over the spread of real images of
 # its class; 1.0 = as varied as real handwriting; `draw_diversity_same_class`: within the
 # digit each draw is judged to show). Compare them with the baselines'

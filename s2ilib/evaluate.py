@@ -290,7 +290,24 @@ class _Scorer:
 
     def summarise(self, draws: list[dict]) -> dict:
         k = self.bank.num_classes
-        return summarise(draws, self.sounds.labels, k, self.reference, self.bootstrap, self.seed)
+        summary = summarise(draws, self.sounds.labels, k, self.reference, self.bootstrap, self.seed)
+        summary["frechet_class_matched"] = self.class_matched_frechet(draws)
+        return summary
+
+    def class_matched_frechet(self, draws: list[dict]) -> float | None:
+        """The Frechet distance of real images of the digits a method drew: for each of its
+        images, a random real image of the class the K-way classifier reads in it. It is
+        what a method drawing those digits as real handwriting scores, so it separates which
+        digits were drawn (a sharpened class guess moves both) from how they were drawn (the
+        method's distance beyond it). A reference, not a bound: images unlike any digit (a
+        flat grey) can score below the real images of the one digit they are read as."""
+        judged = torch.as_tensor(np.concatenate([draw["kway"] for draw in draws]))
+        if len(judged) < 2:  # a covariance needs two images at least
+            return None
+        positions = self.pool.draw(judged, torch.Generator().manual_seed(self.seed + 3))
+        batches = _pool_batches(self.pool, positions.numpy(), self.batch_size)
+        features = score_images(self.bank, batches)["features"]
+        return metrics.frechet_distance(features, self.reference["features"])
 
 
 def evaluate_translator(
@@ -552,6 +569,7 @@ def headline(metrics_dict: dict) -> dict:
         "draw_diversity_same_class": (generator.get("draw_diversity_same_class") or {}).get("mean"),
         "kway_accuracy": generator["kway_accuracy"],
         "frechet_distance": generator["frechet_distance"],
+        "frechet_class_matched": generator.get("frechet_class_matched"),
         **{name: prdc.get(name) for name in ("precision", "recall", "density", "coverage")},
         "retrieval_informativity": retrieval.get("informativity", {}).get("mean"),
         "retrieval_frechet_distance": retrieval.get("frechet_distance"),
@@ -596,6 +614,7 @@ def generator_row(run, metrics_dict: dict) -> dict:
         "diversity_ratio": generator["diversity"]["ratio"],
         "kway_accuracy": generator["kway_accuracy"],
         "frechet_distance": generator["frechet_distance"],
+        "frechet_class_matched": generator.get("frechet_class_matched"),
         # imagination (issue 15): how varied a sound's draws are, and realism/coverage
         "draw_diversity": (generator.get("draw_diversity") or {}).get("mean"),
         "draw_diversity_same_class": (generator.get("draw_diversity_same_class") or {}).get("mean"),

@@ -54,7 +54,7 @@ SMOKE = {
     "ceiling": {"num_steps": 4, "limit_per_class": 4, "batch_size": 8, "log_every": 2,
                 "checkpoint_every": 2},
     "evaluate": {"bootstrap": 100},
-    "probe": {"max_per_split": 200},
+    "probe": {"max_per_split": 100},
 }  # fmt: skip
 
 

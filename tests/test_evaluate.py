@@ -148,6 +148,8 @@ def test_perfect_generator_scores_the_real_image_ceiling(mnist, bank):
     )
     assert generator["kway_accuracy"] == pytest.approx(bank.ceilings["kway_accuracy"])
     assert generator["frechet_distance"] == pytest.approx(0, abs=1e-6)
+    # Real images of the digits read in the pool (nearly its own classes): close to the pool.
+    assert generator["frechet_class_matched"] < 0.3
     assert generator["diversity"]["ratio"] == pytest.approx(1.0)
     low, high = generator["informativity"]["ci"]
     assert low <= generator["informativity"]["mean"] <= high
@@ -208,6 +210,9 @@ def test_grey_images_score_near_zero_and_samples_are_reported(mnist, bank):
     assert generator["informativity_samples"]["mean"] < 0.05
     assert generator["informativity_any"]["mean"] >= generator["informativity_samples"]["mean"]
     assert generator["draws"] == 3 and generator["pixel"] is None
+    # Flat grey reads as few digits: real images of those alone are far from the pool's mix.
+    real = result["methods"]["real"]["frechet_class_matched"]
+    assert real < 0.3 and generator["frechet_class_matched"] > 10 * real
     assert set(result["methods"]) == {"generator", "random_real", "nearest_neighbour", "real"}
     assert set(result["breakdown"]) == {"voice_group", "language", "engine"}
     assert result["breakdown"]["engine"]["pico"]["num_sounds"] == 250
