@@ -34,15 +34,17 @@
 # Hinge and non-saturating losses are the field's standard alternatives, and spectral
 # normalisation of the discriminator's weights a standard guard against saturation.
 #
-# Three **recipes** (`s2ilib/train/recipes.py`) are trained here, in the same report:
-# `paper`, the authors' method as faithfully as we know it; `aligned`, the most
-# recognisable GAN this workbook found: the aligned embedding of notebook 03 and the
-# non-saturating loss; and `flow`, the same aligned embedding decoded by a **flow-matching**
-# network instead of a GAN (beyond the paper): it learns to carry random noise to a
+# Three **recipes** (`s2ilib/train/recipes.py`) are trained here, in the same report.
+# The main one, `flow` (beyond the paper), decodes the aligned embedding of notebook 03
+# with a **flow-matching** network instead of a GAN: it learns to carry random noise to a
 # handwritten image of what the sound says, so each draw of one sound is another hand.
 # Classifier-free guidance (a weight of 4 on the sound's say, while the digit takes
-# shape) keeps the draws on the sound's digit. `imagine` (the GAN with a conditional-VAE
-# code) is the GAN family's try at varied draws; add it to `compare_recipe` to see it.
+# shape) keeps the draws on the sound's digit. Beside it: `aligned`, the most recognisable
+# GAN this workbook found (the same aligned embedding and the non-saturating loss), whose
+# draws of one sound are near copies; and `paper`, the authors' method as faithfully as we
+# know it. `imagine` (the GAN with a conditional-VAE code) is the GAN family's try at
+# varied draws; add it to `compare_recipe` to see it. Notebook 05 measures all of them in
+# one report (`benchmarks/RESULTS.md` has the figures of the main job).
 #
 # Class labels are never used: for AV-Digits a sound is paired with a random handwritten
 # image of the same digit (redrawn every epoch), exactly as AV-MNIST pairs its modalities.
@@ -54,14 +56,14 @@
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
-recipe = "aligned"  # the main run's recipe: "aligned", "imagine", "flow" (beyond the paper) or "paper"
-compare_recipe = "paper,flow"  # comma-separated recipes also trained at full length, shown beside; empty: none
+recipe = "flow"  # the main run's recipe: "flow", "aligned", "imagine" (beyond the paper) or "paper"
+compare_recipe = "aligned,paper"  # comma-separated recipes also trained at full length, shown beside; empty: none
 ae_run = ""  # the AE run (recipes without alignment); empty: the one notebook 02 recorded
 align_run = ""  # the alignment run (recipe "aligned"); empty: the one notebook 03 recorded
 gan_run = ""  # an existing GAN (or flow) run to load instead of training; empty: train
 generator_preset = ""  # empty: the AE run's; "paper-attention": the authors' 2026 attention generator (GPU)
-loss = ""  # adversarial loss of the main run; empty: the recipe's
-compare_losses = ""  # comma-separated losses trained briefly with the main recipe; empty: none
+loss = ""  # adversarial loss of the main run (GAN recipes); empty: the recipe's
+compare_losses = ""  # comma-separated losses trained briefly with the main recipe (GAN recipes); empty: none
 num_epochs = 40  # passes over the training sounds (main run and recipe comparison)
 compare_epochs = 10  # epochs of each loss comparison run
 batch_size = 64
@@ -110,14 +112,14 @@ if config.compare_losses and not config.smoke:  # sample grids exactly at the co
 # %% [markdown]
 # ## Train the recipes (or load the main run)
 #
-# The `aligned` recipe conditions the GAN on the aligned embedding of notebook 03 and
+# The `flow` recipe trains a flow-matching decoder (`s2i train-flow`) on the aligned
+# embedding of notebook 03; the `aligned` recipe conditions a GAN on the same embedding and
 # trains it with the non-saturating loss (`loss` overrides it); the `paper` recipe keeps
 # the plain autoencoder embedding and the authors' L1 score regression; the `imagine` recipe
 # is `aligned` whose generator also takes a 16-number code, learnt as a conditional VAE-GAN
 # (an image encoder gives each paired image its code, so the pixel loss asks for that very
 # image instead of the class's mean; at test time the code is drawn at random: varied
-# draws of one sound); the `flow` recipe trains a flow-matching decoder (`s2i train-flow`)
-# on the same aligned embedding. All train on the same data, seed and length (the GAN's
+# draws of one sound). All train on the same data, seed and length (the GAN's
 # losses and learning rates do not apply to the flow), so that notebook 05 measures them in
 # one report.
 # A **stall detector** watches the discriminator: when its loss stays flat with real and
@@ -184,7 +186,8 @@ if len(recipe_runs) > 1:
 # %% [markdown]
 # ## Adversarial losses compared (optional)
 #
-# Short runs of the main recipe from the same encoder and seed, one per loss in
+# Short runs of the main recipe (a GAN recipe: set `recipe = "aligned"`) from the same
+# encoder and seed, one per loss in
 # `compare_losses` (e.g. "paper,moving_average,non_saturating"), compared on their loss
 # curves and their last sample grid. The moving-average loss is the workbook's reading of
 # the one the arXiv abstract names; `s2ilib/train/losses.py` defines all four.

@@ -41,14 +41,14 @@
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
-gan_run = ""  # the GAN run to evaluate; empty: the one notebook 04 recorded
+gan_run = ""  # the GAN (or flow) run to evaluate; empty: the one notebook 04 recorded
 informativity_run = ""  # trained classifiers to reuse; empty: train them here
 informativity_epochs = 20  # epochs of the classifiers' training
-compare_runs = ""  # comma-separated other GAN runs measured in the same report
+compare_runs = ""  # comma-separated other GAN (or flow) runs measured in the same report
 ceiling_run = ""  # a supervised-ceiling run of this split to reuse; empty: train one here
 ceiling_epochs = 60  # epochs of the supervised ceiling (0: none)
 split = "test"  # the split evaluated (test: unseen voices)
-samples = 3  # generator draws per sound (test-time dropout)
+samples = 3  # draws per sound (a flow's starting noise, a GAN's test-time dropout)
 bootstrap = 1000  # bootstrap resamples of the 95% intervals
 seed = 0
 device = "auto"  # auto: CUDA when present, else CPU
@@ -162,11 +162,12 @@ for column in ("language", "engine"):
         plt.show()
 
 # %% [markdown]
-# ## Other GAN runs measured in the same report
+# ## Other runs measured in the same report
 #
-# The runs notebook 04 trained beside the main one: the `paper` recipe (the authors'
-# method as faithfully as we know it), the `flow` recipe (a flow-matching decoder: varied
-# draws), `imagine` when it was trained, and any adversarial-loss comparison runs, each scored on the same sounds with the same
+# The runs notebook 04 trained beside the main one (the main job's: the `flow` recipe, a
+# flow-matching decoder whose draws vary): the `aligned` recipe (a GAN on the same aligned
+# embedding: near-identical draws), the `paper` recipe (the authors' method as faithfully
+# as we know it), `imagine` when it was trained, and any adversarial-loss comparison runs, each scored on the same sounds with the same
 # classifiers and the same number of draws per sound (`samples`): informativity, the
 # Frechet distance (`frechet_class_matched`: that of real images of the digits the run
 # drew, so the part of the distance that is drawing quality shows beside the part that is

@@ -17,15 +17,16 @@
 # # 6. Gallery: what does the model imagine?
 #
 # For sounds it has never heard (test voices), each row shows several imagined images
-# (dropout kept on at test time: the paper's source of variety) beside real images of the
-# sound's class. Then the best and worst translations, ranked by the K-way classifier's
+# (for the main job's `flow` run, each from its own starting noise; for a GAN run, dropout
+# kept on at test time: the paper's source of variety) beside real images of the sound's
+# class. Then the best and worst translations, ranked by the K-way classifier's
 # confidence in the sound's class, and an interpolation: images along the straight line
 # between two sounds' embeddings, which shows how smoothly the generator maps the
 # embedding space.
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
-gan_run = ""  # the GAN run; empty: the one notebook 04 recorded
+gan_run = ""  # the GAN (or flow) run; empty: the one notebook 04 recorded
 informativity_run = ""  # classifiers that rank best/worst; empty: the ones notebook 05 recorded (none: no ranking)
 compare_runs = ""  # comma-separated other GAN (or flow) runs whose draws of the same sounds are shown beside; empty: none
 split = "test"  # sounds shown (test: unseen voices)
@@ -80,7 +81,7 @@ plt.show()
 # ## The same sounds, drawn by each recipe
 #
 # The draws of one sound per class by the main run and by the runs notebook 04 trained
-# beside it (`compare_runs`: the `paper` and `flow` recipes), with the same seed. The
+# beside it (`compare_runs`: the `aligned` and `paper` recipes), with the same seed. The
 # `flow` recipe's draws (and `imagine`'s, when trained) should differ in slant, width and
 # stroke like real handwriting of one digit; the GANs' vary only through test-time dropout.
 

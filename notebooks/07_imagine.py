@@ -22,8 +22,11 @@
 # trained on AV-Digits that second is prepared as its clips were made: the spoken word is
 # trimmed of silence, set to the training level and centred (a quiet microphone would
 # otherwise show the model a darker word than any it has heard).
-# The sliders set how many images are drawn and how strong the test-time dropout is
-# (1.0 = as trained, 0 = one deterministic image).
+# The sliders set how many images are drawn and how they are drawn: for a flow run (the
+# main job's), the guidance weight (its trained 4 first; 1 = plain draws, more varied and
+# less often the sound's digit; higher = the digit more surely, drawn more heavily); for a
+# GAN run, the strength of the test-time dropout (1.0 = as trained, 0 = one deterministic
+# image).
 #
 # In JupyterLab the controls are live (an uploaded file is shown until you pick a test
 # sound again); run headless (papermill) the notebook shows the same view once, for the
@@ -31,7 +34,7 @@
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
-gan_run = ""  # the GAN run; empty: the one notebook 04 recorded (or the main job's)
+gan_run = ""  # the GAN (or flow) run; empty: the one notebook 04 recorded (or the main job's)
 audio_file = ""  # a sound file of your own to imagine; empty: a test sound
 split = "test"  # where the test sounds of the menu come from
 samples = 4  # images drawn per sound
@@ -62,20 +65,21 @@ from s2ilib.devices import resolve_device
 from s2ilib.errors import AudioError
 from s2ilib.notebook import write_step_outputs
 from s2ilib.viz import save_figure
-from s2ilib.runs import load_run
+from s2ilib.runs import TRANSLATOR_KINDS, load_run
 
 device = resolve_device(config.device)
 dataset = open_dataset(config.data_path)
-run = load_run(config.gan_run, device=device, kind="gan")
+run = load_run(config.gan_run, device=device, kind=TRANSLATOR_KINDS)
+knob = gallery.sampling_knob(run)  # the slider's setting: a flow's guidance, a GAN's dropout
 sounds = dataset.split(config.split)
 clip_mode = clip_mode_for(dataset.root)  # your recording is prepared as the training clips were
 
 
-def show(spectrogram, title: str, samples: int, dropout_scale: float, wave=None):
+def show(spectrogram, title: str, samples: int, setting: float, wave=None):
     """Play the sound (when there is one) and plot what the model imagines for it."""
     if wave is not None:
         display(Audio(wave, rate=SAMPLE_RATE))
-    images = gallery.imagine_spectrogram(run, spectrogram, samples, dropout_scale, device, config.seed)
+    images = gallery.imagine_spectrogram(run, spectrogram, samples, setting, device, config.seed)
     return viz.plot_imagined(spectrogram, images, title)
 
 
@@ -88,10 +92,11 @@ choices = gallery.sound_choices(sounds, dataset.classes, 40, config.seed)
 # %%
 if config.audio_file:
     own = Path(config.audio_file)
-    figure = show(gallery.file_spectrogram(own, clip_mode), own.name, config.samples, 1.0, load_audio(own))
+    figure = show(gallery.file_spectrogram(own, clip_mode), own.name, config.samples, knob["value"],
+                  load_audio(own))
 else:
     title, index = next(iter(choices.items()))
-    figure = show(sounds.spectrograms[index], title, config.samples, 1.0,
+    figure = show(sounds.spectrograms[index], title, config.samples, knob["value"],
                   gallery.clip_wave(dataset.root, sounds, index))
 save_figure(figure, "07_imagine", config.figures_dir)
 plt.show()
@@ -104,7 +109,7 @@ if config.live_widgets:
     choice = widgets.Dropdown(options=choices, description="test sound")
     upload = widgets.FileUpload(accept="audio/*,.wav,.flac,.ogg", multiple=False, description="your file")
     samples_slider = widgets.IntSlider(value=config.samples, min=1, max=8, description="images")
-    dropout_slider = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.25, description="dropout x")
+    setting_slider = widgets.FloatSlider(**knob)
     output = widgets.Output()
 
     def refresh(_=None):
@@ -118,10 +123,10 @@ if config.live_widgets:
                 except AudioError as error:
                     print(f"cannot read {item['name']}: {error}")
                     return
-                figure = show(spectrogram, item["name"], samples_slider.value, dropout_slider.value, wave)
+                figure = show(spectrogram, item["name"], samples_slider.value, setting_slider.value, wave)
             else:
                 figure = show(sounds.spectrograms[choice.value], choice.label, samples_slider.value,
-                              dropout_slider.value, gallery.clip_wave(dataset.root, sounds, choice.value))
+                              setting_slider.value, gallery.clip_wave(dataset.root, sounds, choice.value))
             # Displayed here, not by plt.show(): widget messages handled in another kernel
             # thread (JupyterLab's subshells) run the inline backend's flush, which can close
             # pyplot's figures while this one is drawn; it would then never be shown.
@@ -136,9 +141,9 @@ if config.live_widgets:
             refresh()
 
     choice.observe(choose, names="value")
-    for control in (upload, samples_slider, dropout_slider):
+    for control in (upload, samples_slider, setting_slider):
         control.observe(refresh, names="value")
-    display(widgets.VBox([widgets.HBox([choice, upload]), widgets.HBox([samples_slider, dropout_slider]), output]))
+    display(widgets.VBox([widgets.HBox([choice, upload]), widgets.HBox([samples_slider, setting_slider]), output]))
     refresh()
 else:
     print("headless run: live controls skipped (open the notebook in JupyterLab to use them)")

@@ -13,7 +13,8 @@ import torch
 from s2ilib.datasets.sounds import examples_per_class
 from s2ilib.datasets.torch_data import from_unit_range, resize_images, to_unit_range
 from s2ilib.formats import RecordSet
-from s2ilib.translate import encode, generate, set_dropout_scale, translate
+from s2ilib.models.flow import set_sampling
+from s2ilib.translate import encode, generate, set_dropout_scale, sound_keys, translate
 
 
 def imagine_records(
@@ -57,15 +58,16 @@ def best_and_worst(confidence: np.ndarray, count: int) -> tuple[np.ndarray, np.n
 def interpolate(run, spectrogram_a, spectrogram_b, steps: int, device, seed: int = 0) -> np.ndarray:
     """uint8 (steps, S, S, 3): images along the straight line between two sounds' embeddings.
 
-    Dropout is off here (eval mode) so that only the embedding changes along the row.
+    Only the embedding changes along the row: dropout is off (eval mode), and every image
+    starts from the first sound's code (a flow's starting noise, the `imagine` GAN's code).
     """
     pair = np.stack([np.asarray(spectrogram_a), np.asarray(spectrogram_b)])
     start, end = encode(run.encoder, pair, device)
     weights = torch.linspace(0, 1, steps).unsqueeze(1)
     path = (1 - weights) * start + weights * end
-    return generate(run.generator, path, device, samples=1, test_time_dropout=False, seed=seed)[
-        :, 0
-    ]
+    keys = sound_keys(pair[:1]).expand(steps)
+    images = generate(run.generator, path, device, 1, seed, test_time_dropout=False, keys=keys)
+    return images[:, 0]
 
 
 def sound_choices(sounds: RecordSet, classes: list[str], count: int = 40, seed: int = 0) -> dict:
@@ -125,16 +127,31 @@ def read_upload(name: str, content: bytes, mode: str = "loudest") -> tuple[np.nd
             raise AudioError(str(error).replace(str(path), name)) from None
 
 
-def imagine_spectrogram(
-    run, spectrogram, samples: int, dropout_scale: float, device, seed: int = 0
-):
-    """uint8 (samples, S, S, 3) for one spectrogram, dropout scaled by `dropout_scale`
-    (1: as trained, 0: one deterministic image); the trained rates are restored after."""
-    set_dropout_scale(run.generator, dropout_scale)
+def sampling_knob(run) -> dict:
+    """The one sampling setting notebook 07's slider turns, as ipywidgets.FloatSlider
+    arguments: a flow run's guidance weight (its trained setting first; 1 = plain
+    conditional draws, higher = more the sound's digit, less varied), a GAN run's dropout
+    scale (1 = as trained, 0 = one deterministic image)."""
+    if run.kind == "flow":
+        return {"description": "guidance", "value": run.generator.config.guidance,
+                "min": 1.0, "max": 8.0, "step": 0.5}  # fmt: skip
+    return {"description": "dropout x", "value": 1.0, "min": 0.0, "max": 2.0, "step": 0.25}
+
+
+def imagine_spectrogram(run, spectrogram, samples: int, knob: float, device, seed: int = 0):
+    """uint8 (samples, S, S, 3) for one spectrogram, with the sampling setting of
+    `sampling_knob` at `knob` (a flow's guidance weight, a GAN's dropout scale); the run's
+    own setting is restored after."""
+    spectrograms = np.asarray(spectrogram)[None]
+    if run.kind == "flow":
+        trained = run.generator.config
+        set_sampling(run.generator, guidance=float(knob))
+        try:
+            return translate(run, spectrograms, device, samples, seed)[0]
+        finally:
+            run.generator.config = trained
+    set_dropout_scale(run.generator, knob)
     try:
-        spectrograms = np.asarray(spectrogram)[None]
-        return translate(
-            run, spectrograms, device, samples, seed, test_time_dropout=dropout_scale > 0
-        )[0]
+        return translate(run, spectrograms, device, samples, seed, test_time_dropout=knob > 0)[0]
     finally:
         set_dropout_scale(run.generator, 1.0)

@@ -31,12 +31,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REPORTS_ROOT = REPO_ROOT / "reports"
 # Names IPython defines in every namespace; they are not parameters.
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
-# The kind of run each run parameter names (for the newest-run fallback in runs/).
+# The kinds of run each run parameter names (for the newest-run fallback in runs/).
 RUN_KINDS = {
-    "ae_run": "ae",
-    "align_run": "align",
-    "gan_run": "gan",
-    "informativity_run": "informativity",
+    "ae_run": ("ae",),
+    "align_run": ("align",),
+    "gan_run": ("gan", "flow"),  # a translator: a GAN's generator or a flow's decoder
+    "informativity_run": ("informativity",),
 }
 # Quick budgets of every stage when a notebook runs with smoke=True (tests): seconds each.
 SMOKE = {
@@ -144,12 +144,14 @@ def recorded_run(name: str, report_dir: Path, everywhere: bool) -> tuple[str, Pa
 
 
 def newest_run(name: str, values: dict) -> tuple[str, Path] | None:
-    """(run, runs root) of the newest run of the parameter's kind that has a checkpoint."""
-    kind = RUN_KINDS.get(name)
+    """(run, runs root) of the newest run of the parameter's kinds that has a checkpoint
+    (run folders are numbered in order of creation, whatever their kind)."""
+    kinds = RUN_KINDS.get(name)
     runs_root = repo_path(values.get("runs_root") or "runs")
-    if kind is None or not runs_root.is_dir():
+    if kinds is None or not runs_root.is_dir():
         return None
-    candidates = sorted(runs_root.glob(f"*-{kind}-*/checkpoints/last.pt"), reverse=True)
+    found = (runs_root.glob(f"*-{kind}-*/checkpoints/last.pt") for kind in kinds)
+    candidates = sorted((path for paths in found for path in paths), reverse=True)
     return (str(candidates[0].parents[1]), runs_root) if candidates else None
 
 
@@ -331,17 +333,18 @@ class GANParameters(TrainingParameters):
     PATHS = TrainingParameters.PATHS + ("ae_run", "align_run", "gan_run")
     FROM_EARLIER_STEPS = ("ae_run", "align_run")
 
-    recipe: str = "aligned"  # the main run's recipe (s2ilib.train.recipes)
+    recipe: str = "flow"  # the main run's recipe (s2ilib.train.recipes)
     # comma-separated recipes also trained at full length, beside the main one; "" = none
-    compare_recipe: str = "paper,flow"
+    compare_recipe: str = "aligned,paper"
     ae_run: str = ""  # the AE run (recipes without alignment); empty: notebook 02's
     align_run: str = ""  # the alignment run (recipes with alignment); empty: notebook 03's
-    gan_run: str = ""  # an existing GAN run to load instead of training; "" = train
+    gan_run: str = ""  # an existing GAN (or flow) run to load instead of training; "" = train
     # generator/discriminator preset; "" = the AE run's; "paper-attention": the authors'
     # 2026 convolutional-attention generator (69M parameters: a GPU's work)
     generator_preset: str = ""
-    loss: str = ""  # adversarial loss of the main run; "" = the recipe's
-    compare_losses: str = ""  # comma-separated losses trained briefly for comparison; "" = none
+    loss: str = ""  # adversarial loss of the main run (a GAN recipe); "" = the recipe's
+    # comma-separated losses trained briefly with the main recipe (a GAN recipe); "" = none
+    compare_losses: str = ""
     num_epochs: int = 40  # passes over the training sounds
     compare_epochs: int = 10  # epochs of each comparison run
     batch_size: int = 64
@@ -351,7 +354,7 @@ class GANParameters(TrainingParameters):
 
     def validate(self) -> None:
         from s2ilib.train.config import GAN_LOSS_NAMES
-        from s2ilib.train.recipes import RECIPE_NAMES
+        from s2ilib.train.recipes import RECIPE_NAMES, recipe
 
         super().validate()
         if not (self.ae_run or self.gan_run):
@@ -366,6 +369,12 @@ class GANParameters(TrainingParameters):
             require_choice("generator_preset", self.generator_preset, PRESET_NAMES)
         for loss in [self.loss or "paper", *self.comparison_losses]:
             require_choice("loss", loss, GAN_LOSS_NAMES)
+        if (self.loss or self.comparison_losses) and recipe(self.recipe).decoder == "flow":
+            raise ParameterError(
+                f"parameters loss={self.loss!r}, compare_losses={self.compare_losses!r}: "
+                f"adversarial losses belong to GAN recipes, and recipe {self.recipe!r} trains "
+                "a flow-matching decoder (set recipe='aligned' to compare losses)"
+            )
 
     @property
     def comparison_recipes(self) -> list[str]:
@@ -385,14 +394,14 @@ class EvaluationParameters(TrainingParameters):
     )  # fmt: skip
     FROM_EARLIER_STEPS = ("gan_run",)
 
-    gan_run: str = ""  # the GAN run to evaluate; empty: the one notebook 04 recorded
+    gan_run: str = ""  # the GAN (or flow) run to evaluate; empty: the one notebook 04 recorded
     informativity_run: str = ""  # trained classifiers to reuse; empty: train them here
     informativity_epochs: int = 20  # epochs of the classifiers' training
-    compare_runs: str = ""  # comma-separated other GAN runs measured in the same report
+    compare_runs: str = ""  # comma-separated other GAN (or flow) runs measured in the same report
     ceiling_run: str = ""  # a supervised-ceiling run of this split to reuse; "" = train one
     ceiling_epochs: int = 60  # epochs of the supervised ceiling (0: none)
     split: str = "test"  # the split evaluated (test: unseen voices)
-    samples: int = 3  # generator draws per sound (test-time dropout)
+    samples: int = 3  # draws per sound (a flow's starting noise, a GAN's test-time dropout)
     bootstrap: int = 1000  # bootstrap resamples of the 95% intervals
 
     def validate(self) -> None:
@@ -416,9 +425,9 @@ class GalleryParameters(ComputeParameters):
     PATHS = ComputeParameters.PATHS + ("gan_run", "informativity_run", "compare_runs")
     FROM_EARLIER_STEPS = ("gan_run", "informativity_run")
 
-    gan_run: str = ""  # the GAN run; empty: the one notebook 04 recorded
+    gan_run: str = ""  # the GAN (or flow) run; empty: the one notebook 04 recorded
     informativity_run: str = ""  # ranks best/worst; empty: notebook 05's (none: no ranking)
-    compare_runs: str = ""  # comma-separated other GAN runs whose draws are shown beside
+    compare_runs: str = ""  # comma-separated other GAN (or flow) runs whose draws are shown beside
     split: str = "test"  # sounds shown (test: unseen voices)
     samples: int = 4  # imagined images per sound (test-time dropout draws)
     cases: int = 6  # sounds in the best and in the worst row
@@ -446,7 +455,7 @@ class ImagineParameters(ComputeParameters):
     PATHS = ComputeParameters.PATHS + ("gan_run", "audio_file")
     FROM_EARLIER_STEPS = ("gan_run",)
 
-    gan_run: str = ""  # the GAN run; empty: the one notebook 04 recorded
+    gan_run: str = ""  # the GAN (or flow) run; empty: the one notebook 04 recorded
     audio_file: str = ""  # a sound file of your own to imagine; empty: a test sound
     split: str = "test"  # where the test sounds of the menu come from
     samples: int = 4  # images drawn per sound

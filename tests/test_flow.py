@@ -202,6 +202,27 @@ def test_cli_train_flow_resumes_to_identical_weights_and_translates(workdir, ae_
     assert not np.array_equal(draws[:, 0], draws[:, 1])  # the noise differs by draw
     alone = translate(run, spectrograms[1:2], "cpu", samples=2, seed=0)
     assert np.array_equal(alone[0], draws[1])  # a sound's images depend on it alone
+    _gallery_takes_a_flow_run(run, spectrograms)
+
+
+def _gallery_takes_a_flow_run(run, spectrograms):
+    """Notebook 07's slider turns the flow's guidance; notebook 06's interpolation keeps the
+    first sound's starting noise along the row."""
+    from s2ilib import gallery
+    from s2ilib.translate import encode, generate, sound_keys, translate
+
+    knob = gallery.sampling_knob(run)
+    assert knob["description"] == "guidance" and knob["value"] == 4.0
+    trained = run.generator.config
+    as_trained = gallery.imagine_spectrogram(run, spectrograms[0], 2, 4.0, "cpu")
+    assert np.array_equal(as_trained, translate(run, spectrograms[:1], "cpu", 2, 0)[0])
+    plain = gallery.imagine_spectrogram(run, spectrograms[0], 2, 1.0, "cpu")
+    assert not np.array_equal(plain, as_trained) and run.generator.config == trained
+    row = gallery.interpolate(run, spectrograms[0], spectrograms[1], 3, "cpu")
+    start, end = encode(run.encoder, spectrograms[:2], "cpu")
+    middle = generate(run.generator, ((start + end) / 2)[None], "cpu",
+                      keys=sound_keys(spectrograms[:1]), test_time_dropout=False)  # fmt: skip
+    assert np.array_equal(row[1], middle[0, 0])
 
 
 def test_a_flow_run_is_evaluated_like_a_gan_run(workdir, ae_run):

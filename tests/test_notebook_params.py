@@ -109,7 +109,11 @@ def test_recipes_are_checked_and_align_runs_come_from_notebook_02(tmp_path):
     )
     config = load_parameters(GANParameters, {"report_dir": str(tmp_path / "report")})
     assert (config.ae_run, config.align_run) == (str(ae_run), str(align_run))
-    assert (config.recipe, config.comparison_recipes) == ("aligned", ["paper", "flow"])
+    assert (config.recipe, config.comparison_recipes) == ("flow", ["aligned", "paper"])
+    with pytest.raises(ParameterError, match="adversarial losses belong to GAN recipes"):
+        load_parameters(GANParameters, {"report_dir": str(tmp_path / "report"), "loss": "hinge"})
+    aligned = {"report_dir": str(tmp_path / "report"), "recipe": "aligned", "loss": "hinge"}
+    assert load_parameters(GANParameters, aligned).loss == "hinge"
     with pytest.raises(ParameterError, match="parameter recipe='fancy'"):
         load_parameters(GANParameters, {"report_dir": str(tmp_path / "report"), "recipe": "fancy"})
     with pytest.raises(ParameterError, match="parameter compare_recipe='dreamy'"):
@@ -168,6 +172,8 @@ def test_without_a_report_the_newest_run_of_the_kind_is_taken(repository, capsys
     newest = _gan_run(repository, "00007-gan-new")
     (repository / "runs" / "00008-ae-later" / "checkpoints").mkdir(parents=True)
     assert load_parameters(ImagineParameters, {}).gan_run == str(newest)
+    flow = _gan_run(repository, "00009-flow-recipe-flow")  # a flow run translates too
+    assert load_parameters(ImagineParameters, {}).gan_run == str(flow)
     assert "gan_run = " in capsys.readouterr().out
 
 
