@@ -1,7 +1,6 @@
 """How a flow run's sampling settings trade recognisability against realism and variety.
 
-Scores one `s2i train-flow` run (recipe `flow`) at each guidance scale given (and each
-weight of the guidance's part along the predicted image, `--parallel`), with the
+Scores one `s2i train-flow` run (recipe `flow`) at each guidance scale given, with the
 informativity classifiers of the same data set: informativity, K-way accuracy, Frechet
 distance (and that of real images of the digits drawn), precision/recall/density/coverage and draw diversity, over all draws and within
 the class each draw is judged to show (s2ilib.evaluate), the same sounds and draws for
@@ -9,8 +8,7 @@ every setting. Nearest-neighbour retrieval and real images are scored once, in t
 run, as the baselines.
 
     .venv/bin/python benchmarks/flow_guidance.py --run runs/NNN-flow-recipe-flow \
-        --informativity runs/NNN-informativity-avdigits-32px --guidance 1 2 4 --until 0.5 \
-        --parallel 1 0
+        --informativity runs/NNN-informativity-avdigits-32px --guidance 1 2 4 --until 0.5
 
 Each setting samples the split `--samples` times (10 ODE steps, two network passes a step
 when guided): about 3-6 minutes per setting on 2 CPU cores for AV-Digits' 1,380 test sounds
@@ -61,17 +59,15 @@ def main(argv=None) -> int:
     print("| setting | " + " | ".join(COLUMNS) + " |")
     print("|---|" + "---:|" * len(COLUMNS))
     results, baselines = {}, True
-    settings = [(g, p) for g in args.guidance for p in (args.parallel if g != 1.0 else [1.0])]
-    for guidance, parallel in settings:
+    for guidance in args.guidance:
         until = args.until if guidance != 1.0 else 1.0
         set_sampling(run.generator, guidance=guidance, guidance_until=until,
-                     guidance_parallel=parallel, sample_steps=args.steps, solver=args.solver)  # fmt: skip
+                     sample_steps=args.steps, solver=args.solver)  # fmt: skip
         start = time.perf_counter()
         metrics = evaluate_run(run, bank, data, split=args.split, samples=args.samples,
                                bootstrap=args.bootstrap, seed=args.seed, baselines=baselines)  # fmt: skip
         seconds = time.perf_counter() - start
-        name = (f"guidance {guidance:g} until t={until:g}, parallel x{parallel:g}, "
-                f"{args.steps} {args.solver} steps")  # fmt: skip
+        name = f"guidance {guidance:g} until t={until:g}, {args.steps} {args.solver} steps"
         results[name] = metrics["methods"]
         print(f"| {name} | " + " | ".join(row(metrics["methods"]["generator"])), end="")
         print(f" | {seconds:.0f} |", flush=True)
@@ -95,9 +91,6 @@ def _parser() -> argparse.ArgumentParser:
                         help="guidance scales to score (default 1 2 4)")  # fmt: skip
     parser.add_argument("--until", type=float, default=0.5,
                         help="guide only while t < this (default 0.5)")  # fmt: skip
-    parser.add_argument("--parallel", type=float, nargs="+", default=[1.0],
-                        help="weights of the guidance's part along the predicted image, each "
-                        "scored with every scale (1: classifier-free guidance; 0: projected)")  # fmt: skip
     parser.add_argument("--steps", type=int, default=10, help="ODE steps (default 10)")
     parser.add_argument("--solver", default="euler", help="euler or heun (default euler)")
     parser.add_argument("--split", default="test", help="split scored (default test)")

@@ -117,42 +117,6 @@ def test_guidance_extrapolates_from_the_unconditional_velocity_in_one_batch():
     assert not torch.allclose(conditional, unconditional)
 
 
-def test_projected_guidance_reweighs_the_update_along_the_predicted_image():
-    """guidance_parallel w: the guided velocity is conditional + (g - 1) x (the update's
-    part orthogonal to the predicted image + w x its part along it); w = 1 is plain
-    classifier-free guidance, w = 0 leaves the predicted image's scale as the condition's."""
-    decoder = small_decoder()
-    with torch.no_grad():
-        for parameter in decoder.parameters():
-            parameter.add_(0.1 * torch.randn_like(parameter))
-        images, times = torch.randn(3, 1, 32, 32), torch.rand(3)
-        embeddings = torch.randn(3, EMBEDDING_DIM)
-        conditional = decoder.velocity(images, times, embeddings)
-        unconditional = decoder.velocity(images, times, decoder.null_embedding.expand(3, -1))
-        plain = decoder.guided_velocity(images, times, embeddings, 4.0)
-        projected = set_sampling(decoder, guidance_parallel=0.0).guided_velocity(
-            images, times, embeddings, 4.0
-        )
-        half = set_sampling(decoder, guidance_parallel=0.5).guided_velocity(
-            images, times, embeddings, 4.0
-        )
-    predicted = (images + (1 - times)[:, None, None, None] * conditional).flatten(1)
-    direction = torch.nn.functional.normalize(predicted, dim=1)
-
-    def along(velocity):  # the length of each image's component along its predicted image
-        return (velocity.flatten(1) * direction).sum(1)
-
-    update = conditional - unconditional
-    torch.testing.assert_close(along(projected - conditional), torch.zeros(3), atol=1e-4, rtol=0)
-    torch.testing.assert_close(along(half - conditional), 1.5 * along(update), rtol=1e-4, atol=1e-4)
-    orthogonal = (plain - conditional).flatten(1) - 3 * along(update)[:, None] * direction
-    torch.testing.assert_close(
-        (projected - conditional).flatten(1), orthogonal, rtol=1e-4, atol=1e-4
-    )
-    with pytest.raises(ConfigError, match="guidance_parallel"):
-        set_sampling(decoder, guidance_parallel=-1.0)
-
-
 def test_guidance_stops_at_guidance_until():
     """Guided only while t < guidance_until: at 0 no step is guided, as guidance 1."""
     decoder = small_decoder()

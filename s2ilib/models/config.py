@@ -337,8 +337,8 @@ class FlowConfig:
     The U-Net works on `patch` x `patch` pixel blocks folded into channels (a 32-pixel
     image is a 16x16 map of 4 channels with patch 2: a quarter of the full-resolution cost),
     then halves the map at each of `channels`' levels after the first. Sampling settings
-    (`sample_steps`, `solver`, `guidance`, `guidance_until`, `guidance_parallel`) are part
-    of the network's configuration, so a run's images are defined by its config.json alone.
+    (`sample_steps`, `solver`, `guidance`, `guidance_until`) are part of the network's
+    configuration, so a run's images are defined by its config.json alone.
     """
 
     embedding_dim: int = 512
@@ -355,11 +355,6 @@ class FlowConfig:
     # steps decide the digit, late ones the strokes, where guidance oversaturates).
     guidance: float = 1.0
     guidance_until: float = 1.0
-    # Weight of the guidance update's part along the predicted image (per image; the rest,
-    # orthogonal to it, always counts in full): 1 = classifier-free guidance as above, 0 =
-    # adaptive projected guidance's projection (Sadat et al. 2024), which removes what
-    # oversaturates strokes at high guidance while keeping what makes the digit.
-    guidance_parallel: float = 1.0
 
     def __post_init__(self):
         _require(self.image_channels in (1, 3), self, f"image_channels {self.image_channels}")
@@ -381,7 +376,6 @@ class FlowConfig:
         _require(self.solver in FLOW_SOLVERS, self, f"solver {self.solver!r} ({FLOW_SOLVERS})")
         _require(self.guidance >= 0, self, f"guidance {self.guidance} < 0")
         _require(0 <= self.guidance_until <= 1, self, "guidance_until: a time in [0, 1]")
-        _require(self.guidance_parallel >= 0, self, "guidance_parallel: a weight >= 0")
 
     @property
     def noise_dim(self) -> int:

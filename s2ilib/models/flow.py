@@ -113,8 +113,7 @@ class FlowDecoder(nn.Module):
         return embeddings * keep + self.null_embedding[None] * (1 - keep)
 
     def guided_velocity(self, images, times, embeddings, guidance: float) -> torch.Tensor:
-        """Classifier-free guidance: both velocities in one batch, extrapolated (the part
-        of the extrapolation along the predicted image weighted by guidance_parallel)."""
+        """Classifier-free guidance: both velocities in one batch, extrapolated."""
         if guidance == 1.0:
             return self.velocity(images, times, embeddings)
         unconditioned = self.null_embedding[None].expand_as(embeddings)
@@ -124,13 +123,7 @@ class FlowDecoder(nn.Module):
             torch.cat([embeddings, unconditioned]),
         )
         conditional, unconditional = both.chunk(2)
-        if self.config.guidance_parallel == 1.0:
-            return unconditional + guidance * (conditional - unconditional)
-        predicted = images + (1 - times)[:, None, None, None] * conditional  # the image at t = 1
-        update = _reweigh_parallel(
-            conditional - unconditional, predicted, self.config.guidance_parallel
-        )
-        return conditional + (guidance - 1) * update
+        return unconditional + guidance * (conditional - unconditional)
 
     def forward(self, embeddings: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
         """Images (B, 3, S, S) in [-1, 1] from embeddings (B, D), integrating the flow from
@@ -156,19 +149,9 @@ class FlowDecoder(nn.Module):
         return images.expand(-1, 3, -1, -1) if c.image_channels == 1 else images
 
 
-def _reweigh_parallel(update: torch.Tensor, predicted: torch.Tensor, weight: float):
-    """`update` (B, C, S, S) with its component along `predicted` (per image) times
-    `weight`: the parallel part of a guidance update scales the predicted image's contrast
-    (oversaturation at high guidance); the orthogonal part changes what it shows (adaptive
-    projected guidance, Sadat et al. 2024)."""
-    flat, direction = update.flatten(1), F.normalize(predicted.flatten(1), dim=1)
-    parallel = (flat * direction).sum(1, keepdim=True) * direction
-    return (flat - (1 - weight) * parallel).view_as(update)
-
-
 def set_sampling(decoder: FlowDecoder, **settings) -> FlowDecoder:
     """Make `decoder` sample with other settings (sample_steps, solver, guidance,
-    guidance_until, guidance_parallel: FlowConfig's fields), e.g. to compare guidance scales on one run (in
+    guidance_until: FlowConfig's fields), e.g. to compare guidance scales on one run (in
     place; returns it; the configuration is checked)."""
     decoder.config = replace(decoder.config, **settings)
     return decoder
