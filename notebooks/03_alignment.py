@@ -27,12 +27,13 @@
 # the labels. Training sounds are warped in frequency and time, shifted and changed in
 # level, so that voices are not memorised.
 #
-# This stage gives the workbook's headline result (recipe `aligned`); the `paper` recipe
-# skips it, and this notebook then only records that there is nothing to align.
+# This stage underlies the workbook's headline result: recipes `flow` (the main run) and
+# `aligned` decode this one alignment run (`flow`'s alignment settings are `aligned`'s); the
+# `paper` recipe skips it, and this notebook then only records that there is nothing to align.
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
-recipe = "aligned"  # the recipe whose alignment stage runs; "paper": none
+recipe = "aligned"  # the recipe whose alignment stage runs ("flow": the same); "paper": none
 ae_run = ""  # the AE run to align; empty: the one notebook 02 recorded
 align_run = ""  # an existing alignment run to load instead of training; empty: train
 align_epochs = 0  # epochs of the alignment stage; 0: the recipe's
