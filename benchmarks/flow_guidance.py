@@ -8,7 +8,8 @@ every setting. Nearest-neighbour retrieval and real images are scored once, in t
 run, as the baselines.
 
     .venv/bin/python benchmarks/flow_guidance.py --run runs/NNN-flow-recipe-flow \
-        --informativity runs/NNN-informativity-avdigits-32px --guidance 1 2 4 --until 0.5
+        --informativity runs/NNN-informativity-avdigits-32px --guidance 1 2 4 --from 0.1 \
+        --until 0.5
 
 Each setting samples the split `--samples` times (10 ODE steps, two network passes a step
 when guided): about 3-6 minutes per setting on 2 CPU cores for AV-Digits' 1,380 test sounds
@@ -60,14 +61,14 @@ def main(argv=None) -> int:
     print("|---|" + "---:|" * len(COLUMNS))
     results, baselines = {}, True
     for guidance in args.guidance:
-        until = args.until if guidance != 1.0 else 1.0
-        set_sampling(run.generator, guidance=guidance, guidance_until=until,
+        start, until = (args.start, args.until) if guidance != 1.0 else (0.0, 1.0)
+        set_sampling(run.generator, guidance=guidance, guidance_from=start, guidance_until=until,
                      sample_steps=args.steps, solver=args.solver)  # fmt: skip
         start = time.perf_counter()
         metrics = evaluate_run(run, bank, data, split=args.split, samples=args.samples,
                                bootstrap=args.bootstrap, seed=args.seed, baselines=baselines)  # fmt: skip
         seconds = time.perf_counter() - start
-        name = f"guidance {guidance:g} until t={until:g}, {args.steps} {args.solver} steps"
+        name = f"guidance {guidance:g} for {start:g} <= t < {until:g}, {args.steps} {args.solver} steps"
         results[name] = metrics["methods"]
         print(f"| {name} | " + " | ".join(row(metrics["methods"]["generator"])), end="")
         print(f" | {seconds:.0f} |", flush=True)
@@ -89,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", help="data set folder (default: the run's)")
     parser.add_argument("--guidance", type=float, nargs="+", default=[1.0, 2.0, 4.0],
                         help="guidance scales to score (default 1 2 4)")  # fmt: skip
+    parser.add_argument("--from", dest="start", type=float, default=0.1,
+                        help="guide only from t = this on (default 0.1)")  # fmt: skip
     parser.add_argument("--until", type=float, default=0.5,
                         help="guide only while t < this (default 0.5)")  # fmt: skip
     parser.add_argument("--steps", type=int, default=10, help="ODE steps (default 10)")

@@ -38,8 +38,8 @@
 # The main one, `flow` (beyond the paper), decodes the aligned embedding of notebook 03
 # with a **flow-matching** network instead of a GAN: it learns to carry random noise to a
 # handwritten image of what the sound says, so each draw of one sound is another hand.
-# Classifier-free guidance (a weight of 4 on the sound's say, while the digit takes
-# shape) keeps the draws on the sound's digit. Beside it: `aligned`, the most recognisable
+# Classifier-free guidance (a weight of 5 on the sound's say while the digit takes shape:
+# the second to the fifth of ten steps) keeps the draws on the sound's digit. Beside it: `aligned`, the most recognisable
 # GAN this workbook found (the same aligned embedding and the non-saturating loss), whose
 # draws of one sound are near copies; and `paper`, the authors' method as faithfully as we
 # know it. `imagine` (the GAN with a conditional-VAE code) is the GAN family's try at

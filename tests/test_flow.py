@@ -70,6 +70,7 @@ def small_decoder(seed: int = 0, **settings) -> FlowDecoder:
         ({"image_size": 30}, "halve"),
         ({"solver": "rk4"}, "solver"),
         ({"guidance_until": 1.5}, "guidance_until"),
+        ({"guidance_from": 0.6, "guidance_until": 0.5}, "guidance_from"),
         ({"image_channels": 2}, "image_channels"),
     ],
 )
@@ -117,16 +118,20 @@ def test_guidance_extrapolates_from_the_unconditional_velocity_in_one_batch():
     assert not torch.allclose(conditional, unconditional)
 
 
-def test_guidance_stops_at_guidance_until():
-    """Guided only while t < guidance_until: at 0 no step is guided, as guidance 1."""
+def test_guidance_only_between_guidance_from_and_guidance_until():
+    """Guided only while guidance_from <= t < guidance_until: an empty interval guides no
+    step, as guidance 1; skipping the first step (t = 0) changes the images."""
     decoder = small_decoder()
     embeddings, codes = torch.randn(2, EMBEDDING_DIM), torch.randn(2, SMALL.noise_dim)
     with torch.no_grad():
         torch.nn.init.normal_(decoder.null_embedding)
         plain = set_sampling(decoder, guidance=1.0)(embeddings, codes)
         never = set_sampling(decoder, guidance=4.0, guidance_until=0.0)(embeddings, codes)
-        early = set_sampling(decoder, guidance=4.0, guidance_until=0.5)(embeddings, codes)
-    assert torch.equal(plain, never) and not torch.equal(plain, early)
+        empty = set_sampling(decoder, guidance_from=0.5, guidance_until=0.5)(embeddings, codes)
+        early = set_sampling(decoder, guidance=4.0, guidance_from=0.0)(embeddings, codes)
+        later = set_sampling(decoder, guidance_from=0.1)(embeddings, codes)
+    assert torch.equal(plain, never) and torch.equal(plain, empty)
+    assert not torch.equal(plain, early) and not torch.equal(early, later)
 
 
 def test_training_fits_a_fixed_batch():
@@ -175,7 +180,8 @@ def test_cli_train_flow_resumes_to_identical_weights_and_translates(workdir, ae_
     assert {"flow_loss", "val_flow_loss"} <= set().union(*stats)
     config = json.loads((reference / "config.json").read_text())
     assert config["models"]["flow"]["image_channels"] == 3  # the synthetic set is in colour
-    assert config["models"]["flow"]["guidance"] == 4.0
+    assert config["models"]["flow"]["guidance"] == 5.0
+    assert config["models"]["flow"]["guidance_from"] == 0.1  # the recipe's interval
     state = load_checkpoint(reference / "checkpoints" / "last.pt")
     assert state["average_updates"] == 12
     assert_same_models(
@@ -201,7 +207,9 @@ def test_cli_train_flow_resumes_to_identical_weights_and_translates(workdir, ae_
     assert draws.shape == (3, 2, 32, 32, 3) and draws.dtype == np.uint8
     assert not np.array_equal(draws[:, 0], draws[:, 1])  # the noise differs by draw
     alone = translate(run, spectrograms[1:2], "cpu", samples=2, seed=0)
-    assert np.array_equal(alone[0], draws[1])  # a sound's images depend on it alone
+    # A sound's images depend on it alone: its noise is keyed by the sound, not the batch
+    # (batched convolutions may round differently: one grey level at most).
+    assert np.abs(alone[0].astype(int) - draws[1]).max() <= 1
     _gallery_takes_a_flow_run(run, spectrograms)
 
 
@@ -212,9 +220,9 @@ def _gallery_takes_a_flow_run(run, spectrograms):
     from s2ilib.translate import encode, generate, sound_keys, translate
 
     knob = gallery.sampling_knob(run)
-    assert knob["description"] == "guidance" and knob["value"] == 4.0
+    assert knob["description"] == "guidance" and knob["value"] == 5.0
     trained = run.generator.config
-    as_trained = gallery.imagine_spectrogram(run, spectrograms[0], 2, 4.0, "cpu")
+    as_trained = gallery.imagine_spectrogram(run, spectrograms[0], 2, 5.0, "cpu")
     assert np.array_equal(as_trained, translate(run, spectrograms[:1], "cpu", 2, 0)[0])
     plain = gallery.imagine_spectrogram(run, spectrograms[0], 2, 1.0, "cpu")
     assert not np.array_equal(plain, as_trained) and run.generator.config == trained

@@ -86,6 +86,7 @@ FLOW_OPTIONS = [
     ("--ema-decay", "ema_decay", float, "decay of the sampling weights' moving average"),
     ("--condition-dropout", "condition_dropout", float, "share of pairs shown no sound"),
     ("--guidance", "guidance", float, "classifier-free guidance scale when sampling (1: none)"),
+    ("--guidance-from", "guidance_from", float, "guide only from t = this on (0: from the noise)"),
     (
         "--guidance-until",
         "guidance_until",

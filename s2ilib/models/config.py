@@ -337,8 +337,8 @@ class FlowConfig:
     The U-Net works on `patch` x `patch` pixel blocks folded into channels (a 32-pixel
     image is a 16x16 map of 4 channels with patch 2: a quarter of the full-resolution cost),
     then halves the map at each of `channels`' levels after the first. Sampling settings
-    (`sample_steps`, `solver`, `guidance`, `guidance_until`) are part of the network's
-    configuration, so a run's images are defined by its config.json alone.
+    (`sample_steps`, `solver`, `guidance`, `guidance_from`, `guidance_until`) are part of the
+    network's configuration, so a run's images are defined by its config.json alone.
     """
 
     embedding_dim: int = 512
@@ -351,9 +351,12 @@ class FlowConfig:
     sample_steps: int = 10  # ODE steps from noise (t = 0) to image (t = 1)
     solver: str = "euler"  # "euler" (one network pass a step) or "heun" (two)
     # Classifier-free guidance: velocity = unconditional + guidance x (conditional -
-    # unconditional); 1 = plain conditional sampling. Only while t < guidance_until (early
-    # steps decide the digit, late ones the strokes, where guidance oversaturates).
+    # unconditional); 1 = plain conditional sampling. Only while guidance_from <= t <
+    # guidance_until: guiding the very first steps (pure noise) distorts the shapes drawn,
+    # as Kynkaanniemi et al. 2024 found for diffusion models; the last steps draw the
+    # strokes, where guidance is not needed.
     guidance: float = 1.0
+    guidance_from: float = 0.0
     guidance_until: float = 1.0
 
     def __post_init__(self):
@@ -376,6 +379,11 @@ class FlowConfig:
         _require(self.solver in FLOW_SOLVERS, self, f"solver {self.solver!r} ({FLOW_SOLVERS})")
         _require(self.guidance >= 0, self, f"guidance {self.guidance} < 0")
         _require(0 <= self.guidance_until <= 1, self, "guidance_until: a time in [0, 1]")
+        _require(
+            0 <= self.guidance_from <= self.guidance_until,
+            self,
+            f"guidance_from {self.guidance_from}: a time in [0, guidance_until]",
+        )
 
     @property
     def noise_dim(self) -> int:

@@ -136,7 +136,7 @@ class FlowDecoder(nn.Module):
         steps = c.sample_steps
         for step in range(steps):
             time = step / steps
-            guidance = c.guidance if time < c.guidance_until else 1.0
+            guidance = c.guidance if c.guidance_from <= time < c.guidance_until else 1.0
             times = torch.full((len(images),), time, device=images.device)
             velocity = self.guided_velocity(images, times, embeddings, guidance)
             if c.solver == "heun" and step < steps - 1:  # the last step stays an Euler step
@@ -151,7 +151,7 @@ class FlowDecoder(nn.Module):
 
 def set_sampling(decoder: FlowDecoder, **settings) -> FlowDecoder:
     """Make `decoder` sample with other settings (sample_steps, solver, guidance,
-    guidance_until: FlowConfig's fields), e.g. to compare guidance scales on one run (in
+    guidance_from, guidance_until: FlowConfig's fields), e.g. to compare guidance scales on one run (in
     place; returns it; the configuration is checked)."""
     decoder.config = replace(decoder.config, **settings)
     return decoder
