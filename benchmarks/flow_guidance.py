@@ -2,18 +2,18 @@
 
 Scores one `s2i train-flow` run (recipe `flow`) at each guidance scale given, with the
 informativity classifiers of the same data set: informativity, K-way accuracy, Frechet
-distance (and that of real images of the digits drawn), precision/recall/density/coverage and draw diversity, over all draws and within
-the class each draw is judged to show (s2ilib.evaluate), the same sounds and draws for
-every setting. Nearest-neighbour retrieval and real images are scored once, in the same
-run, as the baselines.
+distance (and that of real images of the digits drawn), precision/recall/density/coverage
+and draw diversity, over all draws and within the class each draw is judged to show
+(s2ilib.evaluate), the same sounds and draws for every setting. Nearest-neighbour retrieval
+and real images are scored once, in the same run, as the baselines.
 
     .venv/bin/python benchmarks/flow_guidance.py --run runs/NNN-flow-recipe-flow \
         --informativity runs/NNN-informativity-avdigits-32px --guidance 1 2 4 --from 0.1 \
         --until 0.5
 
 Each setting samples the split `--samples` times (10 ODE steps, two network passes a step
-when guided): about 3-6 minutes per setting on 2 CPU cores for AV-Digits' 1,380 test sounds
-and 3 draws.
+when guided): 1-6 minutes per setting on 2 CPU cores (machines differ) for AV-Digits' 1,380
+test sounds and 3 draws.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
         metrics = evaluate_run(run, bank, data, split=args.split, samples=args.samples,
                                bootstrap=args.bootstrap, seed=args.seed, baselines=baselines)  # fmt: skip
         seconds = time.perf_counter() - start
-        name = f"guidance {guidance:g} for {start:g} <= t < {until:g}, {args.steps} {args.solver} steps"
+        name = f"guidance {guidance:g} for {start:g} <= t < {until:g}, {args.steps} {args.solver}"
         results[name] = metrics["methods"]
         print(f"| {name} | " + " | ".join(row(metrics["methods"]["generator"])), end="")
         print(f" | {seconds:.0f} |", flush=True)
