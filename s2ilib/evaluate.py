@@ -272,7 +272,7 @@ class _Scorer:
     bank: Any  # informativity.InformativityBank
     sounds: SoundSet
     pool: Any  # informativity.ImagePool of the split's real images (the reference set)
-    reference: dict  # real images' "features" and per-class "diversity"
+    reference: dict  # "features" of every pool image (in pool order), per-class "diversity"
     batch_size: int
     bootstrap: int
     seed: int
@@ -305,8 +305,7 @@ class _Scorer:
         if len(judged) < 2:  # a covariance needs two images at least
             return None
         positions = self.pool.draw(judged, torch.Generator().manual_seed(self.seed + 3))
-        batches = _pool_batches(self.pool, positions.numpy(), self.batch_size)
-        features = score_images(self.bank, batches)["features"]
+        features = self.reference["features"][positions.numpy()]  # the pool's, scored once
         return metrics.frechet_distance(features, self.reference["features"])
 
 
