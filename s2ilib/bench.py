@@ -466,12 +466,13 @@ class StepBench:
         ]
 
     def step(self) -> dict:
-        from s2ilib.train.steps import ae_step, gan_step
+        from s2ilib.train.steps import ae_step, embed_sounds, gan_step
 
         batch = self.next_batch()
         if self.kind == "ae":
             return ae_step(self.stage, batch[0])
-        return gan_step(self.stage, *batch)
+        spectrograms, images = batch
+        return gan_step(self.stage, embed_sounds(self.stage, spectrograms), images)
 
 
 def count_step_flops(bench: StepBench) -> float:

@@ -133,6 +133,22 @@ def test_record_pairing_keeps_each_sound_with_its_frame():
     assert torch.equal(spectrogram_ids, image_ids)
 
 
+def test_paired_set_serves_sound_features_in_place_of_spectrograms():
+    records = _records(num=20, with_images=True)
+    data = DataSet(Path("."), "test", list("abcd"), {"train": records}, {}, "record")
+    dataset = PairedDataset(data, "train", image_size=32)
+    _, images, labels = dataset.__getitems__([3, 1])
+    features = torch.arange(20.0)[:, None].expand(20, 5)
+    dataset.use_sound_features(features)
+    served, same_images, same_labels = dataset.__getitems__([3, 1])
+    assert torch.equal(served, features[[3, 1]]) and torch.equal(same_labels, labels)
+    assert torch.equal(same_images, images)
+    dataset.use_sound_features(None)
+    assert dataset.__getitems__([3])[0].shape == (1, 1, 128, 100)
+    with pytest.raises(S2IError, match="19 rows for 20 sounds of the train split"):
+        dataset.use_sound_features(features[:19])
+
+
 def test_missing_split_and_missing_images_are_clear_errors():
     data = DataSet(Path("x"), "test", ["a"], {"train": _records()}, {}, "none")
     with pytest.raises(S2IError, match="no 'test' split"):

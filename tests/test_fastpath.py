@@ -22,7 +22,7 @@ from s2ilib.train import fastpath
 from s2ilib.train.config import AETrainConfig, GANTrainConfig, TrainConfigError
 from s2ilib.train.fastpath import FastPath
 from s2ilib.train.losses import PaperLoss
-from s2ilib.train.steps import AEStage, GANStage, ae_step, gan_step
+from s2ilib.train.steps import AEStage, GANStage, ae_step, embed_sounds, gan_step
 
 REPO = Path(__file__).resolve().parents[1]
 BF16_AND_NHWC = FastPath(bf16=True, channels_last=True)
@@ -172,7 +172,7 @@ def test_one_training_step_loss_matches_reference():
         torch.manual_seed(2)
         stats = gan_step(
             stage,
-            fastpath.to_memory_format(spectrograms, settings),
+            embed_sounds(stage, fastpath.to_memory_format(spectrograms, settings)),
             fastpath.to_memory_format(images, settings),
         )
         losses[name] = {k: v.item() for k, v in stats.items() if k in ("d_loss", "g_pixel")}

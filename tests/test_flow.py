@@ -233,6 +233,36 @@ def _gallery_takes_a_flow_run(run, spectrograms):
     assert np.array_equal(row[1], middle[0, 0])
 
 
+@pytest.mark.parametrize(
+    ("kind", "settings"),
+    [("flow", {"channels": [8, 16], "condition_dim": 16}), ("gan", {"preset": "tiny"}),
+     ("gan", {"preset": "tiny", "standardise_embedding": True})],
+    ids=["flow", "gan", "gan-standardised"],
+)  # fmt: skip
+def test_frozen_encoder_tasks_serve_each_training_sound_its_embedding(
+    workdir, ae_run, kind, settings
+):
+    """The GAN and flow steps read the training sounds' embeddings, computed once when the
+    run starts, in place of embedding every batch: the same as the encoder's of the batch."""
+    from s2ilib.datasets import open_dataset
+    from s2ilib.train.registry import TASKS
+
+    task_type = TASKS[kind]
+    config = task_type.config_class.from_dict(
+        {"data": str(workdir / "data"), "ae_run": str(ae_run), "batch_size": 6, **settings}
+    )
+    plan = task_type.plan(config)
+    document = {"kind": kind, "train": plan.config.as_dict()} | plan.run_config
+    task = task_type(plan.config, document, open_dataset(plan.config.data), torch.device("cpu"))
+    task.initialize()
+    positions = [5, 0, 9, 2]
+    served = task.train_set.__getitems__(positions)[0]
+    with torch.no_grad():
+        expected = task.autoencoder.encoder(task.train_set.sounds.__getitems__(positions)[0])
+    assert served.shape == (4, EMBEDDING_DIM)
+    assert torch.allclose(served, expected, atol=1e-5)
+
+
 def test_a_flow_run_is_evaluated_like_a_gan_run(workdir, ae_run):
     """`s2i evaluate` takes a flow run where it takes a GAN run (AV-Digits: grey images)."""
     avdigits = REPO / "data" / "avdigits"

@@ -479,7 +479,7 @@ def test_authors_attention_replaces_the_map_before_its_relu():
 )
 def test_gan_step_trains_an_attention_generator(attention):
     from s2ilib.train.losses import PaperLoss
-    from s2ilib.train.steps import GANStage, gan_step
+    from s2ilib.train.steps import GANStage, embed_sounds, gan_step
 
     torch.manual_seed(0)
     presets = preset("tiny", 64)
@@ -492,10 +492,10 @@ def test_gan_step_trains_an_attention_generator(attention):
         torch.optim.Adam(discriminator.parameters(), lr=1e-3), PaperLoss(),
     )  # fmt: skip
     before = {name: p.clone() for name, p in generator.attention.named_parameters()}
-    spectrograms = torch.rand(4, 1, 128, 100) * 2 - 1
+    embeddings = embed_sounds(stage, torch.rand(4, 1, 128, 100) * 2 - 1)
     images = torch.rand(4, 3, 32, 32) * 2 - 1
     for _ in range(2):  # the workbook's zero-started output projection: one step to open
-        stats = gan_step(stage, spectrograms, images)
+        stats = gan_step(stage, embeddings, images)
         assert all(math.isfinite(float(value)) for value in stats.values())
     unchanged = [
         name for name, p in generator.attention.named_parameters() if torch.equal(p, before[name])

@@ -109,7 +109,7 @@ def test_recipes_are_checked_and_align_runs_come_from_notebook_02(tmp_path):
     )
     config = load_parameters(GANParameters, {"report_dir": str(tmp_path / "report")})
     assert (config.ae_run, config.align_run) == (str(ae_run), str(align_run))
-    assert (config.recipe, config.comparison_recipes) == ("flow", ["aligned", "paper"])
+    assert (config.recipe, config.comparison_recipes) == ("flow", ["aligned"])
     with pytest.raises(ParameterError, match="adversarial losses belong to GAN recipes"):
         load_parameters(GANParameters, {"report_dir": str(tmp_path / "report"), "loss": "hinge"})
     aligned = {"report_dir": str(tmp_path / "report"), "recipe": "aligned", "loss": "hinge"}

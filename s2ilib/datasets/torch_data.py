@@ -177,7 +177,9 @@ class PairedDataset(Dataset):
     With record pairing (VEGAS-style) a sound comes with its own frame. With class pairing
     (AV-Digits, as AV-MNIST) each sound is paired with a random image of its class from the
     split's image pool, drawn afresh each epoch (`set_epoch`), deterministic given the seed.
-    Images are resized to `image_size` and expanded to 3 channels.
+    Images are resized to `image_size` and expanded to 3 channels. A stage whose sounds are
+    fixed (a frozen encoder, no augmentation) may serve their embeddings in place of the
+    spectrograms (`use_sound_features`).
     """
 
     def __init__(
@@ -191,6 +193,7 @@ class PairedDataset(Dataset):
     ):
         self.sounds = SpectrogramDataset(data.split(split), classes, limit_per_class, seed)
         self.pairing, self.image_size, self.seed = data.pairing, image_size, seed
+        self.sound_features: torch.Tensor | None = None
         pool = data.image_pool(split)
         if data.pairing == "record":
             self.images = _SubsetStore(_check_field(pool, "images"), self.sounds.indices)
@@ -230,12 +233,32 @@ class PairedDataset(Dataset):
         """Hold the uint8 spectrograms, images and labels on `device` (see SpectrogramDataset)."""
         self.sounds.to_device(device)
         self.images.to_device(device)
+        if self.sound_features is not None:
+            self.sound_features = self.sound_features.to(device)
+
+    def use_sound_features(self, features: torch.Tensor | None) -> None:
+        """Serve `features` (one row per sound, in this set's order: a frozen encoder's
+        embeddings) in place of the spectrograms; None serves the spectrograms again. They
+        are kept where the labels are (the device when the set is resident, else the CPU,
+        where DataLoader workers can read them)."""
+        if features is not None and len(features) != len(self.sounds):
+            raise S2IError(
+                f"sound features: {len(features)} rows for {len(self.sounds)} sounds of the "
+                f"{self.sounds.records.split} split"
+            )
+        if features is not None:
+            features = features.detach().to(self.sounds.labels.device)
+        self.sound_features = features
 
     def __getitems__(self, positions):
         positions = np.asarray(positions, dtype=np.int64)
-        spectrograms, labels = self.sounds.__getitems__(positions)
+        if self.sound_features is None:
+            sounds, labels = self.sounds.__getitems__(positions)
+        else:
+            index = positions_on(self.sound_features.device, positions)
+            sounds, labels = self.sound_features[index], self.sounds.labels[index]
         images = resize_images(self.images[self.image_positions[positions]], self.image_size)
-        return spectrograms, images, labels
+        return sounds, images, labels
 
     def __getitem__(self, position: int):
         return tuple(part[0] for part in self.__getitems__([position]))

@@ -126,9 +126,7 @@ class FlowTask(FrozenEncoderTask):
         return images[:, : self.flow.config.image_channels]
 
     def optimize_parameters(self, batch) -> dict:
-        spectrograms, images, _ = (part.to(self.device, non_blocking=True) for part in batch)
-        with torch.no_grad():  # the encoder is frozen and the sounds are not augmented
-            embeddings = self.autoencoder.encoder(spectrograms)
+        embeddings, images, _ = (part.to(self.device, non_blocking=True) for part in batch)
         loss = flow_matching_loss(
             self.flow, self._modelled(images), embeddings, self.config.condition_dropout
         )
@@ -184,4 +182,4 @@ class FlowTask(FrozenEncoderTask):
         self.optimizer.load_state_dict(state["optimizers"]["flow"])
         self.updates = int(state["average_updates"])
         self.autoencoder.eval()
-        self._refresh_validation_embeddings()
+        self._refresh_embeddings()

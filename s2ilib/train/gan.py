@@ -25,7 +25,7 @@ from s2ilib.train.config import GANTrainConfig
 from s2ilib.train.engine import BaseTask, RunPlan
 from s2ilib.train.losses import make_gan_loss, pixel_loss
 from s2ilib.train.stall import StallDetector
-from s2ilib.train.steps import GANStage, gan_step
+from s2ilib.train.steps import GANStage, embed_sounds, gan_step
 
 STANDARDISATION_BUFFERS = {"encoder.embedding_mean", "encoder.embedding_std"}
 CODE_ENCODER_CHANNELS = (32, 64, 128)  # the code encoder's conv widths (3 stride-2 layers)
@@ -84,7 +84,13 @@ def build_gan_stage(networks: dict, config, fast, device, train_set) -> GANStage
 class FrozenEncoderTask(BaseTask):
     """A stage on the frozen encoder of an earlier run (GAN, flow): the whole autoencoder
     (`self.autoencoder`) is loaded from the earlier run's checkpoint when a run starts, and
-    the fixed validation sounds (`self.val_spectrograms`) are embedded with it."""
+    the fixed validation sounds (`self.val_spectrograms`) are embedded with it.
+
+    The decoders' training sounds are not augmented, so the frozen encoder would give every
+    sound the same embedding in every epoch: the training set serves embeddings computed
+    once when the run starts or resumes (`_embed_training_sounds`; embedding in the step was
+    12% of a GAN step and 6% of a flow step on 2 CPU cores, measured; benchmarks/RESULTS.md).
+    """
 
     def initialize(self) -> None:
         """A new run: the encoder (whole autoencoder) from the earlier run's checkpoint."""
@@ -96,20 +102,34 @@ class FrozenEncoderTask(BaseTask):
         self.autoencoder.eval()
         if encoder.standardise:
             self._fit_standardisation()
-        self._refresh_validation_embeddings()
+        self._refresh_embeddings()
 
-    @torch.no_grad()
     def _fit_standardisation(self) -> None:
         """Standardise the embedding with its mean and std over the training sounds (the
         buffers start at 0 and 1, so the encoder gives raw embeddings here)."""
+        self.train_set.use_sound_features(None)
+        raw = self._embed_training_sounds(self.autoencoder.encoder)
+        self.autoencoder.encoder.set_standardisation(raw)
+
+    def _refresh_embeddings(self) -> None:
+        """Embed the validation and the training sounds with the encoder's current (loaded)
+        weights; the training set serves the latter from here on."""
+        self._refresh_validation_embeddings()
+        self.train_set.use_sound_features(self._embed_training_sounds(self._embed))
+
+    @torch.no_grad()
+    def _embed_training_sounds(self, embed) -> torch.Tensor:
+        """(N, D) `embed`dings of the training set's sounds, in its order, a batch at a time."""
         sounds, size = self.train_set.sounds, self.config.batch_size
-        chunks = [
-            self.autoencoder.encoder(
-                sounds.__getitems__(range(start, min(start + size, len(sounds))))[0].to(self.device)
-            )
+        batches = (
+            sounds.__getitems__(range(start, min(start + size, len(sounds))))[0]
             for start in range(0, len(sounds), size)
-        ]
-        self.autoencoder.encoder.set_standardisation(torch.cat(chunks))
+        )
+        return torch.cat([embed(batch.to(self.device)) for batch in batches])
+
+    def _embed(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        """A batch's embeddings as the training step would compute them."""
+        return self.autoencoder.encoder(spectrograms)
 
     @torch.no_grad()
     def _refresh_validation_embeddings(self) -> None:
@@ -181,11 +201,14 @@ class GANTask(FrozenEncoderTask):
         return RunPlan(config, run_config, desc)
 
     def optimize_parameters(self, batch) -> dict:
-        spectrograms, images, _ = (
+        embeddings, images, _ = (
             fastpath.to_memory_format(part.to(self.device, non_blocking=True), self.fast)
             for part in batch
         )
-        return gan_step(self.stage, spectrograms, images)
+        return gan_step(self.stage, embeddings, images)
+
+    def _embed(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        return embed_sounds(self.stage, fastpath.to_memory_format(spectrograms, self.fast))
 
     def observe(self, row: dict) -> list[str]:
         """A warning when the discriminator stalls (s2ilib.train.stall)."""
@@ -227,4 +250,4 @@ class GANTask(FrozenEncoderTask):
             optimizer.load_state_dict(state["optimizers"][name])
         self.stage.loss.load_state_dict(state["loss_state"])
         self.autoencoder.eval()
-        self._refresh_validation_embeddings()
+        self._refresh_embeddings()

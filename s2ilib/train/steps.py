@@ -260,10 +260,15 @@ def generate_halves(generator, embeddings, codes: BatchCodes):
     return torch.cat([encoded, drawn])
 
 
-def gan_step(stage: GANStage, spectrograms, real_images) -> dict:
-    """One GAN step: embed with the frozen encoder, generate, update D, then G."""
-    with torch.no_grad(), stage.autocast():
-        embeddings = stage.encoder(spectrograms).float()
+@torch.no_grad()
+def embed_sounds(stage: GANStage, spectrograms) -> torch.Tensor:
+    """The frozen encoder's (float32) embeddings of a batch of sounds."""
+    with stage.autocast():
+        return stage.encoder(spectrograms).float()
+
+
+def gan_step(stage: GANStage, embeddings, real_images) -> dict:
+    """One GAN step on the sounds' embeddings (`embed_sounds`): generate, update D, then G."""
     codes = batch_codes(stage, real_images)
     with stage.autocast():
         fake_images = generate_halves(stage.generator, embeddings, codes)
