@@ -64,10 +64,10 @@ def main(argv=None) -> int:
         start, until = (args.start, args.until) if guidance != 1.0 else (0.0, 1.0)
         set_sampling(run.generator, guidance=guidance, guidance_from=start, guidance_until=until,
                      sample_steps=args.steps, solver=args.solver)  # fmt: skip
-        start = time.perf_counter()
+        began = time.perf_counter()
         metrics = evaluate_run(run, bank, data, split=args.split, samples=args.samples,
                                bootstrap=args.bootstrap, seed=args.seed, baselines=baselines)  # fmt: skip
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - began
         name = f"guidance {guidance:g} for {start:g} <= t < {until:g}, {args.steps} {args.solver}"
         results[name] = metrics["methods"]
         print(f"| {name} | " + " | ".join(row(metrics["methods"]["generator"])), end="")

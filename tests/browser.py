@@ -347,6 +347,21 @@ class ImagineWidgets:
     def sliders(self) -> int:
         return len(self.page.texts(".widget-slider"))
 
+    def slider_readouts(self) -> dict[str, str]:
+        """Each slider's label -> the value it shows."""
+        labels = self.page.texts(".widget-slider .widget-label")
+        return dict(zip(labels, self.page.texts(".widget-slider .widget-readout"), strict=True))
+
+    def nudge_slider(self, index: int, presses: int) -> None:
+        """Move slider `index` by `presses` keyboard steps (right: up) as a user would:
+        focus its handle, press the arrow key."""
+        from selenium.webdriver.common.keys import Keys
+
+        handle = self.page.elements(".widget-slider .noUi-handle")[index]
+        handle.click()
+        key = Keys.ARROW_RIGHT if presses > 0 else Keys.ARROW_LEFT
+        handle.send_keys(key * abs(presses))
+
     def output_text(self) -> str:
         return "\n".join(self.page.texts(self.OUTPUT))
 

@@ -121,24 +121,53 @@ QUICK_TRAINING = {
 
 
 @pytest.fixture(scope="session")
-def tiny_gan_run(tmp_path_factory) -> Path:
-    """A tiny AE + GAN trained for two steps each on AV-Digits (class pairing), shared by
-    the tests that only need some trained run to load."""
+def tiny_ae_run(tmp_path_factory) -> Path:
+    """A tiny AE trained for two steps on AV-Digits, the encoder of the tiny decoders."""
     from s2ilib.datasets.avdigits import AVDIGITS_DIR
-    from s2ilib.train.config import AETrainConfig, GANTrainConfig
-    from s2ilib.train.registry import train_autoencoder, train_gan
+    from s2ilib.train.config import AETrainConfig
+    from s2ilib.train.registry import train_autoencoder
 
-    runs = tmp_path_factory.mktemp("runs")
-    common = {"data": str(AVDIGITS_DIR), "preset": "tiny", **QUICK_TRAINING}
-    ae = train_autoencoder(
-        AETrainConfig.from_dict({**common, "embedding_dim": 16}),
-        runs_root=runs,
+    config = {"data": str(AVDIGITS_DIR), "preset": "tiny", "embedding_dim": 16, **QUICK_TRAINING}
+    return train_autoencoder(
+        AETrainConfig.from_dict(config),
+        runs_root=tmp_path_factory.mktemp("runs"),
         device="cpu",
         progress_bar=False,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_gan_run(tiny_ae_run) -> Path:
+    """A tiny GAN trained for two steps on AV-Digits (class pairing) on the tiny AE, shared
+    by the tests that only need some trained run to load."""
+    from s2ilib.train.config import GANTrainConfig
+    from s2ilib.train.registry import train_gan
+
+    config = {"data": _data_of(tiny_ae_run), "ae_run": str(tiny_ae_run), **QUICK_TRAINING}
     return train_gan(
-        GANTrainConfig.from_dict({**common, "ae_run": str(ae)}),
-        runs_root=runs,
+        GANTrainConfig.from_dict(config | {"preset": "tiny"}),
+        runs_root=tiny_ae_run.parent,
         device="cpu",
         progress_bar=False,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_flow_run(tiny_ae_run) -> Path:
+    """A small flow decoder trained for two steps on the tiny AE (recipe flow's sampling)."""
+    from s2ilib.train.config import FlowTrainConfig
+    from s2ilib.train.registry import train_flow
+
+    config = {"data": _data_of(tiny_ae_run), "ae_run": str(tiny_ae_run), **QUICK_TRAINING}
+    return train_flow(
+        FlowTrainConfig.from_dict(config | {"channels": [8, 16], "condition_dim": 16}),
+        runs_root=tiny_ae_run.parent,
+        device="cpu",
+        progress_bar=False,
+    )
+
+
+def _data_of(run: Path) -> str:
+    import json
+
+    return json.loads((run / "config.json").read_text())["train"]["data"]

@@ -115,8 +115,18 @@ def artefacts_kept(page: NotebookPage):
         print(f"browser test artefacts: {page.keep_artefacts(artefact_folder(REPO))}")
 
 
-def test_imagine_notebook_live_in_jupyterlab(tiny_gan_run, lab, page, tmp_path):
-    name = notebook_copy(lab.root, tiny_gan_run, tmp_path)
+@pytest.mark.parametrize(
+    ("run_fixture", "knob", "nudged"),
+    [("tiny_gan_run", ("dropout x", "1.00"), "0.50"), ("tiny_flow_run", ("guidance", "5.00"), "4.00")],
+    ids=["gan", "flow"],
+)  # fmt: skip
+def test_imagine_notebook_live_in_jupyterlab(
+    run_fixture, knob, nudged, request, lab, page, tmp_path
+):
+    """Run All, then what a user does: choose a test sound, turn the sampling slider (a
+    GAN's dropout, a flow's guidance), upload a recording, upload a file that is not one."""
+    run = request.getfixturevalue(run_fixture)
+    name = notebook_copy(lab.root, run, tmp_path)
     sound, not_sound = upload_files(tmp_path / "uploads")
     widgets = ImagineWidgets(page)
     with artefacts_kept(page):
@@ -138,9 +148,17 @@ def test_imagine_notebook_live_in_jupyterlab(tiny_gan_run, lab, page, tmp_path):
         assert widgets.sliders() == 2
 
         label = widgets.choose(len(options) // 2)
-        chosen = widgets.wait_for_new_image(first, REDRAW_TIMEOUT)
+        picked = widgets.wait_for_new_image(first, REDRAW_TIMEOUT)
         page.screenshot("dropdown")
         assert "Traceback" not in widgets.output_text(), f"redraw for {label!r} failed"
+
+        setting, value = knob
+        assert widgets.slider_readouts()[setting] == value  # the run's own setting first
+        widgets.nudge_slider(1, -2)
+        chosen = widgets.wait_for_new_image(picked, REDRAW_TIMEOUT)
+        page.screenshot("slider")
+        assert widgets.slider_readouts()[setting] == nudged
+        assert "Traceback" not in widgets.output_text(), f"redraw at {setting} {nudged} failed"
 
         widgets.upload(sound)
         widgets.wait_for_new_image(chosen, REDRAW_TIMEOUT)
