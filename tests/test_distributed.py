@@ -179,9 +179,8 @@ def emulated_gan_task():
             if not hasattr(self, "ranks"):
                 self.ranks = EmulatedRanks(self.config.seed)
             stage = self.stage
-            spectrograms, images, _ = batch
-            with torch.no_grad():
-                embeddings = self.autoencoder.encoder(spectrograms).chunk(WORLD)
+            embeddings, images, _ = batch  # the training set serves the sounds' embeddings
+            embeddings = embeddings.chunk(WORLD)
             real = images.chunk(WORLD)
             fakes = []
             for rank in range(WORLD):
@@ -204,6 +203,8 @@ def emulated_gan_task():
             stage.loss.update(torch.cat(real_scores), torch.cat(fake_scores))
             return {
                 "d_loss": torch.stack(d_losses).mean(),
+                "real_score": torch.cat(real_scores).mean(),  # the stall detector reads these
+                "fake_score": torch.cat(fake_scores).mean(),
                 "g_loss": self.generator_step(real, fakes, embeddings),
             }
 
@@ -456,8 +457,9 @@ def test_a_bare_second_forward_still_gets_ddp_averaged_gradients(tmp_path):
 def test_ddp_align_matches_the_single_process_emulation(workdir, ddp_ae, one_thread):
     """The alignment stage under torchrun: every rank's embeddings gathered, the contrastive
     loss over the whole global batch, DDP's averaged gradients."""
+    without_preset = COMMON[2:]  # an align run takes its AE run's preset
     ddp_align = run_path(torchrun(
-        "train-align", "--ae-run", ddp_ae[0], *COMMON, "--set", "image_channels=[8,16]",
+        "train-align", "--ae-run", ddp_ae[0], *without_preset, "--set", "image_channels=[8,16]",
         "--desc", "ddp", cwd=workdir,
     ))  # fmt: skip
     reference = emulated_align_run(workdir / "reference_runs", ddp_ae[0])
