@@ -1,84 +1,62 @@
-"""Recall and redraw: can a flow run meet retrieval by starting from a retrieved image?
+"""Recall and redraw: a flow run scored at several recall times t0, with the baselines.
 
-SDEdit (Meng et al. 2022) from retrieval: for each sound, the training sound nearest to it
-(cosine of embeddings, as `s2i evaluate`'s retrieval baseline) gives a real training image of
-its class; the flow starts at time t0 from that image mixed with the draw's noise,
-x = (1 - t0) noise + t0 image, and integrates to t = 1 conditioned on the sound (t0 = 0: the
-plain flow; t0 = 1: retrieval). Each setting is scored by `evaluate_run` with the baselines in
-the same report, and its **novelty** is measured: the distance between each output and the
-real image it started from, in the informativity classifiers' features and in pixels, as a
-share of the distance between two real images of one digit (0: a copy; 1: as different as
-another hand's image of the digit).
+SDEdit (Meng et al. 2022) from retrieval (`FlowConfig.recall_from`, s2ilib.models.flow):
+each draw starts at time t0 from the noise mixed with a real training image paired with the
+training sound nearest to the sound (cosine of embeddings, as `s2i evaluate`'s retrieval
+baseline), x = (1 - t0) noise + t0 image, and the flow integrates to t = 1 (t0 = 0: the
+plain flow from noise; t0 = 1 would be retrieval). Each setting is scored by `evaluate_run`
+with the baselines in the same report, and its **novelty** is measured: the distance between
+each output and the real image it started from, in the informativity classifiers' features
+and in pixels, as a share of the distance between two real images of one digit (0: a copy;
+1: as different as another hand's image of the digit).
 
     .venv/bin/python benchmarks/recall_redraw.py --run runs/NNN-flow-recipe-flow \
-        --informativity runs/NNN-informativity-avdigits-32px --start 0.3 0.5 --split val
+        --informativity runs/NNN-informativity-avdigits-32px --start 0.2 0.3 --split val
 
-Class-paired data only (AV-Digits): the start image is a random training image of the
-neighbour's class, chosen by the draw's own noise, so draws are keyed like the flow's.
+The memory is built here from the run's data set (`s2ilib.train.flow.recall_memory`), so
+flow runs trained before recall existed are measured too.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from s2ilib.datasets import open_dataset
+from s2ilib.datasets.torch_data import PairedDataset
 from s2ilib.evaluate import evaluate_run, score_images
 from s2ilib.informativity import load_informativity, load_pool
 from s2ilib.models.flow import set_sampling
 from s2ilib.runs import load_run
+from s2ilib.train.flow import recall_memory
 from s2ilib.translate import encode, keyed_codes, sound_keys
 
 
-class RecallAndRedraw(torch.nn.Module):
-    """A flow decoder started from a noised real image of the nearest training sound's
-    class; `last_starts` keeps the pool positions of the latest call's start images."""
-
-    def __init__(self, flow, train_embeddings, train_labels, pool, start: float):
-        super().__init__()
-        self.flow, self.pool, self.start = flow, pool, start
-        self.train_embeddings = F.normalize(train_embeddings)
-        self.train_labels, self.config = train_labels, flow.config
-        self.last_starts = None
-
-    def start_images(self, embeddings, noise) -> torch.Tensor:
-        nearest = (F.normalize(embeddings) @ self.train_embeddings.T).argmax(1)
-        classes = self.train_labels[nearest]
-        uniform = 0.5 * (1 + torch.erf(noise.flatten(1)[:, 0] / math.sqrt(2)))  # the draw's own
-        offsets = (uniform.clamp(0, 1 - 1e-6) * self.pool.counts[classes]).long()
-        self.last_starts = self.pool.order[self.pool.starts[classes] + offsets]
-        return self.pool.float(self.last_starts)[:, : self.config.image_channels]
-
-    @torch.no_grad()
-    def forward(self, embeddings, codes):
-        c = self.config
-        noise = codes.reshape(len(embeddings), c.image_channels, c.image_size, c.image_size)
-        first = round(self.start * c.sample_steps)
-        share = first / c.sample_steps
-        images = (1 - share) * noise + share * self.start_images(embeddings, noise)
-        for step in range(first, c.sample_steps):
-            time = step / c.sample_steps
-            guidance = c.guidance if c.guidance_from <= time < c.guidance_until else 1.0
-            times = torch.full((len(images),), time)
-            images = (
-                images
-                + self.flow.guided_velocity(images, times, embeddings, guidance) / c.sample_steps
-            )
-        return images.clamp(-1, 1).expand(-1, 3, -1, -1)
+def attach_training_memory(run, data) -> None:
+    """Give the run's decoder the memory its training would have saved (recall_memory)."""
+    train_set = PairedDataset(data, "train", run.image_size)
+    spectrograms = train_set.sounds.__getitems__(np.arange(len(train_set)))[0]
+    with torch.no_grad():
+        embeddings = torch.cat([run.encoder(chunk) for chunk in spectrograms.split(256)])
+    channels = run.generator.config.image_channels
+    run.generator.attach_memory(recall_memory(train_set, embeddings, channels))
 
 
-def novelty(decoder: RecallAndRedraw, run, bank, sounds, count: int) -> tuple[float, float]:
-    """Output-to-start distance (features, pixels) over that of two real images of a digit."""
+def novelty(run, bank, data, split: str, count: int) -> tuple[float, float]:
+    """Output-to-start distance (features, pixels) over that of two real images of a digit,
+    for the first draw of the split's first `count` sounds."""
+    decoder, sounds = run.generator, data.split(split)
     spectrograms = sounds.spectrograms[np.arange(min(count, len(sounds.labels)))]
     embeddings = encode(run.encoder, spectrograms, "cpu")
     codes = keyed_codes(decoder, sound_keys(spectrograms), 0, 0, "cpu")
-    outputs = decoder(embeddings, codes)
-    starts = decoder.pool.float(decoder.last_starts)
-    pool = decoder.pool
+    with torch.no_grad():
+        outputs = decoder(embeddings, codes)
+        side, channels = decoder.config.image_size, decoder.config.image_channels
+        starts = decoder.memory.recall(embeddings, codes.view(-1, channels, side, side))
+    starts = starts.expand(-1, 3, -1, -1)
+    pool = load_pool(data, "train", side)
     generator = torch.Generator().manual_seed(0)
     first = torch.randint(0, len(pool), (len(outputs),), generator=generator)
     second = pool.draw(pool.labels[first], generator)
@@ -86,11 +64,11 @@ def novelty(decoder: RecallAndRedraw, run, bank, sounds, count: int) -> tuple[fl
     def features(images):
         return torch.as_tensor(score_images(bank, [images])["features"])
 
-    real_features = (features(pool.float(first)) - features(pool.float(second))).norm(dim=1)
-    real_pixels = (pool.float(first) - pool.float(second)).abs().mean()
-    own_features = (features(outputs) - features(starts)).norm(dim=1)
-    own_pixels = (outputs - starts.expand_as(outputs)).abs().mean()
-    return (own_features.mean() / real_features.mean()).item(), (own_pixels / real_pixels).item()
+    one, other = pool.float(first), pool.float(second)
+    real_features = (features(one) - features(other)).norm(dim=1).mean()
+    own_features = (features(outputs) - features(starts)).norm(dim=1).mean()
+    real_pixels, own_pixels = (one - other).abs().mean(), (outputs - starts).abs().mean()
+    return (own_features / real_features).item(), (own_pixels / real_pixels).item()
 
 
 def main(argv=None) -> int:
@@ -98,21 +76,17 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     run, bank = load_run(args.run, kind="flow"), load_informativity(args.informativity)
     data = open_dataset(args.data or run.config["data"])
-    train = data.split("train")
-    train_embeddings = encode(run.encoder, train.spectrograms[np.arange(len(train.labels))], "cpu")
-    labels = torch.as_tensor(np.asarray(train.labels, np.int64))
-    pool = load_pool(data, "train", run.image_size)
-    flow = set_sampling(run.generator, guidance=args.guidance, guidance_from=0.0,
-                        guidance_until=1.0)  # fmt: skip
+    attach_training_memory(run, data)
     print("| start t0 | informativity | K-way | Frechet | class-matched real | same-class div. "
           "| coverage | novelty (features) | novelty (pixels) |")  # fmt: skip
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     baselines = True
     for start in args.start:
-        run.generator = RecallAndRedraw(flow, train_embeddings, labels, pool, start)
+        set_sampling(run.generator, guidance=args.guidance, guidance_from=0.0,
+                     guidance_until=1.0, recall_from=start)  # fmt: skip
         metrics = evaluate_run(run, bank, data, split=args.split, samples=args.samples,
                                bootstrap=args.bootstrap, seed=0, baselines=baselines)  # fmt: skip
-        shares = novelty(run.generator, run, bank, data.split(args.split), args.novelty_sounds)
+        shares = novelty(run, bank, data, args.split, args.novelty_sounds)
         rows = [(f"{start:g}", metrics["methods"]["generator"], shares)]
         if baselines:
             rows.append(("retrieval (baseline)", metrics["methods"]["nearest_neighbour"], None))

@@ -38,8 +38,11 @@
 # The main one, `flow` (beyond the paper), decodes the aligned embedding of notebook 03
 # with a **flow-matching** network instead of a GAN: it learns to carry random noise to a
 # handwritten image of what the sound says, so each draw of one sound is another hand.
-# Classifier-free guidance (a weight of 5 on the sound's say while the digit takes shape:
-# the second to the fifth of ten steps) keeps the draws on the sound's digit. Beside it: `aligned`, the most recognisable
+# Each draw **recalls and redraws**: it starts three tenths of the way from noise to image,
+# from the noise mixed with a real training image of the training sound nearest to this
+# sound, and the flow draws the strokes anew from there (SDEdit from retrieval), with
+# classifier-free guidance (a weight of 2 on the sound's say) keeping the draws on the
+# sound's digit. Beside it: `aligned`, the most recognisable
 # GAN this workbook found (the same aligned embedding and the non-saturating loss), whose
 # draws of one sound are near copies. Add recipes to `compare_recipe` to see them beside:
 # `paper`, the authors' method as faithfully as we know it (`"aligned,paper"`: 3 more

@@ -23,7 +23,7 @@
 # trimmed of silence, set to the training level and centred (a quiet microphone would
 # otherwise show the model a darker word than any it has heard).
 # The sliders set how many images are drawn and how they are drawn: for a flow run (the
-# main job's), the guidance weight (its trained 5 first; 1 = plain draws, more varied and
+# main job's), the guidance weight (its trained 2 first; 1 = plain draws, more varied and
 # less often the sound's digit; higher = the digit more surely, drawn more heavily); for a
 # GAN run, the strength of the test-time dropout (1.0 = as trained, 0 = one deterministic
 # image).

@@ -17,7 +17,7 @@ import torch
 from s2ilib.errors import S2IError
 from s2ilib.models import FlowConfig, FlowDecoder
 from s2ilib.models.config import ConfigError
-from s2ilib.models.flow import set_sampling
+from s2ilib.models.flow import FlowMemory, set_sampling
 from s2ilib.runs import load_run
 from s2ilib.runs.checkpoint import load_checkpoint
 from s2ilib.train.config import FlowTrainConfig, TrainConfigError
@@ -70,6 +70,7 @@ def small_decoder(seed: int = 0, **settings) -> FlowDecoder:
         ({"image_size": 30}, "halve"),
         ({"solver": "rk4"}, "solver"),
         ({"guidance_until": 1.5}, "guidance_until"),
+        ({"recall_from": 1.0}, "recall_from"),
         ({"guidance_from": 0.6, "guidance_until": 0.5}, "guidance_from"),
         ({"image_channels": 2}, "image_channels"),
     ],
@@ -116,6 +117,46 @@ def test_guidance_extrapolates_from_the_unconditional_velocity_in_one_batch():
     expected = unconditional + 3.0 * (conditional - unconditional)
     torch.testing.assert_close(guided, expected, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(conditional, unconditional)
+
+
+def tiny_memory() -> FlowMemory:
+    """Three training sounds along the first three axes; sound 0 paired with one image
+    (grey level 0), sounds 1 and 2 with the same two (grey levels 100 and 200)."""
+    images = torch.tensor([0, 100, 200], dtype=torch.uint8).view(3, 1, 1, 1).expand(3, 1, 32, 32)
+    return FlowMemory(
+        embeddings=torch.eye(3, EMBEDDING_DIM),
+        first=torch.tensor([0, 1, 1]),
+        count=torch.tensor([1, 2, 2]),
+        images=images.contiguous(),
+    )
+
+
+def test_recall_starts_from_an_image_of_the_nearest_training_sound():
+    """With recall_from, a draw starts at that time from the noise mixed with an image
+    paired with the nearest training sound, chosen by the draw's noise; a still flow (zero
+    velocity) shows exactly that start."""
+    decoder = small_decoder(recall_from=0.3)
+    with torch.no_grad():
+        decoder.output.weight.zero_(), decoder.output.bias.zero_()  # the velocity is 0
+    sounds = torch.zeros(4, EMBEDDING_DIM)
+    sounds[0, 0], sounds[1:, 1] = 2.0, 1.0  # nearest: training sound 0, then 1 (twice), 1
+    sounds[3, 2] = 1.5  # nearest: training sound 2, the same two images as sound 1
+    codes = torch.zeros(4, SMALL.noise_dim)
+    codes[1, 0], codes[2, 0], codes[3, 0] = -3.0, 3.0, 3.0  # picks the first / second image
+    with pytest.raises(S2IError, match="holds no memory"):
+        decoder(sounds, codes)
+    decoder.attach_memory(tiny_memory())
+    with torch.no_grad():
+        images = decoder(sounds, codes)
+    start = 0.3 * (torch.tensor([0.0, 100.0, 200.0, 200.0]) / 127.5 - 1)  # + 0.7 x noise
+    noise = 0.7 * codes[:, 0]
+    torch.testing.assert_close(images[:, 0, 0, 0], (start + noise).clamp(-1, 1))
+    torch.testing.assert_close(images[:, 0, 5, 5], start)  # the noise is 0 there
+    plain = set_sampling(decoder, recall_from=0.0)(sounds, codes)
+    assert torch.equal(plain, codes.view(4, 1, 32, 32).expand(-1, 3, -1, -1).clamp(-1, 1))
+    state = FlowMemory.from_state(tiny_memory().state_dict())
+    assert all(torch.equal(getattr(state, name), getattr(tiny_memory(), name))
+               for name in FlowMemory.FIELDS)  # fmt: skip
 
 
 def test_guidance_only_between_guidance_from_and_guidance_until():
@@ -180,10 +221,14 @@ def test_cli_train_flow_resumes_to_identical_weights_and_translates(workdir, ae_
     assert {"flow_loss", "val_flow_loss"} <= set().union(*stats)
     config = json.loads((reference / "config.json").read_text())
     assert config["models"]["flow"]["image_channels"] == 3  # the synthetic set is in colour
-    assert config["models"]["flow"]["guidance"] == 5.0
-    assert config["models"]["flow"]["guidance_from"] == 0.1  # the recipe's interval
+    sampling = {key: config["models"]["flow"][key] for key in ("guidance", "recall_from")}
+    assert sampling == {"guidance": 2.0, "recall_from": 0.3}  # the recipe's recall and redraw
     state = load_checkpoint(reference / "checkpoints" / "last.pt")
     assert state["average_updates"] == 12
+    memory = state["memory"]  # every training sound, each paired with its class's images
+    assert memory["embeddings"].shape == (len(memory["first"]), EMBEDDING_DIM)
+    assert memory["images"].dtype == torch.uint8 and memory["images"].shape[1:] == (3, 32, 32)
+    assert (memory["count"] >= 1).all()
     assert_same_models(
         {"autoencoder": _final_models(ae_run)["autoencoder"]},
         {"autoencoder": state["models"]["autoencoder"]},
@@ -220,9 +265,9 @@ def _gallery_takes_a_flow_run(run, spectrograms):
     from s2ilib.translate import encode, generate, sound_keys, translate
 
     knob = gallery.sampling_knob(run)
-    assert knob["description"] == "guidance" and knob["value"] == 5.0
+    assert knob["description"] == "guidance" and knob["value"] == 2.0
     trained = run.generator.config
-    as_trained = gallery.imagine_spectrogram(run, spectrograms[0], 2, 5.0, "cpu")
+    as_trained = gallery.imagine_spectrogram(run, spectrograms[0], 2, 2.0, "cpu")
     assert np.array_equal(as_trained, translate(run, spectrograms[:1], "cpu", 2, 0)[0])
     plain = gallery.imagine_spectrogram(run, spectrograms[0], 2, 1.0, "cpu")
     assert not np.array_equal(plain, as_trained) and run.generator.config == trained

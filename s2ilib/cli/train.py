@@ -94,6 +94,12 @@ FLOW_OPTIONS = [
         "guide only while t < this (t: 0 noise, 1 image)",
     ),
     ("--sample-steps", "sample_steps", int, "ODE steps from noise to image"),
+    (
+        "--recall-from",
+        "recall_from",
+        float,
+        "start at t = this from a recalled training image mixed with the noise (0: noise only)",
+    ),
 ]
 ALIGN_OPTIONS = [
     ("--ae-run", "ae_run", str, "run directory of the trained autoencoder (required)"),

@@ -236,6 +236,18 @@ class PairedDataset(Dataset):
         if self.sound_features is not None:
             self.sound_features = self.sound_features.to(device)
 
+    def image_count(self) -> int:
+        """Images this set pairs its sounds with (the `images` store's records)."""
+        return len(self.images.indices)
+
+    def paired_image_ranges(self) -> tuple[np.ndarray, np.ndarray]:
+        """For each sound, the range (first, count) of the `images` store it may be paired
+        with: its own frame (record pairing) or every image of its class (class pairing)."""
+        if self.pairing != "class":
+            return np.arange(len(self.sounds)), np.ones(len(self.sounds), np.int64)
+        labels = self.sounds.labels.cpu().numpy()
+        return self.pool_start[labels], self.pool_count[labels]
+
     def use_sound_features(self, features: torch.Tensor | None) -> None:
         """Serve `features` (one row per sound, in this set's order: a frozen encoder's
         embeddings) in place of the spectrograms; None serves the spectrograms again. They

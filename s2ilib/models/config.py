@@ -358,6 +358,10 @@ class FlowConfig:
     guidance: float = 1.0
     guidance_from: float = 0.0
     guidance_until: float = 1.0
+    # Recall and redraw: start at t = recall_from from the noise mixed with a recalled real
+    # image (one paired with the training sound nearest to the sound; FlowMemory) instead of
+    # from pure noise at t = 0 (SDEdit from retrieval). 0 = from noise alone.
+    recall_from: float = 0.0
 
     def __post_init__(self):
         _require(self.image_channels in (1, 3), self, f"image_channels {self.image_channels}")
@@ -383,6 +387,9 @@ class FlowConfig:
             0 <= self.guidance_from <= self.guidance_until,
             self,
             f"guidance_from {self.guidance_from}: a time in [0, guidance_until]",
+        )
+        _require(
+            0 <= self.recall_from < 1, self, f"recall_from {self.recall_from}: a time in [0, 1)"
         )
 
     @property

@@ -8,6 +8,12 @@ the sound which digit. Classifier-free guidance (Ho & Salimans 2022) sharpens th
 say: training replaces the embedding by a learnt "no sound" vector now and then, and
 sampling extrapolates from the unconditional velocity toward the conditional one.
 
+Recall and redraw (`FlowConfig.recall_from` > 0): instead of pure noise at t = 0, the draw
+starts at t = recall_from from the noise mixed with a real training image paired with the
+training sound nearest to the sound (`FlowMemory`, saved with the run), and the flow redraws
+it (SDEdit, Meng et al. 2022, from retrieval): the image's layout is recalled, its strokes
+drawn anew (benchmarks/RESULTS.md, "Recall and redraw").
+
 The module keeps the generator's interface: `decoder(embeddings, codes)` -> images
 (B, 3, S, S) in [-1, 1], where `codes` is the starting noise (FlowConfig.noise_dim numbers
 a sound; s2ilib.translate.keyed_codes draws it from the sound, the draw and the seed, so
@@ -17,12 +23,14 @@ evaluation, `s2i imagine` and the galleries use it unchanged).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from s2ilib.errors import S2IError
 from s2ilib.models.config import FlowConfig
 
 TIME_FEATURES = 128  # sinusoidal features of t
@@ -63,12 +71,47 @@ class FlowBlock(nn.Module):
         return self.conv2(hidden) + self.skip(features)
 
 
+@dataclass
+class FlowMemory:
+    """What a flow recalls: the training sounds' embeddings (unit length, as the sampler
+    compares them by cosine) and, for each, the training images it was paired with: the
+    range `first` .. `first + count` of `images` (its own frame, or every image of its
+    class for class-paired data). uint8 images (M, C, S, S), C the flow's channels."""
+
+    embeddings: torch.Tensor  # (N, D) float32, unit length
+    first: torch.Tensor  # (N,) int64
+    count: torch.Tensor  # (N,) int64, >= 1
+    images: torch.Tensor  # uint8 (M, C, S, S)
+    FIELDS: ClassVar[tuple[str, ...]] = ("embeddings", "first", "count", "images")
+
+    def to(self, device) -> FlowMemory:
+        return FlowMemory(*(getattr(self, name).to(device) for name in self.FIELDS))
+
+    def state_dict(self) -> dict:
+        return {name: getattr(self, name).cpu() for name in self.FIELDS}
+
+    @classmethod
+    def from_state(cls, state: dict) -> FlowMemory:
+        return cls(*(state[name] for name in cls.FIELDS))
+
+    def recall(self, embeddings: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """One image in [-1, 1] (B, C, S, S) for each embedding: one paired with the nearest
+        training sound, chosen by the draw's own noise (the CDF of its first number), so a
+        draw's recalled image depends on the sound, the draw and the seed alone."""
+        nearest = (F.normalize(embeddings.float()) @ self.embeddings.T).argmax(1)
+        uniform = 0.5 * (1 + torch.erf(noise.flatten(1)[:, 0].float() / math.sqrt(2)))
+        offsets = (uniform.clamp(0, 1 - 1e-6) * self.count[nearest]).long()
+        chosen = self.images[self.first[nearest] + offsets]
+        return chosen.to(noise.dtype) / 127.5 - 1.0
+
+
 class FlowDecoder(nn.Module):
     """A U-Net velocity field conditioned on the embedding and t, and its ODE sampler."""
 
     def __init__(self, config: FlowConfig):
         super().__init__()
         self.config = config
+        self.memory: FlowMemory | None = None  # what recall_from draws on (attach_memory)
         c, widths = config, config.channels
         self.null_embedding = nn.Parameter(torch.zeros(c.embedding_dim))  # "no sound"
         self.condition = nn.Sequential(
@@ -125,6 +168,22 @@ class FlowDecoder(nn.Module):
         conditional, unconditional = both.chunk(2)
         return unconditional + guidance * (conditional - unconditional)
 
+    def attach_memory(self, memory: FlowMemory | None) -> FlowDecoder:
+        """Give the decoder the training set it recalls from (on its device)."""
+        device = self.null_embedding.device
+        self.memory = None if memory is None else memory.to(device)
+        return self
+
+    def _memory(self) -> FlowMemory:
+        if self.memory is None:
+            raise S2IError(
+                f"this flow decoder starts from a recalled image (recall_from "
+                f"{self.config.recall_from}) but holds no memory of training images: load its "
+                "run with s2ilib.runs.load_run (runs trained before recall_from existed have "
+                "none: set_sampling(decoder, recall_from=0.0))"
+            )
+        return self.memory
+
     def forward(self, embeddings: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
         """Images (B, 3, S, S) in [-1, 1] from embeddings (B, D), integrating the flow from
         the noise `codes` (B, noise_dim) (None: fresh torch.randn)."""
@@ -134,7 +193,11 @@ class FlowDecoder(nn.Module):
             codes = torch.randn(shape, device=embeddings.device)
         images = codes.reshape(shape).to(embeddings.dtype)
         steps = c.sample_steps
-        for step in range(steps):
+        first = round(c.recall_from * steps)
+        if first:
+            share = first / steps
+            images = (1 - share) * images + share * self._memory().recall(embeddings, images)
+        for step in range(first, steps):
             time = step / steps
             guidance = c.guidance if c.guidance_from <= time < c.guidance_until else 1.0
             times = torch.full((len(images),), time, device=images.device)
@@ -151,7 +214,7 @@ class FlowDecoder(nn.Module):
 
 def set_sampling(decoder: FlowDecoder, **settings) -> FlowDecoder:
     """Make `decoder` sample with other settings (sample_steps, solver, guidance,
-    guidance_from, guidance_until: FlowConfig's fields), e.g. to compare guidance scales on
+    guidance_from, guidance_until, recall_from: FlowConfig's fields), e.g. to compare guidance scales on
     one run (in place; returns it; the configuration is checked)."""
     decoder.config = replace(decoder.config, **settings)
     return decoder

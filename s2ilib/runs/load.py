@@ -73,6 +73,10 @@ def load_run(run_dir, device="cpu", checkpoint=None, kind=None) -> TrainedRun:
         network.load_state_dict(state["models"][name])
         network.to(device).eval().requires_grad_(False)
     generator = networks.get("generator", networks.get("flow"))
+    if "memory" in state:  # a flow that recalls before it redraws (FlowConfig.recall_from)
+        from s2ilib.models.flow import FlowMemory
+
+        generator.attach_memory(FlowMemory.from_state(state["memory"]))
     return TrainedRun(
         run_dir=run_dir,
         kind=config["kind"],

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from s2ilib.models.flow import FlowMemory
 from s2ilib.train.common import (
     fixed_validation_pairs,
     frozen_encoder_run_config,
@@ -30,6 +31,7 @@ from s2ilib.train.gan import FrozenEncoderTask
 
 GREY_CHECK_IMAGES = 256  # images of the pool looked at to tell grey data from colour
 VALIDATION_NOISE_SEED = 20260112  # the validation loss's fixed noise and times
+MEMORY_CHUNK = 1024  # images resized at a time when the recall memory is built
 
 
 def grey_images(data, split: str = "train") -> bool:
@@ -46,7 +48,7 @@ def flow_network_config(config: FlowTrainConfig, image_size: int, grey: bool) ->
 
     channels = {"auto": 1 if grey else 3, "1": 1, "3": 3}[config.image_channels]
     names = ("patch", "channels", "condition_dim", "sample_steps", "solver", "guidance",
-             "guidance_from", "guidance_until")  # fmt: skip
+             "guidance_from", "guidance_until", "recall_from")  # fmt: skip
     settings = {name: getattr(config, name) for name in names}
     network = FlowConfig(
         embedding_dim=config.embedding_dim,
@@ -55,6 +57,26 @@ def flow_network_config(config: FlowTrainConfig, image_size: int, grey: bool) ->
         **settings,
     )
     return config_dict(network)
+
+
+def recall_memory(train_set, embeddings: torch.Tensor, channels: int) -> FlowMemory:
+    """The memory a recalling flow draws on (FlowConfig.recall_from): the training sounds'
+    embeddings and the images each was paired with, at the set's image size, as uint8."""
+    from s2ilib.datasets.torch_data import resize_images
+
+    first, count = train_set.paired_image_ranges()
+    total, chunk = train_set.image_count(), MEMORY_CHUNK
+    images = torch.cat([
+        resize_images(train_set.images[np.arange(start, min(start + chunk, total))],
+                      train_set.image_size)[:, :channels].add(1).mul(127.5).round().to(torch.uint8).cpu()
+        for start in range(0, total, chunk)
+    ])  # fmt: skip
+    return FlowMemory(
+        embeddings=F.normalize(embeddings.float()).cpu(),
+        first=torch.as_tensor(first, dtype=torch.long),
+        count=torch.as_tensor(count, dtype=torch.long),
+        images=images,
+    )
 
 
 def flow_matching_loss(decoder, images, embeddings, condition_dropout: float) -> torch.Tensor:
@@ -121,6 +143,17 @@ class FlowTask(FrozenEncoderTask):
         desc = f"{Path(config.data).name}-{image_size}px-d{config.embedding_dim}"
         return RunPlan(config, run_config, desc)
 
+    def _refresh_embeddings(self) -> None:
+        """The embeddings (FrozenEncoderTask), then, for a flow that recalls before it
+        redraws, its memory of the training images (saved with every checkpoint)."""
+        super()._refresh_embeddings()
+        memory = None
+        if self.flow.config.recall_from > 0:
+            channels = self.flow.config.image_channels
+            memory = recall_memory(self.train_set, self.train_set.sound_features, channels)
+        for decoder in (self.flow, self.average):
+            decoder.attach_memory(memory)
+
     def _modelled(self, images: torch.Tensor) -> torch.Tensor:
         """The channels the flow models (grey data: the first of three equal ones)."""
         return images[:, : self.flow.config.image_channels]
@@ -164,7 +197,7 @@ class FlowTask(FrozenEncoderTask):
     def state_dict(self) -> dict:
         """The averaged decoder is the run's "flow" (what load_run samples with); the
         trained weights and the optimiser are kept for resuming."""
-        return {
+        state = {
             "kind": self.kind,
             "models": {
                 "autoencoder": self.autoencoder.state_dict(),
@@ -174,6 +207,9 @@ class FlowTask(FrozenEncoderTask):
             "optimizers": {"flow": self.optimizer.state_dict()},
             "average_updates": self.updates,
         }
+        if self.average.memory is not None:  # what load_run gives a recalling flow
+            state["memory"] = self.average.memory.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.autoencoder.load_state_dict(state["models"]["autoencoder"])
