@@ -62,13 +62,15 @@ def main(argv=None) -> int:
     results, baselines = {}, True
     for guidance in args.guidance:
         start, until = (args.start, args.until) if guidance != 1.0 else (0.0, 1.0)
+        recall = run.generator.config.recall_from if args.recall_from is None else args.recall_from
         set_sampling(run.generator, guidance=guidance, guidance_from=start, guidance_until=until,
-                     sample_steps=args.steps, solver=args.solver)  # fmt: skip
+                     sample_steps=args.steps, solver=args.solver, recall_from=recall)  # fmt: skip
         began = time.perf_counter()
         metrics = evaluate_run(run, bank, data, split=args.split, samples=args.samples,
                                bootstrap=args.bootstrap, seed=args.seed, baselines=baselines)  # fmt: skip
         seconds = time.perf_counter() - began
-        name = f"guidance {guidance:g} for {start:g} <= t < {until:g}, {args.steps} {args.solver}"
+        name = (f"guidance {guidance:g} for {start:g} <= t < {until:g}, {args.steps} "
+                f"{args.solver}, recall from {recall:g}")  # fmt: skip
         results[name] = metrics["methods"]
         print(f"| {name} | " + " | ".join(row(metrics["methods"]["generator"])), end="")
         print(f" | {seconds:.0f} |", flush=True)
@@ -95,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--until", type=float, default=0.5,
                         help="guide only while t < this (default 0.5)")  # fmt: skip
     parser.add_argument("--steps", type=int, default=10, help="ODE steps (default 10)")
+    parser.add_argument("--recall-from", type=float,
+                        help="start from a recalled image at this time (default: the run's; "
+                             "0: from noise, runs trained before recall_from existed)")  # fmt: skip
     parser.add_argument("--solver", default="euler", help="euler or heun (default euler)")
     parser.add_argument("--split", default="test", help="split scored (default test)")
     parser.add_argument("--samples", type=int, default=3, help="draws per sound (default 3)")
