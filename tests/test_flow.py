@@ -154,6 +154,8 @@ def test_recall_starts_from_an_image_of_the_nearest_training_sound():
     torch.testing.assert_close(images[:, 0, 5, 5], start)  # the noise is 0 there
     plain = set_sampling(decoder, recall_from=0.0)(sounds, codes)
     assert torch.equal(plain, codes.view(4, 1, 32, 32).expand(-1, 3, -1, -1).clamp(-1, 1))
+    moved = decoder.to("meta")  # a later .to() moves the memory with the weights when used
+    assert moved._memory().images.device.type == "meta"
     state = FlowMemory.from_state(tiny_memory().state_dict())
     assert all(torch.equal(getattr(state, name), getattr(tiny_memory(), name))
                for name in FlowMemory.FIELDS)  # fmt: skip

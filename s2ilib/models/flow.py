@@ -175,6 +175,7 @@ class FlowDecoder(nn.Module):
         return self
 
     def _memory(self) -> FlowMemory:
+        """The memory, on the decoder's device (Module.to does not move a plain attribute)."""
         if self.memory is None:
             raise S2IError(
                 f"this flow decoder starts from a recalled image (recall_from "
@@ -182,6 +183,8 @@ class FlowDecoder(nn.Module):
                 "run with s2ilib.runs.load_run (runs trained before recall_from existed have "
                 "none: set_sampling(decoder, recall_from=0.0))"
             )
+        if self.memory.images.device != self.null_embedding.device:
+            self.memory = self.memory.to(self.null_embedding.device)
         return self.memory
 
     def forward(self, embeddings: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
