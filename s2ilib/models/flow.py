@@ -217,7 +217,7 @@ class FlowDecoder(nn.Module):
 
 def set_sampling(decoder: FlowDecoder, **settings) -> FlowDecoder:
     """Make `decoder` sample with other settings (sample_steps, solver, guidance,
-    guidance_from, guidance_until, recall_from: FlowConfig's fields), e.g. to compare guidance scales on
-    one run (in place; returns it; the configuration is checked)."""
+    guidance_from, guidance_until, recall_from: FlowConfig's fields), e.g. to compare
+    guidance scales on one run (in place; returns it; the configuration is checked)."""
     decoder.config = replace(decoder.config, **settings)
     return decoder

@@ -65,17 +65,17 @@ def recall_memory(train_set, embeddings: torch.Tensor, channels: int) -> FlowMem
     from s2ilib.datasets.torch_data import resize_images
 
     first, count = train_set.paired_image_ranges()
-    total, chunk = train_set.image_count(), MEMORY_CHUNK
-    images = torch.cat([
-        resize_images(train_set.images[np.arange(start, min(start + chunk, total))],
-                      train_set.image_size)[:, :channels].add(1).mul(127.5).round().to(torch.uint8).cpu()
-        for start in range(0, total, chunk)
-    ])  # fmt: skip
+    total, size = train_set.image_count(), train_set.image_size
+    chunks = []
+    for start in range(0, total, MEMORY_CHUNK):
+        stored = train_set.images[np.arange(start, min(start + MEMORY_CHUNK, total))]
+        unit = resize_images(stored, size)[:, :channels]  # [-1, 1], as training sees them
+        chunks.append(unit.add(1).mul(127.5).round().to(torch.uint8).cpu())
     return FlowMemory(
         embeddings=F.normalize(embeddings.float()).cpu(),
         first=torch.as_tensor(first, dtype=torch.long),
         count=torch.as_tensor(count, dtype=torch.long),
-        images=images,
+        images=torch.cat(chunks),
     )
 
 
