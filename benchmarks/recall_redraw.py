@@ -23,6 +23,7 @@ import argparse
 
 import numpy as np
 import torch
+from flow_guidance import COLUMNS, row  # a sibling script: benchmarks/ is on sys.path
 
 from s2ilib.datasets import open_dataset
 from s2ilib.datasets.torch_data import PairedDataset
@@ -37,38 +38,42 @@ from s2ilib.translate import encode, keyed_codes, sound_keys
 def attach_training_memory(run, data) -> None:
     """Give the run's decoder the memory its training would have saved (recall_memory)."""
     train_set = PairedDataset(data, "train", run.image_size)
-    spectrograms = train_set.sounds.__getitems__(np.arange(len(train_set)))[0]
-    with torch.no_grad():
-        embeddings = torch.cat([run.encoder(chunk) for chunk in spectrograms.split(256)])
+    spectrograms = data.split("train").spectrograms[train_set.sounds.indices]
+    embeddings = encode(run.encoder, spectrograms, "cpu")
     channels = run.generator.config.image_channels
     run.generator.attach_memory(recall_memory(train_set, embeddings, channels))
 
 
-def novelty(run, bank, data, split: str, count: int) -> tuple[float, float]:
-    """Output-to-start distance (features, pixels) over that of two real images of a digit,
-    for the first draw of the split's first `count` sounds."""
-    decoder, sounds = run.generator, data.split(split)
-    spectrograms = sounds.spectrograms[np.arange(min(count, len(sounds.labels)))]
-    embeddings = encode(run.encoder, spectrograms, "cpu")
-    codes = keyed_codes(decoder, sound_keys(spectrograms), 0, 0, "cpu")
-    with torch.no_grad():
-        outputs = decoder(embeddings, codes)
+class Novelty:
+    """Output-to-start distances (features, pixels) as shares of those between two real
+    training images of one digit (computed once), for the first draw of `count` sounds."""
+
+    def __init__(self, bank, data, image_size: int, count: int, seed: int = 0):
+        self.bank, self.count = bank, count
+        pool = load_pool(data, "train", image_size)
+        generator = torch.Generator().manual_seed(seed)
+        first = torch.randint(0, len(pool), (count,), generator=generator)
+        one, other = pool.float(first), pool.float(pool.draw(pool.labels[first], generator))
+        self.real = self._distances(one, other)
+
+    def _distances(self, images, others) -> tuple[float, float]:
+        features = [
+            torch.as_tensor(score_images(self.bank, [x])["features"]) for x in (images, others)
+        ]
+        pixels = (images - others).abs().mean()
+        return (features[0] - features[1]).norm(dim=1).mean().item(), pixels.item()
+
+    def shares(self, run, sounds) -> tuple[float, float]:
+        decoder = run.generator
+        spectrograms = sounds.spectrograms[np.arange(min(self.count, len(sounds.labels)))]
+        embeddings = encode(run.encoder, spectrograms, "cpu")
+        codes = keyed_codes(decoder, sound_keys(spectrograms), 0, 0, "cpu")
         side, channels = decoder.config.image_size, decoder.config.image_channels
-        starts = decoder.memory.recall(embeddings, codes.view(-1, channels, side, side))
-    starts = starts.expand(-1, 3, -1, -1)
-    pool = load_pool(data, "train", side)
-    generator = torch.Generator().manual_seed(0)
-    first = torch.randint(0, len(pool), (len(outputs),), generator=generator)
-    second = pool.draw(pool.labels[first], generator)
-
-    def features(images):
-        return torch.as_tensor(score_images(bank, [images])["features"])
-
-    one, other = pool.float(first), pool.float(second)
-    real_features = (features(one) - features(other)).norm(dim=1).mean()
-    own_features = (features(outputs) - features(starts)).norm(dim=1).mean()
-    real_pixels, own_pixels = (one - other).abs().mean(), (outputs - starts).abs().mean()
-    return (own_features / real_features).item(), (own_pixels / real_pixels).item()
+        with torch.no_grad():
+            outputs = decoder(embeddings, codes)
+            starts = decoder.memory.recall(embeddings, codes.view(-1, channels, side, side))
+        own = self._distances(outputs, starts.expand(-1, 3, -1, -1))
+        return own[0] / self.real[0], own[1] / self.real[1]
 
 
 def main(argv=None) -> int:
@@ -77,38 +82,24 @@ def main(argv=None) -> int:
     run, bank = load_run(args.run, kind="flow"), load_informativity(args.informativity)
     data = open_dataset(args.data or run.config["data"])
     attach_training_memory(run, data)
-    print("| start t0 | informativity | K-way | Frechet | class-matched real | same-class div. "
-          "| coverage | novelty (features) | novelty (pixels) |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    novelty = Novelty(bank, data, run.image_size, args.novelty_sounds)
+    print("| start t0 | " + " | ".join(COLUMNS[:-1]) + " | novelty (features) | novelty (pixels) |")
+    print("|---:|" + "---:|" * (len(COLUMNS) + 1))
     baselines = True
     for start in args.start:
         set_sampling(run.generator, guidance=args.guidance, guidance_from=0.0,
                      guidance_until=1.0, recall_from=start)  # fmt: skip
         metrics = evaluate_run(run, bank, data, split=args.split, samples=args.samples,
                                bootstrap=args.bootstrap, seed=0, baselines=baselines)  # fmt: skip
-        shares = novelty(run, bank, data, args.split, args.novelty_sounds)
+        shares = novelty.shares(run, data.split(args.split))
         rows = [(f"{start:g}", metrics["methods"]["generator"], shares)]
         if baselines:
             rows.append(("retrieval (baseline)", metrics["methods"]["nearest_neighbour"], None))
         for name, method, shares in rows:
-            print(f"| {name} | " + " | ".join(_cells(method, shares)) + " |", flush=True)
+            cells = row(method) + (["", ""] if shares is None else [f"{x:.2f}" for x in shares])
+            print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
         baselines = False
     return 0
-
-
-def _cells(method: dict, shares) -> list[str]:
-    informativity = method["informativity"]
-    low, high = informativity["ci"]
-    same_class = (method.get("draw_diversity_same_class") or {}).get("mean")
-    return [
-        f"{100 * informativity['mean']:.1f} [{100 * low:.1f}, {100 * high:.1f}]",
-        f"{100 * method['kway_accuracy']:.1f}",
-        f"{method['frechet_distance']:.3f}",
-        f"{method['frechet_class_matched']:.3f}",
-        "" if same_class is None else f"{same_class:.2f}",
-        f"{method['prdc']['coverage']:.3f}",
-        *(("", "") if shares is None else (f"{shares[0]:.2f}", f"{shares[1]:.2f}")),
-    ]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -99,7 +99,7 @@ class FlowMemory:
         training sound, chosen by the draw's own noise (the CDF of its first number), so a
         draw's recalled image depends on the sound, the draw and the seed alone."""
         nearest = (F.normalize(embeddings.float()) @ self.embeddings.T).argmax(1)
-        uniform = 0.5 * (1 + torch.erf(noise.flatten(1)[:, 0].float() / math.sqrt(2)))
+        uniform = torch.special.ndtr(noise.flatten(1)[:, 0].float())  # N(0, 1) -> U(0, 1)
         offsets = (uniform.clamp(0, 1 - 1e-6) * self.count[nearest]).long()
         chosen = self.images[self.first[nearest] + offsets]
         return chosen.to(noise.dtype) / 127.5 - 1.0

@@ -107,7 +107,6 @@ class FrozenEncoderTask(BaseTask):
     def _fit_standardisation(self) -> None:
         """Standardise the embedding with its mean and std over the training sounds (the
         buffers start at 0 and 1, so the encoder gives raw embeddings here)."""
-        self.train_set.use_sound_features(None)
         raw = self._embed_training_sounds(self.autoencoder.encoder)
         self.autoencoder.encoder.set_standardisation(raw)
 
