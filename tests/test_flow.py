@@ -218,13 +218,16 @@ def flow_args(ae_run) -> tuple:
 
 
 def test_cli_train_flow_resumes_to_identical_weights_and_translates(workdir, ae_run):
-    reference = run_path(s2i(*flow_args(ae_run), "--desc", "flow", cwd=workdir))
+    reference = run_path(
+        s2i(*flow_args(ae_run), "--desc", "flow", "--recall-neighbours", 2, cwd=workdir)
+    )
     stats = check_run_dir(reference, "flow", 12)
     assert {"flow_loss", "val_flow_loss"} <= set().union(*stats)
     config = json.loads((reference / "config.json").read_text())
     assert config["models"]["flow"]["image_channels"] == 3  # the synthetic set is in colour
-    sampling = {key: config["models"]["flow"][key] for key in ("guidance", "recall_from")}
-    assert sampling == {"guidance": 2.0, "recall_from": 0.3}  # the recipe's recall and redraw
+    names = ("guidance", "recall_from", "recall_neighbours")
+    sampling = {key: config["models"]["flow"][key] for key in names}
+    assert sampling == {"guidance": 2.0, "recall_from": 0.3, "recall_neighbours": 2}
     state = load_checkpoint(reference / "checkpoints" / "last.pt")
     assert state["average_updates"] == 12
     memory = state["memory"]  # every training sound, each paired with its class's images
@@ -349,3 +352,48 @@ def test_recipe_flow_trains_a_flow_run_and_train_gan_refuses_it(workdir, ae_run)
         gan_config("flow", None, ae_run)
     refused = s2i("train-gan", "--recipe", "flow", "--ae-run", ae_run, cwd=workdir, check=False)
     assert refused.returncode != 0 and "s2i train-flow --recipe flow" in refused.stderr
+
+
+def test_a_recall_vote_takes_the_class_most_neighbours_weigh_for_and_its_nearest_sound():
+    """recall_neighbours k > 1: the pairing range (class) with the most softmax-weighted
+    votes among the k nearest training sounds, and of it the nearest sound."""
+    degrees = torch.tensor([0.0, 90.0, 20.5, 21.0]).deg2rad()  # training sounds on a circle
+    memory = FlowMemory(
+        embeddings=torch.stack([degrees.cos(), degrees.sin()], 1),
+        first=torch.tensor([0, 0, 5, 5]),  # two classes: sounds 0, 1 and sounds 2, 3
+        count=torch.tensor([5, 5, 3, 3]),
+        images=torch.zeros(8, 1, 2, 2, dtype=torch.uint8),
+    )
+    at = torch.tensor([10.0, 90.0]).deg2rad()  # the first: nearest to sound 0, then 2 and 3
+    sounds = torch.stack([at.cos(), at.sin()], 1)
+    assert memory.nearest(sounds).tolist() == [0, 1]
+    assert memory.nearest(sounds, neighbours=3).tolist() == [2, 1]  # 2 and 3 outvote 0
+    assert memory.nearest(sounds, neighbours=99).tolist() == [2, 1]  # k beyond the memory
+    with pytest.raises(ConfigError, match="recall_neighbours"):
+        FlowConfig(recall_neighbours=0)
+
+
+def test_the_informativity_bound_script_reads_the_embedding_every_way(tiny_flow_run, tmp_path):
+    """benchmarks/informativity_bound.py on a trained flow run: every read-out, the redraw's
+    kept class and the recall by vote, scored beside retrieval."""
+    from s2ilib.train.config import InformativityTrainConfig
+    from s2ilib.train.registry import train_informativity
+
+    bank = train_informativity(
+        InformativityTrainConfig(data=str(REPO / "data" / "avdigits"), image_size=32,
+                                 num_epochs=1, limit_per_class=20),
+        runs_root=tmp_path, progress_bar=False,
+    )  # fmt: skip
+    command = [sys.executable, str(REPO / "benchmarks" / "informativity_bound.py"), "--run",
+               str(tiny_flow_run), "--informativity", str(bank), "--split", "val", "--vote", "3",
+               "--samples", "1", "--bootstrap", "10", "--threads", "1"]  # fmt: skip
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in result.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("|---")}  # fmt: skip
+    assert float(rows["nearest training sound (retrieval's)"][0]) <= 1.0
+    assert {"vote of the 5 nearest", "linear probe", "the flow, among the 3 nearest classes",
+            "drawn as the nearest sound's class", "the vote of the 3 nearest",
+            "retrieval (baseline)"} <= set(rows)  # fmt: skip
+    assert "human speakers" in result.stdout.splitlines()[0]

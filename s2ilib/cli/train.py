@@ -100,6 +100,12 @@ FLOW_OPTIONS = [
         float,
         "start at t = this from a recalled training image mixed with the noise (0: noise only)",
     ),
+    (
+        "--recall-neighbours",
+        "recall_neighbours",
+        int,
+        "recall the class this many nearest training sounds vote for (1: the nearest's)",
+    ),
 ]
 ALIGN_OPTIONS = [
     ("--ae-run", "ae_run", str, "run directory of the trained autoencoder (required)"),

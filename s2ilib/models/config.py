@@ -362,6 +362,10 @@ class FlowConfig:
     # image (one paired with the training sound nearest to the sound; FlowMemory) instead of
     # from pure noise at t = 0 (SDEdit from retrieval). 0 = from noise alone.
     recall_from: float = 0.0
+    # Which training sound's images are recalled: the nearest (1), or with k > 1 the nearest
+    # of the pairing range (the class, for class-paired data) that the k nearest training
+    # sounds vote for, each weighted by the softmax of its cosine (FlowMemory.nearest).
+    recall_neighbours: int = 1
 
     def __post_init__(self):
         _require(self.image_channels in (1, 3), self, f"image_channels {self.image_channels}")
@@ -391,6 +395,7 @@ class FlowConfig:
         _require(
             0 <= self.recall_from < 1, self, f"recall_from {self.recall_from}: a time in [0, 1)"
         )
+        _require(self.recall_neighbours >= 1, self, "recall_neighbours: at least 1")
 
     @property
     def noise_dim(self) -> int:

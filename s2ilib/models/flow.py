@@ -10,9 +10,10 @@ sampling extrapolates from the unconditional velocity toward the conditional one
 
 Recall and redraw (`FlowConfig.recall_from` > 0): instead of pure noise at t = 0, the draw
 starts at t = recall_from from the noise mixed with a real training image paired with the
-training sound nearest to the sound (`FlowMemory`, saved with the run), and the flow redraws
-it (SDEdit, Meng et al. 2022, from retrieval): the image's layout is recalled, its strokes
-drawn anew (benchmarks/RESULTS.md, "Recall and redraw").
+training sound nearest to the sound (`FlowMemory`, saved with the run; with
+`recall_neighbours` k > 1, the nearest of the class the k nearest vote for), and the flow
+redraws it (SDEdit, Meng et al. 2022, from retrieval): the image's layout is recalled, its
+strokes drawn anew (benchmarks/RESULTS.md, "Recall and redraw", "What the embedding knows").
 
 The module keeps the generator's interface: `decoder(embeddings, codes)` -> images
 (B, 3, S, S) in [-1, 1], where `codes` is the starting noise (FlowConfig.noise_dim numbers
@@ -35,6 +36,7 @@ from s2ilib.models.config import FlowConfig
 
 TIME_FEATURES = 128  # sinusoidal features of t
 TIME_SCALE = 1000.0  # t in [0, 1] is spread over the frequencies as a diffusion step index
+VOTE_TEMPERATURE = 0.05  # cosine scale of a neighbour's vote (FlowConfig.recall_neighbours)
 
 
 def time_features(times: torch.Tensor) -> torch.Tensor:
@@ -85,7 +87,8 @@ class FlowMemory:
     FIELDS: ClassVar[tuple[str, ...]] = ("embeddings", "first", "count", "images")
 
     def to(self, device) -> FlowMemory:
-        return FlowMemory(*(getattr(self, name).to(device) for name in self.FIELDS))
+        """The memory on `device` (of the same type: a subclass may choose otherwise)."""
+        return replace(self, **{name: getattr(self, name).to(device) for name in self.FIELDS})
 
     def state_dict(self) -> dict:
         return {name: getattr(self, name).cpu() for name in self.FIELDS}
@@ -94,11 +97,27 @@ class FlowMemory:
     def from_state(cls, state: dict) -> FlowMemory:
         return cls(*(state[name] for name in cls.FIELDS))
 
-    def recall(self, embeddings: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """One image in [-1, 1] (B, C, S, S) for each embedding: one paired with the nearest
-        training sound, chosen by the draw's own noise (the CDF of its first number), so a
-        draw's recalled image depends on the sound, the draw and the seed alone."""
-        nearest = (F.normalize(embeddings.float()) @ self.embeddings.T).argmax(1)
+    def nearest(self, embeddings: torch.Tensor, neighbours: int = 1) -> torch.Tensor:
+        """(B,) for each embedding, the training sound (row) whose images it recalls: the
+        nearest (cosine), or with `neighbours` k > 1 the nearest of the pairing range (class)
+        its k nearest vote for, each vote the softmax of its cosine / VOTE_TEMPERATURE."""
+        similarity = F.normalize(embeddings.float()) @ self.embeddings.T
+        if neighbours == 1:
+            return similarity.argmax(1)
+        top, index = similarity.topk(min(neighbours, similarity.shape[1]), dim=1)
+        weights = torch.softmax(top / VOTE_TEMPERATURE, dim=1)
+        ranges = self.first[index]  # a range's first image names it
+        same_range = (ranges[:, :, None] == ranges[:, None, :]).to(weights.dtype)
+        support = (same_range * weights[:, None, :]).sum(2)  # each neighbour's range's votes
+        return index.gather(1, support.argmax(1, keepdim=True)).squeeze(1)
+
+    def recall(
+        self, embeddings: torch.Tensor, noise: torch.Tensor, neighbours: int = 1
+    ) -> torch.Tensor:
+        """One image in [-1, 1] (B, C, S, S) for each embedding: one paired with the training
+        sound `nearest` names, chosen by the draw's own noise (the CDF of its first number),
+        so a draw's recalled image depends on the sound, the draw and the seed alone."""
+        nearest = self.nearest(embeddings, neighbours)
         uniform = torch.special.ndtr(noise.flatten(1)[:, 0].float())  # N(0, 1) -> U(0, 1)
         offsets = (uniform.clamp(0, 1 - 1e-6) * self.count[nearest]).long()
         chosen = self.images[self.first[nearest] + offsets]
@@ -199,7 +218,8 @@ class FlowDecoder(nn.Module):
         first = round(c.recall_from * steps)
         if first:
             share = first / steps
-            images = (1 - share) * images + share * self._memory().recall(embeddings, images)
+            recalled = self._memory().recall(embeddings, images, c.recall_neighbours)
+            images = (1 - share) * images + share * recalled
         for step in range(first, steps):
             time = step / steps
             guidance = c.guidance if c.guidance_from <= time < c.guidance_until else 1.0
@@ -217,7 +237,8 @@ class FlowDecoder(nn.Module):
 
 def set_sampling(decoder: FlowDecoder, **settings) -> FlowDecoder:
     """Make `decoder` sample with other settings (sample_steps, solver, guidance,
-    guidance_from, guidance_until, recall_from: FlowConfig's fields), e.g. to compare
-    guidance scales on one run (in place; returns it; the configuration is checked)."""
+    guidance_from, guidance_until, recall_from, recall_neighbours: FlowConfig's fields), e.g.
+    to compare guidance scales on one run (in place; returns it; the configuration is
+    checked)."""
     decoder.config = replace(decoder.config, **settings)
     return decoder

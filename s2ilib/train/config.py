@@ -260,6 +260,10 @@ class FlowTrainConfig(StageConfig):
     guidance_from: float = 0.0
     guidance_until: float = 1.0
     recall_from: float = 0.3
+    # Recall the class the k nearest training sounds vote for (FlowConfig.recall_neighbours);
+    # 1, the nearest sound: validation did not favour a vote (RESULTS.md, "What the embedding
+    # knows").
+    recall_neighbours: int = 1
 
     def __post_init__(self):
         super().__post_init__()

@@ -48,7 +48,7 @@ def flow_network_config(config: FlowTrainConfig, image_size: int, grey: bool) ->
 
     channels = {"auto": 1 if grey else 3, "1": 1, "3": 3}[config.image_channels]
     names = ("patch", "channels", "condition_dim", "sample_steps", "solver", "guidance",
-             "guidance_from", "guidance_until", "recall_from")  # fmt: skip
+             "guidance_from", "guidance_until", "recall_from", "recall_neighbours")  # fmt: skip
     settings = {name: getattr(config, name) for name in names}
     network = FlowConfig(
         embedding_dim=config.embedding_dim,
