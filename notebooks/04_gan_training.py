@@ -42,14 +42,14 @@
 # from the noise mixed with a real training image of the training sound nearest to this
 # sound, and the flow draws the strokes anew from there (SDEdit from retrieval), with
 # classifier-free guidance (a weight of 2 on the sound's say) keeping the draws on the
-# sound's digit. Beside it: `aligned`, the most recognisable
-# GAN this workbook found (the same aligned embedding and the non-saturating loss), whose
-# draws of one sound are near copies. Add recipes to `compare_recipe` to see them beside:
-# `paper`, the authors' method as faithfully as we know it (`"aligned,paper"`: 3 more
-# minutes on 2 cores; left out of the main job to keep it within 20 minutes, its figures
-# are in `benchmarks/RESULTS.md`), and `imagine` (the GAN with a conditional-VAE code), the
-# GAN family's try at varied draws. Notebook 05 measures all of them in one report
-# (`benchmarks/RESULTS.md` has the figures of the main job).
+# sound's digit. Add recipes to `compare_recipe` to train them beside it, on the same
+# data, seed and length: `aligned`, the most recognisable GAN this workbook found (the same
+# aligned embedding and the non-saturating loss), whose draws of one sound are near copies;
+# `paper`, the authors' method as faithfully as we know it; and `imagine` (the GAN with a
+# conditional-VAE code), the GAN family's try at varied draws. Each adds about 3 minutes on
+# 2 cores, so the main job trains the main run alone, to stay within 20 minutes
+# (`bash workbook main --set compare_recipe=aligned` adds the GAN; `benchmarks/RESULTS.md`
+# has the figures of such jobs). Notebook 05 measures all of them in one report.
 #
 # Class labels are never used: for AV-Digits a sound is paired with a random handwritten
 # image of the same digit (redrawn every epoch), exactly as AV-MNIST pairs its modalities.
@@ -62,7 +62,7 @@
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
 recipe = "flow"  # the main run's recipe: "flow", "aligned", "imagine" (beyond the paper) or "paper"
-compare_recipe = "aligned"  # comma-separated recipes also trained at full length, shown beside ("aligned,paper": + the authors'); empty: none
+compare_recipe = ""  # comma-separated recipes also trained at full length, shown beside ("aligned": the GAN; "aligned,paper": + the authors'); empty: none
 ae_run = ""  # the AE run (recipes without alignment); empty: the one notebook 02 recorded
 align_run = ""  # the alignment run (recipe "aligned"); empty: the one notebook 03 recorded
 gan_run = ""  # an existing GAN (or flow) run to load instead of training; empty: train

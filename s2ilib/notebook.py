@@ -334,10 +334,10 @@ class GANParameters(TrainingParameters):
     FROM_EARLIER_STEPS = ("ae_run", "align_run")
 
     recipe: str = "flow"  # the main run's recipe (s2ilib.train.recipes)
-    # comma-separated recipes also trained at full length, beside the main one; "" = none.
-    # "aligned,paper" adds the authors' recipe (3 more minutes on 2 cores: the main job
-    # stays within 20 minutes with one comparison GAN)
-    compare_recipe: str = "aligned"
+    # comma-separated recipes also trained at full length, beside the main one; "" = none
+    # (the main job: each GAN adds about 3 minutes on 2 cores, and with one the job took
+    # 19.1 to 21.9 minutes on one VM); "aligned" adds the GAN, "aligned,paper" the authors'
+    compare_recipe: str = ""
     ae_run: str = ""  # the AE run (recipes without alignment); empty: notebook 02's
     align_run: str = ""  # the alignment run (recipes with alignment); empty: notebook 03's
     gan_run: str = ""  # an existing GAN (or flow) run to load instead of training; "" = train

@@ -87,7 +87,7 @@ class FlowMemory:
     FIELDS: ClassVar[tuple[str, ...]] = ("embeddings", "first", "count", "images")
 
     def to(self, device) -> FlowMemory:
-        """The memory on `device` (of the same type: a subclass may choose otherwise)."""
+        """The memory on `device`."""
         return replace(self, **{name: getattr(self, name).to(device) for name in self.FIELDS})
 
     def state_dict(self) -> dict:
