@@ -165,9 +165,9 @@ for column in ("language", "engine"):
 # ## Other runs measured in the same report
 #
 # The runs notebook 04 trained beside the main one (the main job's: the `flow` recipe, a
-# flow-matching decoder whose draws vary): the `aligned` recipe (a GAN on the same aligned
-# embedding: near-identical draws), and when notebook 04 was asked for them the `paper`
-# recipe (the authors' method as faithfully as we know it), `imagine` and any adversarial-loss comparison runs, each scored on the same sounds with the same
+# flow-matching decoder whose draws vary) when asked for them (`compare_recipe`; the main
+# job trains the main run alone): the `aligned` recipe (a GAN on the same aligned
+# embedding: near-identical draws), the `paper` recipe (the authors' method as faithfully as we know it), `imagine` and any adversarial-loss comparison runs, each scored on the same sounds with the same
 # classifiers and the same number of draws per sound (`samples`): informativity, the
 # Frechet distance (`frechet_class_matched`: that of real images of the digits the run
 # drew, so the part of the distance that is drawing quality shows beside the part that is

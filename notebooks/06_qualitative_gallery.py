@@ -81,8 +81,8 @@ plt.show()
 # ## The same sounds, drawn by each recipe
 #
 # The draws of one sound per class by the main run and by the runs notebook 04 trained
-# beside it (`compare_runs`: the `aligned` recipe, and `paper` or `imagine` when asked
-# for), with the same seed. The
+# beside it when asked for (`compare_runs`: the `aligned`, `paper` or `imagine` recipe;
+# the main job trains the main run alone), with the same seed. The
 # `flow` recipe's draws (and `imagine`'s, when trained) should differ in slant, width and
 # stroke like real handwriting of one digit; the GANs' vary only through test-time dropout.
 
