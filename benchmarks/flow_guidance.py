@@ -85,11 +85,18 @@ def main(argv=None) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def flow_run_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments every flow-run benchmark takes: the run, its informativity classifiers
+    and the data set."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--run", required=True, help="a flow run directory (s2i train-flow)")
     parser.add_argument("--informativity", required=True, help="informativity run directory")
     parser.add_argument("--data", help="data set folder (default: the run's)")
+    return parser
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = flow_run_parser(__doc__.splitlines()[0])
     parser.add_argument("--guidance", type=float, nargs="+", default=[1.0, 2.0, 4.0],
                         help="guidance scales to score (default 1 2 4)")  # fmt: skip
     parser.add_argument("--from", dest="start", type=float, default=0.1,

@@ -39,7 +39,9 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from flow_guidance import COLUMNS, row  # sibling scripts: benchmarks/ is on sys.path
+
+# sibling scripts: benchmarks/ is on sys.path
+from flow_guidance import COLUMNS, flow_run_parser, row
 from recall_redraw import attach_training_memory
 
 from s2ilib.datasets import open_dataset
@@ -248,10 +250,7 @@ def main(argv=None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", required=True, help="a flow run directory (s2i train-flow)")
-    parser.add_argument("--informativity", required=True, help="informativity run directory")
-    parser.add_argument("--data", help="data set folder (default: the run's)")
+    parser = flow_run_parser(__doc__.splitlines()[0])
     parser.add_argument("--split", default="val", help="split scored (default val)")
     parser.add_argument("--vote", type=int, nargs="*", default=[],
                         help="also score recall by the vote of these many neighbours")  # fmt: skip

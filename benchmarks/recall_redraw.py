@@ -23,7 +23,9 @@ import argparse
 
 import numpy as np
 import torch
-from flow_guidance import COLUMNS, row  # a sibling script: benchmarks/ is on sys.path
+
+# a sibling script: benchmarks/ is on sys.path
+from flow_guidance import COLUMNS, flow_run_parser, row
 
 from s2ilib.datasets import open_dataset
 from s2ilib.datasets.torch_data import PairedDataset
@@ -103,10 +105,7 @@ def main(argv=None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", required=True, help="a flow run directory (s2i train-flow)")
-    parser.add_argument("--informativity", required=True, help="informativity run directory")
-    parser.add_argument("--data", help="data set folder (default: the run's)")
+    parser = flow_run_parser(__doc__.splitlines()[0])
     parser.add_argument("--start", type=float, nargs="+", default=[0.3, 0.5],
                         help="times t0 the flow starts from (0: the plain flow; default 0.3 0.5)")  # fmt: skip
     parser.add_argument("--guidance", type=float, default=1.0,
