@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -52,7 +53,13 @@ from s2ilib.models.flow import set_sampling
 from s2ilib.probes import probe_predictions
 from s2ilib.runs import load_run
 from s2ilib.train.augment import AugmentSettings, augment_spectrograms
-from s2ilib.translate import encode, keyed_codes, sound_keys, spectrogram_batches
+from s2ilib.translate import (
+    draw_batches,
+    encode,
+    keyed_codes,
+    sound_keys,
+    spectrogram_batches,
+)
 
 DISTINCT_SEARCHED = 200  # nearest sounds searched for the flow's distinct candidate classes
 AUGMENTED_COPIES = 4  # test-time augmentation: copies averaged with the sound itself
@@ -67,18 +74,34 @@ NEAREST = "nearest training sound (retrieval's)"
 
 
 @torch.no_grad()
-def embed(encoder, spectrograms, copies: int = 0, seed: int = 0) -> torch.Tensor:
-    """Unit embeddings (N, D); with `copies`, the mean of the sound's and as many augmented
+def augmented_embeddings(encoder, spectrograms, seed: int) -> torch.Tensor:
+    """Unit embeddings (N, D): the mean of the sound's and AUGMENTED_COPIES augmented
     copies' unit embeddings (TTA_SETTINGS), renormalised."""
     encoder.eval()
     torch.manual_seed(seed)
     parts = []
     for batch in spectrogram_batches(spectrograms, BATCH):
         total = F.normalize(encoder(batch))
-        for _ in range(copies):
+        for _ in range(AUGMENTED_COPIES):
             total = total + F.normalize(encoder(augment_spectrograms(batch, TTA_SETTINGS)))
         parts.append(F.normalize(total))
     return torch.cat(parts)
+
+
+class Split(NamedTuple):
+    """The split's sounds as every part of the script needs them, computed once."""
+
+    records: object  # data.split(name)
+    embeddings: torch.Tensor  # (N, D), the encoder's (what the decoder is given)
+    keys: torch.Tensor  # (N,) sound_keys of the spectrograms
+    codes: torch.Tensor  # (N, noise_dim) the first draw's noise (seed 0)
+
+    @classmethod
+    def of(cls, run, data, name: str) -> Split:
+        records = data.split(name)
+        keys = sound_keys(records.spectrograms)
+        embeddings = encode(run.encoder, records.spectrograms, "cpu")
+        return cls(records, embeddings, keys, keyed_codes(run.generator, keys, 0, 0, "cpu"))
 
 
 def distinct_nearest(similarity: torch.Tensor, keys: torch.Tensor, count: int):
@@ -116,49 +139,44 @@ def flow_support(decoder, embeddings, noise, images) -> torch.Tensor:
 
 def flow_choice(decoder, embeddings, codes, similarity, train_labels, weight: float):
     """The class the flow prefers among the FLOW_CANDIDATES nearest classes, each shown by
-    the image its nearest training sound recalls for the draw (FlowMemory.recall's choice),
+    the image its nearest training sound recalls for the draw (FlowMemory.paired_images),
     scored by flow_support + `weight` x cosine."""
     memory, config = decoder.memory, decoder.config
     noise = codes.view(-1, config.image_channels, config.image_size, config.image_size)
     index, cosine = distinct_nearest(similarity, memory.first, FLOW_CANDIDATES)
-    uniform = torch.special.ndtr(noise.flatten(1)[:, 0]).clamp(0, 1 - 1e-6)
     scores = []
     for column in range(FLOW_CANDIDATES):
-        sound = index[:, column]
-        image = memory.images[memory.first[sound] + (uniform * memory.count[sound]).long()]
-        support = flow_support(decoder, embeddings, noise, image.float() / 127.5 - 1.0)
+        images = memory.paired_images(index[:, column], noise)
+        support = flow_support(decoder, embeddings, noise, images)
         scores.append(support + weight * cosine[:, column])
     best = torch.stack(scores, 1).argmax(1, keepdim=True)
     return train_labels[index.gather(1, best).squeeze(1).numpy()]
 
 
-def readouts(run, data, split: str) -> dict[str, np.ndarray]:
+def readouts(run, data, split: Split) -> dict[str, np.ndarray]:
     """Each read-out's classes (N,) for the split's sounds."""
-    train, sounds = data.split("train"), data.split(split)
+    train = data.split("train")
     labels = np.asarray(train.labels, np.int64)
     encoder, decoder = run.encoder, run.generator
-    known, unit = decoder.memory.embeddings, embed(encoder, sounds.spectrograms)
+    known, unit = decoder.memory.embeddings, F.normalize(split.embeddings)
     similarity = unit @ known.T
     guesses = {NEAREST: labels[similarity.argmax(1).numpy()]}
     for k in (5, 20):  # FlowConfig.recall_neighbours' vote
         guesses[f"vote of the {k} nearest"] = labels[decoder.memory.nearest(unit, k).numpy()]
     guesses["linear probe"] = probe_predictions(known.numpy(), labels, unit.numpy())
-    augmented = embed(encoder, sounds.spectrograms, AUGMENTED_COPIES, seed=1)
-    augmented_known = embed(encoder, train.spectrograms, AUGMENTED_COPIES, seed=0)
+    augmented = augmented_embeddings(encoder, split.records.spectrograms, seed=1)
+    augmented_known = augmented_embeddings(encoder, train.spectrograms, seed=0)
     name = f"nearest, with {AUGMENTED_COPIES} shifted/gained copies"
     guesses[name] = labels[(augmented @ augmented_known.T).argmax(1).numpy()]
-    codes = keyed_codes(decoder, sound_keys(sounds.spectrograms), 0, 0, "cpu")
-    raw = encode(encoder, sounds.spectrograms, "cpu")  # what the decoder is given
     for name, weight in (("the flow", 0.0), ("the flow + cosine", FLOW_SIMILARITY_WEIGHT)):
         guesses[f"{name}, among the {FLOW_CANDIDATES} nearest classes"] = flow_choice(
-            decoder, raw, codes, similarity, labels, weight
+            decoder, split.embeddings, split.codes, similarity, labels, weight
         )
     return guesses
 
 
-def groups_of(data, split: str) -> dict[str, np.ndarray]:
-    """Masks of the split's sounds: all, and each kind of voice where the data says."""
-    records = data.split(split)
+def groups_of(data, records) -> dict[str, np.ndarray]:
+    """Masks of a split's sounds: all, and each kind of voice where the data says."""
     everyone = {"all": np.ones(len(records.labels), bool)}
     if "engine" not in records.extra:
         return everyone
@@ -174,16 +192,12 @@ def print_readouts(guesses: dict, labels: np.ndarray, groups: dict) -> None:
         print(f"| {name} | " + " | ".join(f"{right[m].mean():.3f}" for m in groups.values()) + " |")
 
 
-def redraw_kept(run, bank, data, split: str, nearest: np.ndarray) -> dict[str, float]:
+def redraw_kept(run, bank, split: Split, nearest: np.ndarray) -> dict[str, float]:
     """One draw of the run as it samples, judged (K-way) against the class of the nearest
     training sound (`nearest`, what recall starts from) and the true class."""
-    sounds = data.split(split)
-    labels = np.asarray(sounds.labels)
-    raw = encode(run.encoder, sounds.spectrograms, "cpu")
-    codes = keyed_codes(run.generator, sound_keys(sounds.spectrograms), 0, 0, "cpu")
+    labels = np.asarray(split.records.labels)
     with torch.no_grad():
-        batches = (run.generator(raw[i : i + BATCH], codes[i : i + BATCH])
-                   for i in range(0, len(raw), BATCH))  # fmt: skip
+        batches = draw_batches(run.generator, split.embeddings, "cpu", keys=split.keys)
         judged = score_images(bank, batches)["kway"]
     right = nearest == labels
     return {
@@ -232,16 +246,17 @@ def main(argv=None) -> int:
     run, bank = load_run(args.run, kind="flow"), load_informativity(args.informativity)
     data = open_dataset(args.data or run.config["data"])
     attach_training_memory(run, data)  # rows: the whole training split, in its order
-    labels = np.asarray(data.split(args.split).labels)
-    guesses = readouts(run, data, args.split)
-    print_readouts(guesses, labels, groups_of(data, args.split))
+    split = Split.of(run, data, args.split)
+    labels = np.asarray(split.records.labels)
+    guesses = readouts(run, data, split)
+    print_readouts(guesses, labels, groups_of(data, split.records))
     config = run.generator.config
     print(
         f"\n| one draw of the run (recall from {config.recall_from:g}, guidance "
         f"{config.guidance:g}), judged by the K-way classifier | share of sounds |"
     )
     print("|---|---:|")
-    for name, share in redraw_kept(run, bank, data, args.split, guesses[NEAREST]).items():
+    for name, share in redraw_kept(run, bank, split, guesses[NEAREST]).items():
         print(f"| {name} | {share:.3f} |")
     if args.vote:
         print()

@@ -168,6 +168,6 @@ def tiny_flow_run(tiny_ae_run) -> Path:
 
 
 def _data_of(run: Path) -> str:
-    import json
+    from s2ilib.runs.rundir import read_config
 
-    return json.loads((run / "config.json").read_text())["train"]["data"]
+    return read_config(run)["train"]["data"]

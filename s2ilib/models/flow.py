@@ -117,10 +117,14 @@ class FlowMemory:
         """One image in [-1, 1] (B, C, S, S) for each embedding: one paired with the training
         sound `nearest` names, chosen by the draw's own noise (the CDF of its first number),
         so a draw's recalled image depends on the sound, the draw and the seed alone."""
-        nearest = self.nearest(embeddings, neighbours)
+        return self.paired_images(self.nearest(embeddings, neighbours), noise)
+
+    def paired_images(self, sounds: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """For each training sound (row) in `sounds` (B,), one of its paired images in
+        [-1, 1] (B, C, S, S), chosen by the draw's `noise` (the CDF of its first number)."""
         uniform = torch.special.ndtr(noise.flatten(1)[:, 0].float())  # N(0, 1) -> U(0, 1)
-        offsets = (uniform.clamp(0, 1 - 1e-6) * self.count[nearest]).long()
-        chosen = self.images[self.first[nearest] + offsets]
+        offsets = (uniform.clamp(0, 1 - 1e-6) * self.count[sounds]).long()
+        chosen = self.images[self.first[sounds] + offsets]
         return chosen.to(noise.dtype) / 127.5 - 1.0
 
 
