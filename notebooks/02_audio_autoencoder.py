@@ -35,6 +35,7 @@ data = ""  # data set folder; empty: the shipped AV-Digits
 preset = "demo"  # "tiny" (tests), "demo" (2-core CPU, minutes), "paper" (the authors' networks)
 ae_run = ""  # an existing AE run directory to load instead of training; empty: train
 embedding_dim = 512  # D, the audio embedding width (paper: 128..2048)
+front = "conv"  # "conv": the paper's conv encoder; "speech": a pretrained speech front, frozen
 num_epochs = 36  # passes over the training sounds (demo AV-Digits: about 3.5 min on 2 cores)
 batch_size = 64  # the authors' batch size
 optimizer = "adam"  # "sgd" (the authors': lr 0.05, momentum 0.9) or "adam"
@@ -82,6 +83,7 @@ dataset = open_dataset(config.data_path)
 # %%
 training = AETrainConfig.from_dict({
     "data": str(config.data_path), "preset": config.preset, "embedding_dim": config.embedding_dim,
+    "front": config.front,
     "num_epochs": config.num_epochs, "batch_size": config.batch_size, "optimizer": config.optimizer,
     "lr": config.lr, "seed": config.seed, **smoke_settings("ae", config.smoke),
 })

@@ -132,6 +132,7 @@ class SpectrogramDataset(Dataset):
             )
         self.labels = torch.as_tensor(records.labels[self.indices], dtype=torch.long)
         self.spectrograms = _SubsetStore(_check_field(records, "spectrograms"), self.indices)
+        self.inputs: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -148,15 +149,30 @@ class SpectrogramDataset(Dataset):
         to [-1, 1] there (the training fast path's resident data set)."""
         self.spectrograms.to_device(device)
         self.labels = self.labels.to(device)
+        if self.inputs is not None:
+            self.inputs = self.inputs.to(device)
 
-    def __getitems__(self, positions) -> tuple[torch.Tensor, torch.Tensor]:
+    def use_inputs(self, inputs: torch.Tensor | None) -> None:
+        """Serve `inputs` (one row per sound, in this set's order: a frozen front's features,
+        computed once) as a third part of every batch, beside the spectrograms (which stay:
+        the autoencoder reconstructs them); None stops."""
+        if inputs is not None and len(inputs) != len(self):
+            raise S2IError(
+                f"encoder inputs: {len(inputs)} rows for {len(self)} sounds of the "
+                f"{self.records.split} split"
+            )
+        self.inputs = None if inputs is None else inputs.detach().to(self.labels.device)
+
+    def __getitems__(self, positions) -> tuple[torch.Tensor, ...]:
         positions = np.asarray(positions, dtype=np.int64)
         spectrograms = to_unit_range(self.spectrograms[positions]).unsqueeze(1)
-        return spectrograms, self.labels[positions_on(self.labels.device, positions)]
+        index = positions_on(self.labels.device, positions)
+        if self.inputs is None:
+            return spectrograms, self.labels[index]
+        return spectrograms, self.labels[index], self.inputs[index]
 
     def __getitem__(self, position: int):
-        spectrogram, label = self.__getitems__([position])
-        return spectrogram[0], label[0]
+        return tuple(part[0] for part in self.__getitems__([position]))
 
 
 def resize_images(images_uint8: torch.Tensor, image_size: int) -> torch.Tensor:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from s2ilib.models.config import AutoencoderConfig
+from s2ilib.models.speech import SPEECH_FEATURES, PooledSpeech, SpeechFront
 
 
 def _encoder_layer(
@@ -54,25 +55,46 @@ class AlignmentHead(nn.Module):
         return F.normalize(self.layers(bottleneck), dim=1) * self.scale
 
 
+def _conv_layers(config: AutoencoderConfig) -> nn.Sequential:
+    """The paper's encoder: one conv layer per kernel, the last to the 1x1 embedding."""
+    widths = (1, *config.encoder_channels, config.embedding_dim)
+    count = len(config.encoder_kernels)
+    return nn.Sequential(
+        *(
+            _encoder_layer(widths[i], widths[i + 1], kernel, stride, last=i == count - 1)
+            for i, (kernel, stride) in enumerate(
+                zip(config.encoder_kernels, config.encoder_strides, strict=True)
+            )
+        )
+    )
+
+
+def _speech_projection(embedding_dim: int) -> nn.Sequential:
+    """The speech front's pooled features (B, 192) -> the tanh bottleneck (B, D)."""
+    return nn.Sequential(
+        nn.Linear(SPEECH_FEATURES, embedding_dim), nn.BatchNorm1d(embedding_dim), nn.Tanh()
+    )
+
+
 class AudioEncoder(nn.Module):
     """Spectrogram (B, 1, mel bands, frames) in [-1, 1] -> embedding (B, D).
 
     The embedding is the tanh bottleneck (in [-1, 1]; the paper), or, when the config has
-    an alignment head, that head's output (see AlignmentHead).
+    an alignment head, that head's output (see AlignmentHead). With the speech front
+    (config.front "speech") `front` is the frozen pretrained network and `layers` the
+    trained projection after it; such an encoder also takes the front's features (B, 192)
+    in place of spectrograms, which is how training stages serve them once computed
+    (`front_features`): the front is frozen, so they never change.
     """
 
     def __init__(self, config: AutoencoderConfig):
         super().__init__()
-        widths = (1, *config.encoder_channels, config.embedding_dim)
-        count = len(config.encoder_kernels)
-        self.layers = nn.Sequential(
-            *(
-                _encoder_layer(widths[i], widths[i + 1], kernel, stride, last=i == count - 1)
-                for i, (kernel, stride) in enumerate(
-                    zip(config.encoder_kernels, config.encoder_strides, strict=True)
-                )
-            )
-        )
+        if config.front == "speech":
+            self.front = PooledSpeech(SpeechFront())
+            self.layers = _speech_projection(config.embedding_dim)
+        else:
+            self.front = None
+            self.layers = _conv_layers(config)
 
         self.head = AlignmentHead(config.embedding_dim) if config.alignment_head else None
         self.standardise = config.standardise_embedding
@@ -82,10 +104,21 @@ class AudioEncoder(nn.Module):
             self.register_buffer("embedding_std", torch.ones(config.embedding_dim))
 
     def bottleneck(self, spectrograms: torch.Tensor) -> torch.Tensor:
-        """The autoencoder's own code (B, D) in [-1, 1], which the decoder reconstructs from."""
+        """The autoencoder's own code (B, D) in [-1, 1], which the decoder reconstructs from;
+        a speech-front encoder also takes its front's features (B, 192) here."""
+        if self.front is not None:
+            features = spectrograms if spectrograms.dim() == 2 else self.front(spectrograms)
+            return self.layers(features)
         if self.normalise_bands:
             spectrograms = spectrograms - spectrograms.mean(-1, keepdim=True)
         return self.layers(spectrograms).flatten(1)
+
+    @torch.no_grad()
+    def front_features(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        """The frozen front's features (B, 192) of spectrograms (B, 1, bands, frames)."""
+        if self.front is None:
+            raise TypeError("front_features: this encoder's conv front is trained, not frozen")
+        return self.front(spectrograms)
 
     def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
         return self.from_bottleneck(self.bottleneck(spectrograms))

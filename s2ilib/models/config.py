@@ -38,6 +38,10 @@ ATTENTION_LAYER_NORMS = ("variance", "std")
 ATTENTION_POSITIONS = ("learned", "sinusoidal")
 ATTENTION_ACTIVATIONS = ("gelu", "relu")
 ATTENTION_MERGES = ("add", "replace")
+# What the audio encoder reads the spectrogram with: "conv", the paper's trained conv layers;
+# "speech", Google's pretrained speech_embedding, frozen (s2ilib.models.speech), then one
+# trained projection to the embedding.
+AUDIO_FRONTS = ("conv", "speech")
 
 
 class ConfigError(S2IError, ValueError):
@@ -102,9 +106,19 @@ class AutoencoderConfig:
     # normalisation's log-mel form): removes a voice's or a recording chain's fixed
     # spectral colouring. Set by the alignment stage when asked (the AE trains without it).
     normalise_bands: bool = False
+    # The encoder's front (AUDIO_FRONTS): "conv" (the paper's conv layers) or "speech" (the
+    # frozen pretrained speech front and a trained Linear-BatchNorm-tanh to the embedding;
+    # the encoder_* fields then describe nothing the encoder uses, the decoder still does).
+    front: str = "conv"
 
     def __post_init__(self):
         _require(self.embedding_dim > 0, self, f"embedding_dim {self.embedding_dim} <= 0")
+        _require_choice(self, "front", AUDIO_FRONTS)
+        _require(
+            not (self.front == "speech" and self.normalise_bands),
+            self,
+            "normalise_bands works on the conv front only (the speech front has its own front end)",
+        )
         _require(
             len(self.encoder_kernels) == len(self.encoder_channels) + 1,
             self,

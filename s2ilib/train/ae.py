@@ -10,6 +10,7 @@ from s2ilib import distributed
 from s2ilib.train import fastpath
 from s2ilib.train.common import (
     fixed_validation_sounds,
+    frozen_front_features,
     repeatable_sampling,
     resolve_data,
     save_sample_grid,
@@ -61,6 +62,11 @@ class AETask(BaseTask):
         self.train_set = SpectrogramDataset(
             data.split("train"), config.classes, config.limit_per_class, config.seed
         )
+        # A frozen front's features of the training sounds, computed once, are the encoder's
+        # inputs; the spectrograms stay the reconstruction targets.
+        self.train_set.use_inputs(
+            frozen_front_features(self.autoencoder.encoder, self.train_set, 256, device)
+        )
         self.stage = build_ae_stage(self.autoencoder, config, self.fast, device, self.train_set)
         self.optimizers = {"autoencoder": (self.stage.optimizer, config.lr)}
         self.val_sounds = fixed_validation_sounds(data, config, device)
@@ -71,16 +77,18 @@ class AETask(BaseTask):
 
         config = config.updated({"data": resolve_data(config.data)})
         presets = preset(config.preset, config.embedding_dim)
-        run_config = {
-            "data": config.data,
-            "models": {"autoencoder": presets.as_dict()["autoencoder"]},
-        }
-        desc = f"{Path(config.data).name}-{config.preset}-d{config.embedding_dim}"
+        autoencoder = presets.as_dict()["autoencoder"] | {"front": config.front}
+        run_config = {"data": config.data, "models": {"autoencoder": autoencoder}}
+        front = "-speech" if config.front == "speech" else ""
+        desc = f"{Path(config.data).name}-{config.preset}-d{config.embedding_dim}{front}"
         return RunPlan(config, run_config, desc)
 
     def optimize_parameters(self, batch) -> dict:
-        spectrograms = batch[0].to(self.device, non_blocking=True)
-        return ae_step(self.stage, fastpath.to_memory_format(spectrograms, self.fast))
+        spectrograms = fastpath.to_memory_format(
+            batch[0].to(self.device, non_blocking=True), self.fast
+        )
+        inputs = batch[2].to(self.device, non_blocking=True) if len(batch) > 2 else None
+        return ae_step(self.stage, spectrograms, inputs)
 
     @torch.no_grad()
     def evaluate(self, step: int, samples_path: Path):

@@ -26,9 +26,11 @@ from s2ilib.train import fastpath
 from s2ilib.train.augment import AugmentSettings
 from s2ilib.train.common import (
     fixed_validation_pairs,
+    frozen_front_features,
     load_autoencoder_weights,
     resolve_earlier_run,
     save_sample_grid,
+    without_augmentation_for_frozen_front,
 )
 from s2ilib.train.config import AlignTrainConfig
 from s2ilib.train.engine import BaseTask, RunPlan
@@ -128,6 +130,7 @@ class AlignTask(BaseTask):
         from s2ilib.models.config import config_dict
 
         config, ae_models, ae_checkpoint = resolve_earlier_run(config, ("ae",))
+        config = without_augmentation_for_frozen_front(config, ae_models)
         generator = preset(config.preset, config.embedding_dim).generator
         image_encoder = ImageEncoderConfig(
             config.embedding_dim, generator.image_size, generator.image_channels,
@@ -180,6 +183,14 @@ class AlignTask(BaseTask):
             self.device,
         )
         self._set_modes()
+        self._serve_front_features()
+
+    def _serve_front_features(self) -> None:
+        """With a frozen front, the training set serves its features of the sounds (computed
+        once; the plan turned augmentation off) in place of the spectrograms."""
+        encoder = self.autoencoder.encoder
+        features = frozen_front_features(encoder, self.train_set.sounds, 256, self.device)
+        self.train_set.use_sound_features(features)
 
     def positives(self, labels: torch.Tensor) -> torch.Tensor | None:
         """The batch's positive mask for contrastive_loss (None: the diagonal only)."""
@@ -240,3 +251,4 @@ class AlignTask(BaseTask):
         with torch.no_grad():
             self.pair.log_logit_scale.copy_(state["loss_state"]["log_logit_scale"])
         self._set_modes()
+        self._serve_front_features()

@@ -25,7 +25,12 @@ from s2ilib.datasets.torch_data import select_indices
 from s2ilib.runs.stats import METRICS_FILE, read_metrics
 from s2ilib.train import fastpath
 from s2ilib.train.augment import AugmentSettings, augment_spectrograms
-from s2ilib.train.common import load_autoencoder_weights, resolve_earlier_run
+from s2ilib.train.common import (
+    frozen_front_features,
+    load_autoencoder_weights,
+    resolve_earlier_run,
+    without_augmentation_for_frozen_front,
+)
 from s2ilib.train.config import CeilingTrainConfig
 from s2ilib.train.engine import BaseTask, RunPlan
 from s2ilib.translate import encode
@@ -64,6 +69,7 @@ class CeilingTask(BaseTask):
     @classmethod
     def plan(cls, config: CeilingTrainConfig) -> RunPlan:
         config, ae_models, checkpoint = resolve_earlier_run(config, ("ae", "align"))
+        config = without_augmentation_for_frozen_front(config, ae_models)
         run_config = {
             "data": config.data,
             "ae_run": config.ae_run,
@@ -78,10 +84,19 @@ class CeilingTask(BaseTask):
             self.autoencoder, self.document["ae_checkpoint"], lambda key: False, self.device
         )
         self.classifier.train()
+        self._serve_front_features()
+
+    def _serve_front_features(self) -> None:
+        """With a frozen front, the training set serves its features of the sounds, computed
+        once, as the classifier's inputs (the plan turned augmentation off)."""
+        encoder = self.autoencoder.encoder
+        self.train_set.use_inputs(frozen_front_features(encoder, self.train_set, 256, self.device))
 
     def optimize_parameters(self, batch) -> dict:
-        spectrograms, labels = (part.to(self.device, non_blocking=True) for part in batch)
-        logits = self.classifier(augment_spectrograms(spectrograms, self.augment))
+        spectrograms, labels, *inputs = (part.to(self.device, non_blocking=True) for part in batch)
+        logits = self.classifier(
+            inputs[0] if inputs else augment_spectrograms(spectrograms, self.augment)
+        )
         loss = F.cross_entropy(logits, labels)
         optimizer = self.optimizers["classifier"][0]
         optimizer.zero_grad(set_to_none=True)
@@ -122,6 +137,7 @@ class CeilingTask(BaseTask):
     def load_state_dict(self, state: dict) -> None:
         self.classifier.load_state_dict(state["models"]["classifier"])
         self.optimizers["classifier"][0].load_state_dict(state["optimizers"]["classifier"])
+        self._serve_front_features()
 
 
 def score_sounds(classifier, spectrograms, labels, extra: dict, device, bootstrap=1000) -> dict:

@@ -14,7 +14,7 @@ from s2ilib.errors import S2IError
 from s2ilib.runs.checkpoint import latest_checkpoint
 from s2ilib.runs.rundir import read_config
 from s2ilib.seeding import rng_devices
-from s2ilib.train.config import default_data_dir
+from s2ilib.train.config import AUGMENT_FIELDS, default_data_dir
 from s2ilib.translate import sampling_mode
 
 
@@ -81,6 +81,35 @@ def load_autoencoder_weights(autoencoder, checkpoint, allowed_missing, device) -
             f"{checkpoint}: autoencoder weights do not fit "
             f"(missing {missing}, unexpected {unexpected})"
         )
+
+
+@torch.no_grad()
+def sound_features(sounds, compute, batch_size: int, device) -> torch.Tensor:
+    """(N, ...) `compute`d from each batch of a SpectrogramDataset's spectrograms, in its
+    order (a frozen encoder's embeddings, a frozen front's features)."""
+    batches = (
+        sounds.__getitems__(range(start, min(start + batch_size, len(sounds))))[0]
+        for start in range(0, len(sounds), batch_size)
+    )
+    return torch.cat([compute(batch.to(device)) for batch in batches])
+
+
+def frozen_front_features(encoder, sounds, batch_size: int, device) -> torch.Tensor | None:
+    """The frozen front's features (N, 192) of a SpectrogramDataset's sounds (a speech-front
+    encoder: they never change, so a stage computes them once), or None (a conv front)."""
+    if encoder.front is None:
+        return None
+    return sound_features(sounds, encoder.front_features, batch_size, device)
+
+
+def without_augmentation_for_frozen_front(config, ae_models: dict):
+    """`config` with every augmentation off when the encoder's front is frozen (models
+    config "front": "speech"): such a stage trains on the front's features of the sounds as
+    they are, computed once (at 170 clips/s on 2 CPU cores, the front in every step would
+    cost 7 minutes per 60 epochs of AV-Digits; RESULTS.md)."""
+    if ae_models.get("front", "conv") != "speech":
+        return config
+    return config.updated({name: 0 for name in AUGMENT_FIELDS})
 
 
 def validation_split(data) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from s2ilib.errors import S2IError
 from s2ilib.models import PRESET_NAMES  # torch-free
+from s2ilib.models.config import AUDIO_FRONTS
 
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("constant", "cosine", "linear")  # multiplier of the base lr as steps go by
@@ -139,11 +140,16 @@ class AETrainConfig(StageConfig):
     lr: float = 0.05  # base learning rate
     momentum: float = 0.9  # SGD momentum
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas (when optimizer = "adam")
+    # The encoder's front (models.config.AUDIO_FRONTS): "conv", the paper's conv layers, or
+    # "speech", Google's pretrained speech_embedding, frozen, and a trained projection
+    # (s2ilib.models.speech; the main job's, for voices it never heard: RESULTS.md).
+    front: str = "conv"
 
     def __post_init__(self):
         super().__post_init__()
         _check_choice(self, "optimizer", OPTIMIZERS)
         _check_positive(self, "lr")
+        _check_choice(self, "front", AUDIO_FRONTS)
 
 
 @dataclass(frozen=True)

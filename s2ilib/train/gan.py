@@ -20,6 +20,7 @@ from s2ilib.train.common import (
     repeatable_sampling,
     resolve_earlier_run,
     save_sample_grid,
+    sound_features,
 )
 from s2ilib.train.config import GANTrainConfig
 from s2ilib.train.engine import BaseTask, RunPlan
@@ -116,15 +117,9 @@ class FrozenEncoderTask(BaseTask):
         self._refresh_validation_embeddings()
         self.train_set.use_sound_features(self._embed_training_sounds(self._embed))
 
-    @torch.no_grad()
     def _embed_training_sounds(self, embed) -> torch.Tensor:
         """(N, D) `embed`dings of the training set's sounds, in its order, a batch at a time."""
-        sounds, size = self.train_set.sounds, self.config.batch_size
-        batches = (
-            sounds.__getitems__(range(start, min(start + size, len(sounds))))[0]
-            for start in range(0, len(sounds), size)
-        )
-        return torch.cat([embed(batch.to(self.device)) for batch in batches])
+        return sound_features(self.train_set.sounds, embed, self.config.batch_size, self.device)
 
     def _embed(self, spectrograms: torch.Tensor) -> torch.Tensor:
         """A batch's embeddings as the training step would compute them."""

@@ -55,10 +55,11 @@ class AEStage:
     autocast: Callable = nullcontext
 
 
-def ae_step(stage: AEStage, spectrograms: torch.Tensor) -> dict:
-    """One SGD/Adam step of the autoencoder: MSE between input and reconstruction."""
+def ae_step(stage: AEStage, spectrograms: torch.Tensor, inputs=None) -> dict:
+    """One SGD/Adam step of the autoencoder: MSE between the spectrograms and their
+    reconstruction from `inputs` (a frozen front's features of them; None: themselves)."""
     with stage.autocast():
-        reconstruction, _ = stage.autoencoder(spectrograms)
+        reconstruction, _ = stage.autoencoder(spectrograms if inputs is None else inputs)
     loss = reconstruction_loss(reconstruction.float(), spectrograms)
     norm = apply_gradients(loss, stage.optimizer, stage.autoencoder, stage.grad_clip)
     return {"loss": loss.detach(), "grad_norm": norm.detach()}

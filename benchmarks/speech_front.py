@@ -1,0 +1,134 @@
+"""What a pretrained speech front knows of the digit a voice says, beside the workbook's own
+audio encoder: the lever for AV-Digits' human voices (issue 14).
+
+The translator can be no more informative than its sound embedding knows the class
+(benchmarks/informativity_bound.py), and the main job's embedding, learnt from three
+training speakers and many synthetic voices, reads only about three in five held-out human
+recordings right. Google's speech_embedding (s2ilib.models.speech, pretrained on a large
+speech corpus, its weights from the openWakeWord wheel) is read here from the same 8-bit
+spectrograms the workbook's encoder sees, with no training of its own, and compared on the
+same sounds, per kind of voice, with 95% bootstrap intervals (class-balanced, as
+informativity):
+
+- **linear probe**: a logistic regression fit on the training split's features;
+- **nearest training sound**: the class of the most similar training sound (cosine of
+  standardised features), the read-out retrieval and the flow's recall use.
+
+`--run` adds an AE or align run's encoder (the main job's `00001-align-...`) to the same
+table; the throughput of each feature extractor (clips per second on this machine's
+threads) is printed beside it.
+
+    .venv/bin/python benchmarks/speech_front.py --run runs/00001-align-avdigits-demo-d512-finetune
+
+About 1.5 minutes on 2 CPU cores for AV-Digits 2 (5,310 sounds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# sibling scripts: benchmarks/ is on sys.path
+from informativity_bound import groups_of
+
+from s2ilib.datasets import open_dataset
+from s2ilib.datasets.avdigits import AVDIGITS_DIR
+from s2ilib.datasets.sounds import examples_per_class
+from s2ilib.metrics import bootstrap_summary
+from s2ilib.models.speech import PooledSpeech, SpeechFront
+from s2ilib.probes import probe_predictions
+from s2ilib.runs import load_run
+from s2ilib.translate import encode
+
+
+def chosen(data, split: str, per_class: int | None) -> np.ndarray:
+    """The indices of the split's sounds scored: all, or the first `per_class` of each class."""
+    records = data.split(split)
+    if per_class is None:
+        return np.arange(len(records.labels))
+    return examples_per_class(records, per_class)
+
+
+def timed_features(network, data, indices: dict) -> tuple[dict[str, np.ndarray], float]:
+    """Each split's features (N, D) of the `indices` sounds, and the clips per second it
+    took to make them all."""
+    start, features = time.perf_counter(), {}
+    for split, rows in indices.items():
+        spectrograms = np.asarray(data.split(split).spectrograms[rows])
+        features[split] = encode(network, spectrograms, "cpu").numpy()
+    count = sum(len(part) for part in features.values())
+    return features, count / (time.perf_counter() - start)
+
+
+def nearest_classes(train, train_labels, test) -> np.ndarray:
+    """The class of each test row's most similar training row (cosine, standardised)."""
+    mean, std = train.mean(0), train.std(0) + 1e-6
+    known = F.normalize(torch.from_numpy((train - mean) / std).float(), dim=1)
+    query = F.normalize(torch.from_numpy((test - mean) / std).float(), dim=1)
+    return train_labels[(query @ known.T).argmax(1).numpy()]
+
+
+def table(rows: dict, groups: dict, labels, classes: int, resamples: int) -> None:
+    print("| features, read-out | " + " | ".join(groups) + " |")
+    print("|---|" + "---:|" * len(groups))
+    for name, guess in rows.items():
+        cells = []
+        for mask in groups.values():
+            right = (guess == labels)[mask].astype(float)
+            summary = bootstrap_summary(right, labels[mask], classes, resamples)
+            low, high = summary["ci"]
+            cells.append(f"{summary['mean']:.3f} [{low:.3f}, {high:.3f}]")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    data = open_dataset(args.data)
+    indices = {split: chosen(data, split, args.per_class) for split in ["train", *args.splits]}
+    extractors = {"speech front": PooledSpeech(SpeechFront(black_db=args.black_db))}
+    if args.run:
+        extractors[f"encoder of {Path(args.run).name}"] = load_run(args.run).encoder
+    features, speed = {}, {}
+    for name, network in extractors.items():
+        with torch.no_grad():
+            features[name], speed[name] = timed_features(network, data, indices)
+        print(f"{name}: {speed[name]:.0f} clips/s ({torch.get_num_threads()} threads)")
+    train_labels = np.asarray(data.split("train").labels, np.int64)[indices["train"]]
+    for split in args.splits:
+        records, rows_of = data.split(split), indices[split]
+        labels = np.asarray(records.labels, np.int64)[rows_of]
+        rows = {}
+        for name, by_split in features.items():
+            train, test = by_split["train"], by_split[split]
+            rows[f"{name}, linear probe"] = probe_predictions(train, train_labels, test)
+            rows[f"{name}, nearest training sound"] = nearest_classes(train, train_labels, test)
+        print(f"\n{split} split, {len(labels)} sounds: class accuracy (balanced over classes)\n")
+        groups = {name: mask[rows_of] for name, mask in groups_of(data, records).items()}
+        table(rows, groups, labels, len(data.classes), args.bootstrap)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data", default=str(AVDIGITS_DIR), help="data set folder (default AV-Digits)"
+    )
+    parser.add_argument("--run", help="an AE or align run whose encoder is compared")
+    parser.add_argument("--splits", nargs="+", default=["val", "test"], help="splits scored")
+    parser.add_argument("--per-class", type=int,
+                        help="score a random this many sounds of each class per split (seed 0)")  # fmt: skip
+    parser.add_argument("--black-db", type=float, default=20.0,
+                        help="dB below the image's floor a black pixel is read at")  # fmt: skip
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    return parser
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,220 @@
+"""A pretrained speech front: Google's speech_embedding, read from the workbook's spectrograms.
+
+Google's speech_embedding (Lin et al. 2020, "Training keyword spotters with limited and
+synthesized speech data", arXiv 2002.01322) is a small convolutional network trained on a
+large corpus of speech to embed 775 ms of 32-band log-mel into 96 numbers that keyword
+spotters separate with little data, synthetic speech included. openWakeWord (PyPI
+`openwakeword`, version 0.5.1 ships the network as ONNX) re-implemented it; this module
+rebuilds the same layers in torch and copies their weights from that file, so a run's
+checkpoint carries them and translating needs no ONNX runtime.
+
+The network wants its own log-mel (25-ms Hann window, 10-ms hop, 32 bands from 62 Hz to
+3.8 kHz, 10 log10 of the power of int16-scaled samples). The workbook's spectrograms are
+128-band dB images (s2ilib.audio), so `SpeechFront` re-bins them: every FFT bin's power is
+estimated from the bands that cover it, then summed by the network's own band weights. Both
+front ends use the same window and hop, so the re-binned bands match the network's to within
+what 8-bit quantisation and the image's -50 dB floor lose (measured in docs/audio_frontend.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from s2ilib.audio import FrontEndConfig, LogMel
+from s2ilib.errors import S2IError
+
+OPENWAKEWORD_VERSION = "0.5.1"  # the last release whose wheel ships the ONNX files
+MODEL_FILES = ("melspectrogram.onnx", "embedding_model.onnx")
+WINDOW_FRAMES = 76  # frames (10 ms) one embedding sees: 775 ms
+WINDOW_STEP = 8  # frames between embeddings (the network's time stride)
+SPEECH_BANDS = 32
+FEATURE_DIM = 96
+SPEECH_FEATURES = 2 * FEATURE_DIM  # PooledSpeech: the mean and the max over windows
+# int16 samples and the un-normalised window: the network's power is ours (dB re full scale,
+# s2ilib.audio.LogMel) times (32768 * sum(window) / 2)^2, sum(window) = 200 for Hann 400.
+POWER_OFFSET_DB = 20.0 * np.log10(32768.0 * 100.0)
+BLACK = -1.0 + 0.5 / 127.5  # an image value at or below this is a black (0) pixel
+LEAK, FLOOR = 0.2, -0.4  # every layer: LeakyReLU(0.2), then max(x, -0.4)
+
+
+def openwakeword_models() -> Path:
+    """The folder of openWakeWord's ONNX files, or an error that says how to get them."""
+    try:
+        import openwakeword
+    except ImportError as error:
+        raise S2IError(
+            "the speech front needs the openWakeWord package for its pretrained weights: "
+            f"pip install openwakeword=={OPENWAKEWORD_VERSION}"
+        ) from error
+    folder = Path(openwakeword.__file__).parent / "resources" / "models"
+    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    if missing:
+        raise S2IError(
+            f"{folder} lacks {', '.join(missing)}: openWakeWord releases after "
+            f"{OPENWAKEWORD_VERSION} download them at run time; pip install "
+            f"openwakeword=={OPENWAKEWORD_VERSION}"
+        )
+    return folder
+
+
+def _onnx_arrays(path: Path) -> tuple[list, dict[str, np.ndarray]]:
+    """The nodes and the initialisers (name -> array) of an ONNX file."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    arrays = {item.name: numpy_helper.to_array(item) for item in model.graph.initializer}
+    return list(model.graph.node), arrays
+
+
+def _conv_layers(nodes, arrays) -> list[tuple[np.ndarray, np.ndarray | None, bool, bool]]:
+    """(weight, bias, pads the mel axis, max-pools after) for each Conv of the embedding
+    graph, in order; the pools are 2x2 or 1x2 (mel only), told apart by their kernel."""
+    layers, pools = [], {}
+    for node in nodes:
+        if node.op_type == "Conv":
+            bias = arrays[node.input[2]] if len(node.input) > 2 else None
+            pads = [a for a in node.attribute if a.name == "pads"]
+            layers.append([arrays[node.input[1]], bias, bool(pads and pads[0].ints[1]), None])
+        elif node.op_type == "MaxPool":
+            kernel = [a for a in node.attribute if a.name == "kernel_shape"][0].ints
+            pools[len(layers) - 1] = tuple(kernel)
+    for index, kernel in pools.items():
+        layers[index][3] = kernel
+    return [tuple(layer) for layer in layers]
+
+
+class SpeechEmbedding(nn.Module):
+    """Log-mel (B, T, 32) in the network's scale -> embeddings (B, (T - 76) // 8 + 1, 96).
+
+    The network is convolutional in time with a stride of 8 frames, so one pass over a long
+    log-mel gives the embeddings of every 76-frame window that starts on a multiple of 8:
+    the same numbers as sliding it, 9x cheaper. Weights are buffers: frozen, checkpointed.
+    """
+
+    def __init__(self, load_pretrained: bool = True):
+        super().__init__()
+        shapes = _LAYER_SHAPES
+        self.pools = [pool for _, _, pool in shapes]
+        self.pads_mel = [pad for _, pad, _ in shapes]
+        for index, (shape, _, _) in enumerate(shapes):
+            self.register_buffer(f"weight{index}", torch.zeros(shape))
+            self.register_buffer(f"bias{index}", torch.zeros(shape[0]))
+        if load_pretrained:
+            self.load_openwakeword()
+
+    @torch.no_grad()
+    def load_openwakeword(self) -> None:
+        """Copy the weights from openWakeWord's embedding_model.onnx."""
+        nodes, arrays = _onnx_arrays(openwakeword_models() / "embedding_model.onnx")
+        layers = _conv_layers(nodes, arrays)
+        found = [(tuple(weight.shape), pads, pool) for weight, _, pads, pool in layers]
+        if found != _LAYER_SHAPES:
+            raise S2IError("openWakeWord's embedding_model.onnx has other layers than expected")
+        for index, (weight, bias, _, _) in enumerate(layers):
+            getattr(self, f"weight{index}").copy_(torch.from_numpy(np.array(weight)))
+            if bias is not None:
+                getattr(self, f"bias{index}").copy_(torch.from_numpy(np.array(bias)))
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        x = log_mel[:, None]  # (B, 1, T, 32): time is height, as the network was trained
+        last = len(self.pools) - 1
+        for index, (pool, pad) in enumerate(zip(self.pools, self.pads_mel, strict=True)):
+            if pad:
+                x = F.pad(x, (1, 1))
+            x = F.conv2d(x, getattr(self, f"weight{index}"), getattr(self, f"bias{index}"))
+            if index < last:  # the last layer is linear
+                x = torch.clamp_min(F.leaky_relu(x, LEAK), FLOOR)
+            if pool is not None:
+                x = F.max_pool2d(x, pool)
+        return x[..., 0].transpose(1, 2)  # (B, windows, 96)
+
+
+# (weight shape, pads the mel axis, pool after) of the 20 layers, as in embedding_model.onnx.
+def _layer_shapes() -> list[tuple[tuple[int, ...], bool, tuple[int, int] | None]]:
+    widths = [(1, 24), (24, 24), (24, 24), (24, 48), (48, 48), (48, 48), (48, 48), (48, 72)]
+    widths += [(72, 72)] * 3 + [(72, 96)] + [(96, 96)] * 8
+    shapes = []
+    for index, (cin, cout) in enumerate(widths):
+        pads_mel = index == 0 or index % 2 == 1 and index < len(widths) - 1
+        kernel = (3, 3) if index == 0 else ((1, 3) if pads_mel else (3, 1))
+        pool = {2: (2, 2), 6: (1, 2), 10: (2, 2), 14: (1, 2), 18: (2, 2)}.get(index)
+        shapes.append(((cout, cin, *kernel), pads_mel, pool))
+    return shapes
+
+
+_LAYER_SHAPES = _layer_shapes()
+
+
+class SpeechFront(nn.Module):
+    """Workbook spectrograms (B, 1, 128, frames) in [-1, 1] -> speech embeddings (B, W, 96).
+
+    `pad_frames` frames of silence go on each side before the network: a word centred in
+    one second then falls inside several whole 775-ms windows (W = (frames + 2 pad - 76)
+    // 8 + 1; 11 for 1 s and the default 30).
+    """
+
+    def __init__(
+        self,
+        front_end: FrontEndConfig | None = None,
+        pad_frames: int = 30,
+        black_db: float = 20.0,
+        load_pretrained: bool = True,
+    ):
+        super().__init__()
+        self.front_end = front_end = front_end or FrontEndConfig()
+        self.pad_frames = pad_frames
+        self.black_db = black_db
+        self.embedding = SpeechEmbedding(load_pretrained)
+        bands = LogMel(front_end).filterbank  # (bins, 128), low band first
+        # A bin's power is the weighted mean of the bands that cover it.
+        cover = bands / bands.sum(1, keepdim=True).clamp_min(1e-12)
+        self.register_buffer("rebin", cover.T @ self._speech_bands(load_pretrained))
+        # Silence is the image's floor in every band, whatever else is in the batch.
+        floor = torch.full((1, 1, bands.shape[1], 1), -1.0)
+        self.register_buffer("silence", self._speech_db(floor)[0, 0])
+
+    @staticmethod
+    def _speech_bands(load_pretrained: bool) -> torch.Tensor:
+        """The network's band weights (257 bins, 32 bands) from melspectrogram.onnx."""
+        if not load_pretrained:
+            return torch.zeros(257, SPEECH_BANDS)
+        _, arrays = _onnx_arrays(openwakeword_models() / "melspectrogram.onnx")
+        return torch.from_numpy(np.array(arrays["1.melW"]))
+
+    def _speech_db(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 128, T) in [-1, 1] -> (B, T, 32): the network's bands in its dB."""
+        config = self.front_end
+        db = (spectrograms[:, 0].flip(-2) + 1.0) * (config.top_db / 2.0) + config.db_floor
+        # Black pixels are anything below the floor: read them far below it.
+        db = torch.where(spectrograms[:, 0].flip(-2) <= BLACK, db - self.black_db, db)
+        power = torch.pow(10.0, db / 10.0).transpose(1, 2)  # (B, T, 128), low band first
+        return 10.0 * torch.log10((power @ self.rebin).clamp_min(1e-12)) + POWER_OFFSET_DB
+
+    def log_mel(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 128, T) in [-1, 1] -> (B, T + 2 pad, 32), the network's scaled log-mel."""
+        speech_db = self._speech_db(spectrograms)
+        pad = self.silence.expand(len(speech_db), self.pad_frames, SPEECH_BANDS)
+        speech_db = torch.cat([pad, speech_db, pad], 1)
+        return speech_db / 10.0 + 2.0  # openWakeWord's scaling of the network's input
+
+    def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        return self.embedding(self.log_mel(spectrograms))
+
+
+class PooledSpeech(nn.Module):
+    """Workbook spectrograms -> (B, 192): a SpeechFront's windows, mean and max over time
+    (a word lies in some windows; the mean says which sounds, the max how clearly)."""
+
+    def __init__(self, front: SpeechFront):
+        super().__init__()
+        self.front = front
+
+    def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        windows = self.front(spectrograms)
+        return torch.cat([windows.mean(1), windows.amax(1)], 1)
