@@ -15,8 +15,10 @@ informativity):
   standardised features), the read-out retrieval and the flow's recall use.
 
 `--run` adds an AE or align run's encoder (the main job's `00001-align-...`) to the same
-table; the throughput of each feature extractor (clips per second on this machine's
-threads) is printed beside it.
+table; `--audio` adds the same network on openWakeWord's own front end (onnxruntime) fed
+the data set's audio files (manifest column `file`), which measures what reading it from
+the 8-bit images costs. The throughput of each feature extractor (clips per second on this
+machine's threads, files read included for `--audio`) is printed beside it.
 
     .venv/bin/python benchmarks/speech_front.py --run runs/00001-align-avdigits-demo-d512-finetune
 
@@ -36,6 +38,7 @@ import torch.nn.functional as F
 # sibling scripts: benchmarks/ is on sys.path
 from informativity_bound import groups_of
 
+from s2ilib.audio import fit_one_second, load_audio
 from s2ilib.datasets import open_dataset
 from s2ilib.datasets.avdigits import AVDIGITS_DIR
 from s2ilib.datasets.sounds import examples_per_class
@@ -44,6 +47,8 @@ from s2ilib.models.speech import PooledSpeech, SpeechFront
 from s2ilib.probes import probe_predictions
 from s2ilib.runs import load_run
 from s2ilib.translate import encode
+
+AUDIO_PAD = 4800  # samples of silence each side: 0.3 s, SpeechFront's 30 frames
 
 
 def chosen(data, split: str, per_class: int | None) -> np.ndarray:
@@ -61,6 +66,34 @@ def timed_features(network, data, indices: dict) -> tuple[dict[str, np.ndarray],
     for split, rows in indices.items():
         spectrograms = np.asarray(data.split(split).spectrograms[rows])
         features[split] = encode(network, spectrograms, "cpu").numpy()
+    count = sum(len(part) for part in features.values())
+    return features, count / (time.perf_counter() - start)
+
+
+class OwnFrontEnd:
+    """The speech network on openWakeWord's own front end, from the data set's audio files:
+    each clip fitted to 1 s as the data set's were, 0.3 s of silence each side (as
+    SpeechFront's padding), mean and max over the windows."""
+
+    def __init__(self, data):
+        from openwakeword.utils import AudioFeatures
+
+        self.root, self.network = Path(data.root), AudioFeatures(inference_framework="onnx")
+
+    def features(self, files) -> np.ndarray:
+        waves = np.stack([fit_one_second(load_audio(self.root / name)) for name in files])
+        padded = np.pad(waves, ((0, 0), (AUDIO_PAD, AUDIO_PAD)))
+        pcm = (np.clip(padded, -1, 1) * 32767).astype(np.int16)
+        windows = self.network.embed_clips(pcm, batch_size=256)
+        return np.concatenate([windows.mean(1), windows.max(1)], 1)
+
+
+def timed_audio_features(front: OwnFrontEnd, data, indices: dict):
+    """timed_features for OwnFrontEnd: each split's features from its audio files."""
+    start, features = time.perf_counter(), {}
+    for split, rows in indices.items():
+        files = np.asarray(data.split(split).extra["file"]).astype(str)[rows]
+        features[split] = front.features(files)
     count = sum(len(part) for part in features.values())
     return features, count / (time.perf_counter() - start)
 
@@ -98,7 +131,11 @@ def main(argv=None) -> int:
     for name, network in extractors.items():
         with torch.no_grad():
             features[name], speed[name] = timed_features(network, data, indices)
-        print(f"{name}: {speed[name]:.0f} clips/s ({torch.get_num_threads()} threads)")
+    if args.audio:
+        name = "speech network on the audio files"
+        features[name], speed[name] = timed_audio_features(OwnFrontEnd(data), data, indices)
+    for name, clips_per_second in speed.items():
+        print(f"{name}: {clips_per_second:.0f} clips/s ({torch.get_num_threads()} threads)")
     train_labels = np.asarray(data.split("train").labels, np.int64)[indices["train"]]
     for split in args.splits:
         records, rows_of = data.split(split), indices[split]
@@ -121,6 +158,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--run", help="an AE or align run whose encoder is compared")
     parser.add_argument("--splits", nargs="+", default=["val", "test"], help="splits scored")
+    parser.add_argument("--audio", action="store_true",
+                        help="also the network on openWakeWord's front end, from the audio files")  # fmt: skip
     parser.add_argument("--per-class", type=int,
                         help="score a random this many sounds of each class per split (seed 0)")  # fmt: skip
     parser.add_argument("--black-db", type=float, default=20.0,

@@ -6,17 +6,22 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_align import align_args
+from test_train import AE_ARGS, kill_after_checkpoint, run_path, s2i, write_synthetic_set
 
-from s2ilib import audio
+from s2ilib import audio, models
 from s2ilib.datasets.avdigits import AVDIGITS_DIR
 from s2ilib.errors import S2IError
+from s2ilib.models.config import ConfigError
 from s2ilib.models.speech import PooledSpeech, SpeechEmbedding, SpeechFront, openwakeword_models
+from s2ilib.runs.rundir import read_config
 
 REPO = Path(__file__).resolve().parents[1]
 PAD = 4800  # 0.3 s of silence each side, as SpeechFront's default 30 frames
@@ -88,7 +93,7 @@ def test_the_speech_front_script_compares_it_with_a_runs_encoder(tiny_ae_run):
     """benchmarks/speech_front.py on the shipped set: both feature extractors, both
     read-outs, every kind of voice, and the throughput."""
     command = [sys.executable, str(REPO / "benchmarks" / "speech_front.py"), "--run",
-               str(tiny_ae_run), "--splits", "val", "--per-class", "60", "--bootstrap", "10", "--threads", "1"]  # fmt: skip
+               str(tiny_ae_run), "--splits", "val", "--per-class", "30", "--bootstrap", "10", "--threads", "1", "--audio"]  # fmt: skip
     env = os.environ | {"PYTHONPATH": str(REPO)}
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -96,9 +101,61 @@ def test_the_speech_front_script_compares_it_with_a_runs_encoder(tiny_ae_run):
             if line.startswith("| ") and not line.startswith("|---")}  # fmt: skip
     name = f"encoder of {tiny_ae_run.name}"
     assert {"speech front, linear probe", "speech front, nearest training sound",
-            f"{name}, linear probe", f"{name}, nearest training sound"} <= set(rows)  # fmt: skip
+            f"{name}, linear probe", f"{name}, nearest training sound",
+            "speech network on the audio files, nearest training sound"} <= set(rows)  # fmt: skip
     header = [line for line in result.stdout.splitlines() if line.startswith("| features")][0]
     assert "human speakers" in header
     human = float(rows["speech front, nearest training sound"][1].split()[0])
     assert human > 0.7  # FSDD's validation speaker, as measured in RESULTS.md (0.905)
     assert "clips/s" in result.stdout
+
+
+def test_a_speech_encoder_takes_its_fronts_features_in_place_of_spectrograms(one_torch_thread):
+    """The stages serve the frozen front's features once computed: the encoder must give
+    the same embedding from them as from the spectrograms."""
+    config = models.preset("tiny", 16).autoencoder
+    encoder = models.AudioAutoencoder(replace(config, front="speech")).encoder.eval()
+    spectrograms = torch.rand(4, 1, 128, 100) * 2 - 1
+    with torch.no_grad():
+        from_spectrograms = encoder(spectrograms)
+        from_features = encoder(encoder.front_features(spectrograms))
+    torch.testing.assert_close(from_features, from_spectrograms)
+    assert from_spectrograms.shape == (4, 16)
+    assert not any(name.startswith("front.") for name, _ in encoder.named_parameters())
+    with pytest.raises(TypeError, match="conv front"):
+        models.AudioAutoencoder(config).encoder.front_features(spectrograms)
+    with pytest.raises(ConfigError, match="front 'mel'"):
+        replace(config, front="mel")
+    with pytest.raises(ConfigError, match="normalise_bands"):
+        replace(config, front="speech", normalise_bands=True)
+
+
+@pytest.fixture(scope="module")
+def speech_workdir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("speech")
+    write_synthetic_set(folder / "data")
+    return folder
+
+
+def test_speech_front_runs_train_align_and_resume_through_the_cli(speech_workdir):
+    """`s2i train-ae --front speech`, then its alignment: the run configs say so, the
+    augmentation is off, and a killed alignment resumes to the uninterrupted weights (its
+    training set serves the front's features again after the resume)."""
+    workdir = speech_workdir
+    ae_run = run_path(s2i(*AE_ARGS, "--front", "speech", "--desc", "speech", cwd=workdir))
+    assert read_config(ae_run)["models"]["autoencoder"]["front"] == "speech"
+    quick = ("--checkpoint-every", 2, "--keep-checkpoints")
+    full = run_path(s2i(*align_args(ae_run, steps=12), *quick, "--desc", "full", cwd=workdir))
+    train = read_config(full)["train"]
+    assert train["max_shift_frames"] == 0 and train["max_time_warp"] == 0.0
+    killed = kill_after_checkpoint(
+        (*align_args(ae_run, steps=12), *quick, "--desc", "killed"), workdir, 4, 12
+    )
+    assert run_path(s2i("train-align", "--resume", killed, cwd=workdir)) == killed
+    first = torch.load(full / "checkpoints" / "last.pt", weights_only=False)["models"]
+    second = torch.load(killed / "checkpoints" / "last.pt", weights_only=False)["models"]
+    for key, value in first["autoencoder"].items():
+        assert torch.equal(value, second["autoencoder"][key]), key
+    ceiling = run_path(s2i("train-ceiling", "--data", "data", "--ae-run", full, "--steps", 4,
+                           "--batch-size", 8, "--split", "val", cwd=workdir))  # fmt: skip
+    assert read_config(ceiling)["train"]["reverb_probability"] == 0.0
