@@ -24,7 +24,8 @@
 # test time. Their results report a trade-off: a wider bottleneck reconstructs better but
 # translates less informatively.
 #
-# **The front (beyond the paper).** With `front = "speech"` (the main job's setting) the
+# **The front (beyond the paper).** With `front = "speech"` (the main job's: `"auto"` picks it
+# for AV-Digits, and the paper's `"conv"` for other data) the
 # encoder's convolutions are replaced by a front that has already heard a great deal of
 # speech: Google's speech_embedding (pretrained for keyword spotting, weights from the
 # openWakeWord package), frozen, read from the same spectrograms, followed by one trained
@@ -45,7 +46,7 @@ data = ""  # data set folder; empty: the shipped AV-Digits
 preset = "demo"  # "tiny" (tests), "demo" (2-core CPU, minutes), "paper" (the authors' networks)
 ae_run = ""  # an existing AE run directory to load instead of training; empty: train
 embedding_dim = 512  # D, the audio embedding width (paper: 128..2048)
-front = "speech"  # "speech": a pretrained speech front, frozen; "conv": the paper's conv encoder
+front = "auto"  # "speech": a pretrained speech front, frozen; "conv": the paper's encoder; "auto": speech for AV-Digits
 num_epochs = 36  # passes over the training sounds (demo AV-Digits: about 3.5 min on 2 cores)
 batch_size = 64  # the authors' batch size
 optimizer = "adam"  # "sgd" (the authors': lr 0.05, momentum 0.9) or "adam"
@@ -71,7 +72,7 @@ from IPython.display import display
 
 from s2ilib import probes, viz
 from s2ilib.datasets import open_dataset
-from s2ilib.datasets.sounds import examples_per_class
+from s2ilib.datasets.sounds import examples_per_class, front_for
 from s2ilib.devices import resolve_device
 from s2ilib.notebook import smoke_settings, write_step_outputs
 from s2ilib.viz import save_figure
@@ -93,7 +94,7 @@ dataset = open_dataset(config.data_path)
 # %%
 training = AETrainConfig.from_dict({
     "data": str(config.data_path), "preset": config.preset, "embedding_dim": config.embedding_dim,
-    "front": config.front,
+    "front": front_for(config.data_path, config.front),
     "num_epochs": config.num_epochs, "batch_size": config.batch_size, "optimizer": config.optimizer,
     "lr": config.lr, "seed": config.seed, **smoke_settings("ae", config.smoke),
 })

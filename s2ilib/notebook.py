@@ -290,8 +290,9 @@ class AutoencoderParameters(TrainingParameters):
     embedding_dim: int = 512  # D, the audio embedding width (paper: 128..2048)
     # The encoder's front: "speech" (Google's pretrained speech_embedding, frozen, and a
     # trained projection: held-out people 0.92 against 0.59, RESULTS.md "A pretrained speech
-    # front") or "conv" (the paper's conv layers, trained here from the sounds alone)
-    front: str = "speech"
+    # front"), "conv" (the paper's conv layers, trained here from the sounds alone), or
+    # "auto": speech for AV-Digits, conv for other data (datasets.sounds.front_for)
+    front: str = "auto"
     num_epochs: int = 36  # passes over the training sounds (demo on AV-Digits: ~4 min, 2 cores)
     batch_size: int = 64  # the authors' batch size
     optimizer: str = "adam"  # "sgd" (authors': lr 0.05, momentum 0.9) or "adam"
@@ -302,7 +303,7 @@ class AutoencoderParameters(TrainingParameters):
 
         super().validate()
         require_choice("preset", self.preset, PRESET_NAMES)
-        require_choice("front", self.front, ("conv", "speech"))
+        require_choice("front", self.front, ("auto", "conv", "speech"))
         _check_runs(self, ("ae_run",))
         require_choice("optimizer", self.optimizer, ("sgd", "adam"))
         require_choice("map_method", self.map_method, ("pca", "tsne"))

@@ -18,6 +18,7 @@ from test_train import AE_ARGS, kill_after_checkpoint, run_path, s2i, write_synt
 
 from s2ilib import audio, models
 from s2ilib.datasets.avdigits import AVDIGITS_DIR
+from s2ilib.datasets.sounds import front_for
 from s2ilib.errors import S2IError
 from s2ilib.models.config import ConfigError
 from s2ilib.models.speech import PooledSpeech, SpeechEmbedding, SpeechFront, openwakeword_models
@@ -128,6 +129,12 @@ def test_a_speech_encoder_takes_its_fronts_features_in_place_of_spectrograms(one
         replace(config, front="mel")
     with pytest.raises(ConfigError, match="normalise_bands"):
         replace(config, front="speech", normalise_bands=True)
+
+
+def test_the_automatic_front_is_speech_for_avdigits_only(speech_workdir):
+    assert front_for(AVDIGITS_DIR) == "speech"
+    assert front_for(speech_workdir / "data") == "conv"  # spec_image_bin records
+    assert front_for(AVDIGITS_DIR, "conv") == "conv"
 
 
 @pytest.fixture(scope="module")

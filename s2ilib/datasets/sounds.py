@@ -138,6 +138,20 @@ def clip_mode_for(data_root, mode: str = "auto") -> str:
     return "word" if is_avdigits(data_root) else "loudest"
 
 
+def front_for(data_root, front: str = "auto") -> str:
+    """The audio encoder's front (models.config.AUDIO_FRONTS) for a model of `data_root`:
+    `front` itself unless it is "auto"; then "speech" for AV-Digits (spoken words, its
+    spectrograms made by the workbook's own front end, which the pretrained speech front
+    reads them through: s2ilib.models.speech), else "conv" (the paper's encoder: the speech
+    front knows speech, and published spectrograms such as VEGAS's come from another front
+    end)."""
+    from s2ilib.datasets.avdigits import is_avdigits
+
+    if front != "auto":
+        return front
+    return "speech" if is_avdigits(data_root) else "conv"
+
+
 def sounds_from_audio_dir(
     audio_dir, labels_csv, classes: list[str], mode: str = "loudest"
 ) -> tuple[SoundSet, list[dict]]:
