@@ -166,3 +166,20 @@ def test_speech_front_runs_train_align_and_resume_through_the_cli(speech_workdir
     ceiling = run_path(s2i("train-ceiling", "--data", "data", "--ae-run", full, "--steps", 4,
                            "--batch-size", 8, "--split", "val", cwd=workdir))  # fmt: skip
     assert read_config(ceiling)["train"]["reverb_probability"] == 0.0
+    _augmentation_script_reads_every_way(full, workdir)
+
+
+def _augmentation_script_reads_every_way(align_run, workdir):
+    """benchmarks/speech_front_augmentation.py on that align run: every read-out, with and
+    without augmented copies."""
+    command = [sys.executable, str(REPO / "benchmarks" / "speech_front_augmentation.py"),
+               "--align-run", str(align_run), "--data", "data", "--splits", "val", "--copies",
+               "1", "--epochs", "1", "--threads", "1"]  # fmt: skip
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split(" | ")[1:3] for line in result.stdout.splitlines()]
+    assert len(rows) == 6
+    assert {name for name, _ in rows} == {"sounds alone", "sounds + 1 augmented copies"}
+    assert {read_out for _, read_out in rows} == {
+        "nearest training sound", "linear probe", "emulated ceiling"}  # fmt: skip
