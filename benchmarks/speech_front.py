@@ -38,36 +38,46 @@ import torch.nn.functional as F
 # sibling scripts: benchmarks/ is on sys.path
 from informativity_bound import groups_of
 
-from s2ilib.audio import fit_one_second, load_audio
+from s2ilib.audio import FrontEndConfig, fit_one_second, load_audio
 from s2ilib.datasets import open_dataset
 from s2ilib.datasets.avdigits import AVDIGITS_DIR
 from s2ilib.datasets.sounds import examples_per_class
 from s2ilib.metrics import bootstrap_summary
-from s2ilib.models.speech import PooledSpeech, SpeechFront
+from s2ilib.models.speech import PAD_FRAMES, PooledSpeech, SpeechFront
 from s2ilib.probes import probe_predictions
 from s2ilib.runs import load_run
 from s2ilib.translate import encode
 
-AUDIO_PAD = 4800  # samples of silence each side: 0.3 s, SpeechFront's 30 frames
+AUDIO_PAD = PAD_FRAMES * FrontEndConfig().hop_length  # samples of silence each side, as SpeechFront
 
 
 def chosen(data, split: str, per_class: int | None) -> np.ndarray:
-    """The indices of the split's sounds scored: all, or the first `per_class` of each class."""
+    """The indices of the split's sounds scored: all, or `per_class` random ones of each
+    class (seed 0)."""
     records = data.split(split)
     if per_class is None:
         return np.arange(len(records.labels))
     return examples_per_class(records, per_class)
 
 
-def timed_features(network, data, indices: dict) -> tuple[dict[str, np.ndarray], float]:
-    """Each split's features (N, D) of the `indices` sounds, and the clips per second it
-    took to make them all."""
-    start, features = time.perf_counter(), {}
-    for split, rows in indices.items():
-        spectrograms = np.asarray(data.split(split).spectrograms[rows])
-        features[split] = encode(network, spectrograms, "cpu").numpy()
+def timed(extract, indices: dict) -> tuple[dict[str, np.ndarray], float]:
+    """Each split's features (N, D) of the `indices` sounds, `extract(split, rows)`, and the
+    clips per second it took to make them all."""
+    start = time.perf_counter()
+    features = {split: extract(split, rows) for split, rows in indices.items()}
     count = sum(len(part) for part in features.values())
     return features, count / (time.perf_counter() - start)
+
+
+def network_features(network, data):
+    """extract() for `timed`: a network's outputs for a split's spectrograms."""
+
+    @torch.no_grad()
+    def extract(split, rows):
+        spectrograms = np.asarray(data.split(split).spectrograms[rows])
+        return encode(network, spectrograms, "cpu").numpy()
+
+    return extract
 
 
 class OwnFrontEnd:
@@ -78,7 +88,8 @@ class OwnFrontEnd:
     def __init__(self, data):
         from openwakeword.utils import AudioFeatures
 
-        self.root, self.network = Path(data.root), AudioFeatures(inference_framework="onnx")
+        self.data, self.root = data, Path(data.root)
+        self.network = AudioFeatures(inference_framework="onnx")
 
     def features(self, files) -> np.ndarray:
         waves = np.stack([fit_one_second(load_audio(self.root / name)) for name in files])
@@ -87,15 +98,10 @@ class OwnFrontEnd:
         windows = self.network.embed_clips(pcm, batch_size=256)
         return np.concatenate([windows.mean(1), windows.max(1)], 1)
 
-
-def timed_audio_features(front: OwnFrontEnd, data, indices: dict):
-    """timed_features for OwnFrontEnd: each split's features from its audio files."""
-    start, features = time.perf_counter(), {}
-    for split, rows in indices.items():
-        files = np.asarray(data.split(split).extra["file"]).astype(str)[rows]
-        features[split] = front.features(files)
-    count = sum(len(part) for part in features.values())
-    return features, count / (time.perf_counter() - start)
+    def extract(self, split: str, rows) -> np.ndarray:
+        """extract() for `timed`: the features of a split's audio files."""
+        files = np.asarray(self.data.split(split).extra["file"]).astype(str)[rows]
+        return self.features(files)
 
 
 def nearest_classes(train, train_labels, test) -> np.ndarray:
@@ -129,11 +135,10 @@ def main(argv=None) -> int:
         extractors[f"encoder of {Path(args.run).name}"] = load_run(args.run).encoder
     features, speed = {}, {}
     for name, network in extractors.items():
-        with torch.no_grad():
-            features[name], speed[name] = timed_features(network, data, indices)
+        features[name], speed[name] = timed(network_features(network, data), indices)
     if args.audio:
         name = "speech network on the audio files"
-        features[name], speed[name] = timed_audio_features(OwnFrontEnd(data), data, indices)
+        features[name], speed[name] = timed(OwnFrontEnd(data).extract, indices)
     for name, clips_per_second in speed.items():
         print(f"{name}: {clips_per_second:.0f} clips/s ({torch.get_num_threads()} threads)")
     train_labels = np.asarray(data.split("train").labels, np.int64)[indices["train"]]

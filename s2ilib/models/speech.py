@@ -25,13 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from s2ilib.audio import FrontEndConfig, LogMel
+from s2ilib.audio import FrontEndConfig, LogMel, uint8_to_db
 from s2ilib.errors import S2IError
 
 OPENWAKEWORD_VERSION = "0.5.1"  # the last release whose wheel ships the ONNX files
 MODEL_FILES = ("melspectrogram.onnx", "embedding_model.onnx")
-WINDOW_FRAMES = 76  # frames (10 ms) one embedding sees: 775 ms
-WINDOW_STEP = 8  # frames between embeddings (the network's time stride)
+PAD_FRAMES = 30  # frames of silence SpeechFront puts on each side of a clip: 0.3 s
 SPEECH_BANDS = 32
 FEATURE_DIM = 96
 SPEECH_FEATURES = 2 * FEATURE_DIM  # PooledSpeech: the mean and the max over windows
@@ -72,7 +71,7 @@ def _onnx_arrays(path: Path) -> tuple[list, dict[str, np.ndarray]]:
     return list(model.graph.node), arrays
 
 
-def _conv_layers(nodes, arrays) -> list[tuple[np.ndarray, np.ndarray | None, bool, bool]]:
+def _conv_layers(nodes, arrays) -> list[tuple[np.ndarray, np.ndarray | None, bool, tuple | None]]:
     """(weight, bias, pads the mel axis, max-pools after) for each Conv of the embedding
     graph, in order; the pools are 2x2 or 1x2 (mel only), told apart by their kernel."""
     layers, pools = [], {}
@@ -162,7 +161,7 @@ class SpeechFront(nn.Module):
     def __init__(
         self,
         front_end: FrontEndConfig | None = None,
-        pad_frames: int = 30,
+        pad_frames: int = PAD_FRAMES,
         black_db: float = 20.0,
         load_pretrained: bool = True,
     ):
@@ -189,11 +188,11 @@ class SpeechFront(nn.Module):
 
     def _speech_db(self, spectrograms: torch.Tensor) -> torch.Tensor:
         """(B, 1, 128, T) in [-1, 1] -> (B, T, 32): the network's bands in its dB."""
-        config = self.front_end
-        db = (spectrograms[:, 0].flip(-2) + 1.0) * (config.top_db / 2.0) + config.db_floor
+        image = spectrograms[:, 0].flip(-2)  # (B, 128, T), low band first
+        db = uint8_to_db((image + 1.0) * 127.5, self.front_end)
         # Black pixels are anything below the floor: read them far below it.
-        db = torch.where(spectrograms[:, 0].flip(-2) <= BLACK, db - self.black_db, db)
-        power = torch.pow(10.0, db / 10.0).transpose(1, 2)  # (B, T, 128), low band first
+        db = torch.where(image <= BLACK, db - self.black_db, db)
+        power = torch.pow(10.0, db / 10.0).transpose(1, 2)  # (B, T, 128)
         return 10.0 * torch.log10((power @ self.rebin).clamp_min(1e-12)) + POWER_OFFSET_DB
 
     def log_mel(self, spectrograms: torch.Tensor) -> torch.Tensor:

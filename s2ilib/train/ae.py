@@ -65,7 +65,7 @@ class AETask(BaseTask):
         # A frozen front's features of the training sounds, computed once, are the encoder's
         # inputs; the spectrograms stay the reconstruction targets.
         self.train_set.use_inputs(
-            frozen_front_features(self.autoencoder.encoder, self.train_set, 256, device)
+            frozen_front_features(self.autoencoder.encoder, self.train_set, device)
         )
         self.stage = build_ae_stage(self.autoencoder, config, self.fast, device, self.train_set)
         self.optimizers = {"autoencoder": (self.stage.optimizer, config.lr)}

@@ -189,7 +189,7 @@ class AlignTask(BaseTask):
         """With a frozen front, the training set serves its features of the sounds (computed
         once; the plan turned augmentation off) in place of the spectrograms."""
         encoder = self.autoencoder.encoder
-        features = frozen_front_features(encoder, self.train_set.sounds, 256, self.device)
+        features = frozen_front_features(encoder, self.train_set.sounds, self.device)
         self.train_set.use_sound_features(features)
 
     def positives(self, labels: torch.Tensor) -> torch.Tensor | None:

@@ -90,7 +90,7 @@ class CeilingTask(BaseTask):
         """With a frozen front, the training set serves its features of the sounds, computed
         once, as the classifier's inputs (the plan turned augmentation off)."""
         encoder = self.autoencoder.encoder
-        self.train_set.use_inputs(frozen_front_features(encoder, self.train_set, 256, self.device))
+        self.train_set.use_inputs(frozen_front_features(encoder, self.train_set, self.device))
 
     def optimize_parameters(self, batch) -> dict:
         spectrograms, labels, *inputs = (part.to(self.device, non_blocking=True) for part in batch)

@@ -94,9 +94,13 @@ def sound_features(sounds, compute, batch_size: int, device) -> torch.Tensor:
     return torch.cat([compute(batch.to(device)) for batch in batches])
 
 
-def frozen_front_features(encoder, sounds, batch_size: int, device) -> torch.Tensor | None:
+FRONT_BATCH = 256  # sounds per forward pass when a frozen front's features are computed
+
+
+def frozen_front_features(encoder, sounds, device, batch_size: int = FRONT_BATCH):
     """The frozen front's features (N, 192) of a SpectrogramDataset's sounds (a speech-front
-    encoder: they never change, so a stage computes them once), or None (a conv front)."""
+    encoder: they never change, so a stage computes them once), or None (a conv front).
+    Returns a tensor (N, 192) or None."""
     if encoder.front is None:
         return None
     return sound_features(sounds, encoder.front_features, batch_size, device)
