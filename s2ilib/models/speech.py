@@ -27,6 +27,7 @@ from torch import nn
 
 from s2ilib.audio import FrontEndConfig, LogMel, uint8_to_db
 from s2ilib.errors import S2IError
+from s2ilib.models.front_cache import shared_cache
 
 OPENWAKEWORD_VERSION = "0.5.1"  # the last release whose wheel ships the ONNX files
 MODEL_FILES = ("melspectrogram.onnx", "embedding_model.onnx")
@@ -215,5 +216,13 @@ class PooledSpeech(nn.Module):
         self.front = front
 
     def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        """Features of sounds seen before come from the disk cache (models.front_cache)."""
+        cache = shared_cache()
+        if cache is None or spectrograms.requires_grad:
+            return self.pool(spectrograms)
+        return cache.features(self, spectrograms, self.pool)
+
+    def pool(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        """The features computed: the front's windows, their mean and max."""
         windows = self.front(spectrograms)
         return torch.cat([windows.mean(1), windows.amax(1)], 1)
