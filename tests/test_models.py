@@ -299,6 +299,44 @@ def test_paper_summary_matches_published_flops():
     assert gflops["discriminator"] == pytest.approx(4.5, abs=0.1)
 
 
+def test_layer_table_follows_the_paper_shapes_and_restores_modes():
+    from s2ilib.models.summary import format_layer_table, layer_table
+
+    autoencoder = enable_test_time_dropout(AudioAutoencoder(preset("demo").autoencoder))
+    statistics = autoencoder.encoder.layers[0][1].running_mean.clone()
+    spectrograms = torch.rand(2, 1, 128, 100) * 2 - 1
+    rows = {row["layer"]: row for row in layer_table(autoencoder, spectrograms)}
+    assert len(rows) == 26  # the 13 conv blocks of the encoder and of the decoder
+    first, last = rows["encoder.layers.0"], rows["encoder.layers.12"]
+    assert first["type"] == "Conv2d(7x5 s2) BatchNorm2d ReLU" and first["output"].endswith("61x48")
+    assert last["type"].endswith("Tanh") and last["output"] == "512x1x1"
+    assert rows["decoder.layers.12"]["output"] == "1x128x100"
+    assert sum(row["trainable"] for row in rows.values()) == count_parameters(autoencoder)
+    assert not any(row["frozen"] for row in rows.values())
+    # Dropout stays on and BatchNorm in eval mode, its statistics untouched.
+    assert autoencoder.decoder.layers[0][3].training and not autoencoder.encoder.training
+    assert torch.equal(autoencoder.encoder.layers[0][1].running_mean, statistics)
+    assert format_layer_table(list(rows.values())).splitlines()[-1].split()[1:] == [
+        f"{count_parameters(autoencoder):,}",
+        "0",
+    ]
+
+
+def test_layer_table_shows_a_frozen_front_as_one_row(monkeypatch):
+    from s2ilib.models.summary import layer_table
+
+    monkeypatch.setenv("S2I_FRONT_CACHE", "off")
+    config = dataclasses.replace(preset("tiny").autoencoder, front="speech")
+    autoencoder = AudioAutoencoder(config, load_pretrained=False).train()
+    rows = layer_table(autoencoder, torch.rand(2, 1, 128, 100) * 2 - 1)
+    front, projection = rows[0], rows[1]
+    assert (front["layer"], front["type"]) == ("encoder.front", "PooledSpeech")
+    assert front["output"] == "192"
+    assert front["trainable"] == 0 and front["frozen"] > 0
+    assert projection["type"] == "Linear BatchNorm1d Tanh" and projection["trainable"] > 0
+    assert autoencoder.training and autoencoder.encoder.layers.training
+
+
 def test_presets_serialise_to_json():
     plain = json.loads(json.dumps(preset("demo", 128).as_dict()))
     assert plain["name"] == "demo"

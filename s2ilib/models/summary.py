@@ -104,3 +104,93 @@ def format_summary(summary: dict) -> str:
         )
     lines.append("FLOPs per sample (conv and matmul only; 2 per multiply-add).")
     return "\n".join(lines)
+
+
+def _is_row(module: nn.Module) -> bool:
+    """A module shown as one row: a layer, a block of layers, or a frozen network."""
+    children = list(module.children())
+    if not children or all(not any(child.children()) for child in children):
+        return True
+    trainable = any(p.requires_grad for p in module.parameters())
+    return not trainable and _frozen_numbers(module) > 0
+
+
+def _frozen_numbers(module: nn.Module) -> int:
+    """Weights that do not learn: frozen parameters and buffers, BatchNorm statistics aside."""
+    frozen = sum(p.numel() for p in module.parameters() if not p.requires_grad)
+    for layer in module.modules():
+        if not isinstance(layer, nn.modules.batchnorm._NormBase):
+            frozen += sum(b.numel() for b in layer.buffers(recurse=False) if b.is_floating_point())
+    return frozen
+
+
+def _describe(module: nn.Module) -> str:
+    """A layer's kind, with a convolution's kernel and stride and a dropout's rate; a block
+    of layers as its layers' kinds."""
+    if isinstance(module, nn.Sequential):
+        return " ".join(_describe(child) for child in module)
+    name = type(module).__name__
+    if isinstance(module, nn.modules.conv._ConvNd):
+        stride = "" if set(module.stride) == {1} else f" s{module.stride[0]}"
+        return f"{name}({'x'.join(map(str, module.kernel_size))}{stride})"
+    if isinstance(module, nn.modules.dropout._DropoutNd):
+        return f"{name}({module.p:g})"
+    return name
+
+
+def _rows(module: nn.Module, prefix: str = ""):
+    for name, child in module.named_children():
+        path = f"{prefix}{name}"
+        if _is_row(child):
+            yield path, child
+        else:
+            yield from _rows(child, f"{path}.")
+
+
+@torch.no_grad()
+def layer_table(network: nn.Module, *inputs: torch.Tensor) -> list[dict]:
+    """One row per layer (or block, or frozen network) of `network` as it runs on `inputs`:
+    its name, type, output shape per sample, trainable parameters and frozen weights.
+
+    The network runs once in eval mode (BatchNorm statistics untouched); every module's
+    mode is restored after.
+    """
+    rows, hooks = {}, []
+    for path, module in _rows(network):
+        rows[path] = {
+            "layer": path,
+            "type": _describe(module),
+            "output": "",
+            "trainable": sum(p.numel() for p in module.parameters() if p.requires_grad),
+            "frozen": _frozen_numbers(module),
+        }
+
+        def record(_module, _args, output, row=rows[path]):
+            first = output[0] if isinstance(output, tuple) else output
+            row["output"] = "x".join(map(str, first.shape[1:]))
+
+        hooks.append(module.register_forward_hook(record))
+    modes = {module: module.training for module in network.modules()}
+    try:
+        network.eval()(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for module, training in modes.items():
+            module.train(training)
+    return [row for row in rows.values() if row["output"]]
+
+
+def format_layer_table(rows: list[dict]) -> str:
+    """A fixed-width table of `layer_table`'s rows, with the totals."""
+    width = max(len(row["layer"]) for row in rows) + 2
+    kind = max(len(row["type"]) for row in rows) + 2
+    lines = [f"{'layer':<{width}}{'type':<{kind}}{'output':<14}{'trainable':>12}{'frozen':>12}"]
+    for row in rows:
+        lines.append(
+            f"{row['layer']:<{width}}{row['type']:<{kind}}{row['output']:<14}"
+            f"{row['trainable']:>12,}{row['frozen']:>12,}"
+        )
+    trainable, frozen = (sum(row[key] for row in rows) for key in ("trainable", "frozen"))
+    lines.append(f"{'total':<{width + kind + 14}}{trainable:>12,}{frozen:>12,}")
+    return "\n".join(lines)
