@@ -5,6 +5,7 @@ All batched: sounds are encoded together, their K dropout draws generated togeth
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -54,13 +55,43 @@ def best_and_worst(confidence: np.ndarray, count: int) -> tuple[np.ndarray, np.n
     return order[::-1][:count], order[:count]
 
 
+def recalls(run) -> bool:
+    """Whether a run's draws start from a recalled training image (a flow run with
+    FlowConfig.recall_from > 0); a GAN run has no recall."""
+    return run.kind == "flow" and run.generator.config.recall_from > 0
+
+
+@contextlib.contextmanager
+def flow_sampling(run, **settings):
+    """Within the context a flow run's decoder samples with `settings` (FlowConfig's
+    sampling fields, as s2ilib.models.flow.set_sampling); the run's own settings are back
+    after it, whatever happened inside."""
+    if run.kind != "flow":
+        raise ValueError(f"{run.run_dir}: a {run.kind!r} run has no flow sampling to change")
+    trained = run.generator.config
+    set_sampling(run.generator, **settings)
+    try:
+        yield run
+    finally:
+        run.generator.config = trained
+
+
 @torch.no_grad()
-def interpolate(run, spectrogram_a, spectrogram_b, steps: int, device, seed: int = 0) -> np.ndarray:
+def interpolate(
+    run, spectrogram_a, spectrogram_b, steps: int, device, seed: int = 0, recall: bool = True
+) -> np.ndarray:
     """uint8 (steps, S, S, 3): images along the straight line between two sounds' embeddings.
 
     Only the embedding changes along the row: dropout is off (eval mode), and every image
     starts from the first sound's code (a flow's starting noise, the `imagine` GAN's code).
+    recall: False draws a recalling flow run from that noise alone (recall_from 0, for this
+    call only), so the row follows the embedding; with recall each image starts from an
+    image of the training sound nearest its embedding, so the row jumps where that sound's
+    class changes. A GAN run has no recall: both give the same row.
     """
+    if not recall and recalls(run):
+        with flow_sampling(run, recall_from=0.0):
+            return interpolate(run, spectrogram_a, spectrogram_b, steps, device, seed)
     pair = np.stack([np.asarray(spectrogram_a), np.asarray(spectrogram_b)])
     start, end = encode(run.encoder, pair, device)
     weights = torch.linspace(0, 1, steps).unsqueeze(1)
@@ -144,12 +175,8 @@ def imagine_spectrogram(run, spectrogram, samples: int, knob: float, device, see
     own setting is restored after."""
     spectrograms = np.asarray(spectrogram)[None]
     if run.kind == "flow":
-        trained = run.generator.config
-        set_sampling(run.generator, guidance=float(knob))
-        try:
+        with flow_sampling(run, guidance=float(knob)):
             return translate(run, spectrograms, device, samples, seed)[0]
-        finally:
-            run.generator.config = trained
     set_dropout_scale(run.generator, knob)
     try:
         return translate(run, spectrograms, device, samples, seed, test_time_dropout=knob > 0)[0]

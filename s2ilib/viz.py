@@ -20,12 +20,24 @@ from s2ilib.formats import RecordSet
 
 MEAN_SPECTRUM_MAX_RECORDS = 4000  # records per class averaged for a mean spectrum (bounded IO)
 FIGURE_DPI = 150  # resolution of the PNG figures (the PDFs are vector)
+# Per-class colours: tab10's ten hues are told apart at a glance (and by more colour-blind
+# readers) where evenly spaced husl hues of one lightness run into their neighbours.
+CLASS_PALETTE = "tab10"
+CLASS_PALETTE_FALLBACK = "husl"  # more classes than CLASS_PALETTE has colours: evenly spread hues
 # Metadata matplotlib writes by default that changes with the clock or the installed version;
 # None leaves the key out, so tracked figures change only when their content does.
 _STABLE_METADATA = {
     ".png": {"Software": None},
     ".pdf": {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None},
 }
+
+
+def class_palette(count: int) -> list[tuple[float, float, float]]:
+    """One RGB colour per class for every per-class figure: CLASS_PALETTE's distinct hues
+    for up to 10 classes, CLASS_PALETTE_FALLBACK's evenly spread hues for more."""
+    if count <= len(sns.color_palette(CLASS_PALETTE)):
+        return sns.color_palette(CLASS_PALETTE, count)
+    return sns.color_palette(CLASS_PALETTE_FALLBACK, count)
 
 
 def save_figure(figure, name: str, figures_dir: str | os.PathLike = "figures") -> list[Path]:
@@ -186,7 +198,7 @@ def plot_mean_spectra(records: RecordSet, classes: list[str], title: str | None 
     """Mean spectrum per class against mel band (low to high)."""
     spectra = mean_spectra(records, len(classes))
     figure, axis = plt.subplots(figsize=(7, 3.5))
-    palette = sns.color_palette("husl", len(classes))
+    palette = class_palette(len(classes))
     for label, name in enumerate(classes):
         axis.plot(spectra[label], label=name, color=palette[label])
     axis.set_xlabel("mel band (low -> high)")
@@ -213,8 +225,9 @@ def image_grid(images: np.ndarray, columns: int, pad: int = 2, fill: int = 255) 
 
 
 def plot_curves(stats: pd.DataFrame, columns: list[str], title: str, x: str = "step"):
-    """Loss curves (seaborn lines) of the given stats columns against `x`."""
-    present = [c for c in columns if c in stats]
+    """Loss curves (seaborn lines) of the given stats columns against `x`; a column absent
+    or without a single value (a GAN's losses in a flow run's stats) gets no legend entry."""
+    present = [c for c in columns if c in stats and stats[c].notna().any()]
     long = stats.melt(id_vars=x, value_vars=present, var_name="curve", value_name="value")
     figure, axis = plt.subplots(figsize=(7, 3.5))
     sns.lineplot(long, x=x, y="value", hue="curve", ax=axis)
@@ -243,7 +256,7 @@ def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, tit
 def plot_embedding_map(coordinates: np.ndarray, labels: np.ndarray, classes: list[str], title: str):
     """Scatter of 2-D embedding coordinates coloured by class."""
     figure, axis = plt.subplots(figsize=(6, 5))
-    palette = sns.color_palette("husl", len(classes))
+    palette = class_palette(len(classes))
     for label, name in enumerate(classes):
         chosen = labels == label
         axis.scatter(*coordinates[chosen].T, s=8, color=palette[label], label=name, alpha=0.7)
@@ -287,6 +300,30 @@ def show_image_blocks(blocks, titles: list[str], classes, labels, scale: float =
         axis.tick_params(length=0)
         for side in axis.spines.values():
             side.set_visible(False)
+    figure.tight_layout()
+    return figure
+
+
+def show_image_rows(rows: dict, title: str = "", scale: float = 1.0):
+    """Rows of uint8 images ({label: (N, H, W, C)}, every row as long), one mosaic with
+    each row labelled on the left (e.g. an interpolation drawn two ways)."""
+    blocks = [np.asarray(images) for images in rows.values()]
+    if len({block.shape for block in blocks}) != 1:
+        raise ValueError(f"rows of different shapes: {[block.shape for block in blocks]}")
+    count, height, width = blocks[0].shape[:3]
+    figure, axis = plt.subplots(
+        figsize=(
+            scale * count * (width + 2) / 40 + 1.2,
+            scale * len(blocks) * (height + 2) / 40 + 0.6,
+        )
+    )
+    axis.imshow(image_grid(np.concatenate(blocks), count).squeeze())
+    axis.set_title(title)
+    axis.set_xticks([])
+    axis.set_yticks((np.arange(len(blocks)) + 0.5) * (height + 2), list(rows), fontsize=9)
+    axis.tick_params(length=0)
+    for side in axis.spines.values():
+        side.set_visible(False)
     figure.tight_layout()
     return figure
 

@@ -129,3 +129,121 @@ def test_save_figure_writes_png_and_pdf(tmp_path):
     plt.close(figure)
     assert [p.name for p in paths] == ["line.png", "line.pdf"]
     assert b"CreationDate" not in paths[1].read_bytes()
+
+
+def _cielab(rgb):
+    """sRGB colours (N, 3) in [0, 1] -> CIELAB (N, 3) under D65."""
+    import numpy as np
+
+    rgb = np.asarray(rgb, dtype=np.float64)
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    to_xyz = np.array(
+        [[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]
+    )
+    xyz = linear @ to_xyz.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
+
+
+def _closest_pair(colours) -> float:
+    """The smallest CIE76 colour difference between two colours of a palette."""
+    import numpy as np
+
+    lab = _cielab(colours)
+    distances = np.linalg.norm(lab[:, None] - lab[None], axis=2)
+    return float(distances[np.triu_indices(len(lab), 1)].min())
+
+
+# Two colours closer than this (CIE76; about ten just-noticeable differences) are hard to
+# tell apart as small, half-transparent dots: husl's ten hues of one lightness fall below it.
+DISTINCT_COLOURS = 25.0
+
+
+def test_the_class_palette_gives_ten_clearly_distinct_colours():
+    import seaborn as sns
+
+    from s2ilib.viz import class_palette
+
+    assert _closest_pair(class_palette(10)) > DISTINCT_COLOURS
+    assert _closest_pair(sns.color_palette("husl", 10)) < DISTINCT_COLOURS  # what it replaced
+    assert class_palette(5) == class_palette(10)[:5]  # VEGAS's classes: the same first colours
+    many = class_palette(14)  # beyond ten classes: evenly spread hues, every one its own
+    assert len(set(many)) == 14 and _closest_pair(many) > 5
+
+
+def test_every_per_class_figure_colours_its_classes_with_the_class_palette():
+    import types
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.colors import to_rgb
+
+    from s2ilib import viz
+
+    classes = [f"digit {i}" for i in range(10)]
+    labels = np.repeat(np.arange(10), 3)
+    rng = np.random.default_rng(0)
+    palette = [tuple(colour) for colour in viz.class_palette(10)]
+
+    embedding_map = viz.plot_embedding_map(rng.normal(size=(30, 2)), labels, classes, "map")
+    dots = embedding_map.axes[0].collections
+    assert [tuple(to_rgb(dots_of.get_facecolor()[0])) for dots_of in dots] == palette
+    records = types.SimpleNamespace(
+        spectrograms=rng.integers(0, 256, (30, 128, 100), dtype=np.uint8), labels=labels,
+        split="train",
+    )  # fmt: skip
+    spectra = viz.plot_mean_spectra(records, classes)
+    assert [tuple(to_rgb(line.get_color())) for line in spectra.axes[0].lines] == palette
+    for figure in (embedding_map, spectra):  # the legend names each class in its colour
+        legend = figure.axes[0].get_legend()
+        assert [text.get_text() for text in legend.get_texts()] == classes
+        plt.close(figure)
+
+
+def test_plot_curves_draws_only_the_columns_that_hold_values():
+    """A flow run's stats have the GAN's loss columns empty (or absent): no legend entry
+    without a line."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    from s2ilib.viz import plot_curves
+
+    stats = pd.DataFrame({
+        "step": np.arange(6), "flow_loss": np.linspace(1, 0.2, 6),
+        "val_flow_loss": [np.nan, 0.9, np.nan, 0.5, np.nan, 0.3], "d_loss": np.nan,
+    })  # fmt: skip
+    columns = ["d_loss", "g_adversarial", "flow_loss", "val_flow_loss"]
+    figure = plot_curves(stats, columns, "losses")
+    axis = figure.axes[0]
+    entries = [text.get_text() for text in axis.get_legend().get_texts()]
+    assert entries == ["flow_loss", "val_flow_loss"]
+    drawn = [line for line in axis.lines if len(line.get_xdata())]
+    assert len(drawn) == len(entries)  # one line with data per entry
+    plt.close(figure)
+    empty = plot_curves(stats, ["d_loss"], "a GAN's losses in a flow run")
+    assert empty.axes[0].get_legend() is None and not any(
+        len(line.get_xdata()) for line in empty.axes[0].lines
+    )
+    plt.close(empty)
+
+
+def test_show_image_rows_labels_each_row_and_refuses_rows_of_other_lengths():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from s2ilib.viz import show_image_rows
+
+    rows = {
+        "recall off": np.zeros((5, 8, 8, 3), np.uint8),
+        "recall on": np.full((5, 8, 8, 3), 255, np.uint8),
+    }
+    figure = show_image_rows(rows, "zero -> one")
+    axis = figure.axes[0]
+    assert [label.get_text() for label in axis.get_yticklabels()] == list(rows)
+    mosaic = axis.get_images()[0].get_array()
+    assert mosaic.shape[:2] == (2 * 10, 5 * 10)  # two rows of five 8-pixel images, padded by 2
+    assert mosaic[:8, :8].max() == 0 and mosaic[10:18, :8].min() == 255  # in the given order
+    plt.close(figure)
+    with pytest.raises(ValueError, match="different shapes"):
+        show_image_rows({"a": rows["recall off"], "b": rows["recall on"][:4]})

@@ -25,12 +25,14 @@ from s2ilib.runs.rundir import (
     read_config,
 )
 from s2ilib.runs.stats import (
+    has_discriminator,
     read_metrics,
     read_stats,
     read_stats_by,
     sample_grid_near,
     sample_grid_paths,
     sample_grids,
+    stall_report,
     stall_warnings,
 )
 
@@ -42,6 +44,7 @@ __all__ = [
     "TrainedRun",
     "create_run_dir",
     "environment_info",
+    "has_discriminator",
     "latest_checkpoint",
     "load_checkpoint",
     "load_run",
@@ -53,5 +56,6 @@ __all__ = [
     "sample_grid_paths",
     "sample_grids",
     "save_checkpoint",
+    "stall_report",
     "stall_warnings",
 ]

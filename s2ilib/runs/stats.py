@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from s2ilib.errors import S2IError
-from s2ilib.runs.rundir import LOG_FILE, SAMPLES_DIR, STATS_FILE
+from s2ilib.runs.rundir import LOG_FILE, SAMPLES_DIR, STATS_FILE, read_config
 
 METRICS_FILE = "metrics.json"  # what an informativity or ceiling run measured at its end
 
 _SAMPLE_GRID = re.compile(r"^step_(\d+)\.png$")
 STALL_MARK = "warning: discriminator stalled"  # written by s2ilib.train.stall
+DISCRIMINATOR_KINDS = ("gan",)  # the kinds of run that train a discriminator (a flow has none)
 
 
 def read_stats(run_dir):
@@ -62,12 +63,30 @@ def sample_grid_near(run_dir, step: int) -> Path:
     return grids[min(grids, key=lambda drawn: abs(drawn - step))]
 
 
+def has_discriminator(run_dir) -> bool:
+    """Whether a run trained a discriminator (a GAN run), so that it can have stalled."""
+    return read_config(run_dir).get("kind") in DISCRIMINATOR_KINDS
+
+
 def stall_warnings(run_dir) -> list[str]:
-    """The discriminator-stall warnings a GAN run logged (lines of its log.txt), oldest first."""
+    """The discriminator-stall warnings a GAN run logged (lines of its log.txt), oldest first;
+    none for a run with no discriminator (a flow run), whatever its log says."""
+    if not has_discriminator(run_dir):
+        return []
     log = Path(run_dir) / LOG_FILE
     if not log.is_file():
         return []
     return [line for line in log.read_text().splitlines() if STALL_MARK in line]
+
+
+def stall_report(runs: dict) -> dict[str, list[str] | str]:
+    """{name: its stall warnings, or "no stall"} for the runs ({name: run directory}) that
+    have a discriminator to stall; runs without one (flow runs) are left out."""
+    report = {}
+    for name, path in runs.items():
+        if has_discriminator(path):
+            report[name] = stall_warnings(path) or "no stall"
+    return report
 
 
 def read_metrics(run_dir) -> dict:
