@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -98,7 +98,8 @@ from s2ilib.datasets import open_dataset
 from s2ilib.devices import resolve_device
 from s2ilib.notebook import smoke_settings, write_step_outputs
 from s2ilib.viz import save_figure
-from s2ilib.runs import read_stats, read_stats_by, sample_grid_near, sample_grid_paths, stall_warnings
+from s2ilib.runs import (has_discriminator, read_stats, read_stats_by, sample_grid_near, sample_grid_paths,
+                         stall_report, stall_warnings)
 from s2ilib.train.recipes import recipe as named_recipe
 from s2ilib.train.recipes import train_loss_comparison, train_recipe_gans
 
@@ -143,7 +144,8 @@ run_dir = recipe_runs[config.recipe]
 print("GAN runs:", recipe_runs)
 stats = read_stats(run_dir)
 display(stats.tail(3))
-print("stall warnings:", stall_warnings(run_dir) or "none")
+if has_discriminator(run_dir):  # a flow run has no discriminator to stall
+    print("stall warnings:", stall_warnings(run_dir) or "none")
 
 # %% [markdown]
 # ## Loss curves of the main run
@@ -182,7 +184,7 @@ if len(recipe_runs) > 1:
         save_figure(viz.plot_curves_by(by_recipe, term, "recipe", f"{term} by recipe"),
                     f"04_recipes_{term}", config.figures_dir)
         plt.show()
-    display({name: stall_warnings(path) or "no stall" for name, path in recipe_runs.items()})
+    display(stall_report(recipe_runs))  # the GAN runs only
     save_figure(viz.plot_sample_grids([sample_grid_paths(p, 1)[-1] for p in recipe_runs.values()],
                                       "real | two draws, end of training", titles=list(recipe_runs)),
                 "04_recipes_samples", config.figures_dir)
@@ -226,5 +228,6 @@ write_step_outputs(config.report_dir, "04_gan_training", {
     "recipe_runs": recipe_runs,
     "comparison_runs": comparison_runs,
     "headline": {"gan_run": str(run_dir), "recipe": config.recipe,
-                 "stall_warnings": {name: len(stall_warnings(path)) for name, path in recipe_runs.items()}},
+                 "stall_warnings": {name: len(stall_warnings(path)) for name, path in recipe_runs.items()
+                                    if has_discriminator(path)}},
 })
