@@ -101,6 +101,22 @@ def interpolate(
     return images[:, 0]
 
 
+def interpolation_rows(
+    runs: dict, spectrogram_a, spectrogram_b, steps: int, device, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """{label: uint8 (steps, S, S, 3)}: each run's interpolation between two sounds (runs:
+    {name: run}); a recalling flow run's twice, recall off then on, a GAN run's once."""
+    rows = {}
+    for name, run in runs.items():
+        ways = (("recall off", False), ("recall on", True)) if recalls(run) else ((None, True),)
+        for way, recall in ways:
+            label = f"{name}\n{way}" if way else name
+            rows[label] = interpolate(
+                run, spectrogram_a, spectrogram_b, steps, device, seed, recall
+            )
+    return rows
+
+
 def sound_choices(sounds: RecordSet, classes: list[str], count: int = 40, seed: int = 0) -> dict:
     """Up to `count` sounds, a few of each class, as {description: index} (for a menu)."""
     picks = examples_per_class(sounds, max(1, count // len(classes)), seed)

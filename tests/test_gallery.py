@@ -99,3 +99,19 @@ def test_only_a_run_with_a_discriminator_reports_stalls(tiny_gan_run, tiny_flow_
     report = stall_report({"aligned": gan, "flow": flow, "paper": tiny_gan_run})
     assert list(report) == ["aligned", "paper"]  # the flow run is not asked
     assert report["aligned"] == stall_warnings(gan) and report["paper"] == "no stall"
+
+
+def test_interpolation_rows_draw_a_recalling_flow_both_ways_and_a_gan_once(
+    flow_run, tiny_gan_run, one_torch_thread
+):
+    gan = load_run(tiny_gan_run, kind=TRANSLATOR_KINDS)
+    a, b = _two_sounds_of_two_classes(flow_run)
+    rows = gallery.interpolation_rows({"flow": flow_run, "GAN": gan}, a, b, 3, "cpu")
+    assert list(rows) == ["flow\nrecall off", "flow\nrecall on", "GAN"]
+    np.testing.assert_array_equal(
+        rows["flow\nrecall off"], gallery.interpolate(flow_run, a, b, 3, "cpu", recall=False)
+    )
+    np.testing.assert_array_equal(
+        rows["flow\nrecall on"], gallery.interpolate(flow_run, a, b, 3, "cpu")
+    )
+    np.testing.assert_array_equal(rows["GAN"], gallery.interpolate(gan, a, b, 3, "cpu"))
