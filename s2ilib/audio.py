@@ -105,8 +105,8 @@ def load_audio(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     cannot be read, holds no samples, or only non-finite ones raises AudioError naming it.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: no such file")
+    if not path.is_file():  # checked first: a device such as /dev/zero is never read
+        raise AudioError(not_a_file_reason(path))
     try:
         data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as error:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
@@ -116,6 +116,15 @@ def load_audio(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     wave = data.mean(axis=1)
     wave = _repair_non_finite(wave, path)
     return resample(wave, file_rate, sample_rate)
+
+
+def not_a_file_reason(path: Path) -> str:
+    """Why `path`, which is not a regular file, cannot be read as a sound file."""
+    if path.is_dir():
+        return f"{path} is a directory: give sound files, or the files in it ({path}/*)"
+    if path.exists():
+        return f"{path} is not a regular file (a device or a pipe): give a sound file"
+    return f"{path}: no such file"
 
 
 def _repair_non_finite(wave: np.ndarray, source) -> np.ndarray:

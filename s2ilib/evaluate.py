@@ -495,6 +495,10 @@ def _choose_sounds(data, split: str, filters: dict, own) -> tuple:
     """(SoundSet, skipped files): a split's sounds, filtered, or those of `own` = (a folder, a
     labels CSV, the clip mode) when it names a folder."""
     audio_dir, labels_csv, clip_mode = own
+    if audio_dir is None and labels_csv is not None:  # else the split is scored, silently
+        raise S2IError(
+            f"--labels {labels_csv} needs --audio-dir, the folder holding the files it lists"
+        )
     if audio_dir is None:
         return select_sounds(data, split, **filters), []
     if labels_csv is None:
@@ -547,6 +551,7 @@ def _header(run, bank, data, sounds, settings: dict, filters: dict, skipped, own
         "classifier_image_size": bank.image_size,
         "filters": {name: list(values or []) for name, values in filters.items()},
         "skipped_files": skipped,
+        "input_notes": sounds.notes,
         "ceiling": bank.ceilings,
         "notes": {"frechet_distance": FID_NOTE, "chance": CHANCE_NOTE},
     }

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from s2ilib.audio import load_clips
+from s2ilib.atomic import atomic_write
+from s2ilib.audio import load_clips, not_a_file_reason
 from s2ilib.datasets.sounds import clip_mode_for
 from s2ilib.datasets.torch_data import from_unit_range, resize_images
 from s2ilib.errors import S2IError
@@ -31,10 +32,24 @@ def save_rows(images: np.ndarray, names, out_dir) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for row, name in zip(images, names, strict=True):
-        path = out_dir / f"{name}.png"
-        Image.fromarray(np.concatenate(list(row), axis=1)).save(path)
-        paths.append(path)
+        image = Image.fromarray(np.concatenate(list(row), axis=1))
+        paths.append(atomic_write(out_dir / f"{name}.png", lambda f, i=image: i.save(f, "PNG")))
     return paths
+
+
+def check_output_paths(out_dir, names) -> None:
+    """Refuse, before any image is made, an `out_dir` that is a file or that holds a folder
+    (or anything but a file) where one of the PNGs `names` must go."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise S2IError(f"--out {out_dir}: a file is there; give a folder (made if missing)")
+    for name in names:
+        target = out_dir / f"{name}.png"
+        if target.exists() and not target.is_file():
+            raise S2IError(
+                f"--out {out_dir}: {target} is a folder (or not a regular file) where an image "
+                "must go; move it away or choose another --out"
+            )
 
 
 def output_names(paths: list[Path]) -> list[str]:
@@ -122,16 +137,20 @@ def imagine_files(
     """
     from s2ilib.devices import resolve_device
 
-    if Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise S2IError(f"--out {out_dir}: a file is there; give a folder (made if missing)")
+    check_output_paths(out_dir, [])
+    no_files = {str(p): not_a_file_reason(Path(p)) for p in audio_paths if not Path(p).is_file()}
+    if len(no_files) == len(audio_paths):  # nothing to read: refused before the run loads
+        return {"written": [], "skipped": no_files, "notes": {}}
     device = resolve_device(device)
     run = load_run_for_inference(run_dir, device)
     clips = load_clips(audio_paths, mode=clip_mode_for(run.config.get("data", ""), mode))
+    names = output_names(clips.readable)
+    check_output_paths(out_dir, names)
     written = []
     if clips.readable:
         with inference_precision(precision, device):
             images = translate(run, clips.spectrograms, device, samples, seed)
-        written = save_rows(images, output_names(clips.readable), out_dir)
+        written = save_rows(images, names, out_dir)
     return {"written": [str(p) for p in written], "skipped": clips.failures, "notes": clips.notes}
 
 
@@ -188,7 +207,7 @@ def embed_dataset(
                 _write_embedding_bin(path, data, split, embeddings, image_size, seed)
             )
     merged = {key: np.concatenate(parts) for key, parts in arrays.items()}
-    np.savez(out_dir / "embeddings.npz", **merged)
+    atomic_write(out_dir / "embeddings.npz", lambda file: np.savez(file, **merged))
     splits_written, counts = np.unique(merged["splits"], return_counts=True)
     return {
         "npz": str(out_dir / "embeddings.npz"),

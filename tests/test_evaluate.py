@@ -492,3 +492,83 @@ def test_an_informativity_run_from_before_the_engine_still_loads(bank_run, tmp_p
     )
     images = torch.rand(6, 3, IMAGE_SIZE, IMAGE_SIZE) * 2 - 1
     assert torch.equal(loaded.score(images)["positive"], current.score(images)["positive"])
+
+
+# --------------------------------------------------------------------------------------
+# Bad input refused at once, with the fix (issue 29)
+# --------------------------------------------------------------------------------------
+
+
+def _refused(capsys, *args) -> str:
+    """stderr of `s2i ARGS` (in this process), asserted to exit 2 without a traceback."""
+    from s2ilib.cli import main
+
+    capsys.readouterr()
+    assert main([str(arg) for arg in args]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def test_labels_without_audio_dir_is_refused_not_ignored(tmp_path, capsys):
+    """`--labels` alone once scored the built-in test split with exit 0, silently."""
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,label\na.wav,0\n")
+    with pytest.raises(S2IError, match="needs --audio-dir"):
+        evaluate._choose_sounds(None, "test", {}, (None, labels, "auto"))
+    err = _refused(capsys, "evaluate", "--gan", tmp_path / "gan", "--informativity",
+                   tmp_path / "bank", "--data", tmp_path, "--out", tmp_path / "out",
+                   "--labels", labels)  # fmt: skip
+    assert f"--labels {labels} needs --audio-dir" in err and "not yours" in err
+
+
+def test_labels_csv_repeats_are_refused_or_counted_once_and_unlisted_files_noted(tmp_path):
+    _write_tones(tmp_path, ["two", "7"])
+    soundfile.write(tmp_path / "extra.flac", np.zeros(1600), 16000)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,label\ntone_a.wav,0\ntone_a.wav,zero\ntone_a.wav,5\n")
+    with pytest.raises(S2IError, match="tone_a.wav is listed with two labels, 'zero' on line "
+                       "2 and 'five' on line 4"):  # fmt: skip
+        sounds_module.sounds_from_audio_dir(tmp_path, labels, avdigits.CLASSES)
+    labels.write_text("file,label\ntone_a.wav,0\n./tone_a.wav,zero\ntone_b.wav,1\n")
+    sounds, _ = sounds_module.sounds_from_audio_dir(tmp_path, labels, avdigits.CLASSES)
+    assert sounds.names.tolist() == ["tone_a.wav", "tone_b.wav"] and len(sounds) == 2
+    assert sounds.notes == [
+        f"{labels}: tone_a.wav is listed 2 times with the same label (lines 2, 3); scored once",
+        f"2 audio files in {tmp_path} are not in labels.csv and were not scored: broken.wav, "
+        "extra.flac",
+    ]
+
+
+def test_labels_csv_encodings_odd_labels_and_a_missing_folder(tmp_path):
+    _write_tones(tmp_path, ["two", "7"])
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes("\ufefffile,label\ntone_a.wav,two\n".encode())  # as spreadsheets save
+    sounds, _ = sounds_module.sounds_from_audio_dir(tmp_path, labels, avdigits.CLASSES)
+    assert sounds.labels.tolist() == [2]
+    labels.write_bytes("file,label\ntone_a.wav,2\ncafé.wav,3\n".encode("latin-1"))
+    with pytest.raises(S2IError, match=r"line 3 \(byte 27\): byte 0xe9 is not UTF-8.*save it "
+                       "as UTF-8"):  # fmt: skip
+        sounds_module.sounds_from_audio_dir(tmp_path, labels, avdigits.CLASSES)
+    labels.write_text("file,label\ntone_a.wav,²\n")  # str.isdigit() says yes, int() no
+    with pytest.raises(S2IError, match="line 2: label '²' is not a class"):
+        sounds_module.sounds_from_audio_dir(tmp_path, labels, avdigits.CLASSES)
+    with pytest.raises(S2IError, match="--audio-dir .*nowhere: no such folder"):
+        sounds_module.sounds_from_audio_dir(tmp_path / "nowhere", labels, avdigits.CLASSES)
+
+
+def test_evaluate_refuses_outputs_and_numbers_before_loading_anything(tmp_path, capsys):
+    """The runs named do not exist: each refusal comes before any would be opened."""
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "taken" / "metrics.md").mkdir(parents=True)
+    runs = ("evaluate", "--gan", tmp_path / "gan", "--informativity", tmp_path / "bank",
+            "--data", tmp_path)  # fmt: skip
+    for args, message in (
+        (("--out", tmp_path / "a_file" / "out"), "is a file, so no folder can be made below"),
+        (("--out", tmp_path / "taken"), "metrics.md is a folder, where the output file"),
+        (("--out", tmp_path / "o", "--samples", "0"), "--samples 0: must be between 1 and"),
+        (("--out", tmp_path / "o", "--bootstrap", "-1"), "--bootstrap -1: must be between 0"),
+        (("--out", tmp_path / "o", "--audio-dir", tmp_path / "nowhere", "--labels",
+          tmp_path / "a_file"), "no such folder"),
+    ):  # fmt: skip
+        assert message in _refused(capsys, *runs, *args)

@@ -229,3 +229,30 @@ def test_precision_benchmark_compares_bf16_with_fp32(tiny_gan_run):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "3 clips, 6 images: |bf16 - fp32| mean" in result.stdout
+
+
+def test_imagine_refuses_outputs_it_cannot_write_before_the_work(tiny_gan_run, tmp_path):
+    """Once a traceback after every image was made (issue 29); now refused first."""
+    good = tmp_path / "good.wav"
+    soundfile.write(good, 0.3 * np.sin(np.arange(16000) / 5), 16000)
+    (tmp_path / "a_file").write_text("x")
+    below = _s2i("imagine", good, "--run", tiny_gan_run, "--out", tmp_path / "a_file" / "o")
+    assert below.returncode == 2 and "Traceback" not in below.stderr
+    assert "a_file is a file, so no folder can be made below it" in below.stderr
+    (tmp_path / "taken" / "good.png").mkdir(parents=True)
+    taken = _s2i("imagine", good, "--run", tiny_gan_run, "--out", tmp_path / "taken",
+                 "--samples", 2, "--device", "cpu")  # fmt: skip
+    assert taken.returncode == 2 and "Traceback" not in taken.stderr
+    assert "good.png is a folder (or not a regular file) where an image must go" in taken.stderr
+
+
+def test_imagine_says_a_folder_or_device_is_not_a_sound_file(tiny_gan_run, tmp_path):
+    (tmp_path / "x.wav").mkdir()
+    result = _s2i("imagine", tmp_path / "x.wav", "/dev/zero", "--run", tiny_gan_run,
+                  "--out", tmp_path / "o", "--samples", 0)  # fmt: skip
+    assert result.returncode == 2 and "--samples 0: must be between 1 and 256" in result.stderr
+    result = _s2i("imagine", tmp_path / "x.wav", "/dev/zero", "--run", tiny_gan_run,
+                  "--out", tmp_path / "o")  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "x.wav is a directory: give sound files" in result.stderr
+    assert "/dev/zero is not a regular file" in result.stderr

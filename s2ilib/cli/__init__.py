@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 from s2ilib.errors import S2IError
 
@@ -66,6 +69,88 @@ def add_clip_mode_argument(command, flag: str, what: str) -> None:
         "second with most energy, 'centre' the middle one; 'auto' (default) matches the data "
         "the run was trained on (word for AV-Digits, else loudest)",
     )
+
+
+# Seeds reach numpy's and torch's generators, which take integers in [0, 2**63).
+SEED_RANGE = (0, 2**63 - 1)
+
+
+def check_range(value, option: str, low=None, high=None, why: str = "") -> None:
+    """Refuse a numeric option that is not finite or lies outside [low, high] (None: open).
+
+    why: the reason for the bound, added to the message (e.g. "one image per draw").
+    """
+    if value is None:
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise S2IError(f"{option} {value}: expected a finite number")
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = f"between {low} and {high}" if None not in (low, high) else None
+        span = span or (f"at least {low}" if high is None else f"at most {high}")
+        raise S2IError(f"{option} {value}: must be {span}" + (f" ({why})" if why else ""))
+
+
+def check_input_file(path, option: str) -> Path:
+    """Refuse `path` (the value of `option`) unless it is an existing regular file; a device
+    such as /dev/zero is refused without reading it."""
+    path = Path(path)
+    if not path.exists():
+        raise S2IError(f"{option} {path}: no such file")
+    if path.is_dir():
+        raise S2IError(f"{option} {path}: a folder, not a file")
+    if not path.is_file():
+        raise S2IError(f"{option} {path}: not a regular file (a device or a pipe)")
+    return path
+
+
+def check_not_below_a_file(path, option: str) -> None:
+    """Refuse an output `path` (the value of `option`) whose would-be parent folders include
+    a file: nothing could be made there, and finding out after the work loses it."""
+    for parent in reversed(Path(path).absolute().parents):
+        if parent.exists() and not parent.is_dir():
+            raise S2IError(
+                f"{option} {path}: {parent} is a file, so no folder can be made below it; "
+                f"choose another {option}"
+            )
+
+
+def prepare_output_folder(folder, option: str, file_names=()) -> Path:
+    """Make `folder` (the value of `option`) and prove it writable before any work starts:
+    a temporary file is created in it and removed. `file_names`: the files the command will
+    write there; refused if a folder (or anything but a file) already holds one's name."""
+    folder = Path(folder)
+    check_not_below_a_file(folder, option)
+    if folder.exists() and not folder.is_dir():
+        raise S2IError(f"{option} {folder}: a file is there; give a folder (made if missing)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".s2i-write-test-"):
+            pass
+    except OSError as error:
+        raise S2IError(
+            f"{option} {folder}: cannot write there ({error.strerror or error}); choose "
+            f"another {option} or make it writable"
+        ) from None
+    for name in file_names:
+        target = folder / name
+        if target.exists() and not target.is_file():
+            kind = "a folder" if target.is_dir() else "not a regular file"
+            raise S2IError(
+                f"{option} {folder}: {target} is {kind}, where the output file {name} must "
+                f"go; move it away or choose another {option}"
+            )
+    return folder
+
+
+def prepare_output_file(path, option: str) -> Path:
+    """prepare_output_folder for the folder of one output file `path` (the value of
+    `option`), with the messages naming the file."""
+    path = Path(path)
+    check_not_below_a_file(path, option)
+    if path.exists() and not path.is_file():
+        raise S2IError(f"{option} {path}: a folder (or device) is there; give a file name")
+    prepare_output_folder(path.parent, f"{option} {path}: its folder")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -158,7 +158,9 @@ def format_summary(summary: dict) -> str:
 
 def run_export(args) -> int:
     from s2ilib import formats
+    from s2ilib.cli import prepare_output_file
 
+    prepare_output_file(args.out, "OUT.npz")  # before the data set is read, not after
     records = _open(args.path, args.layout, args.embedding_dim, splits=args.split)
     out = formats.export_npz(records, args.out)
     counts = ", ".join(f"{split} {len(r)}" for split, r in records.items())
@@ -168,7 +170,9 @@ def run_export(args) -> int:
 
 def run_convert(args) -> int:
     from s2ilib import formats
+    from s2ilib.cli import check_not_below_a_file
 
+    check_not_below_a_file(args.dst, "DST")  # before the data set is read, not after
     out = formats.convert(
         args.src,
         args.dst,

@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from s2ilib.cli import add_clip_mode_argument, add_command
+from s2ilib.cli import (
+    SEED_RANGE,
+    add_clip_mode_argument,
+    add_command,
+    check_input_file,
+    check_range,
+    prepare_output_folder,
+)
+
+# More draws per sound than this is a typo rather than a plan: each draw translates and
+# scores every sound once more.
+MAX_SAMPLES = 1000
+MAX_BOOTSTRAP = 1_000_000  # resamples of the 95% intervals; beyond this only time grows
+MAX_BATCH_SIZE = 65536
+REPORT_FILES = ("metrics.json", "metrics.md", "metrics.tex")  # s2ilib.report.write_report
 
 
 def register(subparsers):
@@ -67,10 +82,39 @@ def register(subparsers):
     )
 
 
+def check_evaluate_arguments(args) -> None:
+    """Refuse bad options before any run is loaded: numbers out of range, --labels without
+    --audio-dir (the split would be scored instead, silently) or the reverse, a missing
+    --audio-dir or --labels, and an --out that cannot take the reports."""
+    from s2ilib.errors import S2IError
+
+    check_range(args.samples, "--samples", 1, MAX_SAMPLES, "generator draws per sound")
+    check_range(args.bootstrap, "--bootstrap", 0, MAX_BOOTSTRAP, "0: no intervals")
+    check_range(args.batch_size, "--batch-size", 1, MAX_BATCH_SIZE, "sounds per batch")
+    check_range(args.seed, "--seed", *SEED_RANGE)
+    check_range(args.nn_limit_per_class, "--nn-limit-per-class", 1)
+    if args.labels is not None and args.audio_dir is None:
+        raise S2IError(
+            f"--labels {args.labels} needs --audio-dir, the folder holding the files it "
+            "lists (without it the split's own sounds would be scored, not yours)"
+        )
+    if args.audio_dir is not None:
+        audio_dir = Path(args.audio_dir)
+        if not audio_dir.exists():
+            raise S2IError(f"--audio-dir {audio_dir}: no such folder")
+        if not audio_dir.is_dir():
+            raise S2IError(f"--audio-dir {audio_dir}: not a folder (give the folder of files)")
+        if args.labels is None:
+            raise S2IError(f"--audio-dir {audio_dir} needs --labels, a CSV 'file,label'")
+        check_input_file(args.labels, "--labels")
+    prepare_output_folder(args.out, "--out", REPORT_FILES)
+
+
 def run_evaluate(args) -> int:
     from s2ilib.evaluate import evaluate_run
     from s2ilib.report import format_tables, write_report
 
+    check_evaluate_arguments(args)
     result = evaluate_run(
         args.gan,
         args.informativity,
@@ -94,6 +138,8 @@ def run_evaluate(args) -> int:
     paths = write_report(result, args.out)
     for skipped in result["skipped_files"]:
         print(f"skipped {skipped['file']}: {skipped['reason']}", file=sys.stderr)
+    for note in result.get("input_notes", []):
+        print(f"warning: {note}", file=sys.stderr)
     sys.stdout.write(format_tables(result)[0].split("\n\n### ")[0] + "\n")
     sys.stdout.write(f"metrics: {paths['json'].resolve()}\n")
     return 0

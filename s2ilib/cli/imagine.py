@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 import sys
 
-from s2ilib.cli import add_clip_mode_argument, add_command
+from s2ilib.cli import (
+    SEED_RANGE,
+    add_clip_mode_argument,
+    add_command,
+    check_range,
+    prepare_output_folder,
+)
+
+# One PNG holds a sound's draws side by side: beyond this it is too wide to look at.
+MAX_SAMPLES = 256
+IMAGE_SIZE_RANGE = (8, 4096)  # `s2i embed --image-size`: pixels per side in the .bin files
 
 
 def register(subparsers):
@@ -75,11 +85,11 @@ def register(subparsers):
 
 
 def _run_imagine(args):
-    from s2ilib.errors import S2IError
     from s2ilib.imagine import imagine_files
 
-    if args.samples < 1:
-        raise S2IError(f"--samples {args.samples}: must be at least 1")
+    check_range(args.samples, "--samples", 1, MAX_SAMPLES, "images side by side in one PNG")
+    check_range(args.seed, "--seed", *SEED_RANGE)
+    prepare_output_folder(args.out, "--out")
     report = imagine_files(
         args.run,
         args.audio,
@@ -102,6 +112,9 @@ def _run_imagine(args):
 def _run_embed(args):
     from s2ilib.imagine import embed_dataset
 
+    check_range(args.image_size, "--image-size", *IMAGE_SIZE_RANGE)
+    check_range(args.seed, "--seed", *SEED_RANGE)
+    prepare_output_folder(args.out, "--out", ["embeddings.npz"])
     report = embed_dataset(
         args.run,
         args.data,

@@ -4,6 +4,9 @@ a folder of the user's own recordings with a labels CSV, or a few examples per c
 from __future__ import annotations
 
 import csv
+import io
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ class SoundSet:
     extra: dict = field(default_factory=dict)
     frames: Any = None  # uint8 (N, H, W, C) own frames (record pairing) or None
     source: str = ""
+    notes: list = field(default_factory=list)  # what is doubtful about the input (warnings)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -98,33 +102,89 @@ def _matching(data, records: RecordSet, split: str, column: str, wanted) -> np.n
     return np.isin(values, list(wanted))
 
 
-def read_labels_csv(path, classes: list[str]) -> list[tuple[int, str, int]]:
-    """Rows (line, file, class index) of a `file,label` CSV; label = class name or 0-based index."""
+def read_labels_csv(path, classes: list[str]) -> tuple[list[tuple[int, str, int]], list[str]]:
+    """(rows (line, file, class index), notes) of a `file,label` CSV; label = class name or
+    0-based index. UTF-8, with or without the byte-order mark spreadsheets write.
+
+    A file listed twice with different labels is refused (which label is meant cannot be
+    guessed); listed again with the same label it is kept once, with a note: a repeated line
+    (a copy-paste in a spreadsheet) means nothing else, and counting it twice would weigh
+    that recording double in every metric.
+    """
     path = Path(path)
     if not path.is_file():
-        raise S2IError(f"{path}: no such labels file")
-    with open(path, newline="", encoding="utf-8") as file:
-        rows = list(csv.reader(file))
+        kind = "not a regular file" if path.exists() else "no such labels file"
+        raise S2IError(f"{path}: {kind} (expected a CSV 'file,label')")
+    rows = _csv_rows(path)
     if not rows or [cell.strip().lower() for cell in rows[0][:2]] != ["file", "label"]:
-        raise S2IError(f"{path}: expected a header line 'file,label'")
-    by_name = {name.lower(): index for index, name in enumerate(classes)}
+        first = rows[0] if rows else "nothing (an empty file)"
+        raise S2IError(f"{path}: expected a header line 'file,label', found {first}")
     parsed = []
     for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) < 2:
-            raise S2IError(f"{path}, line {line}: expected 'file,label', got {row}")
-        file_name, label = row[0].strip(), row[1].strip()
-        index = by_name.get(label.lower())
-        if index is None and label.isdigit() and int(label) < len(classes):
-            index = int(label)
-        if index is None:
+        if any(cell.strip() for cell in row):
+            parsed.append(_labels_row(path, line, row, classes))
+    return _without_repeats(path, parsed, classes)
+
+
+def _csv_rows(path: Path) -> list[list[str]]:
+    """The rows of a CSV file decoded as UTF-8 (a leading byte-order mark dropped)."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise S2IError(
+            f"{path}, line {line} (byte {error.start}): byte 0x{data[error.start]:02x} is not "
+            "UTF-8 text; save it as UTF-8 (in a spreadsheet: 'CSV UTF-8')"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return list(reader)
+    except csv.Error as error:
+        raise S2IError(f"{path}, line {reader.line_num}: not a readable CSV ({error})") from None
+
+
+def _labels_row(path: Path, line: int, row: list[str], classes: list[str]) -> tuple:
+    """(line, file, class index) of one row of a labels CSV, or S2IError naming the line."""
+    if len(row) < 2 or not row[0].strip():
+        raise S2IError(f"{path}, line {line}: expected 'file,label', got {row}")
+    file_name, label = row[0].strip(), row[1].strip()
+    index = {name.lower(): i for i, name in enumerate(classes)}.get(label.lower())
+    # ASCII digits only: str.isdigit() also accepts '²', which int() refuses
+    if index is None and re.fullmatch("[0-9]+", label) and int(label) < len(classes):
+        index = int(label)
+    if index is None:
+        raise S2IError(
+            f"{path}, line {line}: label {label!r} is not a class "
+            f"(expected one of {classes} or an index 0..{len(classes) - 1})"
+        )
+    return line, file_name, index
+
+
+def _without_repeats(path: Path, rows: list[tuple], classes) -> tuple[list[tuple], list[str]]:
+    """Rows with each file once, and a note per file listed again with its label; a file
+    listed with two labels is refused, naming both lines."""
+    first: dict[str, tuple] = {}
+    repeats: dict[str, list[int]] = {}
+    for row in rows:
+        line, file_name, index = row
+        key = os.path.normpath(file_name)
+        if key not in first:
+            first[key] = row
+        elif first[key][2] != index:
             raise S2IError(
-                f"{path}, line {line}: label {label!r} is not a class "
-                f"(expected one of {classes} or an index 0..{len(classes) - 1})"
+                f"{path}: {file_name} is listed with two labels, {classes[first[key][2]]!r} on "
+                f"line {first[key][0]} and {classes[index]!r} on line {line}; keep one line "
+                "per file"
             )
-        parsed.append((line, file_name, index))
-    return parsed
+        else:
+            repeats.setdefault(key, [first[key][0]]).append(line)
+    notes = [
+        f"{path}: {first[key][1]} is listed {len(lines)} times with the same label (lines "
+        f"{', '.join(map(str, lines))}); scored once"
+        for key, lines in repeats.items()
+    ]
+    return list(first.values()), notes
 
 
 def clip_mode_for(data_root, mode: str = "auto") -> str:
@@ -159,13 +219,22 @@ def sounds_from_audio_dir(
     (`mode`: how one second is made of each, s2ilib.audio.CLIP_MODES).
 
     Files that are missing or that the front end rejects are skipped and reported as
-    {"file", "line", "reason"}; the returned SoundSet holds the others.
+    {"file", "line", "reason"}; the returned SoundSet holds the others, and in `notes` the
+    files listed twice and the audio files of the folder the CSV does not list.
     """
     from s2ilib.audio import load_clips
 
     audio_dir = Path(audio_dir)
-    listed = read_labels_csv(labels_csv, classes)
+    if not audio_dir.is_dir():
+        kind = "not a folder" if audio_dir.exists() else "no such folder"
+        raise S2IError(f"--audio-dir {audio_dir}: {kind}")
+    listed, notes = read_labels_csv(labels_csv, classes)
+    if not listed:
+        raise S2IError(
+            f"{labels_csv}: lists no files (expected lines 'file,label' below its header)"
+        )
     paths = [audio_dir / file_name for _, file_name, _ in listed]
+    notes += unlisted_audio_note(audio_dir, paths, labels_csv)
     spectrograms, readable, failures, _ = load_clips(paths, mode=mode)
     read = {str(path) for path in readable}
     kept = [row for row, path in zip(listed, paths, strict=True) if str(path) in read]
@@ -175,16 +244,51 @@ def sounds_from_audio_dir(
         if str(path) not in read
     ]
     if not kept:
+        example = f" (line {skipped[0]['line']}: {skipped[0]['reason']})" if skipped else ""
         raise S2IError(
-            f"{labels_csv}: none of the listed audio files could be read ({len(skipped)} skipped)"
+            f"{labels_csv}: none of the {len(skipped)} listed audio files could be read{example}"
         )
     sounds = SoundSet(
         names=np.array([file_name for _, file_name, _ in kept]),
         labels=np.array([label for _, _, label in kept], np.int64),
         spectrograms=spectrograms,
         source=f"{audio_dir} ({mode} clips)",
+        notes=notes,
     )
     return sounds, skipped
+
+
+# Suffixes of recordings a user may keep beside the labels CSV (readable or not: an unlisted
+# .m4a is as much worth a note as an unlisted .wav).
+AUDIO_SUFFIXES = frozenset(
+    ".wav .wave .flac .ogg .oga .opus .mp3 .aif .aiff .aifc .au .snd .caf .w64 .m4a .aac "
+    ".wma".split()
+)
+NAMES_SHOWN = 10  # unlisted files named in the note; the rest are counted
+
+
+def unlisted_audio_note(audio_dir: Path, listed_paths, labels_csv) -> list[str]:
+    """[one note] naming the audio files in `audio_dir` (and below) the CSV does not list,
+    or [] when it lists them all."""
+    listed = {os.path.normpath(path) for path in listed_paths}
+    unlisted = sorted(
+        str(path.relative_to(audio_dir))
+        for path in audio_dir.rglob("*")
+        if path.suffix.lower() in AUDIO_SUFFIXES
+        and path.is_file()
+        and os.path.normpath(path) not in listed
+    )
+    if not unlisted:
+        return []
+    shown = ", ".join(unlisted[:NAMES_SHOWN])
+    more = f", ... ({len(unlisted) - NAMES_SHOWN} more)" if len(unlisted) > NAMES_SHOWN else ""
+    csv_name = Path(labels_csv).name
+    if len(unlisted) == 1:
+        return [f"1 audio file in {audio_dir} is not in {csv_name} and was not scored: {shown}"]
+    return [
+        f"{len(unlisted)} audio files in {audio_dir} are not in {csv_name} and were not "
+        f"scored: {shown}{more}"
+    ]
 
 
 def examples_per_class(records, per_class: int = 1, seed: int = 0) -> np.ndarray:
