@@ -258,7 +258,7 @@ def bench_loader(
     of 1/8 that size is measured too, to show RSS does not grow with the data);
     prefix_mb, bytes the byte-at-a-time reader is timed on; repeats, timings of each reader,
     interleaved, of which the fastest is reported (on a shared machine one timing of either
-    varied 2x with the load of other jobs); threads, see time_memmap.
+    varies with the load of other jobs); threads, see time_memmap.
     """
     result = {
         "page_cache": "each file set read once before timing: rates are from the page cache",

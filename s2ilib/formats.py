@@ -407,8 +407,8 @@ class _LazyArray:
 
     def read_into(self, start: int, out: np.ndarray) -> np.ndarray:
         """Records start .. start + len(out) copied into `out`, a batch buffer the caller
-        reuses: no allocation, so no page faults on fresh memory (a streaming pass over a
-        memory-mapped set ran about 2x faster than slicing); returns `out`."""
+        reuses: no allocation, so no page faults on fresh memory (what it gains over slicing:
+        benchmarks/RESULTS.md, "Loader, second pass: buffer reuse"); returns `out`."""
         return read_into(self, start, out)
 
     def _take(self, indices: np.ndarray) -> np.ndarray:

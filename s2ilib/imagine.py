@@ -79,8 +79,9 @@ def load_run_for_inference(run_dir, device):
     """`load_run` once per (run, checkpoint version, device), networks in channels_last.
 
     Repeated calls (a server, a notebook loop) then skip rebuilding the networks and
-    reading the checkpoint (~1 s for the paper preset on a 2-core CPU); channels_last
-    halves the generator's time there (oneDNN's NHWC transposed convolutions), same results.
+    reading the checkpoint, most of a call's time for the paper preset on a CPU;
+    channels_last speeds up the generator there (oneDNN's NHWC transposed convolutions), same
+    results (benchmarks/RESULTS.md, "Imagine: one 1-s clip, sound file -> PNG").
     """
     from s2ilib.runs import TRANSLATOR_KINDS, latest_checkpoint, load_run
 
@@ -102,10 +103,11 @@ def inference_precision(precision: str, device) -> torch.autocast:
     the hardware runs it natively (CUDA; CPUs with AVX512-BF16/AMX through oneDNN).
 
     On the CPU, bf16 also routes batch-1 convolutions to oneDNN (fp32 ones of small maps
-    take PyTorch's slow reference kernels). Measured on 30 AV-Digits clips (two draws each)
-    with a trained demo GAN: bf16 images are 0.40 grey levels from fp32 on average, 99% of
-    pixels within 2, 77% of bytes identical, single pixels up to 102 apart (where a ReLU
-    sits near 0, rounding flips it); two test-time dropout draws differ by 2.85.
+    take PyTorch's slow reference kernels). bf16 images differ from fp32 ones by less on
+    average than two test-time dropout draws of one sound differ, though a single pixel can
+    differ much more where a ReLU sits near 0 and rounding flips it
+    (benchmarks/imagine_precision.py; benchmarks/RESULTS.md, "The main job on the new
+    shape").
     """
     if precision not in ("auto", "fp32", "bf16"):
         raise S2IError(f"precision {precision!r}: expected auto, fp32 or bf16")

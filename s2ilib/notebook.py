@@ -289,11 +289,11 @@ class AutoencoderParameters(TrainingParameters):
     ae_run: str = ""  # an existing AE run directory to load instead of training; "" = train
     embedding_dim: int = 512  # D, the audio embedding width (paper: 128..2048)
     # The encoder's front: "speech" (Google's pretrained speech_embedding, frozen, and a
-    # trained projection: held-out people 0.92 against 0.59, RESULTS.md "A pretrained speech
+    # trained projection: it hears unseen people far better, RESULTS.md "A pretrained speech
     # front"), "conv" (the paper's conv layers, trained here from the sounds alone), or
     # "auto": speech for AV-Digits, conv for other data (datasets.sounds.front_for)
     front: str = "auto"
-    num_epochs: int = 36  # passes over the training sounds (demo on AV-Digits: ~4 min, 2 cores)
+    num_epochs: int = 36  # passes over the training sounds (its time: RESULTS.md, the main job)
     batch_size: int = 64  # the authors' batch size
     optimizer: str = "adam"  # "sgd" (authors': lr 0.05, momentum 0.9) or "adam"
     lr: float = 1e-2  # base learning rate (Adam 1e-3 left the demo AE at the mean image for long)

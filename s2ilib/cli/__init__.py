@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     # Idle OpenMP threads sleep instead of spinning. Read once, when torch is first imported
     # (every handler imports it lazily, after this line); notebook kernels started by
     # `s2i pipeline` inherit it. On a CPU shared with any other busy process, spinning made
-    # 2-thread training steps 9-18x slower than 1 thread (measured on the 2-core machines).
+    # 2-thread training steps many times slower than 1 thread (benchmarks/RESULTS.md,
+    # "Twenty minutes: the training sounds embedded once", OpenMP spinning).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     try:

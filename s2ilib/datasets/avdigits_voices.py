@@ -348,7 +348,7 @@ ESPEAK_DEFAULT_PITCH = 50  # espeak-ng -p default (0..99)
 
 
 # Engine pitch requests a voice survives: festival aborts on czech_machac (a low voice) when
-# its intonation targets are lowered by 15% or more (measured over speeds 0.7-1.5).
+# its intonation targets are lowered below its default, at every speed the build uses.
 PITCH_REQUEST_LIMITS = {("festival", "czech_machac"): (1.0, 1.5)}
 
 

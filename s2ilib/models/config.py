@@ -93,7 +93,8 @@ class AutoencoderConfig:
     # Dropout2d after every decoder layer but the last; the paper keeps it on at test time.
     decoder_dropouts: tuple[float, ...] = PAPER_DECODER_DROPOUTS
     # Initial bias of the decoder's output BatchNorm (before tanh); 0.0 is PyTorch's (paper).
-    # Sparse spectrograms (AV-Digits: mean -0.95) start near their mean instead of mid-grey.
+    # Sparse spectrograms (AV-Digits': near black almost everywhere) start near their mean
+    # instead of mid-grey.
     output_bias: float = 0.0
     # An MLP head (D -> D -> D) after the bottleneck, trained by the audio-visual alignment
     # stage (s2ilib.train.align); the embedding is then its L2-normalised output x sqrt(D),
@@ -608,11 +609,11 @@ def _demo(embedding_dim: int) -> ModelPresets:
         name="demo",
         autoencoder=AutoencoderConfig(
             embedding_dim=embedding_dim,
-            # The paper's widths / 16: with / 8, a batch-64 step took ~0.35 s on 2 cores.
+            # The paper's widths / 16: with / 8 a step was too slow for the main job on 2 cores.
             encoder_channels=(5, 11, 12, 14, 17, 19, 22, 26, 32, 32, 32, 32),
             # No decoder dropout: dropping 1 of 5 channels stalled AV-Digits at the mean image.
             decoder_dropouts=(0.0,) * 12,
-            # Start at the sparse data's dark mean: from 0, SGD and Adam sat at MSE ~0.038.
+            # Start at the sparse data's dark mean: from 0, SGD and Adam sat at the mean image.
             output_bias=-2.0,
         ),
         generator=GeneratorConfig(

@@ -109,10 +109,9 @@ def frozen_front_features(encoder, sounds, device, batch_size: int = FRONT_BATCH
 def without_augmentation_for_frozen_front(config, ae_models: dict):
     """`config` with every augmentation off when the encoder's front is frozen (models
     config "front": "speech"): such a stage trains on the front's features of the sounds as
-    they are, computed once (at 170-190 clips/s on 2 CPU cores, the front in every step would
-    cost about 17 minutes per 60 epochs of AV-Digits 2's 2,930 training sounds; augmented
-    copies computed once did not help people's voices: RESULTS.md, "A pretrained speech
-    front")."""
+    they are, computed once (the front is slow on a CPU: computed in every step it would
+    add many minutes to each stage; augmented copies computed once did not help people's
+    voices: RESULTS.md, "A pretrained speech front")."""
     if ae_models.get("front", "conv") != "speech":
         return config
     return config.updated({name: 0 for name in AUGMENT_FIELDS})

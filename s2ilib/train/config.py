@@ -190,8 +190,8 @@ class GANTrainConfig(StageConfig):
     # image to copy); the discriminator judges those images too, and the code encoder must
     # read each drawn code back from its image (L1 x latent_weight, training the generator
     # only, as in BicycleGAN, where it is 0.5). Without it the drawn codes of test time are
-    # never judged in training. Measured on AV-Digits at 0.5 it did not help (informativity
-    # 40.4 -> 37.0, Frechet 3.38 -> 5.08; RESULTS.md, "Imagination"), so no recipe uses it.
+    # never judged in training. Measured on AV-Digits at 0.5 it cost informativity and
+    # realism (RESULTS.md, "Imagination: recipe `imagine`"), so no recipe uses it.
     latent_weight: float = 0.0
     # Discriminator-stall detector (s2ilib.train.stall): warn when, over this many stats
     # lines in a row, d_loss moved less than stall_tolerance and the mean real and fake
@@ -306,8 +306,8 @@ AUGMENT_FIELDS = (
 class AugmentedStageConfig(StageConfig):
     """A stage that trains on augmented sounds (s2ilib.train.augment); 0 turns one off.
 
-    Masks are off by default: on AV-Digits they lowered the unseen-voice probe (0.74 vs
-    0.77 with warps, shift and gain alone; benchmarks/RESULTS.md).
+    Masks are off by default: on AV-Digits they lowered the unseen-voice probe against
+    warps, shift and gain alone (benchmarks/RESULTS.md, "Beyond the paper").
     """
 
     max_shift_frames: int = 10  # time shift of up to this many 10-ms frames either way

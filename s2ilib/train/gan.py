@@ -89,8 +89,8 @@ class FrozenEncoderTask(BaseTask):
 
     The decoders' training sounds are not augmented, so the frozen encoder would give every
     sound the same embedding in every epoch: the training set serves embeddings computed
-    once when the run starts or resumes (`_embed_training_sounds`; embedding in the step was
-    12% of a GAN step and 6% of a flow step on 2 CPU cores, measured; benchmarks/RESULTS.md).
+    once when the run starts or resumes (`_embed_training_sounds`; what embedding in every
+    step cost: benchmarks/RESULTS.md, "Twenty minutes: the training sounds embedded once").
     """
 
     def initialize(self) -> None:

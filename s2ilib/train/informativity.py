@@ -26,8 +26,8 @@ here (every number is a field of `InformativityTrainConfig`):
   false-positive rate on other classes' images and on degraded images, its accuracy on all
   real test images; the K-way accuracy and confusion matrix.
 - Speed: the K binary classifiers run as a Python loop over classes, each on its own
-  batch; measured on 2 CPU cores, torch.func.vmap over stacked weights was 2.2x slower and
-  a grouped convolution no faster than the loop (the convolutions are too small to gain).
+  batch; measured on 2 CPU cores, torch.func.vmap over stacked weights was slower and a
+  grouped convolution no faster than the loop (the convolutions are too small to gain).
 
 It trains through the engine (train.engine) like every stage: resumable checkpoints (with
 the best weights so far), NaN guard, TensorBoard, progress bar. The run directory has kind

@@ -2,22 +2,19 @@
 
 `paper` is the authors' method as faithfully as we know it: the GAN conditions on the
 frozen autoencoder embedding; the discriminator regresses a tanh score with L1; the
-generator adds an L1 pixel loss x10. `aligned` is the best recipe this workbook found on
-AV-Digits (benchmarks/RESULTS.md has the comparison): the encoder is first aligned with the
-images by a contrastive objective (s2ilib.train.align), and the GAN uses the standard
-non-saturating loss. On AV-Digits the alignment is what matters (test informativity 0.28 ->
-0.73 with the paper's losses); among the adversarial losses on the aligned encoder,
-non-saturating scored highest (0.75; hinge 0.74, hinge + spectral norm 0.71, moving average
-0.66), all within about two bootstrap intervals of one another. `imagine` (issue 15, beyond
+generator adds an L1 pixel loss x10. `aligned` is the paper's dense-generator GAN on an
+encoder first aligned with the images by a contrastive objective (s2ilib.train.align), with
+the standard non-saturating loss; the main job trains it beside the main run. On AV-Digits
+the alignment is what matters, the choice of adversarial loss much less (benchmarks/
+RESULTS.md, "Beyond the paper: audio-visual alignment, GAN losses"). `imagine` (issue 15, beyond
 the paper) is `aligned` whose generator also takes a 16-number code: BicycleGAN's
 conditional VAE-GAN (GANTrainConfig.code_encoder), chosen among the candidates of
 benchmarks/recipe_search.md (noise alone, no pixel loss, projection discriminators, min-of-K
 and energy pixel losses) as the one that kept the class while its draws varied. `flow` (issue
 15's third family) keeps `aligned`'s alignment and replaces the GAN by a flow-matching
-decoder with classifier-free guidance (s2ilib.train.flow): on AV-Digits its draws are
-about as recognisable as nearest-neighbour retrieval's images (within the intervals), vary
-like real handwriting of one digit, and are closer to real images (Frechet distance, recall,
-coverage) than any GAN recipe's (RESULTS.md, "Imagination: a flow-matching decoder").
+decoder with classifier-free guidance (s2ilib.train.flow), the main run: how it compares
+with the GANs and with retrieval is measured in RESULTS.md ("Imagination: a flow-matching
+decoder", "The main job on each front").
 
 A recipe holds settings only; the configs' own defaults fill in the rest, and settings
 given explicitly (notebook parameters, --config, named options, --set) override it.
@@ -64,8 +61,8 @@ RECIPES = {
             "max_masked_bands": 0,
             "max_masked_frames": 0,
             # A room's reverberation on half the sounds: the one part of the simulated
-            # recording chain that helped held-out people (RESULTS.md, "Recording-chain
-            # augmentation": probe 0.500 -> 0.575 and 0.512 -> 0.588 in two seeds).
+            # recording chain that helped held-out people, in two seeds (RESULTS.md,
+            # "Recording-chain augmentation").
             "reverb_probability": 0.5,
         },
         gan={"loss": "non_saturating", "spectral_norm": False, "pixel_weight": 10.0},
@@ -75,9 +72,9 @@ RECIPES["imagine"] = Recipe(
     name="imagine",
     summary="aligned + a conditional VAE-GAN code: varied draws of one sound",
     align=RECIPES["aligned"].align,  # the same alignment stage (one align run serves both)
-    # KL weight 0.05, not BicycleGAN's 0.01: at 0.01 the code took 6.7 nats and with them
-    # the digit (informativity 0.283); at 0.05, 1.3 nats, the digit stays with the sound
-    # (0.404) and the draws still vary (draw diversity 0.72; RESULTS.md, "Imagination").
+    # KL weight 0.05, not BicycleGAN's 0.01: at 0.01 the code took enough nats to carry the
+    # digit, so a sound's draws showed other digits; at 0.05 the digit stays with the sound
+    # and the draws still vary (RESULTS.md, "Imagination: recipe `imagine`").
     gan={**RECIPES["aligned"].gan, "noise_dim": 16, "code_encoder": True, "kl_weight": 0.05},
 )
 RECIPES["flow"] = Recipe(
