@@ -72,12 +72,11 @@ from IPython.display import display
 
 from s2ilib import probes, viz
 from s2ilib.datasets import open_dataset
-from s2ilib.datasets.sounds import examples_per_class, front_for
+from s2ilib.datasets.sounds import examples_per_class
 from s2ilib.devices import resolve_device
 from s2ilib.notebook import smoke_settings, write_step_outputs
 from s2ilib.viz import save_figure
 from s2ilib.runs import load_run, read_stats
-from s2ilib.train.config import AETrainConfig
 from s2ilib.train.registry import train_autoencoder
 from s2ilib.translate import reconstruct
 
@@ -92,12 +91,7 @@ dataset = open_dataset(config.data_path)
 # (`s2i train-ae --resume RUN` continues a killed run).
 
 # %%
-training = AETrainConfig.from_dict({
-    "data": str(config.data_path), "preset": config.preset, "embedding_dim": config.embedding_dim,
-    "front": front_for(config.data_path, config.front),
-    "num_epochs": config.num_epochs, "batch_size": config.batch_size, "optimizer": config.optimizer,
-    "lr": config.lr, "seed": config.seed, **smoke_settings("ae", config.smoke),
-})
+training = config.training_config()  # an AETrainConfig of the parameters (s2ilib/notebook.py)
 run_dir = config.ae_run or train_autoencoder(training, runs_root=config.runs_root, device=device)
 print("AE run:", run_dir)
 run = load_run(run_dir, device=device)

@@ -61,7 +61,6 @@ from s2ilib.devices import resolve_device
 from s2ilib.notebook import smoke_settings, write_step_outputs
 from s2ilib.viz import save_figure
 from s2ilib.runs import load_run, read_stats, sample_grid_paths
-from s2ilib.train.recipes import align_config
 from s2ilib.train.registry import train_align
 
 device = resolve_device(config.device)
@@ -73,10 +72,7 @@ dataset = open_dataset(config.data_path)
 # The recipe's settings (`s2ilib/train/recipes.py`), on the AE run of notebook 02.
 
 # %%
-settings = {"data": str(config.data_path), "seed": config.seed, **smoke_settings("align", config.smoke)}
-if config.align_epochs:
-    settings["num_epochs"] = config.align_epochs
-alignment = align_config(config.recipe, config.ae_run, settings)
+alignment = config.alignment_config()  # the recipe's AlignTrainConfig with the parameters
 align_dir = config.align_run or None
 if alignment is not None and not align_dir:
     align_dir = train_align(alignment, runs_root=config.runs_root, device=device)

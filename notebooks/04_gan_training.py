@@ -105,13 +105,7 @@ from s2ilib.train.recipes import train_loss_comparison, train_recipe_gans
 
 device = resolve_device(config.device)
 steps_per_epoch = len(open_dataset(config.data_path).split("train")) // config.batch_size
-settings = {  # shared by every GAN run of this notebook, on top of each recipe's own
-    "data": str(config.data_path), "num_epochs": config.num_epochs, "batch_size": config.batch_size,
-    "seed": config.seed, "pixel_weight": config.pixel_weight,
-    "lr_generator": config.lr_generator, "lr_discriminator": config.lr_discriminator,
-    **({"preset": config.generator_preset} if config.generator_preset else {}),
-    **smoke_settings("gan", config.smoke),
-}
+settings = config.gan_settings()  # shared by every GAN run of this notebook, on top of each recipe's own
 if config.compare_losses and not config.smoke:  # sample grids exactly at the comparison runs' length
     settings["sample_every"] = max(1, steps_per_epoch * config.compare_epochs)
 

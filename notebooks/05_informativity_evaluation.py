@@ -78,7 +78,6 @@ from s2ilib.notebook import smoke_settings, write_step_outputs
 from s2ilib.viz import save_figure
 from s2ilib.report import ceiling_markdown, comparison_frame, format_tables, write_report
 from s2ilib.runs import TRANSLATOR_KINDS, load_run
-from s2ilib.train.config import CeilingTrainConfig, InformativityTrainConfig
 from s2ilib.train.augment import augmentation_of_run
 from s2ilib.train.registry import train_ceiling, train_informativity
 
@@ -95,10 +94,7 @@ bootstrap = smoke_settings("evaluate", config.smoke).get("bootstrap", config.boo
 # informativity), its false-positive rates on other classes' and on degraded images.
 
 # %%
-training = InformativityTrainConfig.from_dict({
-    "data": str(config.data_path), "image_size": gan.image_size, "num_epochs": config.informativity_epochs,
-    "seed": config.seed, **smoke_settings("informativity", config.smoke),
-})
+training = config.informativity_config(gan.image_size)
 informativity_dir = config.informativity_run or train_informativity(training, config.runs_root, device=device)
 bank = load_informativity(informativity_dir, device)
 print("classifiers:", informativity_dir)
@@ -115,11 +111,8 @@ display(Markdown(ceiling_markdown(bank.ceilings)))
 # %%
 ceiling_dir = config.ceiling_run or None
 if not ceiling_dir and config.ceiling_epochs:
-    ceiling = CeilingTrainConfig.from_dict({  # the encoder's own augmentation (its align run's)
-        **augmentation_of_run(gan.config["ae_run"]),
-        "ae_run": gan.config["ae_run"], "data": str(config.data_path), "split": config.split,
-        "num_epochs": config.ceiling_epochs, "seed": config.seed, **smoke_settings("ceiling", config.smoke),
-    })
+    # the encoder's own augmentation (its align run's)
+    ceiling = config.ceiling_config(gan.config["ae_run"], augmentation_of_run(gan.config["ae_run"]))
     ceiling_dir = train_ceiling(ceiling, config.runs_root, device=device)
 print("supervised ceiling:", ceiling_dir or "none")
 

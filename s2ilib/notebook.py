@@ -75,8 +75,28 @@ def user_variables(namespace: dict) -> dict:
 
 def load_parameters(config_class, namespace: dict):
     """The notebook's parameters as a frozen `config_class`, validated."""
-    values = user_variables(namespace)
-    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    values = _typed(config_class, user_variables(namespace))
+    values = resolve_paths(config_class, values)
+    values |= runs_from_earlier_steps(config_class, values)
+    config = config_class(**values)
+    config.validate()
+    return config
+
+
+def check_parameters(config_class, values: dict, pending=frozenset()):
+    """`values` checked as the notebook's config cell checks them (names, types, allowed
+    values and ranges, paths, the training configs made of them), without running anything:
+    the pipeline's check before its first step. `pending` names the run parameters an
+    earlier step of the job will make: not checked as paths yet."""
+    values = resolve_paths(config_class, _typed(config_class, values))
+    config = config_class(**values)
+    config.validate(frozenset(pending))
+    return config
+
+
+def _typed(config_class, values: dict) -> dict:
+    """`values`, each the name of a field of `config_class` with a value of its type."""
+    fields = [f.name for f in dataclasses.fields(config_class)]
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ParameterError(
@@ -85,11 +105,7 @@ def load_parameters(config_class, namespace: dict):
     hints = typing.get_type_hints(config_class)
     for name, value in values.items():
         check_type(name, value, hints[name])
-    values = resolve_paths(config_class, values)
-    values |= runs_from_earlier_steps(config_class, values)
-    config = config_class(**values)
-    config.validate()
-    return config
+    return dict(values)
 
 
 def resolve_paths(config_class, values: dict) -> dict:
@@ -201,6 +217,15 @@ def require_choice(name: str, value, choices) -> None:
         raise ParameterError(f"parameter {name}={value!r}: expected one of {expected}")
 
 
+def require_at_least(config, names, minimum: int) -> None:
+    """Parameters of `config` that must be at least `minimum`."""
+    for name in names:
+        if getattr(config, name) < minimum:
+            raise ParameterError(
+                f"parameter {name}={getattr(config, name)!r}: expected at least {minimum}"
+            )
+
+
 def write_step_outputs(report_dir: str | os.PathLike, step: str, outputs: dict) -> Path:
     """Record what a notebook produced (run dirs, metrics) for the pipeline's next step."""
     from s2ilib.atomic import write_json
@@ -225,6 +250,46 @@ def _default_data(data: str) -> str:
     return str(AVDIGITS_DIR)
 
 
+# What a run parameter holds, in the pipeline's check, while an earlier step is still to
+# make that run: the configs built of it need a name, and no path can be checked yet.
+PENDING_RUN = "(the run an earlier step makes)"
+
+
+def _run_or_pending(config, name: str, pending) -> str:
+    return getattr(config, name) or (PENDING_RUN if name in pending else "")
+
+
+def _require_run(config, name: str, what: str, pending) -> None:
+    """A run parameter that must name a run, unless an earlier step is still to make it."""
+    if not (name in pending and not getattr(config, name)):
+        require_path(name, getattr(config, name), what)
+
+
+def _check_runs(config, names) -> None:
+    """Optional run parameters: each one given must exist."""
+    for name in names:
+        if getattr(config, name):
+            require_path(name, getattr(config, name), "the run directory")
+
+
+def _training_configs(config, build):
+    """build(): the training configs a notebook makes of its parameters, whose checks
+    (s2ilib.train.config) are the rules of those parameters' ranges; a failing check is
+    reported as a ParameterError with the notebook's own parameters that differ from
+    their defaults (the pipeline's common ones and paths left out)."""
+    try:
+        return build()
+    except S2IError as error:
+        common = {f.name for f in dataclasses.fields(TrainingParameters)} | {"preset"}
+        changed = [
+            f"{f.name}={getattr(config, f.name)!r}"
+            for f in dataclasses.fields(config)
+            if f.name not in common | set(config.PATHS) and getattr(config, f.name) != f.default
+        ]
+        given = f"parameter(s) {', '.join(changed)}: " if changed else ""
+        raise ParameterError(f"{given}{error}") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class StepParameters:
     """What every notebook takes: its data, where it records and saves."""
@@ -237,7 +302,8 @@ class StepParameters:
     report_dir: str = "reports/interactive"  # where step outputs (run dirs, metrics) are recorded
     figures_dir: str = "figures"  # where paper-ready figures are saved
 
-    def validate(self) -> None:
+    def validate(self, pending=frozenset()) -> None:
+        """Every parameter checked; `pending`: run parameters an earlier step will make."""
         require_path("data", _default_data(self.data), "the data set folder")
 
     @property
@@ -262,12 +328,6 @@ class TrainingParameters(ComputeParameters):
     runs_root: str = "runs"  # where training run directories are created
 
 
-def _check_runs(config, names) -> None:
-    for name in names:
-        if getattr(config, name):
-            require_path(name, getattr(config, name), "the run directory")
-
-
 @dataclasses.dataclass(frozen=True)
 class DataExplorationParameters(StepParameters):
     """01_data_exploration."""
@@ -277,6 +337,11 @@ class DataExplorationParameters(StepParameters):
     vegas_dir: str = ""  # unpacked VEGAS spectrograms; "" = S2I_VEGAS_DIR or the cache
     examples_per_class: int = 2  # example sounds shown per class
     examples_to_hear: int = 6  # clips to listen to: half human recordings, half synthetic
+
+    def validate(self, pending=frozenset()) -> None:
+        super().validate(pending)
+        require_at_least(self, ("examples_per_class",), 1)
+        require_at_least(self, ("examples_to_hear",), 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,14 +364,28 @@ class AutoencoderParameters(TrainingParameters):
     lr: float = 1e-2  # base learning rate (Adam 1e-3 left the demo AE at the mean image for long)
     map_method: str = "pca"  # embedding map: "pca" or "tsne"
 
-    def validate(self) -> None:
-
-        super().validate()
+    def validate(self, pending=frozenset()) -> None:
+        super().validate(pending)
         require_choice("preset", self.preset, PRESET_NAMES)
         require_choice("front", self.front, ("auto", "conv", "speech"))
         _check_runs(self, ("ae_run",))
         require_choice("optimizer", self.optimizer, ("sgd", "adam"))
         require_choice("map_method", self.map_method, ("pca", "tsne"))
+        if not self.ae_run:
+            _training_configs(self, self.training_config)
+
+    def training_config(self):
+        """The AETrainConfig this notebook trains with."""
+        from s2ilib.datasets.sounds import front_for
+        from s2ilib.train.config import AETrainConfig
+
+        return AETrainConfig.from_dict({
+            "data": str(self.data_path), "preset": self.preset,
+            "embedding_dim": self.embedding_dim, "front": front_for(self.data_path, self.front),
+            "num_epochs": self.num_epochs, "batch_size": self.batch_size,
+            "optimizer": self.optimizer, "lr": self.lr, "seed": self.seed,
+            **smoke_settings("ae", self.smoke),
+        })  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,14 +401,27 @@ class AlignmentParameters(TrainingParameters):
     align_epochs: int = 0  # epochs of the alignment stage; 0 = the recipe's
     map_method: str = "pca"  # embedding map: "pca" or "tsne"
 
-    def validate(self) -> None:
+    def validate(self, pending=frozenset()) -> None:
         from s2ilib.train.recipes import RECIPE_NAMES
 
-        super().validate()
+        super().validate(pending)
         require_choice("recipe", self.recipe, RECIPE_NAMES)
-        require_path("ae_run", self.ae_run, "the AE run directory (from notebook 02)")
+        _require_run(self, "ae_run", "the AE run directory (from notebook 02)", pending)
         _check_runs(self, ("align_run",))
         require_choice("map_method", self.map_method, ("pca", "tsne"))
+        require_at_least(self, ("align_epochs",), 0)
+        if not self.align_run:
+            _training_configs(self, lambda: self.alignment_config(pending))
+
+    def alignment_config(self, pending=frozenset()):
+        """The AlignTrainConfig this notebook trains with (None: the recipe has no alignment)."""
+        from s2ilib.train.recipes import align_config
+
+        settings = {"data": str(self.data_path), "seed": self.seed,
+                    **smoke_settings("align", self.smoke)}  # fmt: skip
+        if self.align_epochs:
+            settings["num_epochs"] = self.align_epochs
+        return align_config(self.recipe, _run_or_pending(self, "ae_run", pending), settings)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -360,12 +452,12 @@ class GANParameters(TrainingParameters):
     lr_generator: float = 2e-4
     lr_discriminator: float = 2e-4
 
-    def validate(self) -> None:
+    def validate(self, pending=frozenset()) -> None:
         from s2ilib.train.config import GAN_LOSS_NAMES
         from s2ilib.train.recipes import RECIPE_NAMES, recipe
 
-        super().validate()
-        if not (self.ae_run or self.gan_run):
+        super().validate(pending)
+        if not (self.ae_run or self.gan_run or "ae_run" in pending):
             raise ParameterError(
                 "parameter ae_run is empty: give the AE run (from 02) or a gan_run to load"
             )
@@ -383,6 +475,35 @@ class GANParameters(TrainingParameters):
                 f"adversarial losses belong to GAN recipes, and recipe {self.recipe!r} trains "
                 "a flow-matching decoder (set recipe='aligned' to compare losses)"
             )
+        if not self.gan_run:
+            _training_configs(self, lambda: self.training_configs(pending))
+
+    def gan_settings(self) -> dict:
+        """What every GAN (or flow) run of this notebook shares, on top of each recipe's own."""
+        return {
+            "data": str(self.data_path), "num_epochs": self.num_epochs,
+            "batch_size": self.batch_size, "seed": self.seed, "pixel_weight": self.pixel_weight,
+            "lr_generator": self.lr_generator, "lr_discriminator": self.lr_discriminator,
+            **({"preset": self.generator_preset} if self.generator_preset else {}),
+            **smoke_settings("gan", self.smoke),
+        }  # fmt: skip
+
+    def training_configs(self, pending=frozenset()) -> list:
+        """The configs of every run this notebook trains: its recipes' and the short
+        runs of the adversarial-loss comparison."""
+        from s2ilib.train.recipes import gan_config, recipe_configs
+
+        ae_run = _run_or_pending(self, "ae_run", pending)
+        align_run = _run_or_pending(self, "align_run", pending)
+        own_loss = {self.recipe: {"loss": self.loss}} if self.loss else {}
+        configs = recipe_configs(
+            [self.recipe, *self.comparison_recipes], ae_run, align_run, self.gan_settings(),
+            overrides=own_loss, flow_settings=smoke_settings("flow", self.smoke),
+        )  # fmt: skip
+        short = self.gan_settings() | {"num_epochs": self.compare_epochs}
+        losses = [gan_config(self.recipe, ae_run, align_run, short | {"loss": loss})
+                  for loss in self.comparison_losses]  # fmt: skip
+        return [*configs.values(), *losses]
 
     @property
     def comparison_recipes(self) -> list[str]:
@@ -412,14 +533,43 @@ class EvaluationParameters(TrainingParameters):
     samples: int = 3  # draws per sound (a flow's starting noise, a GAN's test-time dropout)
     bootstrap: int = 1000  # bootstrap resamples of the 95% intervals
 
-    def validate(self) -> None:
-        super().validate()
-        require_path("gan_run", self.gan_run, "the GAN run directory (from notebook 04)")
+    def validate(self, pending=frozenset()) -> None:
+        from s2ilib.formats import SPLITS
+
+        super().validate(pending)
+        _require_run(self, "gan_run", "the GAN run directory (from notebook 04)", pending)
         _check_runs(self, ("informativity_run", "ceiling_run"))
-        for run in self.comparison_runs:
-            require_path("compare_runs", run, "a GAN run directory")
-        if self.samples < 1:
-            raise ParameterError(f"parameter samples={self.samples}: expected at least 1")
+        if "compare_runs" not in pending:
+            for run in self.comparison_runs:
+                require_path("compare_runs", run, "a GAN run directory")
+        require_choice("split", self.split, SPLITS)
+        require_at_least(self, ("samples", "bootstrap"), 1)
+        require_at_least(self, ("ceiling_epochs",), 0)
+        if not self.informativity_run:
+            _training_configs(self, self.informativity_config)
+        if not self.ceiling_run and self.ceiling_epochs:
+            _training_configs(self, lambda: self.ceiling_config(PENDING_RUN, {}))
+
+    def informativity_config(self, image_size: int = 32):
+        """The InformativityTrainConfig of the classifiers, for images of `image_size`."""
+        from s2ilib.train.config import InformativityTrainConfig
+
+        return InformativityTrainConfig.from_dict({
+            "data": str(self.data_path), "image_size": image_size,
+            "num_epochs": self.informativity_epochs, "seed": self.seed,
+            **smoke_settings("informativity", self.smoke),
+        })  # fmt: skip
+
+    def ceiling_config(self, ae_run: str, augmentation: dict):
+        """The CeilingTrainConfig of the supervised ceiling on the encoder of `ae_run`,
+        with that encoder's own `augmentation` (train.augment.augmentation_of_run)."""
+        from s2ilib.train.config import CeilingTrainConfig
+
+        return CeilingTrainConfig.from_dict({
+            **augmentation, "ae_run": str(ae_run), "data": str(self.data_path),
+            "split": self.split, "num_epochs": self.ceiling_epochs, "seed": self.seed,
+            **smoke_settings("ceiling", self.smoke),
+        })  # fmt: skip
 
     @property
     def comparison_runs(self) -> list[str]:
@@ -441,15 +591,17 @@ class GalleryParameters(ComputeParameters):
     cases: int = 6  # sounds in the best and in the worst row
     interpolation_steps: int = 8  # images between two sounds' embeddings
 
-    def validate(self) -> None:
-        super().validate()
-        require_path("gan_run", self.gan_run, "the GAN run directory (from notebook 04)")
+    def validate(self, pending=frozenset()) -> None:
+        from s2ilib.formats import SPLITS
+
+        super().validate(pending)
+        _require_run(self, "gan_run", "the GAN run directory (from notebook 04)", pending)
         _check_runs(self, ("informativity_run",))
-        for run in self.comparison_runs:
-            require_path("compare_runs", run, "a GAN run directory")
-        for name in ("samples", "cases", "interpolation_steps"):
-            if getattr(self, name) < 1:
-                raise ParameterError(f"parameter {name}={getattr(self, name)}: expected at least 1")
+        if "compare_runs" not in pending:
+            for run in self.comparison_runs:
+                require_path("compare_runs", run, "a GAN run directory")
+        require_choice("split", self.split, SPLITS)
+        require_at_least(self, ("samples", "cases", "interpolation_steps"), 1)
 
     @property
     def comparison_runs(self) -> list[str]:
@@ -469,10 +621,12 @@ class ImagineParameters(ComputeParameters):
     samples: int = 4  # images drawn per sound
     live_widgets: bool = True  # build the live controls (the pipeline: off, static view only)
 
-    def validate(self) -> None:
-        super().validate()
-        require_path("gan_run", self.gan_run, "the GAN run directory (from notebook 04)")
+    def validate(self, pending=frozenset()) -> None:
+        from s2ilib.formats import SPLITS
+
+        super().validate(pending)
+        _require_run(self, "gan_run", "the GAN run directory (from notebook 04)", pending)
         if self.audio_file:
             require_path("audio_file", self.audio_file, "the sound file")
-        if self.samples < 1:
-            raise ParameterError(f"parameter samples={self.samples}: expected at least 1")
+        require_choice("split", self.split, SPLITS)
+        require_at_least(self, ("samples",), 1)

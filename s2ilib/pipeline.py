@@ -2,15 +2,25 @@
 
 Each notebook takes common parameters (data, preset, seed, device, smoke, report_dir,
 runs_root, figures_dir) plus what earlier steps produced (`ae_run`, `gan_run`, ...), which
-every step records in `<report>/<step>.outputs.json`. The executed notebooks, their HTML
-exports and `summary.json` land in the report folder. A failing step stops the pipeline,
-keeps everything done so far and leaves its executed notebook showing the error;
-`resume=True` skips the steps already done.
+every step records in `<report>/<step>.outputs.json`. Before any step runs, every parameter
+of every step that will run is checked as its notebook's config cell checks it
+(s2ilib.notebook.check_parameters: names, types, allowed values and ranges, paths, the
+training configs made of them); a refused call writes nothing.
+
+A job is written to a staging folder beside the report (`<report>.partial`), which
+replaces the report only once every step is done, so a failed or refused call never
+touches a finished report. The executed notebooks, their HTML exports and `summary.json`
+land there. A failing step stops the pipeline, keeps everything done so far (in the
+staging folder) and leaves its executed notebook showing the error; `resume=True`
+continues that staging folder (or, when there is none, a copy of the finished report)
+and skips the steps already done. Figures are written by the steps themselves into
+figures_dir, as they run.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +41,16 @@ STEP_PARAMETERS = {
     "07_imagine": "ImagineParameters",
 }
 STEPS = tuple(STEP_PARAMETERS)
+# The run parameters each step passes on to later ones (its outputs' "pass_on"): until it
+# has run, the check before the first step cannot look for those runs.
+STEP_MAKES = {
+    "02_audio_autoencoder": ("ae_run",),
+    "03_alignment": ("align_run",),
+    "04_gan_training": ("gan_run", "compare_runs"),
+    "05_informativity_evaluation": ("informativity_run", "ceiling_run"),
+}
+STAGING_SUFFIX = ".partial"  # the job being written, beside the report it will replace
+ASIDE_SUFFIX = ".previous"  # the finished report, while the new one is moved in
 
 
 class PipelineError(S2IError):
@@ -62,9 +82,12 @@ def notebook_parameters(notebook: Path) -> set[str]:
     return set(papermill.inspect_notebook(str(notebook)))
 
 
-def step_parameters(options: PipelineOptions, produced: dict, notebook: Path) -> dict:
-    """The parameters one step receives: common ones, earlier outputs, overrides it declares."""
-    report = Path(options.out).resolve()
+def step_parameters(
+    options: PipelineOptions, produced: dict, notebook: Path, report: Path | None = None
+) -> dict:
+    """The parameters one step receives: common ones, earlier outputs, overrides it declares;
+    `report`: the folder the job is written to (default: options.out)."""
+    report = Path(report or options.out).resolve()
     common = {
         "preset": options.preset,
         "seed": options.seed,
@@ -99,10 +122,9 @@ def _export_html(executed: Path) -> Path:
     return html
 
 
-def _run_step(options: PipelineOptions, step: str, produced: dict) -> dict:
+def _run_step(options: PipelineOptions, step: str, produced: dict, report: Path) -> dict:
     import papermill
 
-    report = Path(options.out).resolve()
     source = NOTEBOOK_DIR / f"{step}.ipynb"
     if not source.is_file():
         raise PipelineError(f"{source}: notebook not found")
@@ -113,7 +135,7 @@ def _run_step(options: PipelineOptions, step: str, produced: dict) -> dict:
         papermill.execute_notebook(
             str(source),
             str(executed),
-            parameters=step_parameters(options, produced, source),
+            parameters=step_parameters(options, produced, source, report),
             kernel_name=options.kernel,
             cwd=str(REPO_ROOT),
             progress_bar=False,
@@ -122,7 +144,8 @@ def _run_step(options: PipelineOptions, step: str, produced: dict) -> dict:
         _export_html(executed)
         raise PipelineError(
             f"step {step} failed ({error.ename}: {error.evalue}); the executed notebook "
-            f"showing the error is {executed}"
+            f"showing the error is {executed}; the steps done so far are kept there, and "
+            f"--resume continues from this step"
         ) from None
     wall = time.perf_counter() - started
     _export_html(executed)
@@ -130,41 +153,48 @@ def _run_step(options: PipelineOptions, step: str, produced: dict) -> dict:
     return {"step": step, "status": "done", "wall_seconds": round(wall, 1), "outputs": outputs}
 
 
-def check_overrides(options: PipelineOptions) -> None:
-    """Before anything runs: every --set name must be a parameter of at least one step that
-    runs (no silent typos), of the type each such step's parameters dataclass declares."""
-    import typing
-
+def check_steps(options: PipelineOptions, done: dict | None = None) -> None:
+    """Before anything runs: every --set name is a parameter of at least one step that runs
+    (no silent typos), and every step still to run gets parameters its notebook accepts
+    (s2ilib.notebook.check_parameters); `done`: the steps a resumed job skips."""
     from s2ilib import notebook
 
-    declared = set()
-    for step in options.steps:
-        names = notebook_parameters(NOTEBOOK_DIR / f"{step}.ipynb")
-        declared |= names
-        hints = typing.get_type_hints(getattr(notebook, STEP_PARAMETERS[step]))
-        for name in names & set(options.overrides):
-            try:
-                notebook.check_type(name, options.overrides[name], hints[name])
-            except notebook.ParameterError as error:
-                raise PipelineError(f"step {step}: {error}") from None
-    unknown = sorted(set(options.overrides) - declared)
+    declared = {step: notebook_parameters(NOTEBOOK_DIR / f"{step}.ipynb") for step in options.steps}
+    every = set().union(*declared.values())
+    unknown = sorted(set(options.overrides) - every)
     if unknown:
         raise PipelineError(
-            f"unknown notebook parameter(s) {', '.join(unknown)}; the steps take: {', '.join(sorted(declared))}"
+            f"unknown notebook parameter(s) {', '.join(unknown)}; the steps take: {', '.join(sorted(every))}"
         )
+    done = done or {}
+    produced: dict = {}
+    pending: set = set()
+    for step in options.steps:
+        if step in done:
+            produced.update(done[step].get("outputs", {}).get("pass_on", {}))
+            continue
+        earlier = {name: value for name, value in produced.items() if name not in pending}
+        values = step_parameters(options, earlier, NOTEBOOK_DIR / f"{step}.ipynb")
+        try:
+            notebook.check_parameters(getattr(notebook, STEP_PARAMETERS[step]), values, pending)
+        except S2IError as error:
+            raise PipelineError(f"step {step}: {error}; nothing was run") from None
+        pending |= set(STEP_MAKES.get(step, ()))
 
 
 def run_pipeline(options: PipelineOptions) -> dict:
-    """Run the steps in order; returns (and writes) the summary."""
-    check_overrides(options)
-    report = Path(options.out)
-    report.mkdir(parents=True, exist_ok=True)
-    summary_path = report / "summary.json"
-    previous = (
-        json.loads(summary_path.read_text()) if options.resume and summary_path.is_file() else {}
-    )
+    """Run the steps in order into the staging folder, then move it over the report;
+    returns (and writes) the summary."""
+    report = Path(options.out).resolve()
+    staging = report.with_name(report.name + STAGING_SUFFIX)
+    source = _resumed_folder(report, staging) if options.resume else None
+    previous = _read_summary(source) if source else {}
     done = {s["step"]: s for s in previous.get("steps", []) if s.get("status") == "done"}
+    check_steps(options, done)
+    _restore_aside(report)
+    _prepare_staging(options, report, staging, source)
     summary = {"options": _options_json(options), "steps": [], "status": "running"}
+    summary_path = staging / "summary.json"
     produced: dict = {}
     started = time.perf_counter()
     for step in options.steps:
@@ -172,7 +202,7 @@ def run_pipeline(options: PipelineOptions) -> dict:
             result = {**done[step], "skipped": "already done (resume)"}
         else:
             try:
-                result = _run_step(options, step, produced)
+                result = _run_step(options, step, produced, staging)
             except PipelineError as error:
                 summary["steps"].append({"step": step, "status": "failed", "error": str(error)})
                 _finish(summary, summary_path, started, "failed")
@@ -180,7 +210,81 @@ def run_pipeline(options: PipelineOptions) -> dict:
         summary["steps"].append(result)
         produced.update(result.get("outputs", {}).get("pass_on", {}))
         _write_json(summary_path, summary)
-    return _finish(summary, summary_path, started, "done")
+    _finish(summary, summary_path, started, "done")
+    return _publish(staging, report)
+
+
+def _read_summary(folder: Path) -> dict:
+    path = folder / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _resumed_folder(report: Path, staging: Path) -> Path | None:
+    """What --resume continues: the staging folder of an unfinished job, else the finished
+    report (a copy of it), else nothing; one printed line says which."""
+    # (A kill while the job is moved in leaves the staging folder: it is taken first.)
+    for folder, what in ((staging, "the unfinished job in"), (report, "the finished report")):
+        if (folder / "summary.json").is_file():
+            steps = _read_summary(folder).get("steps", [])
+            names = [s["step"] for s in steps if s.get("status") == "done"] or ["none"]
+            print(f"resuming {what} {folder} (steps done: {', '.join(names)})")
+            return folder
+    print(f"nothing to resume in {staging} or {report}: running every step")
+    return None
+
+
+def _restore_aside(report: Path) -> None:
+    """Finish a move of a new report over a finished one that a kill interrupted: the
+    finished report comes back unless the new one is in place."""
+    aside = report.with_name(report.name + ASIDE_SUFFIX)
+    if aside.is_dir() and not report.exists():
+        aside.rename(report)
+        print(f"restored the finished report {report} from {aside}")
+    elif aside.is_dir():
+        shutil.rmtree(aside)
+
+
+def _prepare_staging(options: PipelineOptions, report: Path, staging: Path, source) -> None:
+    """An empty staging folder for a new job, a copy of the finished report to resume, or
+    the staging folder as it is (resume)."""
+    if source == staging:
+        return
+    if staging.exists():
+        print(f"discarding the unfinished job in {staging} (run with --resume to continue it)")
+        shutil.rmtree(staging)
+    if source is None:
+        staging.mkdir(parents=True)
+        return
+    copying = staging.with_name(staging.name + ".copying")
+    shutil.rmtree(copying, ignore_errors=True)
+    shutil.copytree(source, copying)
+    copying.rename(staging)  # a copy cut short is never taken for the job
+
+
+def _publish(staging: Path, report: Path) -> dict:
+    """Move the finished job over the report: the old report is set aside, the new one
+    renamed in, then the old one deleted. Paths recorded under the staging folder are
+    rewritten to the report's; returns the summary."""
+    for path in [*staging.glob("*.outputs.json"), staging / "summary.json"]:
+        _write_json(path, _moved(json.loads(path.read_text()), str(staging), str(report)))
+    aside = report.with_name(report.name + ASIDE_SUFFIX)
+    if report.exists():
+        shutil.rmtree(aside, ignore_errors=True)
+        report.rename(aside)
+    staging.rename(report)
+    shutil.rmtree(aside, ignore_errors=True)
+    return _read_summary(report)
+
+
+def _moved(value, old: str, new: str):
+    """`value` (JSON) with every string path under `old` moved under `new`."""
+    if isinstance(value, dict):
+        return {key: _moved(item, old, new) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_moved(item, old, new) for item in value]
+    if isinstance(value, str) and (value == old or value.startswith(old + "/")):
+        return new + value[len(old) :]
+    return value
 
 
 def _finish(summary: dict, path: Path, started: float, status: str) -> dict:

@@ -85,14 +85,18 @@ def test_empty_run_parameters_come_from_earlier_steps(tmp_path):
     write_step_outputs(
         tmp_path / "report", "02_audio_autoencoder", {"pass_on": {"ae_run": str(ae_run)}}
     )
-    config = load_parameters(GANParameters, {"report_dir": str(tmp_path / "report")})
+    # recipe "paper" alone builds on the AE run (the others need notebook 03's align run)
+    paper = {"recipe": "paper", "compare_recipe": ""}
+    config = load_parameters(GANParameters, {"report_dir": str(tmp_path / "report"), **paper})
     assert config.ae_run == str(ae_run)
     explicit = load_parameters(
-        GANParameters, {"report_dir": str(tmp_path / "report"), "ae_run": str(tmp_path)}
+        GANParameters, {"report_dir": str(tmp_path / "report"), "ae_run": str(tmp_path), **paper}
     )
     assert explicit.ae_run == str(tmp_path)
     with pytest.raises(ParameterError, match="parameter ae_run is empty"):
-        load_parameters(GANParameters, {"report_dir": str(tmp_path / "nothing")})
+        load_parameters(GANParameters, {"report_dir": str(tmp_path / "nothing"), **paper})
+    with pytest.raises(ParameterError, match="recipe 'flow' needs an alignment run"):
+        load_parameters(GANParameters, {"report_dir": str(tmp_path / "report")})
 
 
 def test_recipes_are_checked_and_align_runs_come_from_notebook_02(tmp_path):
@@ -192,7 +196,7 @@ def test_the_gan_notebook_can_train_the_attention_generator(tmp_path):
 
     run = tmp_path / "00000-ae"
     run.mkdir()
-    values = {"ae_run": str(run), "report_dir": str(tmp_path)}
+    values = {"ae_run": str(run), "align_run": str(run), "report_dir": str(tmp_path)}
     config = load_parameters(GANParameters, values | {"generator_preset": "paper-attention"})
     assert config.generator_preset == "paper-attention"
     with pytest.raises(ParameterError, match="generator_preset='huge'"):

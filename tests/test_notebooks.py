@@ -181,6 +181,8 @@ def test_whole_pipeline_smoke_run(tmp_path):
 def test_pipeline_failure_keeps_work_and_resume_skips_done_steps(tmp_path):
     first = _pipeline(tmp_path, "--steps", "01_data_exploration")
     assert "wall_seconds" in first.stdout
+    not_a_run = tmp_path / "not-a-run"  # passes the check up front, fails in the notebook
+    not_a_run.mkdir()
     failed = _pipeline(
         tmp_path,
         "--resume",
@@ -188,17 +190,20 @@ def test_pipeline_failure_keeps_work_and_resume_skips_done_steps(tmp_path):
         "01_data_exploration",
         "02_audio_autoencoder",
         "--set",
-        "optimizer='rmsprop'",
+        f"ae_run={not_a_run}",
         check=False,
     )
-    assert failed.returncode != 0
+    assert failed.returncode == 2
     assert "02_audio_autoencoder.ipynb" in failed.stderr
-    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    staging = tmp_path / "report.partial"  # the job's work, beside the finished report
+    summary = json.loads((staging / "summary.json").read_text())
     assert summary["status"] == "failed"
     assert summary["steps"][0]["skipped"].startswith("already done")
     assert summary["steps"][1]["status"] == "failed"
-    executed = (tmp_path / "report" / "02_audio_autoencoder.ipynb").read_text()
-    assert "ParameterError" in executed and "rmsprop" in executed
+    executed = (staging / "02_audio_autoencoder.ipynb").read_text()
+    assert "not a run directory" in executed
+    finished = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert finished["status"] == "done" and len(finished["steps"]) == 1
 
 
 def test_pipeline_rejects_unknown_override(tmp_path):

@@ -153,28 +153,41 @@ def flow_config(name: str, ae_run, align_run, settings: dict | None = None):
     )
 
 
-def train_recipe_gans(names, ae_run, align_run, settings: dict | None = None, runs_root="runs",
-                      device=None, overrides: dict | None = None,
-                      flow_settings: dict | None = None) -> dict[str, str]:  # fmt: skip
-    """One GAN (or flow) run per recipe of `names` ("" and repeats skipped), in order, with
-    the shared `settings` (any GANTrainConfig fields: data, length, seed, ...) on top of each
-    recipe's own, then `flow_settings` for flow recipes (e.g. the notebooks' smoke budget of
-    the decoder), then `overrides[name]` (e.g. another loss for one of them); returns
-    {recipe: run directory}. Runs are named runs/NNNNN-gan-recipe-<name> (a flow recipe:
-    runs/NNNNN-flow-recipe-<name>)."""
-    from s2ilib.train.registry import train_flow, train_gan
-
-    runs = {}
+def recipe_configs(
+    names,
+    ae_run,
+    align_run,
+    settings: dict | None = None,
+    overrides: dict | None = None,
+    flow_settings: dict | None = None,
+) -> dict:
+    """{recipe: its GAN or flow config} for the recipes of `names` ("" and repeats skipped),
+    in order, with the shared `settings` (any GANTrainConfig fields: data, length, seed,
+    ...) on top of each recipe's own, then `flow_settings` for flow recipes (e.g. the
+    notebooks' smoke budget of the decoder), then `overrides[name]` (e.g. another loss)."""
+    configs = {}
     for name in dict.fromkeys(name for name in names if name):
         flow = recipe(name).decoder == "flow"
         own = {**(settings or {}), **((flow_settings or {}) if flow else {}),
                **(overrides or {}).get(name, {})}  # fmt: skip
-        if flow:
-            config = flow_config(name, ae_run, align_run, own)
-            runs[name] = str(train_flow(config, runs_root, f"recipe-{name}", device=device))
-        else:
-            config = gan_config(name, ae_run, align_run, own)
-            runs[name] = str(train_gan(config, runs_root, f"recipe-{name}", device=device))
+        build = flow_config if flow else gan_config
+        configs[name] = build(name, ae_run, align_run, own)
+    return configs
+
+
+def train_recipe_gans(names, ae_run, align_run, settings: dict | None = None, runs_root="runs",
+                      device=None, overrides: dict | None = None,
+                      flow_settings: dict | None = None) -> dict[str, str]:  # fmt: skip
+    """One GAN (or flow) run per recipe of `names`, each with its config of
+    `recipe_configs` (same arguments); returns {recipe: run directory}. Runs are named
+    runs/NNNNN-gan-recipe-<name> (a flow recipe: runs/NNNNN-flow-recipe-<name>)."""
+    from s2ilib.train.registry import train_flow, train_gan
+
+    configs = recipe_configs(names, ae_run, align_run, settings, overrides, flow_settings)
+    runs = {}
+    for name, config in configs.items():
+        train = train_flow if recipe(name).decoder == "flow" else train_gan
+        runs[name] = str(train(config, runs_root, f"recipe-{name}", device=device))
     return runs
 
 
