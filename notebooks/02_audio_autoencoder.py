@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -16,29 +16,72 @@
 # %% [markdown]
 # # 2. Stage 1: the audio autoencoder
 #
-# The first stage learns to compress a 128 x 100 log-mel spectrogram into a D-dimensional
-# embedding **from sounds alone** (no labels, no images): an encoder of 13 convolutions
-# (the last with tanh, so the embedding lies in [-1, 1]) and a mirrored decoder of
-# transposed convolutions, trained to reconstruct the input under a mean-squared error.
-# The authors trained it with SGD (lr 0.05, momentum 0.9, batch 64) and keep dropout on at
-# test time. Their results report a trade-off: a wider bottleneck reconstructs better but
-# translates less informatively.
+# **The question of this chapter:** can a network squeeze one second of sound into $D$
+# numbers, from the sounds alone (no labels, no images), so that a second network can
+# rebuild the spectrogram from them? And is what those numbers keep what an image of the
+# sound's source needs?
 #
-# **The front (beyond the paper).** With `front = "speech"` (the main job's: `"auto"` picks it
-# for AV-Digits, and the paper's `"conv"` for other data) the
-# encoder's convolutions are replaced by a front that has already heard a great deal of
-# speech: Google's speech_embedding (pretrained for keyword spotting, weights from the
-# openWakeWord package), frozen, read from the same spectrograms, followed by one trained
-# layer to the embedding. AV-Digits has three real people to learn from; the pretrained
-# front brings the many it was trained on, and unseen people's recordings go from about
-# three in five to more than nine in ten imagined as the right digit
-# (`benchmarks/RESULTS.md`, "A pretrained speech front"). `front = "conv"` is the paper's
-# encoder, learnt here from the sounds alone.
+# **The idea.** The paper's first stage is an autoencoder. An *encoder* maps the 128 x 100
+# log-mel spectrogram of notebook 01 to an embedding of $D$ numbers; a *decoder* maps the
+# embedding back to a spectrogram; both are trained so that the output matches the input.
+# Since the embedding is much smaller than the spectrogram (512 numbers against 12,800
+# pixels), the encoder must keep what matters most for rebuilding the sound. The paper's
+# second stage (notebook 04) then freezes the encoder and trains a generator to draw an
+# image from its embedding: the embedding is all the generator ever hears.
 #
-# Here we train it (or load a finished run), look at the loss curves and reconstructions,
-# map the embeddings in 2-D, and ask how much class information they carry: a linear
-# probe trained on the embeddings of training voices and scored on unseen voices, against
-# the same probe on raw spectrogram pixels. Notebook 03 then aligns this encoder with the
+# **The objective.** Let $S_i \in [-1, 1]^{F \times T}$ be the $i$-th spectrogram of a
+# batch of $B$ ($F = 128$ mel bands, $T = 100$ frames), $e_\theta$ the encoder with weights
+# $\theta$, $s_i = e_\theta(S_i) \in [-1, 1]^D$ the sound's embedding (a tanh keeps it in
+# range) and $g_\phi$ the decoder with weights $\phi$. The autoencoder minimises the mean
+# squared error of the reconstruction $\hat S_i = g_\phi(s_i)$:
+#
+# $$\mathcal{L}_{\mathrm{AE}}(\theta, \phi) = \frac{1}{B\,F\,T} \sum_{i=1}^{B} \sum_{f=1}^{F} \sum_{t=1}^{T} \big(\hat S_{i}[f, t] - S_{i}[f, t]\big)^2 .$$
+#
+# An MSE of $m$ in these units is a root-mean-square error of $127.5\sqrt{m}$ grey levels.
+# Squared error rewards the average of what is uncertain: where the decoder cannot tell
+# exactly where a harmonic lies, a blur across the possible places costs least. Expect
+# blurred reconstructions.
+#
+# **Two encoders.** The decoder is always the paper's (13 transposed convolutions, from
+# $D \times 1 \times 1$ back to $1 \times 128 \times 100$, BatchNorm, ReLU and Dropout2d,
+# tanh at the output). The encoder has two choices of front (`front`):
+#
+# * `"conv"`, **the paper's**: 13 convolutions (each conv, BatchNorm, ReLU; no padding;
+#   kernels (7,5) stride 2, (5,3) stride 2, three (5,3), eight (3,3)), from
+#   $1 \times 128 \times 100$ through $61 \times 48$, $29 \times 23$, ... to
+#   $D \times 1 \times 1$, the last with tanh. All of it learns from AV-Digits' sounds.
+# * `"speech"` (**beyond the paper**; the main job's, and what `"auto"` picks for
+#   AV-Digits): Google's speech_embedding, pretrained for keyword spotting on a great deal
+#   of speech (weights from the openWakeWord package, rebuilt in torch), reads the same
+#   spectrograms and stays **frozen**. It gives 96 numbers for every 775-ms window, every
+#   80 ms; their mean and maximum over time make $h(S_i) \in \mathbb{R}^{192}$, and one
+#   trained layer maps them to the embedding,
+#
+# $$s_i = \tanh\big(\mathrm{BN}(W h(S_i) + b)\big), \qquad W \in \mathbb{R}^{D \times 192},$$
+#
+#   with BN a batch normalisation. Only $W$, $b$, BN and the decoder learn. AV-Digits has
+#   three real people to learn from; the pretrained front brings the many it was trained
+#   on (`benchmarks/RESULTS.md`, "A pretrained speech front": held-out people's sounds go
+#   from about three in five to more than nine in ten imagined as the right digit).
+#
+# **The paper's numbers beside ours.** The paper publishes the architecture and training
+# settings, not a reconstruction error or a probe of the embedding; this notebook's
+# settings are its parameters cell (the demo preset is narrower than the paper's so that it
+# trains on a 2-core CPU: `s2i summary --preset paper` shows the paper's sizes).
+#
+# | | the paper (`docs/METHOD.md`) | this notebook |
+# |---|---|---|
+# | encoder | 13 convolutions, 80 to 512 channels | `front`: the speech front for AV-Digits, else the conv encoder (demo widths) |
+# | embedding width $D$ | 128 to 2048, default 512 | `embedding_dim` |
+# | optimiser | SGD, lr 0.05, momentum 0.9, batch 64 | `optimizer`, `lr`, `batch_size` |
+# | training length | 1,000 to 2,000 epochs | `num_epochs` |
+# | dropout at test time | on | on (the reconstructions below) |
+# | reconstruction error | not published | the loss curves below |
+# | finding | a wider bottleneck reconstructs better but translates less informatively | (try it, below) |
+#
+# Here we train it (or load a finished run), show the network and its update step, look at
+# the loss curves and reconstructions, map the embeddings in 2-D, and ask how much digit
+# information they carry with a linear probe. Notebook 03 then aligns this encoder with the
 # images (beyond the paper).
 
 # %% tags=["parameters"]
@@ -97,6 +140,31 @@ print("AE run:", run_dir)
 run = load_run(run_dir, device=device)
 
 # %% [markdown]
+# ## The network and its update step
+#
+# The network that was trained, one row per layer (or block of layers, or frozen network),
+# run on two test spectrograms: its output shape per sound, its parameters (what training
+# learns) and its frozen weights (the speech front's, when `front` is `"speech"`). Then the
+# code of one training step, as it ran: `ae_step` computes $\mathcal{L}_{\mathrm{AE}}$ with
+# `reconstruction_loss` and takes one optimiser step (with the speech front, the training
+# loop serves the frozen front's features $h(S_i)$, computed once, as `inputs`).
+
+# %%
+import inspect
+
+import torch
+
+from s2ilib.datasets.torch_data import to_unit_range
+from s2ilib.models.summary import format_layer_table, layer_table
+from s2ilib.train.losses import reconstruction_loss
+from s2ilib.train.steps import ae_step
+
+example = to_unit_range(torch.as_tensor(np.asarray(dataset.split("test").spectrograms[:2])))
+print(format_layer_table(layer_table(run.autoencoder, example[:, None].to(device))))
+print(inspect.getsource(ae_step))
+print(inspect.getsource(reconstruction_loss))
+
+# %% [markdown]
 # ## Loss curves
 
 # %%
@@ -107,6 +175,18 @@ save_figure(viz.plot_curves(stats, loss_columns, "Autoencoder: reconstruction lo
 plt.show()
 
 # %% [markdown]
+# `loss` is $\mathcal{L}_{\mathrm{AE}}$ on training batches (logged every few dozen steps,
+# dropout on); `val_loss` the same error on a fixed set of validation sounds, voices never
+# heard in training, measured less often (so its line has few points).
+#
+# **What to look for.** The training loss falls fast and then flattens; the validation
+# loss lies above it, and the gap says how much worse voices never heard are rebuilt. In
+# the run shown the validation loss barely falls after its first measurement while the
+# training loss keeps falling: what the decoder still learns is mostly particular to the
+# training voices. Warning signs: a validation loss that climbs while the training loss
+# falls (memorising the training voices: train shorter), and a training loss stuck at its
+# start (the decoder outputs the mean spectrogram whatever the embedding: try another `lr`).
+#
 # ## Reconstructions of unseen voices (dropout on at test time, as the paper)
 
 # %%
@@ -120,7 +200,25 @@ save_figure(viz.plot_reconstructions(originals, reconstructed, [dataset.classes[
 plt.show()
 
 # %% [markdown]
-# ## The embedding space: a 2-D map and a linear probe
+# **What to look for.** Top: one test sound per digit, from voices never heard; bottom:
+# its reconstruction. The reconstructions are blurred blobs in the right place: they keep
+# when the word is, how long and how loud, and its rough shape in the low bands; they lose
+# the harmonics (the fine horizontal lines) and most high-frequency detail. That is the
+# squared error at work (see the objective). Since dropout stays on, rerunning this cell
+# draws slightly different blobs. A warning sign would be ten identical blobs: the decoder
+# would be ignoring the embedding.
+#
+# ## The embedding space: a linear probe and a 2-D map
+#
+# Does the embedding tell which digit was said? The **linear probe** answers with a
+# logistic regression, $p(y = k \mid s) = \operatorname{softmax}_k(A s + c)$, on the
+# standardised embeddings $s$ of the training sounds (here, and only here, with their digit
+# labels $y$: the probe measures, it trains nothing the translator uses), scored on the
+# test sounds of voices never heard. The same probe on the raw spectrogram pixels (4 x 4
+# average-pooled) is the baseline, and `chance` is the share of the largest class. The
+# **map** projects the test embeddings to two dimensions by PCA (the two directions in
+# which they vary most; `map_method = "tsne"` keeps neighbourhoods instead) and colours
+# each sound by its digit.
 
 # %%
 limit = smoke_settings("probe", config.smoke).get("max_per_split", 5000)
@@ -133,6 +231,38 @@ save_figure(viz.plot_embedding_map(coordinates, test.labels, dataset.classes,
                                    f"Test embeddings ({config.map_method.upper()}), coloured by class"),
             "02_embedding_map", config.figures_dir)
 plt.show()
+
+# %% [markdown]
+# **What to look for, and what it means.** The map shows **no digit clusters**: the
+# colours are mixed over one round cloud, with at most a faint drift of one colour or two
+# towards a side. This is not a bug. The autoencoder is trained to *reconstruct the
+# sound*, not to *say the digit*: the directions in which its embeddings vary most are
+# what matters most for the squared error (when the word lies in the second, how long and
+# loud it is, the voice), and the digit is a small part of that. The probe table above
+# reads the digit from all $D$ coordinates at once, so it can find digit information that
+# the 2-D map does not show; compare its `embedding` row with `pixels` and `chance`. What
+# neither shows is an embedding *organised* by digit, and the generator of notebook 04
+# draws from this embedding alone: if sounds of one digit lie scattered among sounds of
+# the others, the generator has to untangle digit from voice on its own, from the images.
+# **That is why notebook 03 exists**: it trains the encoder to place a sound near the
+# images it goes with, and its map is the one to compare with this one. A warning sign
+# here would be a probe at `chance`: the embedding would have lost even what the pixels
+# hold.
+#
+# ## Try it
+#
+# 1. Set `front = "conv"`: the paper's encoder, trained on AV-Digits' sounds alone. The
+#    decoder is the same, so the reconstructions should look much alike; compare the
+#    probe's `embedding` row on unseen voices, and later notebook 05's results for people.
+# 2. Set `embedding_dim = 128` (or 2048), the paper's bottleneck range. The paper found a
+#    wider bottleneck reconstructs better but translates less informatively: watch the
+#    validation loss here and the informativity in notebook 05.
+# 3. Set `map_method = "tsne"`. t-SNE keeps neighbours together, so islands appear: check
+#    whether an island is of one colour (a digit) or of many (then it groups something
+#    else, such as one voice or one length of word).
+# 4. Set `optimizer = "sgd"` and `lr = 0.05`, the authors' optimiser: compare the loss
+#    curve with the default's over the same `num_epochs` (the authors trained for over a
+#    thousand epochs).
 
 # %%
 write_step_outputs(config.report_dir, "02_audio_autoencoder", {

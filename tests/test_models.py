@@ -304,20 +304,22 @@ def test_layer_table_follows_the_paper_shapes_and_restores_modes():
 
     autoencoder = enable_test_time_dropout(AudioAutoencoder(preset("demo").autoencoder))
     statistics = autoencoder.encoder.layers[0][1].running_mean.clone()
-    spectrograms = torch.rand(2, 1, 128, 100) * 2 - 1
+    spectrograms, parameters = torch.rand(2, 1, 128, 100) * 2 - 1, count_parameters(autoencoder)
     rows = {row["layer"]: row for row in layer_table(autoencoder, spectrograms)}
     assert len(rows) == 26  # the 13 conv blocks of the encoder and of the decoder
     first, last = rows["encoder.layers.0"], rows["encoder.layers.12"]
     assert first["type"] == "Conv2d(7x5 s2) BatchNorm2d ReLU" and first["output"].endswith("61x48")
     assert last["type"].endswith("Tanh") and last["output"] == "512x1x1"
     assert rows["decoder.layers.12"]["output"] == "1x128x100"
-    assert sum(row["trainable"] for row in rows.values()) == count_parameters(autoencoder)
+    assert sum(row["parameters"] for row in rows.values()) == parameters
     assert not any(row["frozen"] for row in rows.values())
+    # A loaded run's networks require no gradients: their layers are still parameters.
+    assert layer_table(autoencoder.requires_grad_(False), spectrograms) == list(rows.values())
     # Dropout stays on and BatchNorm in eval mode, its statistics untouched.
     assert autoencoder.decoder.layers[0][3].training and not autoencoder.encoder.training
     assert torch.equal(autoencoder.encoder.layers[0][1].running_mean, statistics)
     assert format_layer_table(list(rows.values())).splitlines()[-1].split()[1:] == [
-        f"{count_parameters(autoencoder):,}",
+        f"{parameters:,}",
         "0",
     ]
 
@@ -332,8 +334,8 @@ def test_layer_table_shows_a_frozen_front_as_one_row(monkeypatch):
     front, projection = rows[0], rows[1]
     assert (front["layer"], front["type"]) == ("encoder.front", "PooledSpeech")
     assert front["output"] == "192"
-    assert front["trainable"] == 0 and front["frozen"] > 0
-    assert projection["type"] == "Linear BatchNorm1d Tanh" and projection["trainable"] > 0
+    assert front["parameters"] == 0 and front["frozen"] > 0
+    assert projection["type"] == "Linear BatchNorm1d Tanh" and projection["parameters"] > 0
     assert autoencoder.training and autoencoder.encoder.layers.training
 
 

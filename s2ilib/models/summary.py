@@ -107,17 +107,17 @@ def format_summary(summary: dict) -> str:
 
 
 def _is_row(module: nn.Module) -> bool:
-    """A module shown as one row: a layer, a block of layers, or a frozen network."""
+    """A module shown as one row: a layer, a block of layers, or a frozen network (weights
+    held as buffers, no parameters)."""
     children = list(module.children())
     if not children or all(not any(child.children()) for child in children):
         return True
-    trainable = any(p.requires_grad for p in module.parameters())
-    return not trainable and _frozen_numbers(module) > 0
+    return not any(True for _ in module.parameters()) and _frozen_numbers(module) > 0
 
 
 def _frozen_numbers(module: nn.Module) -> int:
-    """Weights that do not learn: frozen parameters and buffers, BatchNorm statistics aside."""
-    frozen = sum(p.numel() for p in module.parameters() if not p.requires_grad)
+    """Weights held as buffers (a frozen network's), BatchNorm statistics aside."""
+    frozen = 0
     for layer in module.modules():
         if not isinstance(layer, nn.modules.batchnorm._NormBase):
             frozen += sum(b.numel() for b in layer.buffers(recurse=False) if b.is_floating_point())
@@ -150,7 +150,8 @@ def _rows(module: nn.Module, prefix: str = ""):
 @torch.no_grad()
 def layer_table(network: nn.Module, *inputs: torch.Tensor) -> list[dict]:
     """One row per layer (or block, or frozen network) of `network` as it runs on `inputs`:
-    its name, type, output shape per sample, trainable parameters and frozen weights.
+    its name, type, output shape per sample, parameters (what training learns, even in a
+    loaded run whose parameters no longer require gradients) and frozen weights (buffers).
 
     The network runs once in eval mode (BatchNorm statistics untouched); every module's
     mode is restored after.
@@ -161,7 +162,7 @@ def layer_table(network: nn.Module, *inputs: torch.Tensor) -> list[dict]:
             "layer": path,
             "type": _describe(module),
             "output": "",
-            "trainable": sum(p.numel() for p in module.parameters() if p.requires_grad),
+            "parameters": sum(p.numel() for p in module.parameters()),
             "frozen": _frozen_numbers(module),
         }
 
@@ -185,12 +186,12 @@ def format_layer_table(rows: list[dict]) -> str:
     """A fixed-width table of `layer_table`'s rows, with the totals."""
     width = max(len(row["layer"]) for row in rows) + 2
     kind = max(len(row["type"]) for row in rows) + 2
-    lines = [f"{'layer':<{width}}{'type':<{kind}}{'output':<14}{'trainable':>12}{'frozen':>12}"]
+    lines = [f"{'layer':<{width}}{'type':<{kind}}{'output':<14}{'parameters':>12}{'frozen':>12}"]
     for row in rows:
         lines.append(
             f"{row['layer']:<{width}}{row['type']:<{kind}}{row['output']:<14}"
-            f"{row['trainable']:>12,}{row['frozen']:>12,}"
+            f"{row['parameters']:>12,}{row['frozen']:>12,}"
         )
-    trainable, frozen = (sum(row[key] for row in rows) for key in ("trainable", "frozen"))
-    lines.append(f"{'total':<{width + kind + 14}}{trainable:>12,}{frozen:>12,}")
+    learnt, frozen = (sum(row[key] for row in rows) for key in ("parameters", "frozen"))
+    lines.append(f"{'total':<{width + kind + 14}}{learnt:>12,}{frozen:>12,}")
     return "\n".join(lines)
