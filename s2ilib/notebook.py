@@ -432,10 +432,10 @@ class GANParameters(TrainingParameters):
     FROM_EARLIER_STEPS = ("ae_run", "align_run")
 
     recipe: str = "flow"  # the main run's recipe (s2ilib.train.recipes)
-    # comma-separated recipes also trained at full length, beside the main one; "" = none
-    # (the main job: each GAN adds about 3 minutes on 2 cores, and with one the job took
-    # 19.1 to 21.9 minutes on one VM); "aligned" adds the GAN, "aligned,paper" the authors'
-    compare_recipe: str = ""
+    # comma-separated recipes also trained at full length, beside the main one ("" = none):
+    # "aligned" is the paper's dense generator and its GAN, which the main job always shows
+    # beside the flow; "aligned,paper" adds the authors' recipe as published
+    compare_recipe: str = "aligned"
     ae_run: str = ""  # the AE run (recipes without alignment); empty: notebook 02's
     align_run: str = ""  # the alignment run (recipes with alignment); empty: notebook 03's
     gan_run: str = ""  # an existing GAN (or flow) run to load instead of training; "" = train

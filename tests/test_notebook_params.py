@@ -113,7 +113,8 @@ def test_recipes_are_checked_and_align_runs_come_from_notebook_02(tmp_path):
     )
     config = load_parameters(GANParameters, {"report_dir": str(tmp_path / "report")})
     assert (config.ae_run, config.align_run) == (str(ae_run), str(align_run))
-    assert (config.recipe, config.comparison_recipes) == ("flow", [])  # the main run alone
+    # The main run, the flow, with the paper's dense-generator GAN beside it.
+    assert (config.recipe, config.comparison_recipes) == ("flow", ["aligned"])
     both = {"report_dir": str(tmp_path / "report"), "compare_recipe": "aligned, paper"}
     assert load_parameters(GANParameters, both).comparison_recipes == ["aligned", "paper"]
     with pytest.raises(ParameterError, match="adversarial losses belong to GAN recipes"):
