@@ -50,9 +50,14 @@ def write_text(path, text: str, durable: bool = False) -> Path:
     return write_bytes(path, text.encode("utf-8"), durable)
 
 
-def write_json(path, value, indent: int = 2, default=None) -> Path:
-    """`value` as JSON (one trailing newline) written atomically to `path`."""
-    return write_text(path, json.dumps(value, indent=indent, default=default) + "\n")
+def write_json(path, value, indent: int = 2, default=None, allow_nan: bool = True) -> Path:
+    """`value` as JSON (one trailing newline) written atomically to `path`.
+
+    allow_nan: False refuses NaN and infinities (ValueError) instead of writing the
+    `NaN` / `Infinity` that strict JSON readers reject.
+    """
+    text = json.dumps(value, indent=indent, default=default, allow_nan=allow_nan)
+    return write_text(path, text + "\n")
 
 
 def fsync_folder(folder) -> None:

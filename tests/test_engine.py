@@ -5,6 +5,7 @@ fails at once instead of spinning."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 
@@ -71,12 +72,18 @@ def test_resume_refuses_what_it_cannot_continue(workdir, small_ae_run):  # noqa:
     assert wrong_kind.returncode == 2 and "a run of kind 'ae', not 'gan'" in wrong_kind.stderr
     assert "s2i train-ae --resume" in wrong_kind.stderr
     run = run_path(s2i(*AE_ARGS[:AE_ARGS.index("--steps")], "--steps", 4, "--batch-size", 8,
-                       "--desc", "broken", cwd=workdir))  # fmt: skip
+                       "--checkpoint-every", 2, "--keep-checkpoints", "--desc", "broken",
+                       cwd=workdir))  # fmt: skip
     environment = (run / "environment.json").read_text()
-    last = run / "checkpoints" / "last.pt"
-    last.write_bytes(last.read_bytes()[:1000])  # a torn checkpoint
+    checkpoints = sorted((run / "checkpoints").iterdir())
+    assert [path.name for path in checkpoints] == ["last.pt", "step_0000002.pt", "step_0000004.pt"]
+    for path in checkpoints:  # torn, every one: nothing to fall back to
+        path.write_bytes(path.read_bytes()[:1000])
     torn = s2i("train-ae", "--resume", run, cwd=workdir, check=False)
-    assert torn.returncode == 2 and "cannot read this checkpoint" in torn.stderr
+    assert torn.returncode == 2 and "no checkpoint can be read" in torn.stderr, torn.stderr
+    for name in ("last.pt", "step_0000004.pt", "step_0000002.pt"):
+        assert f"checkpoints/{name} cannot be read" in torn.stderr
+    assert "Traceback" not in torn.stderr
     assert (run / "environment.json").read_text() == environment  # no "resumed" recorded
     for path in (run / "checkpoints").iterdir():
         path.unlink()
@@ -84,6 +91,36 @@ def test_resume_refuses_what_it_cannot_continue(workdir, small_ae_run):  # noqa:
     gone = s2i("train-ae", "--resume", run, cwd=workdir, check=False)
     assert gone.returncode == 2 and "no checkpoint to resume from" in gone.stderr
     assert (run / "stats.jsonl").read_text() == stats  # nothing appended
+
+
+def test_a_torn_last_checkpoint_resumes_from_the_newest_kept_one(workdir):  # noqa: F811
+    """--keep-checkpoints writes step_XXXXXXX.pt as a file of its own: truncating last.pt
+    leaves it whole, and a resume falls back to it (saying so on stderr and in log.txt),
+    then replays exactly what the uninterrupted run did."""
+    args = (*AE_ARGS[:AE_ARGS.index("--steps")], "--steps", 8, "--batch-size", 8,
+            "--checkpoint-every", 2, "--keep-checkpoints")  # fmt: skip
+    reference = run_path(s2i(*args, "--desc", "whole", cwd=workdir))
+    torn = reference.with_name(reference.name.replace("whole", "torn"))
+    shutil.copytree(reference, torn)
+    folder = torn / "checkpoints"
+    with open(folder / "last.pt", "r+b") as file:  # in place, as a full disk or a bad copy
+        file.truncate(4096)
+    assert load_checkpoint(folder / "step_0000008.pt")["progress"]["step"] == 8  # intact
+    for step in (6, 8):  # as if the run had been killed after its checkpoint at step 4
+        (folder / f"step_{step:07d}.pt").unlink()
+    resumed = s2i("train-ae", "--resume", torn, cwd=workdir)
+    note = "checkpoints/last.pt cannot be read ("
+    fallback = "; resuming from checkpoints/step_0000004.pt"
+    lines = [line for line in resumed.stderr.splitlines() if note in line]
+    assert len(lines) == 1 and lines[0].endswith(fallback), resumed.stderr
+    assert any(
+        note in line and line.endswith(fallback)
+        for line in (torn / "log.txt").read_text().splitlines()
+    )
+    assert "resumed at step 4" in resumed.stderr
+    assert_same_models(_models(reference), _models(torn))
+    steps = [json.loads(line)["step"] for line in (torn / "stats.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6, 8]  # the torn run's later lines were dropped and written again
 
 
 def test_a_second_resume_of_a_run_in_training_is_refused(workdir):  # noqa: F811
@@ -109,7 +146,9 @@ def test_a_second_resume_of_a_run_in_training_is_refused(workdir):  # noqa: F811
         (("--batch-size", 3000, "--steps", 2), "batch_size 3000 > 36 training items"),
         (("--classes", 42, "--steps", 2), "no training items of classes [42]"),
         (("--classes", 1, 42, "--steps", 2), "no training items of classes [42]"),
-        (("--lr", -1, "--steps", 2), "lr = -1.0: expected > 0"),
+        (("--lr", -1, "--steps", 2), "AETrainConfig.lr must be a finite number > 0, got -1.0"),
+        (("--lr", "nan", "--steps", 2), "AETrainConfig.lr must be a finite number > 0, got nan"),
+        (("--epochs", 0), "AETrainConfig.num_epochs must be an integer >= 1, got 0"),
     ],
 )
 def test_a_run_that_cannot_train_fails_at_once(workdir, extra, message):  # noqa: F811

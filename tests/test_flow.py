@@ -88,6 +88,30 @@ def test_flow_train_config_checks_its_settings():
     FlowTrainConfig(condition_dropout=0.0, guidance=1.0)  # plain conditional sampling
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (("--guidance", "inf"), "FlowTrainConfig.guidance must be a finite number in [0, 100], got inf"),
+        (("--guidance", "nan"), "FlowTrainConfig.guidance must be a finite number in [0, 100], got nan"),
+        (("--sample-steps", "100000"), "FlowTrainConfig.sample_steps must be an integer in [1, 1000], got 100000"),
+        (("--set", "guidance_until=NaN"), "FlowTrainConfig.guidance_until must be a finite number in [0, 1], got nan"),
+        (("--ema-decay=-inf",), "FlowTrainConfig.ema_decay must be a finite number in [0, 1), got -inf"),
+    ],
+)  # fmt: skip
+def test_cli_refuses_a_flow_setting_out_of_range_before_any_run_directory(
+    workdir, ae_run, option, message, capsys, monkeypatch
+):
+    from s2ilib.cli import main
+
+    monkeypatch.chdir(workdir)
+    runs = set((workdir / "runs").iterdir())
+    command = ["train-flow", "--data", "data", "--ae-run", str(ae_run), "--steps", "2", *option]
+    assert main([*command, "--desc", "refused"]) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert set((workdir / "runs").iterdir()) == runs  # no run directory, not even an empty one
+
+
 def test_the_decoder_draws_images_from_its_noise():
     decoder = small_decoder()
     embeddings = torch.randn(4, EMBEDDING_DIM)

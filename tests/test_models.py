@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import subprocess
 import sys
+import typing
 
 import pytest
 import torch
@@ -22,7 +24,10 @@ from s2ilib.models import (
     ConfigError,
     DenseGenerator,
     Discriminator,
+    DiscriminatorConfig,
+    FlowConfig,
     GeneratorConfig,
+    ImageEncoderConfig,
     InformativityClassifier,
     build_networks,
     count_parameters,
@@ -566,3 +571,67 @@ def test_attention_config_refuses_bad_settings():
         AttentionConfig(unused_final_norm=True)
     with pytest.raises(ConfigError, match="even d_model"):
         AttentionConfig(positions="sinusoidal", d_model=9, n_heads=3)
+
+
+NETWORK_CONFIGS = (
+    AutoencoderConfig,
+    AttentionConfig,
+    GeneratorConfig,
+    FlowConfig,
+    DiscriminatorConfig,
+    ClassifierConfig,
+    ImageEncoderConfig,
+)
+
+
+def numeric_fields(config_class) -> list[str]:
+    """The fields of a config dataclass whose type holds numbers (int, float, tuples of them)."""
+    hints = typing.get_type_hints(config_class)
+    return [
+        item.name
+        for item in dataclasses.fields(config_class)
+        if re.search(r"\b(int|float)\b", str(hints[item.name]))
+    ]
+
+
+def poisoned(value, bad):
+    """`value` with its first number replaced by `bad` (inside nested tuples too)."""
+    if isinstance(value, tuple):
+        return (poisoned(value[0], bad), *value[1:])
+    return bad
+
+
+@pytest.mark.parametrize("config_class", NETWORK_CONFIGS, ids=lambda c: c.__name__)
+def test_every_number_of_a_network_config_must_be_finite(config_class):
+    """Each numeric field has bounds, and NaN or an infinity anywhere in it is refused with
+    a message naming the field (NaN compares False with everything: the check is explicit)."""
+    default = config_class()
+    names = numeric_fields(config_class)
+    assert set(names) == set(config_class.NUMBERS), "a numeric field without Bounds"
+    for name in names:
+        for bad in (math.nan, math.inf, -math.inf):
+            value = poisoned(getattr(default, name), bad)
+            with pytest.raises(ConfigError, match=rf"{config_class.__name__}: {name} must be"):
+                dataclasses.replace(default, **{name: value})
+
+
+def test_flow_sampling_settings_are_bounded():
+    flow = FlowConfig()
+    with pytest.raises(
+        ConfigError, match=r"guidance must be a finite number in \[0, 100\], got inf"
+    ):
+        dataclasses.replace(flow, guidance=math.inf)
+    with pytest.raises(ConfigError, match=r"guidance must be .*, got nan"):
+        dataclasses.replace(flow, guidance=math.nan)
+    with pytest.raises(ConfigError, match=r"sample_steps must be an integer in \[1, 1000\]"):
+        dataclasses.replace(flow, sample_steps=100_000)
+    with pytest.raises(ConfigError, match="sample_steps must be an integer"):
+        dataclasses.replace(flow, sample_steps=10.0)
+    with pytest.raises(ConfigError, match=r"channels must be an integer >= 1, got 0 in \(64, 0"):
+        dataclasses.replace(flow, channels=(64, 0, 128))
+    with pytest.raises(ConfigError, match=r"dropout must be a finite number in \[0, 1\)"):
+        dataclasses.replace(preset("tiny").discriminator, dropout=1.0)
+    with pytest.raises(ConfigError, match="a classifier tells at least two apart"):
+        ClassifierConfig(n_classes=1)
+    edge = dataclasses.replace(flow, sample_steps=1000, guidance=100.0, recall_from=0.99)
+    assert edge.sample_steps == 1000

@@ -144,12 +144,74 @@ def speech_workdir(tmp_path_factory):
     return folder
 
 
-def test_speech_front_runs_train_align_and_resume_through_the_cli(speech_workdir):
+@pytest.fixture(scope="module")
+def speech_ae_run(speech_workdir) -> Path:
+    """`s2i train-ae --front speech` on the synthetic set (tiny preset)."""
+    return run_path(s2i(*AE_ARGS, "--front", "speech", "--desc", "speech", cwd=speech_workdir))
+
+
+# Loads a run and translates real sounds, in a process where openWakeWord (and onnx) can be
+# made unimportable; writes the embeddings and reconstructions to an .npz file.
+LOAD_AND_TRANSLATE = """
+import sys
+if sys.argv[3] == "without":
+    sys.modules["openwakeword"] = None  # import fails
+    sys.modules["onnx"] = None
+import numpy as np
+from s2ilib import audio
+from s2ilib.errors import S2IError
+from s2ilib.models import build_models
+from s2ilib.runs import load_run
+from s2ilib.translate import encode, reconstruct
+
+run = load_run(sys.argv[1])
+files = sys.argv[4:]
+waves = np.stack([audio.fit_one_second(audio.load_audio(f)) for f in files])
+spectrograms = audio.spectrogram_uint8(waves)
+embeddings = encode(run.encoder, spectrograms, "cpu").numpy()
+rebuilt = reconstruct(run.autoencoder, spectrograms, "cpu", test_time_dropout=False)
+try:  # a NEW network needs the pretrained weights, hence the package
+    build_models(run.config["models"], ["autoencoder"])
+    refused = ""
+except S2IError as error:
+    refused = str(error)
+np.savez(sys.argv[2], embeddings=embeddings, rebuilt=rebuilt, refused=refused)
+"""
+
+
+def test_a_speech_front_run_loads_and_translates_without_openwakeword(speech_ae_run, tmp_path):
+    """The checkpoint carries the front's 42 tensors: a saved run loads from it alone, with
+    openWakeWord unimportable, and translates sounds exactly as with the package."""
+    state = torch.load(speech_ae_run / "checkpoints" / "last.pt", weights_only=False)
+    front = [key for key in state["models"]["autoencoder"] if key.startswith("encoder.front.")]
+    assert len(front) == 42
+    manifest = pd.read_csv(AVDIGITS_DIR / "manifest.csv")
+    files = [str(AVDIGITS_DIR / name) for name in manifest.file.head(3)]
+    outputs = {}
+    for mode in ("with", "without"):
+        path = tmp_path / f"{mode}.npz"
+        command = [sys.executable, "-c", LOAD_AND_TRANSLATE, str(speech_ae_run), str(path), mode]
+        env = os.environ | {
+            "PYTHONPATH": str(REPO),
+            "OMP_NUM_THREADS": "1",
+            "S2I_FRONT_CACHE": "off",
+        }
+        result = subprocess.run([*command, *files], env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs[mode] = np.load(path)
+    assert str(outputs["with"]["refused"]) == ""
+    assert "pip install openwakeword==0.5.1" in str(outputs["without"]["refused"])
+    np.testing.assert_array_equal(outputs["with"]["embeddings"], outputs["without"]["embeddings"])
+    np.testing.assert_array_equal(outputs["with"]["rebuilt"], outputs["without"]["rebuilt"])
+    assert outputs["with"]["embeddings"].shape == (3, 64)
+    assert np.unique(outputs["with"]["embeddings"].round(4), axis=0).shape[0] == 3
+
+
+def test_speech_front_runs_train_align_and_resume_through_the_cli(speech_workdir, speech_ae_run):
     """`s2i train-ae --front speech`, then its alignment: the run configs say so, the
     augmentation is off, and a killed alignment resumes to the uninterrupted weights (its
     training set serves the front's features again after the resume)."""
-    workdir = speech_workdir
-    ae_run = run_path(s2i(*AE_ARGS, "--front", "speech", "--desc", "speech", cwd=workdir))
+    workdir, ae_run = speech_workdir, speech_ae_run
     assert read_config(ae_run)["models"]["autoencoder"]["front"] == "speech"
     quick = ("--checkpoint-every", 2, "--keep-checkpoints")
     full = run_path(s2i(*align_args(ae_run, steps=12), *quick, "--desc", "full", cwd=workdir))

@@ -15,7 +15,8 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
+import typing
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,24 @@ from s2ilib.errors import S2IError
 from s2ilib.formats import format_name, write_spec_image_bin
 from s2ilib.models import AudioAutoencoder, DenseGenerator, Discriminator, preset
 from s2ilib.runs import RunLog, create_run_dir, load_run
-from s2ilib.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from s2ilib.runs.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    readable_checkpoint,
+    save_checkpoint,
+)
 from s2ilib.seeding import rng_state, set_rng_state
 from s2ilib.train.common import spread_over_classes
-from s2ilib.train.config import AETrainConfig, GANTrainConfig, TrainConfigError, parse_assignments
+from s2ilib.train.config import (
+    AETrainConfig,
+    AlignTrainConfig,
+    CeilingTrainConfig,
+    FlowTrainConfig,
+    GANTrainConfig,
+    InformativityTrainConfig,
+    TrainConfigError,
+    parse_assignments,
+)
 from s2ilib.train.engine import NonFiniteLossError, epoch_order, gather_stats, lr_factor
 from s2ilib.train.losses import (
     GAN_LOSSES,
@@ -162,6 +177,69 @@ def test_config_rejects_unknown_and_mistyped_keys():
         AETrainConfig.from_dict({"optimizer": "rmsprop"})
 
 
+TRAIN_CONFIGS = (
+    AETrainConfig,
+    GANTrainConfig,
+    FlowTrainConfig,
+    AlignTrainConfig,
+    CeilingTrainConfig,
+    InformativityTrainConfig,
+)
+
+
+def _numeric_fields(config_class) -> dict:
+    """name -> type hint of every field of a config that holds numbers."""
+    hints = typing.get_type_hints(config_class)
+    return {
+        item.name: hints[item.name]
+        for item in fields(config_class)
+        if re.search(r"\b(int|float)\b", str(hints[item.name]))
+    }
+
+
+@pytest.mark.parametrize("config_class", TRAIN_CONFIGS, ids=lambda c: c.__name__)
+def test_every_number_of_a_training_config_must_be_finite(config_class):
+    """Every numeric field has Bounds (its class's or a parent's NUMBERS), and NaN or an
+    infinity in it, from JSON, --set or a notebook, is refused naming the field."""
+    rules = {}
+    for cls in config_class.__mro__:
+        rules |= cls.__dict__.get("NUMBERS", {})
+    numeric = _numeric_fields(config_class)
+    assert set(numeric) == set(rules), "a numeric field without Bounds"
+    default = config_class()
+    for name in numeric:
+        for bad in (math.nan, math.inf, -math.inf):
+            value = getattr(default, name)
+            value = [bad] * len(value) if isinstance(value, tuple) else bad
+            with pytest.raises(TrainConfigError, match=rf"{config_class.__name__}\.{name}"):
+                config_class.from_dict({name: value})
+
+
+@pytest.mark.parametrize(
+    ("config_class", "values", "message"),
+    [
+        (FlowTrainConfig, {"guidance": math.inf},
+         "FlowTrainConfig.guidance must be a finite number in [0, 100], got inf"),
+        (FlowTrainConfig, {"guidance": math.nan},
+         "FlowTrainConfig.guidance must be a finite number in [0, 100], got nan"),
+        (FlowTrainConfig, {"sample_steps": 100_000},
+         "FlowTrainConfig.sample_steps must be an integer in [1, 1000], got 100000"),
+        (AETrainConfig, {"lr": math.nan}, "AETrainConfig.lr must be a finite number > 0, got nan"),
+        (AETrainConfig, {"num_epochs": 0}, "num_epochs must be an integer >= 1, got 0"),
+        (AETrainConfig, {"seed": -1}, "seed must be an integer in [0, 4294967295], got -1"),
+        (AETrainConfig, {"momentum": 1.0}, "momentum must be a finite number in [0, 1), got 1.0"),
+        (GANTrainConfig, {"betas": [0.5, math.inf]}, "betas must be a finite number in [0, 1), got inf in (0.5, inf)"),
+        (AlignTrainConfig, {"noise_probability": 1.5}, "noise_probability must be a finite number in [0, 1], got 1.5"),
+        (InformativityTrainConfig, {"batch_size": 3}, "batch_size must be an integer >= 4, got 3"),
+        (GANTrainConfig, {"hinge_margin": 0.0}, "hinge_margin must be a finite number in (0, 1]"),
+    ],
+)  # fmt: skip
+def test_training_settings_out_of_range_are_refused_with_the_range(config_class, values, message):
+    with pytest.raises(TrainConfigError) as refused:
+        config_class.from_dict(values)
+    assert message in str(refused.value)
+
+
 def test_config_converts_json_values_and_set_assignments():
     values = parse_assignments(["lr=1", "betas=[0.5, 0.9]", "classes=[0, 2]", "desc_text=abc"])
     assert values == {"lr": 1, "betas": [0.5, 0.9], "classes": [0, 2], "desc_text": "abc"}
@@ -224,7 +302,8 @@ def test_checkpoint_round_trip_restores_models_optimisers_and_rng(tmp_path):
     expected = (torch.rand(3), np.random.rand(3), random.random())
     save_checkpoint(tmp_path, state, step=7, keep=True)
     assert latest_checkpoint(tmp_path).name == "last.pt"
-    assert (tmp_path / "checkpoints" / "step_0000007.pt").is_file()
+    kept = tmp_path / "checkpoints" / "step_0000007.pt"
+    assert kept.is_file() and kept.read_bytes() == latest_checkpoint(tmp_path).read_bytes()
     assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
 
     loaded = load_checkpoint(latest_checkpoint(tmp_path))
@@ -239,6 +318,44 @@ def test_checkpoint_round_trip_restores_models_optimisers_and_rng(tmp_path):
     set_rng_state(loaded["rng"])
     assert torch.equal(torch.rand(3), expected[0])
     assert np.array_equal(np.random.rand(3), expected[1]) and random.random() == expected[2]
+
+
+def test_a_kept_checkpoint_is_a_file_of_its_own_and_the_fallback_of_a_torn_last(tmp_path):
+    """Truncating last.pt must not reach step_XXXXXXX.pt (no hard link); the newest readable
+    checkpoint is then the kept one, with a note naming what could not be read; with none
+    readable, the error names every file tried."""
+    for step in (2, 4):
+        save_checkpoint(tmp_path, {"models": {}, "progress": {"step": step}}, step, keep=True)
+    folder = tmp_path / "checkpoints"
+    last, newest = folder / "last.pt", folder / "step_0000004.pt"
+    assert last.stat().st_nlink == 1 and newest.stat().st_nlink == 1
+    with open(last, "r+b") as file:  # truncated in place: a link would share the damage
+        file.truncate(100)
+    assert load_checkpoint(newest)["progress"]["step"] == 4
+    path, state, note = readable_checkpoint(tmp_path)
+    assert path == newest and state["progress"]["step"] == 4
+    assert note.startswith("checkpoints/last.pt cannot be read (")
+    assert note.endswith("; resuming from checkpoints/step_0000004.pt")
+    newest.write_text("not a checkpoint")
+    path, _, note = readable_checkpoint(tmp_path)
+    assert path.name == "step_0000002.pt" and "checkpoints/step_0000004.pt cannot be read" in note
+    (folder / "step_0000002.pt").write_bytes(b"")
+    with pytest.raises(S2IError, match="no checkpoint can be read") as refused:
+        readable_checkpoint(tmp_path)
+    for name in ("last.pt", "step_0000004.pt", "step_0000002.pt"):
+        assert f"checkpoints/{name} cannot be read" in str(refused.value)
+    assert readable_checkpoint(tmp_path / "elsewhere") is None
+
+
+def test_config_json_never_receives_a_number_that_is_not_finite(tmp_path):
+    from s2ilib.atomic import write_json
+    from s2ilib.train.engine import _check_finite_json
+
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        write_json(tmp_path / "config.json", {"guidance": math.inf}, allow_nan=False)
+    assert not list(tmp_path.iterdir())  # nothing written, no temporary file left
+    with pytest.raises(S2IError, match="config.json cannot hold a number that is not finite"):
+        _check_finite_json({"train": {"guidance": math.nan}})
 
 
 def test_checkpoint_write_failure_keeps_the_previous_file(tmp_path, monkeypatch):
@@ -661,7 +778,7 @@ def test_cli_rejects_bad_settings(workdir, ae_run, capsys, monkeypatch):
     assert main(["train-ae", "--data", "data", "--set", "lr_typo=1"]) == 2
     assert "unknown key 'lr_typo'" in capsys.readouterr().err
     assert main(["train-ae", "--batch-size", "1"]) == 2
-    assert "batch_size 1" in capsys.readouterr().err
+    assert "batch_size must be an integer >= 2, got 1" in capsys.readouterr().err
     assert main(["train-ae", "--resume", str(ae_run), "--lr", "0.1"]) == 2
     assert "--resume takes every setting" in capsys.readouterr().err
     assert main(["train-gan", "--data", "data", "--ae-run", "data"]) == 2

@@ -84,13 +84,14 @@ class AudioEncoder(nn.Module):
     (config.front "speech") `front` is the frozen pretrained network and `layers` the
     trained projection after it; such an encoder also takes the front's features (B, 192)
     in place of spectrograms, which is how training stages serve them once computed
-    (`front_features`): the front is frozen, so they never change.
+    (`front_features`): the front is frozen, so they never change. `load_pretrained`
+    False leaves the speech front's weights empty, for a state dict to fill (loading a run).
     """
 
-    def __init__(self, config: AutoencoderConfig):
+    def __init__(self, config: AutoencoderConfig, load_pretrained: bool = True):
         super().__init__()
         if config.front == "speech":
-            self.front = PooledSpeech(SpeechFront())
+            self.front = PooledSpeech(SpeechFront(load_pretrained=load_pretrained))
             self.layers = _speech_projection(config.embedding_dim)
         else:
             self.front = None
@@ -160,12 +161,16 @@ class AudioDecoder(nn.Module):
 
 
 class AudioAutoencoder(nn.Module):
-    """Encoder + mirrored decoder, trained with MSE on spectrograms alone."""
+    """Encoder + mirrored decoder, trained with MSE on spectrograms alone.
 
-    def __init__(self, config: AutoencoderConfig | None = None):
+    load_pretrained: False leaves a speech front's pretrained weights empty (a checkpoint's
+    state dict fills them): a saved run loads without openWakeWord.
+    """
+
+    def __init__(self, config: AutoencoderConfig | None = None, load_pretrained: bool = True):
         super().__init__()
         self.config = config or AutoencoderConfig()
-        self.encoder = AudioEncoder(self.config)
+        self.encoder = AudioEncoder(self.config, load_pretrained)
         self.decoder = AudioDecoder(self.config)
 
     def forward(self, spectrograms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,7 +10,10 @@ message naming the field, and not deep inside a forward pass.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field, fields, replace
+from typing import ClassVar
 
 from s2ilib.errors import S2IError
 
@@ -46,6 +49,101 @@ AUDIO_FRONTS = ("conv", "speech")
 
 class ConfigError(S2IError, ValueError):
     """A network configuration whose numbers do not fit together."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The numbers a config field accepts: finite (never NaN or infinite), from `low` to
+    `high` (None: no bound), each end included unless `low_open` / `high_open`; whole
+    numbers only with `integer`. `why` is said after a refusal."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+    why: str = ""
+
+    def describe(self) -> str:
+        """'a finite number >= 0', 'an integer in [1, 1000]', ..."""
+        what = "an integer" if self.integer else "a finite number"
+        low, high = _shown(self.low), _shown(self.high)
+        if self.low is not None and self.high is not None:
+            opening, closing = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            return f"{what} in {opening}{low}, {high}{closing}"
+        if self.low is not None:
+            return f"{what} {'>' if self.low_open else '>='} {low}"
+        if self.high is not None:
+            return f"{what} {'<' if self.high_open else '<='} {high}"
+        return what
+
+    def accepts(self, value) -> bool:
+        """True when `value` is a number of the right kind, finite and within the bounds.
+        Finiteness is checked first: every comparison with NaN is False."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return False
+        if self.integer and not isinstance(value, numbers.Integral):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value < self.low or self.low_open and value == self.low):
+            return False
+        return self.high is None or not (value > self.high or self.high_open and value == self.high)
+
+
+def _shown(number) -> str:
+    return "" if number is None else f"{number:g}" if isinstance(number, float) else str(number)
+
+
+COUNT = Bounds(1, integer=True)  # at least one (layers, steps, items, widths)
+NON_NEGATIVE_COUNT = Bounds(0, integer=True)
+NON_NEGATIVE = Bounds(0.0)  # weights of loss terms, margins, tolerances
+POSITIVE = Bounds(0.0, low_open=True)  # learning rates, temperatures
+SHARE = Bounds(0.0, 1.0)  # a probability or a fraction
+DROPOUT = Bounds(0.0, 1.0, high_open=True)  # 1 would drop every unit
+DECAY = Bounds(0.0, 1.0, high_open=True)  # moving averages, Adam's betas, SGD momentum
+TIME = Bounds(0.0, 1.0)  # a time of the flow: 0 the noise, 1 the image
+# ODE steps of the flow's sampler. Each step is one pass of the U-Net over every image
+# drawn (two with heun), for every sample grid and every translated sound, and Euler's
+# error falls as 1/steps: past a few hundred steps the images stop changing, while at the
+# bound a sample grid on a CPU already takes minutes (a typo such as 100000 would sample
+# for hours before the first checkpoint).
+MAX_SAMPLE_STEPS = 1000
+SAMPLE_STEPS = Bounds(1, MAX_SAMPLE_STEPS, integer=True)
+# Classifier-free guidance scale. The guided velocity is unconditional + guidance x
+# (conditional - unconditional): far beyond the validated scales (2 and 5, RESULTS.md) it
+# is that difference alone, magnified, and every pixel saturates to black or white.
+MAX_GUIDANCE = 100.0
+GUIDANCE = Bounds(0.0, MAX_GUIDANCE)
+
+
+def _numbers_in(value):
+    """The numbers of a field: itself, or every number of a (nested) tuple; None: none."""
+    if value is None:
+        return []
+    if isinstance(value, tuple | list):
+        return [number for item in value for number in _numbers_in(item)]
+    return [value]
+
+
+def number_problem(config, rules: dict[str, Bounds], prefix: str = "") -> str | None:
+    """'<prefix>name must be ..., got value' for the first field of `config` that its
+    Bounds in `rules` refuse (for a tuple: any of its numbers); None when all fit. A None
+    value is an unset optional field (its type is checked where configs are parsed)."""
+    for name, bounds in rules.items():
+        value = getattr(config, name)
+        for number in _numbers_in(value):
+            if not bounds.accepts(number):
+                got = f"{number!r} in {value!r}" if number is not value else repr(value)
+                why = f" ({bounds.why})" if bounds.why else ""
+                return f"{prefix}{name} must be {bounds.describe()}, got {got}{why}"
+    return None
+
+
+def _require_numbers(config) -> None:
+    """ConfigError for the first number of `config` its class's NUMBERS refuse."""
+    problem = number_problem(config, type(config).NUMBERS)
+    _require(problem is None, config, problem)
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
@@ -112,8 +210,20 @@ class AutoencoderConfig:
     # the encoder_* fields then describe nothing the encoder uses, the decoder still does).
     front: str = "conv"
 
+    NUMBERS: ClassVar[dict[str, Bounds]] = {
+        "embedding_dim": COUNT,
+        "input_size": COUNT,
+        "encoder_channels": COUNT,
+        "encoder_kernels": COUNT,
+        "encoder_strides": COUNT,
+        "decoder_kernels": COUNT,
+        "decoder_strides": COUNT,
+        "decoder_dropouts": DROPOUT,
+        "output_bias": Bounds(),
+    }
+
     def __post_init__(self):
-        _require(self.embedding_dim > 0, self, f"embedding_dim {self.embedding_dim} <= 0")
+        _require_numbers(self)
         _require_choice(self, "front", AUDIO_FRONTS)
         _require(
             not (self.front == "speech" and self.normalise_bands),
@@ -212,14 +322,23 @@ class AttentionConfig:
     # already end in one); True keeps it so that the parameter count matches (2 * d_model).
     unused_final_norm: bool = False
 
+    NUMBERS: ClassVar[dict[str, Bounds]] = {
+        "n_blocks": NON_NEGATIVE_COUNT,
+        "n_heads": COUNT,
+        "d_model": COUNT,
+        "after_transition": NON_NEGATIVE_COUNT,
+        "memory_tokens": COUNT,
+        "ff_multiplier": COUNT,
+        "dropout": DROPOUT,
+    }
+
     def __post_init__(self):
-        _require(self.n_blocks >= 0, self, f"n_blocks {self.n_blocks} < 0")
+        _require_numbers(self)
         _require(
             self.d_model % self.n_heads == 0,
             self,
             f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}",
         )
-        _require(self.memory_tokens >= 1, self, f"memory_tokens {self.memory_tokens} < 1")
         _require_choice(self, "layer_norm", ATTENTION_LAYER_NORMS)
         _require_choice(self, "positions", ATTENTION_POSITIONS)
         _require_choice(self, "feed_forward_activation", ATTENTION_ACTIVATIONS)
@@ -292,7 +411,17 @@ class GeneratorConfig:
     transition_dropouts: tuple[float, ...] = PAPER_TRANSITION_DROPOUTS
     attention: AttentionConfig = field(default_factory=AttentionConfig)
 
+    NUMBERS: ClassVar[dict[str, Bounds]] = {
+        "embedding_dim": COUNT,
+        "noise_dim": NON_NEGATIVE_COUNT,
+        "image_size": COUNT,
+        "image_channels": COUNT,
+        "block_widths": COUNT,
+        "transition_dropouts": DROPOUT,
+    }
+
     def __post_init__(self):
+        _require_numbers(self)
         plan = self.transitions
         _require(
             len(self.block_widths) == len(plan) - 1,
@@ -302,7 +431,6 @@ class GeneratorConfig:
         )
         _require_same_length(self, "block_widths", "transition_dropouts")
         _require(all(len(b) >= 1 for b in self.block_widths), self, "an empty dense block")
-        _require(self.noise_dim >= 0, self, f"noise_dim {self.noise_dim} < 0")
         if self.attention.n_blocks:
             index = self.attention.after_transition
             _require(
@@ -382,9 +510,25 @@ class FlowConfig:
     # sounds vote for, each weighted by the softmax of its cosine (FlowMemory.nearest).
     recall_neighbours: int = 1
 
+    NUMBERS: ClassVar[dict[str, Bounds]] = {
+        "embedding_dim": COUNT,
+        "image_size": COUNT,
+        "image_channels": COUNT,
+        "patch": COUNT,
+        "channels": COUNT,
+        "condition_dim": COUNT,
+        "groups": COUNT,
+        "sample_steps": SAMPLE_STEPS,
+        "guidance": GUIDANCE,
+        "guidance_from": TIME,
+        "guidance_until": TIME,
+        "recall_from": Bounds(0.0, 1.0, high_open=True),  # from 1 there is nothing to redraw
+        "recall_neighbours": COUNT,
+    }
+
     def __post_init__(self):
+        _require_numbers(self)
         _require(self.image_channels in (1, 3), self, f"image_channels {self.image_channels}")
-        _require(self.patch >= 1 and self.sample_steps >= 1, self, "patch, sample_steps >= 1")
         levels = len(self.channels)
         _require(levels >= 1, self, "channels: at least one level")
         side = self.image_size // self.patch
@@ -400,17 +544,11 @@ class FlowConfig:
             f"channels {self.channels}: each must be divisible by groups {self.groups}",
         )
         _require(self.solver in FLOW_SOLVERS, self, f"solver {self.solver!r} ({FLOW_SOLVERS})")
-        _require(self.guidance >= 0, self, f"guidance {self.guidance} < 0")
-        _require(0 <= self.guidance_until <= 1, self, "guidance_until: a time in [0, 1]")
         _require(
-            0 <= self.guidance_from <= self.guidance_until,
+            self.guidance_from <= self.guidance_until,
             self,
             f"guidance_from {self.guidance_from}: a time in [0, guidance_until]",
         )
-        _require(
-            0 <= self.recall_from < 1, self, f"recall_from {self.recall_from}: a time in [0, 1)"
-        )
-        _require(self.recall_neighbours >= 1, self, "recall_neighbours: at least 1")
 
     @property
     def noise_dim(self) -> int:
@@ -438,7 +576,18 @@ class DiscriminatorConfig:
     # discriminator's Lipschitz constant, a standard cure for a discriminator that saturates.
     spectral_norm: bool = False
 
+    NUMBERS: ClassVar[dict[str, Bounds]] = {
+        "embedding_dim": COUNT,
+        "image_size": COUNT,
+        "image_channels": COUNT,
+        "channels": COUNT,
+        "kernels": COUNT,
+        "strides": COUNT,
+        "dropout": DROPOUT,
+    }
+
     def __post_init__(self):
+        _require_numbers(self)
         _require_same_length(self, "channels", "kernels", "strides")
         side = self.feature_sizes()[-1]
         _require(side >= 1, self, f"the conv stack collapses: sizes {self.feature_sizes()}")
@@ -482,9 +631,21 @@ class ClassifierConfig:
     fc_dropout: float = 0.5
     unused_fc: bool = False
 
+    NUMBERS: ClassVar[dict[str, Bounds]] = {
+        "n_classes": Bounds(2, integer=True, why="a classifier tells at least two apart"),
+        "image_size": COUNT,
+        "image_channels": COUNT,
+        "channels": COUNT,
+        "kernels": COUNT,
+        "stride": COUNT,
+        "conv_dropouts": DROPOUT,
+        "fc_dim": COUNT,
+        "fc_dropout": DROPOUT,
+    }
+
     def __post_init__(self):
+        _require_numbers(self)
         _require_same_length(self, "channels", "kernels", "conv_dropouts")
-        _require(self.n_classes >= 2, self, f"n_classes {self.n_classes} < 2")
         _require(
             self.feature_sizes()[-1] >= 1,
             self,
@@ -542,7 +703,15 @@ class ImageEncoderConfig:
     image_channels: int = 3
     channels: tuple[int, ...] = (32, 64, 128, 256)
 
+    NUMBERS: ClassVar[dict[str, Bounds]] = {
+        "embedding_dim": COUNT,
+        "image_size": COUNT,
+        "image_channels": COUNT,
+        "channels": COUNT,
+    }
+
     def __post_init__(self):
+        _require_numbers(self)
         _require(len(self.channels) >= 1, self, "no conv layer in channels")
         _require(
             self.image_size >= 2 ** len(self.channels),

@@ -57,17 +57,29 @@ def _tuples(value):
     return value
 
 
-def build_network(name: str, config) -> nn.Module:
-    """Network `name` (a key of NETWORKS) from its config dataclass or its plain dict."""
+# Networks that may hold pretrained weights read from files at construction (the
+# autoencoder's speech front: openWakeWord's ONNX files).
+PRETRAINED_PARTS = ("autoencoder",)
+
+
+def build_network(name: str, config, load_pretrained: bool = True) -> nn.Module:
+    """Network `name` (a key of NETWORKS) from its config dataclass or its plain dict.
+
+    load_pretrained: False builds pretrained parts empty (no file read, no package needed),
+    for a checkpoint's state dict to fill; a new network needs True.
+    """
     config_class, module_class = NETWORKS[name]
     if isinstance(config, dict):
         config = model_config_from_dict(config_class, config)
+    if name in PRETRAINED_PARTS:
+        return module_class(config, load_pretrained=load_pretrained)
     return module_class(config)
 
 
-def build_models(model_configs: dict, names) -> dict[str, nn.Module]:
-    """Networks `names` from config.json's "models" section."""
-    return {name: build_network(name, model_configs[name]) for name in names}
+def build_models(model_configs: dict, names, load_pretrained: bool = True) -> dict[str, nn.Module]:
+    """Networks `names` from config.json's "models" section (load_pretrained: as in
+    build_network)."""
+    return {name: build_network(name, model_configs[name], load_pretrained) for name in names}
 
 
 def build_networks(presets: ModelPresets) -> dict[str, nn.Module]:

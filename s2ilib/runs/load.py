@@ -68,7 +68,10 @@ def load_run(run_dir, device="cpu", checkpoint=None, kind=None) -> TrainedRun:
     if checkpoint is None:
         raise S2IError(f"{run_dir}: no checkpoint yet (checkpoints/last.pt)")
     state = load_checkpoint(checkpoint, map_location=device)
-    networks = build_models(config["models"], names)
+    # Every weight comes from the checkpoint, pretrained ones included (a speech front's
+    # 42 tensors are buffers in its state dict, and a strict load refuses one missing):
+    # loading a run reads no pretrained file and needs no openWakeWord.
+    networks = build_models(config["models"], names, load_pretrained=False)
     for name, network in networks.items():
         network.load_state_dict(state["models"][name])
         network.to(device).eval().requires_grad_(False)

@@ -18,10 +18,25 @@ import types
 import typing
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import ClassVar
 
 from s2ilib.errors import S2IError
 from s2ilib.models import PRESET_NAMES  # torch-free
-from s2ilib.models.config import AUDIO_FRONTS
+from s2ilib.models.config import (
+    AUDIO_FRONTS,
+    COUNT,
+    DECAY,
+    DROPOUT,
+    GUIDANCE,
+    NON_NEGATIVE,
+    NON_NEGATIVE_COUNT,
+    POSITIVE,
+    SAMPLE_STEPS,
+    SHARE,
+    TIME,
+    Bounds,
+    number_problem,
+)
 
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("constant", "cosine", "linear")  # multiplier of the base lr as steps go by
@@ -33,6 +48,11 @@ FAST_PATH_FEATURES = ("bf16", "channels_last", "compile", "fused_adam", "residen
 
 class TrainConfigError(S2IError, ValueError):
     """A training configuration key that does not exist or has a value of the wrong type."""
+
+
+# Every seed numpy's SeedSequence (no negative keys) and torch.manual_seed accept alike.
+SEED = Bounds(0, 2**32 - 1, integer=True)
+BATCH = Bounds(2, integer=True, why="BatchNorm needs at least 2")
 
 
 def default_data_dir() -> str:
@@ -70,21 +90,26 @@ class LoopConfig:
     fast_path: str = "auto"  # "auto" (on for CUDA, off on CPU), "on", "off" (reference mode)
     fast_path_features: tuple[str, ...] = FAST_PATH_FEATURES  # what the fast path turns on
 
+    # Every numeric field's finite range, by class (a subclass's entry replaces its
+    # parent's); checked first, by every caller alike (CLI, notebooks, the main job).
+    NUMBERS: ClassVar[dict[str, Bounds]] = {
+        "limit_per_class": COUNT,
+        "seed": SEED,
+        "batch_size": BATCH,
+        "num_epochs": COUNT,
+        "num_steps": COUNT,
+        "warmup_steps": NON_NEGATIVE_COUNT,
+        "weight_decay": NON_NEGATIVE,
+        "grad_clip": POSITIVE,
+        "log_every": COUNT,
+        "sample_every": COUNT,
+        "checkpoint_every": COUNT,
+        "num_workers": NON_NEGATIVE_COUNT,
+    }
+
     def __post_init__(self):
+        _check_numbers(self)
         _check_choice(self, "lr_schedule", LR_SCHEDULES)
-        positive = ("batch_size", "num_epochs", "log_every", "sample_every", "checkpoint_every")
-        for name in positive + ("num_steps", "limit_per_class"):
-            if getattr(self, name) is not None:
-                _check_positive(self, name)
-        if self.batch_size < 2:
-            raise TrainConfigError(f"batch_size {self.batch_size}: BatchNorm needs at least 2")
-        for name in ("num_workers", "warmup_steps", "weight_decay"):
-            if getattr(self, name) < 0:
-                raise TrainConfigError(
-                    f"{type(self).__name__}.{name} = {getattr(self, name)}: expected >= 0"
-                )
-        if self.grad_clip is not None:
-            _check_positive(self, "grad_clip")
         _check_choice(self, "fast_path", ("auto", "on", "off"))
         for feature in self.fast_path_features:
             if feature not in FAST_PATH_FEATURES:
@@ -119,14 +144,18 @@ class StageConfig(LoopConfig):
     val_samples: int = 256  # validation sounds the validation loss is computed on
     test_time_dropout: bool = True  # keep dropout on when sampling, as the paper does
 
+    NUMBERS: ClassVar[dict[str, Bounds]] = {
+        "embedding_dim": COUNT,
+        "classes": NON_NEGATIVE_COUNT,
+        "num_samples": COUNT,
+        "val_samples": COUNT,
+    }
+
     def __post_init__(self):
         super().__post_init__()
         if self.preset is not None:  # None (later stages): resolved from the earlier run
             _check_choice(self, "preset", PRESET_NAMES)
         _check_choice(self, "init", INITIALISATIONS)
-        for name in ("num_samples", "val_samples", "embedding_dim"):
-            if getattr(self, name) is not None:
-                _check_positive(self, name)
 
 
 @dataclass(frozen=True)
@@ -145,10 +174,11 @@ class AETrainConfig(StageConfig):
     # (s2ilib.models.speech; the main job's, for voices it never heard: RESULTS.md).
     front: str = "conv"
 
+    NUMBERS: ClassVar[dict[str, Bounds]] = {"lr": POSITIVE, "momentum": DECAY, "betas": DECAY}
+
     def __post_init__(self):
         super().__post_init__()
         _check_choice(self, "optimizer", OPTIMIZERS)
-        _check_positive(self, "lr")
         _check_choice(self, "front", AUDIO_FRONTS)
 
 
@@ -203,22 +233,27 @@ class GANTrainConfig(StageConfig):
     lr_discriminator: float = 2e-4  # Adam learning rate of the discriminator
     betas: tuple[float, float] = (0.5, 0.999)  # Adam betas of both networks (DCGAN's)
 
+    NUMBERS: ClassVar[dict[str, Bounds]] = {
+        "adversarial_weight": NON_NEGATIVE,
+        "pixel_weight": NON_NEGATIVE,
+        "ma_decay": DECAY,
+        # the scores are in [-1, 1]: a margin of 2 already asks for the extremes at once
+        "ma_discriminator_margin": Bounds(0.0, 2.0),
+        "hinge_margin": Bounds(0.0, 1.0, low_open=True, why="the score is a tanh"),
+        "noise_dim": NON_NEGATIVE_COUNT,
+        "kl_weight": NON_NEGATIVE,
+        "latent_weight": NON_NEGATIVE,
+        "stall_window": NON_NEGATIVE_COUNT,
+        "stall_tolerance": NON_NEGATIVE,
+        "stall_gap": NON_NEGATIVE,
+        "lr_generator": POSITIVE,
+        "lr_discriminator": POSITIVE,
+        "betas": DECAY,
+    }
+
     def __post_init__(self):
         super().__post_init__()
         _check_choice(self, "loss", GAN_LOSS_NAMES)
-        if not 0.0 <= self.ma_decay < 1.0:
-            raise TrainConfigError(f"ma_decay {self.ma_decay}: expected 0 <= ma_decay < 1")
-        if not 0.0 < self.hinge_margin <= 1.0:
-            raise TrainConfigError(f"hinge_margin {self.hinge_margin}: expected 0 < m <= 1")
-        if self.stall_window < 0:
-            raise TrainConfigError(f"stall_window {self.stall_window}: expected >= 0")
-        _check_positive(self, "lr_generator")
-        _check_positive(self, "lr_discriminator")
-        if self.noise_dim < 0 or self.kl_weight < 0 or self.latent_weight < 0:
-            raise TrainConfigError(
-                f"noise_dim {self.noise_dim}, kl_weight {self.kl_weight}, latent_weight "
-                f"{self.latent_weight}: expected >= 0"
-            )
         if self.code_encoder and not self.noise_dim:
             raise TrainConfigError("code_encoder needs noise_dim > 0 (the size of the code)")
         if self.latent_weight and not self.code_encoder:
@@ -271,15 +306,26 @@ class FlowTrainConfig(StageConfig):
     # knows").
     recall_neighbours: int = 1
 
+    # The network's own fields are checked again by models.FlowConfig (the same Bounds).
+    NUMBERS: ClassVar[dict[str, Bounds]] = {
+        "lr": POSITIVE,
+        "betas": DECAY,
+        "ema_decay": DECAY,
+        "condition_dropout": DROPOUT,  # 1: the decoder would never see a sound
+        "image_size": COUNT,
+        "patch": COUNT,
+        "channels": COUNT,
+        "condition_dim": COUNT,
+        "sample_steps": SAMPLE_STEPS,
+        "guidance": GUIDANCE,
+        "guidance_from": TIME,
+        "guidance_until": TIME,
+        "recall_from": Bounds(0.0, 1.0, high_open=True),
+        "recall_neighbours": COUNT,
+    }
+
     def __post_init__(self):
         super().__post_init__()
-        _check_positive(self, "lr")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise TrainConfigError(f"ema_decay {self.ema_decay}: expected 0 <= decay < 1")
-        if not 0.0 <= self.condition_dropout < 1.0:
-            raise TrainConfigError(
-                f"condition_dropout {self.condition_dropout}: a share, expected 0 <= p < 1"
-            )
         _check_choice(self, "image_channels", ("auto", "1", "3"))
         if self.guidance != 1.0 and self.condition_dropout == 0.0:
             raise TrainConfigError(
@@ -324,13 +370,18 @@ class AugmentedStageConfig(StageConfig):
     clip_probability: float = 0.0
     band_limit_probability: float = 0.0
 
-    def __post_init__(self):
-        super().__post_init__()
-        if any(getattr(self, name) < 0 for name in AUGMENT_FIELDS):
-            raise TrainConfigError(f"{', '.join(AUGMENT_FIELDS)} must be >= 0")
-        for name in AUGMENT_FIELDS[-4:]:
-            if getattr(self, name) > 1:
-                raise TrainConfigError(f"{name} = {getattr(self, name)}: a share, expected <= 1")
+    NUMBERS: ClassVar[dict[str, Bounds]] = {
+        "max_shift_frames": NON_NEGATIVE_COUNT,
+        "max_gain_db": NON_NEGATIVE,
+        "max_masked_bands": NON_NEGATIVE_COUNT,
+        "max_masked_frames": NON_NEGATIVE_COUNT,
+        "max_frequency_warp": NON_NEGATIVE,
+        "max_time_warp": NON_NEGATIVE,
+        "reverb_probability": SHARE,
+        "noise_probability": SHARE,
+        "clip_probability": SHARE,
+        "band_limit_probability": SHARE,
+    }
 
 
 ALIGN_MODES = ("finetune", "head")
@@ -371,14 +422,18 @@ class AlignTrainConfig(AugmentedStageConfig):
     lr_schedule: str = "cosine"  # to 0 over the run (untested against constant at 60 epochs)
     normalise_bands: bool = False  # the encoder subtracts each band's clip mean (models.config)
 
+    NUMBERS: ClassVar[dict[str, Bounds]] = {
+        "lr": POSITIVE,
+        "encoder_lr": POSITIVE,
+        "betas": DECAY,
+        "temperature": POSITIVE,
+        "image_channels": COUNT,
+    }
+
     def __post_init__(self):
         super().__post_init__()
         _check_choice(self, "mode", ALIGN_MODES)
         _check_choice(self, "positives", ALIGN_POSITIVES)
-        _check_positive(self, "lr")
-        _check_positive(self, "encoder_lr")
-        if self.temperature <= 0:
-            raise TrainConfigError(f"temperature {self.temperature}: expected > 0")
 
 
 @dataclass(frozen=True)
@@ -399,9 +454,7 @@ class CeilingTrainConfig(AugmentedStageConfig):
     num_epochs: int = 60
     lr_schedule: str = "cosine"
 
-    def __post_init__(self):
-        super().__post_init__()
-        _check_positive(self, "lr")
+    NUMBERS: ClassVar[dict[str, Bounds]] = {"lr": POSITIVE, "betas": DECAY}
 
 
 @dataclass(frozen=True)
@@ -421,16 +474,16 @@ class InformativityTrainConfig(LoopConfig):
     checkpoint_every: int = 10**6  # checkpoints at every epoch's end (model selection) suffice
     sample_every: int = 10**6  # no sample grids: images are not generated here
 
-    def __post_init__(self):
-        super().__post_init__()
-        for name in ("image_size", "kway_batch_size", "patience", "eval_batch_size", "lr"):
-            _check_positive(self, name)
-        if self.batch_size < 4:
-            raise TrainConfigError("batch_size: at least 4 (half positives, BatchNorm needs 2)")
-        if not 0.0 <= self.degraded_fraction <= 1.0:
-            raise TrainConfigError(
-                f"degraded_fraction {self.degraded_fraction}: expected 0 <= fraction <= 1"
-            )
+    NUMBERS: ClassVar[dict[str, Bounds]] = {
+        "image_size": COUNT,
+        "batch_size": Bounds(4, integer=True, why="half positives, BatchNorm needs 2"),
+        "kway_batch_size": BATCH,
+        "lr": POSITIVE,
+        "betas": DECAY,
+        "degraded_fraction": SHARE,
+        "patience": COUNT,
+        "eval_batch_size": COUNT,
+    }
 
 
 def _check_choice(config, name: str, choices: tuple) -> None:
@@ -441,10 +494,15 @@ def _check_choice(config, name: str, choices: tuple) -> None:
         )
 
 
-def _check_positive(config, name: str) -> None:
-    value = getattr(config, name)
-    if value <= 0:
-        raise TrainConfigError(f"{type(config).__name__}.{name} = {value}: expected > 0")
+def _check_numbers(config) -> None:
+    """TrainConfigError for the first number that the NUMBERS of `config`'s class and of
+    its parents refuse (NaN and infinities included)."""
+    rules = {}
+    for cls in reversed(type(config).__mro__):
+        rules |= cls.__dict__.get("NUMBERS", {})
+    problem = number_problem(config, rules, prefix=f"{type(config).__name__}.")
+    if problem is not None:
+        raise TrainConfigError(problem)
 
 
 def _checked(cls, values: dict) -> dict:

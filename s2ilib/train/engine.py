@@ -14,6 +14,7 @@ alone logs, samples and writes the run directory.
 from __future__ import annotations
 
 import fcntl
+import json
 import math
 import os
 import sys
@@ -33,8 +34,8 @@ from s2ilib.atomic import write_json
 from s2ilib.devices import use_all_cores
 from s2ilib.errors import S2IError
 from s2ilib.runs.checkpoint import (
-    latest_checkpoint,
     load_checkpoint,
+    readable_checkpoint,
     remove_stale_temp_files,
     save_checkpoint,
 )
@@ -457,10 +458,11 @@ def start(task_class, plan: RunPlan, runs_root="runs", desc=None, run_dir=None, 
         document = {"kind": task_class.kind, "desc": desc, "train": config.as_dict()}
         document |= plan.run_config
         task = _build(task_class, config, document, data, device)  # and the data fit a batch
+        _check_finite_json(document)  # likewise
 
         def create() -> Path:
             created = create_run_dir(runs_root, task_class.kind, desc, run_dir)
-            write_json(created / CONFIG_FILE, document)
+            write_json(created / CONFIG_FILE, document, allow_nan=False)
             write_json(created / ENVIRONMENT_FILE, _environment(device, config))
             return created
 
@@ -471,16 +473,25 @@ def start(task_class, plan: RunPlan, runs_root="runs", desc=None, run_dir=None, 
         return created
 
 
+def _check_finite_json(document: dict) -> None:
+    """S2IError when config.json would hold NaN or an infinity (not JSON: strict readers
+    refuse it). The configs' own checks refuse such numbers first; this is the last guard."""
+    try:
+        json.dumps(document, allow_nan=False)
+    except ValueError as error:
+        raise S2IError(f"config.json cannot hold a number that is not finite ({error})") from error
+
+
 def resume(task_class, run_dir, document: dict, device=None, progress_bar: bool = True) -> Path:
-    """Continue a run from its latest checkpoint (a clear error when it has none left)."""
+    """Continue a run from its newest readable checkpoint (a clear error when it has none
+    left)."""
     from s2ilib.datasets import open_dataset
 
     run_dir = Path(run_dir)
     config = task_class.config_class.from_dict(document["train"])
     with distributed.session(device) as device, _RunLock(run_dir):
         _check_world(task_class, config, device)
-        checkpoint = distributed.share_from_main(lambda: _checkpoint_to_resume(run_dir))
-        state = load_checkpoint(checkpoint, map_location="cpu") if checkpoint else None
+        state, note = _checkpoint_to_resume(run_dir)
         task = _build(task_class, config, document, open_dataset(document["data"]), device)
         if state is None:
             task.initialize()
@@ -488,22 +499,41 @@ def resume(task_class, run_dir, document: dict, device=None, progress_bar: bool 
             task.load_state_dict(state)
         if distributed.is_main():
             _record_resume(run_dir, device, config)
-        _train(task, run_dir, device, state, progress_bar)
+        _train(task, run_dir, device, state, progress_bar, note)
         return run_dir
 
 
-def _checkpoint_to_resume(run_dir: Path) -> Path | None:
-    """The checkpoint a resumed run restarts from; None only for a run killed before its
-    first checkpoint and before logging anything (it then starts from step 0)."""
-    remove_stale_temp_files(run_dir)
-    checkpoint = latest_checkpoint(run_dir)
+def _checkpoint_to_resume(run_dir: Path) -> tuple[dict | None, str | None]:
+    """The checkpoint state a resumed run restarts from, and a note when a newer checkpoint
+    could not be read (runs.checkpoint.readable_checkpoint); (None, None) only for a run
+    killed before its first checkpoint and before logging anything (it starts from step 0).
+    Rank 0 chooses the file; the other ranks read the one it chose."""
+    chosen = {}
+
+    def choose() -> tuple[Path | None, str | None]:
+        remove_stale_temp_files(run_dir)
+        readable = readable_checkpoint(run_dir)
+        if readable is None:
+            _check_nothing_logged(run_dir)
+            return None, None
+        path, chosen["state"], note = readable
+        return path, note
+
+    path, note = distributed.share_from_main(choose)
+    if path is None:
+        return None, None
+    state = chosen["state"] if "state" in chosen else load_checkpoint(path)
+    return state, note
+
+
+def _check_nothing_logged(run_dir: Path) -> None:
+    """S2IError for a run without checkpoints that logged training steps all the same."""
     stats = run_dir / STATS_FILE
-    if checkpoint is None and stats.is_file() and stats.read_text().strip():
+    if stats.is_file() and stats.read_text().strip():
         raise S2IError(
             f"{run_dir}: no checkpoint to resume from (checkpoints/ is empty or gone) although "
             "the run logged training steps; restore checkpoints/ or start a new run"
         )
-    return checkpoint
 
 
 def _record_resume(run_dir: Path, device, config) -> None:
@@ -605,8 +635,9 @@ def batch_summary(task) -> str:
     )
 
 
-def _train(task, run_dir, device, state, progress_bar: bool) -> None:
-    """Run the loop from the checkpoint `state` (None: step 0), then the task's finish."""
+def _train(task, run_dir, device, state, progress_bar: bool, note: str | None = None) -> None:
+    """Run the loop from the checkpoint `state` (None: step 0), then the task's finish;
+    `note`: why an older checkpoint than the newest was resumed from (logged and printed)."""
     config = task.config
     progress = Progress(**state["progress"]) if state else Progress()
     log = (
@@ -614,6 +645,8 @@ def _train(task, run_dir, device, state, progress_bar: bool) -> None:
     )
     try:
         what = f"resumed at step {progress.step}" if state else "started"
+        if note:
+            log.info(note)
         log.info(f"{task.kind} run {run_dir} {what} on {device}")
         log.info(batch_summary(task))
         if state is None:
