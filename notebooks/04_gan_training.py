@@ -177,7 +177,7 @@
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
 recipe = "flow"  # the main run's recipe: "flow", "aligned", "imagine" (beyond the paper) or "paper"
-compare_recipe = ""  # comma-separated recipes also trained at full length, shown beside ("aligned": the GAN; "aligned,paper": + the authors'); empty: none
+compare_recipe = "aligned"  # comma-separated recipes also trained at full length, shown beside ("aligned": the paper's GAN; "aligned,paper": + the authors' recipe as published); empty: none
 ae_run = ""  # the AE run (recipes without alignment); empty: the one notebook 02 recorded
 align_run = ""  # the alignment run (recipe "aligned"); empty: the one notebook 03 recorded
 gan_run = ""  # an existing GAN (or flow) run to load instead of training; empty: train
