@@ -93,10 +93,16 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         # weights_only=False: the RNG states hold numpy arrays and Python tuples.
         state = torch.load(path, map_location=map_location, weights_only=False)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
-        raise CheckpointError(path, str(error)) from error
+        raise CheckpointError(path, _first_sentence(error)) from error
     if not isinstance(state, dict) or "progress" not in state:
         raise CheckpointError(path, "not a checkpoint: no progress in it")
     return state
+
+
+def _first_sentence(error: Exception) -> str:
+    """The gist of a reader's error: torch's add paragraphs of advice to the first line."""
+    text = str(error).strip()
+    return text.splitlines()[0].split(". ")[0] if text else type(error).__name__
 
 
 def readable_checkpoint(run_dir, map_location="cpu") -> tuple[Path, dict, str | None] | None:
