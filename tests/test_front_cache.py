@@ -1,5 +1,6 @@
 """The speech front's feature cache: exact keys, shared across processes, never stale."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +112,18 @@ def test_a_training_stage_process_reuses_the_features(tmp_path):
         for _ in range(2)
     ]
     assert [run.stdout.split() for run in runs] == [["8", "0"], ["0", "8"]], runs[0].stderr
+
+
+def test_a_step_records_what_the_front_computed_and_what_the_cache_served(tmp_path, monkeypatch):
+    from s2ilib.notebook import write_step_outputs
+
+    monkeypatch.setenv("S2I_FRONT_CACHE", str(tmp_path / "features"))
+    before = front_cache.activity() or {"computed": 0, "served": 0}
+    front, sounds = random_front(), spectrograms(3)
+    front(sounds)
+    front(sounds[:2])
+    path = write_step_outputs(tmp_path / "report", "02_audio_autoencoder", {"pass_on": {}})
+    recorded = json.loads(path.read_text())["speech_front_cache"]
+    assert recorded["computed"] - before["computed"] == 3
+    assert recorded["served"] - before["served"] == 2
+    assert recorded["compute_seconds"] >= 0

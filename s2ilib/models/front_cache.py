@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -86,6 +87,7 @@ class FrontFeatureCache:
         self.tables: dict[str, dict[bytes, torch.Tensor]] = {}
         self.computed = 0  # sounds this process computed (the rest came from the cache)
         self.served = 0
+        self.compute_seconds = 0.0  # time spent computing them
 
     def features(
         self, front: nn.Module, spectrograms: torch.Tensor, compute: Callable
@@ -99,7 +101,10 @@ class FrontFeatureCache:
         names = _names(keys)
         missing = [index for index, name in enumerate(names) if name not in table]
         if missing:
-            self._add(key, [names[i] for i in missing], compute(spectrograms[missing]))
+            started = time.perf_counter()
+            computed = compute(spectrograms[missing])
+            self.compute_seconds += time.perf_counter() - started
+            self._add(key, [names[i] for i in missing], computed)
         self.computed += len(missing)
         self.served += len(names) - len(missing)
         return torch.stack([table[name] for name in names]).to(spectrograms.device)
@@ -158,3 +163,16 @@ def shared_cache() -> FrontFeatureCache | None:
     if folder is None:
         return None
     return _SHARED.setdefault(str(folder), FrontFeatureCache(folder))
+
+
+def activity() -> dict | None:
+    """What the process's caches did so far: sounds computed, sounds served, seconds spent
+    computing; None when no front ran through them."""
+    caches = list(_SHARED.values())
+    if not any(cache.computed or cache.served for cache in caches):
+        return None
+    return {
+        "computed": sum(cache.computed for cache in caches),
+        "served": sum(cache.served for cache in caches),
+        "compute_seconds": round(sum(cache.compute_seconds for cache in caches), 1),
+    }
