@@ -654,7 +654,7 @@ def kill_after_checkpoint(args, cwd, kill_step: int, total_steps: int, desc="kil
     process.send_signal(signal.SIGKILL)
     _, stderr = process.communicate()
     assert process.returncode == -signal.SIGKILL, f"the run ended before the kill:\n{stderr}"
-    # last.pt may still be one checkpoint behind step_<kill_step>.pt: killed in between.
+    # last.pt is written before its kept copy, so it is at step_<kill_step>.pt or later.
     state = load_checkpoint(latest_checkpoint(checkpoints.parent))
     assert 0 < state["progress"]["step"] < total_steps
     return checkpoints.parent
