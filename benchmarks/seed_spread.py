@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-STEPS = ("02_audio_autoencoder", "03_alignment", "04_gan_training", "05_informativity_evaluation")
+STEPS = ("02_audio_autoencoder", "03_alignment", "04_decoders", "05_informativity_evaluation")
 GROUPS = ("human", "synthetic", "engine")  # AV-Digits' voice groups, as the headline names them
 
 

@@ -92,10 +92,10 @@
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
-gan_run = ""  # the GAN (or flow) run to evaluate; empty: the one notebook 04 recorded
+decoder_run = ""  # the decoder run (GAN or flow) to evaluate; empty: the one notebook 04 recorded
 informativity_run = ""  # trained classifiers to reuse; empty: train them here
 informativity_epochs = 20  # epochs of the classifiers' training
-compare_runs = ""  # comma-separated other GAN (or flow) runs measured in the same report
+compare_runs = ""  # comma-separated other decoder runs measured in the same report
 ceiling_run = ""  # a supervised-ceiling run of this split to reuse; empty: train one here
 ceiling_epochs = 60  # epochs of the supervised ceiling (0: none)
 split = "test"  # the split evaluated (test: unseen voices)
@@ -134,7 +134,7 @@ from s2ilib.train.registry import train_ceiling, train_informativity
 
 device = resolve_device(config.device)
 dataset = open_dataset(config.data_path)
-gan = load_run(config.gan_run, device=device, kind=TRANSLATOR_KINDS)
+decoder = load_run(config.decoder_run, device=device, kind=TRANSLATOR_KINDS)
 bootstrap = smoke_settings("evaluate", config.smoke).get("bootstrap", config.bootstrap)
 
 # %% [markdown]
@@ -145,7 +145,7 @@ bootstrap = smoke_settings("evaluate", config.smoke).get("bootstrap", config.boo
 # informativity), its false-positive rates on other classes' and on degraded images.
 
 # %%
-training = config.informativity_config(gan.image_size)
+training = config.informativity_config(decoder.image_size)
 informativity_dir = config.informativity_run or train_informativity(training, config.runs_root, device=device)
 bank = load_informativity(informativity_dir, device)
 print("classifiers:", informativity_dir)
@@ -175,7 +175,7 @@ display(Markdown(ceiling_markdown(bank.ceilings)))
 ceiling_dir = config.ceiling_run or None
 if not ceiling_dir and config.ceiling_epochs:
     # the encoder's own augmentation (its align run's)
-    ceiling = config.ceiling_config(gan.config["ae_run"], augmentation_of_run(gan.config["ae_run"]))
+    ceiling = config.ceiling_config(decoder.config["ae_run"], augmentation_of_run(decoder.config["ae_run"]))
     ceiling_dir = train_ceiling(ceiling, config.runs_root, device=device)
 print("supervised ceiling:", ceiling_dir or "none")
 
@@ -184,7 +184,7 @@ print("supervised ceiling:", ceiling_dir or "none")
 
 # %%
 evaluation_dir = Path(config.report_dir) / "evaluation"
-metrics = evaluate_run(gan, bank, dataset, split=config.split, samples=config.samples, bootstrap=bootstrap,
+metrics = evaluate_run(decoder, bank, dataset, split=config.split, samples=config.samples, bootstrap=bootstrap,
                        device=device, seed=config.seed, ceiling_run=ceiling_dir)
 paths = write_report(metrics, evaluation_dir)
 display(Markdown(format_tables(metrics)[0]))
@@ -273,7 +273,7 @@ for column in ("language", "engine"):
 # `evaluation/comparison.csv`. The per-voice breakdown above is the main run's.
 
 # %%
-comparison = {str(config.gan_run): generator_row(gan, metrics)}
+comparison = {str(config.decoder_run): generator_row(decoder, metrics)}
 comparison |= compare_generators(config.comparison_runs, bank, dataset, split=config.split,
                                  bootstrap=bootstrap, device=device, seed=config.seed,
                                  samples=config.samples)

@@ -24,7 +24,7 @@
 # A translator is two networks. The audio encoder $E$ maps a sound's log-mel spectrogram $a$
 # to its embedding $s = E(a)$ (notebooks 02-03); a decoder draws an image $\hat x$ from $s$.
 # The main job trains two decoders on the same embedding (notebook 04): the flow-matching
-# decoder (recipe `flow`, the main run, `gan_run` here) and the paper's dense-generator GAN
+# decoder (recipe `flow`, the main run, `decoder_run` here) and the paper's dense-generator GAN
 # (recipe `aligned`, notebook 04's `compare_recipe`, handed to this notebook as
 # `compare_runs`). Both are asked for several draws of each sound, and they get their
 # variety from different places.
@@ -58,9 +58,9 @@
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
-gan_run = ""  # the GAN (or flow) run; empty: the one notebook 04 recorded
+decoder_run = ""  # the decoder run (GAN or flow); empty: the one notebook 04 recorded
 informativity_run = ""  # classifiers that rank best/worst; empty: the ones notebook 05 recorded (none: no ranking)
-compare_runs = ""  # comma-separated other GAN (or flow) runs whose draws of the same sounds are shown beside; empty: none
+compare_runs = ""  # comma-separated other decoder runs whose draws of the same sounds are shown beside; empty: none
 split = "test"  # sounds shown (test: unseen voices)
 samples = 4  # imagined images per sound
 cases = 6  # sounds in the best and in the worst row
@@ -92,7 +92,7 @@ from s2ilib.runs import TRANSLATOR_KINDS, load_run
 
 device = resolve_device(config.device)
 dataset = open_dataset(config.data_path)
-run = load_run(config.gan_run, device=device, kind=TRANSLATOR_KINDS)
+run = load_run(config.decoder_run, device=device, kind=TRANSLATOR_KINDS)
 sounds = dataset.split(config.split)
 
 # %% [markdown]

@@ -52,7 +52,7 @@
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
-gan_run = ""  # the GAN (or flow) run; empty: the one notebook 04 recorded (or the main job's)
+decoder_run = ""  # the decoder run (GAN or flow); empty: the one notebook 04 recorded (or the main job's)
 audio_file = ""  # a sound file of your own to imagine; empty: a test sound
 split = "test"  # where the test sounds of the menu come from
 samples = 4  # images drawn per sound
@@ -87,7 +87,7 @@ from s2ilib.runs import TRANSLATOR_KINDS, load_run
 
 device = resolve_device(config.device)
 dataset = open_dataset(config.data_path)
-run = load_run(config.gan_run, device=device, kind=TRANSLATOR_KINDS)
+run = load_run(config.decoder_run, device=device, kind=TRANSLATOR_KINDS)
 knob = gallery.sampling_knob(run)  # the slider's setting: a flow's guidance, a GAN's dropout
 sounds = dataset.split(config.split)
 clip_mode = clip_mode_for(dataset.root)  # your recording is prepared as the training clips were
@@ -206,7 +206,7 @@ write_step_outputs(config.report_dir, "07_imagine", {"figure": str(Path(config.f
 #    the draws vary more and show another digit more often; at 6 they show the sound's digit
 #    more surely, with heavier, more alike strokes.
 # 2. **How many hands.** Set **images** to 8: for the flow no two draws should be the same
-#    image. Load the `aligned` GAN instead (`gan_run` = its run directory, from the main job's
+#    image. Load the `aligned` GAN instead (`decoder_run` = its run directory, from the main job's
 #    `reports/main/summary.json`): its slider is the dropout strength, and at 0 all eight
 #    images are one.
 # 3. **A word that is not a digit.** Upload a recording of "hello", or of a digit in another

@@ -1,8 +1,9 @@
 """Evaluation of a trained translator: informativity, K-way accuracy, Frechet distance, baselines.
 
-`evaluate_run(gan_run, informativity_run, data)` translates every sound of a split (or of a
-folder of audio files) to images, in batches: the GAN run's frozen encoder, then its
-generator with dropout on at test time as the paper does (`samples` draws per sound), and
+`evaluate_run(decoder_run, informativity_run, data)` translates every sound of a split (or of a
+folder of audio files) to images, in batches: the decoder run's frozen encoder, then its
+decoder (a GAN's generator with dropout on at test time as the paper does, or a flow from
+fresh starting noise; `samples` draws per sound), and
 scores them with the informativity run's classifiers (s2ilib.informativity). Measured for
 the generator and, in the same run, for the baselines:
 
@@ -423,7 +424,7 @@ def nearest_neighbour_batches(scorer: _Scorer, data, encoder, device, limit_per_
 
 
 def evaluate_run(
-    gan_run,
+    decoder_run,
     informativity_run,
     data,
     split: str = "test",
@@ -444,10 +445,10 @@ def evaluate_run(
 ) -> dict:
     """Translate and score every sound of `split` (or of `audio_dir` + `labels_csv`).
 
-    gan_run: a run directory or a loaded s2ilib.runs.TrainedRun (kind "gan");
+    decoder_run: a run directory or a loaded s2ilib.runs.TrainedRun (kind "gan" or "flow");
     informativity_run: a run directory or an InformativityBank; data: a path or DataSet
     (its image pool gives the real images, its train split the nearest-neighbour set).
-    samples: generator draws per sound (dropout on); bootstrap: resamples for the 95%
+    samples: draws per sound (a flow's starting noises, a GAN's dropout masks); bootstrap: resamples for the 95%
     intervals (0 = none); ceiling_run: a supervised-ceiling run (s2i train-ceiling) of the
     same split, reported beside (how recognisable the sounds are at all); clip_mode: how one
     second is made of each `audio_dir` file (s2ilib.audio.CLIP_MODES; "auto": as the data
@@ -455,7 +456,7 @@ def evaluate_run(
     """
     if samples < 1:
         raise S2IError(f"samples {samples}: expected >= 1")
-    run, bank, data, device = _open_inputs(gan_run, informativity_run, data, device)
+    run, bank, data, device = _open_inputs(decoder_run, informativity_run, data, device)
     filters = {"voices": voices, "languages": languages, "engines": engines}
     sounds, skipped = _choose_sounds(data, split, filters, (audio_dir, labels_csv, clip_mode))
     embeddings = encode(run.encoder, sounds.spectrograms, device, batch_size)
@@ -507,17 +508,17 @@ def _choose_sounds(data, split: str, filters: dict, own) -> tuple:
     return sounds_from_audio_dir(audio_dir, labels_csv, list(data.classes), mode)
 
 
-def _open_inputs(gan_run, informativity_run, data, device):
-    """(GAN run, classifiers, data set, device), each loaded when given as a path."""
+def _open_inputs(decoder_run, informativity_run, data, device):
+    """(decoder run, classifiers, data set, device), each loaded when given as a path."""
     from s2ilib.datasets import open_dataset
     from s2ilib.devices import resolve_device
     from s2ilib.informativity import load_informativity
     from s2ilib.runs import TRANSLATOR_KINDS, load_run
 
     device = resolve_device(device)
-    run = gan_run
-    if isinstance(gan_run, str | Path):
-        run = load_run(gan_run, device, kind=TRANSLATOR_KINDS)
+    run = decoder_run
+    if isinstance(decoder_run, str | Path):
+        run = load_run(decoder_run, device, kind=TRANSLATOR_KINDS)
     if run.generator is None:
         raise S2IError(
             f"{run.run_dir}: a '{run.kind}' run has no generator (expected a gan or flow run)"

@@ -1,6 +1,7 @@
 """Qualitative views of a trained translator: galleries, best/worst cases, interpolations.
 
-All batched: sounds are encoded together, their K dropout draws generated together.
+All batched: sounds are encoded together, their K draws (a flow's starting noises, a GAN's
+dropout masks) generated together.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from s2ilib.translate import encode, generate, set_dropout_scale, sound_keys, tr
 def imagine_records(
     run, records: RecordSet, indices, samples: int, device, seed: int = 0
 ) -> np.ndarray:
-    """uint8 (N, samples, S, S, 3): `samples` dropout draws for each chosen sound."""
+    """uint8 (N, samples, S, S, 3): `samples` draws for each chosen sound."""
     spectrograms = np.asarray(records.spectrograms[np.asarray(indices)])
     return translate(run, spectrograms, device, samples, seed)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import types
 import typing
 from pathlib import Path
@@ -35,9 +36,14 @@ _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 RUN_KINDS = {
     "ae_run": ("ae",),
     "align_run": ("align",),
-    "gan_run": ("gan", "flow"),  # a translator: a GAN's generator or a flow's decoder
+    "decoder_run": ("gan", "flow"),  # a translator: a GAN's generator or a flow's decoder
     "informativity_run": ("informativity",),
 }
+# Names changed in this release (old -> new), still read for one release: a parameter
+# given under its old name (`--set gan_run=...`, papermill, an old report's pass_on), and
+# the step an old report's files and summary name.
+RENAMED_PARAMETERS = {"gan_run": "decoder_run"}
+RENAMED_STEPS = {"04_gan_training": "04_decoders"}
 # Quick budgets of every stage when a notebook runs with smoke=True (tests): seconds each.
 SMOKE = {
     "ae": {"num_steps": 6, "limit_per_class": 4, "batch_size": 8, "log_every": 2,
@@ -94,8 +100,33 @@ def check_parameters(config_class, values: dict, pending=frozenset()):
     return config
 
 
+def renamed_parameters(values: dict, warn: bool = True) -> dict:
+    """`values` with every parameter given under its old name (RENAMED_PARAMETERS) under
+    its new one; `warn`: one DeprecationWarning line on stderr per old name given."""
+    renamed = dict(values)
+    for old, new in RENAMED_PARAMETERS.items():
+        if old not in renamed:
+            continue
+        value = renamed.pop(old)
+        if warn:
+            print(
+                f"DeprecationWarning: parameter {old} is now {new}; {old} is read as {new} "
+                "in this release only",
+                file=sys.stderr,
+            )
+        if value and renamed.get(new) and renamed[new] != value:
+            raise ParameterError(
+                f"parameters {old}={value!r} and {new}={renamed[new]!r} differ: give {new} only"
+            )
+        if value or new not in renamed:
+            renamed[new] = value
+    return renamed
+
+
 def _typed(config_class, values: dict) -> dict:
-    """`values`, each the name of a field of `config_class` with a value of its type."""
+    """`values`, each the name of a field of `config_class` with a value of its type
+    (parameters under their old names taken as the new ones, with a warning)."""
+    values = renamed_parameters(values)
     fields = [f.name for f in dataclasses.fields(config_class)]
     unknown = sorted(set(values) - set(fields))
     if unknown:
@@ -153,7 +184,8 @@ def recorded_run(name: str, report_dir: Path, everywhere: bool) -> tuple[str, Pa
         pattern = "*.outputs.json" if folder == report_dir else "*/*.outputs.json"
         outputs = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
         for path in outputs:
-            produced = json.loads(path.read_text()).get("pass_on", {}).get(name)
+            passed = renamed_parameters(json.loads(path.read_text()).get("pass_on", {}), False)
+            produced = passed.get(name)
             if produced and Path(produced).exists():
                 return produced, path
     return None
@@ -353,9 +385,10 @@ class AutoencoderParameters(TrainingParameters):
     preset: str = "demo"  # model size: "tiny" (tests), "demo" (2-core CPU), "paper"
     ae_run: str = ""  # an existing AE run directory to load instead of training; "" = train
     embedding_dim: int = 512  # D, the audio embedding width (paper: 128..2048)
-    # The encoder's front: "speech" (Google's pretrained speech_embedding, frozen, and a
-    # trained projection: it hears unseen people far better, RESULTS.md "A pretrained speech
-    # front"), "conv" (the paper's conv layers, trained here from the sounds alone), or
+    # The encoder's input network (docs/ARCHITECTURE.md, "Words"): "speech" (Google's
+    # pretrained speech_embedding, frozen, and a trained projection: it hears unseen people
+    # far better, RESULTS.md "A pretrained speech front"), "conv" (the paper's conv layers,
+    # trained here from the sounds alone), or
     # "auto": speech for AV-Digits, conv for other data (datasets.sounds.front_for)
     front: str = "auto"
     num_epochs: int = 36  # passes over the training sounds (its time: RESULTS.md, the main job)
@@ -425,10 +458,10 @@ class AlignmentParameters(TrainingParameters):
 
 
 @dataclasses.dataclass(frozen=True)
-class GANParameters(TrainingParameters):
-    """04_gan_training: train (or load) stage 2 on the frozen encoder."""
+class DecoderParameters(TrainingParameters):
+    """04_decoders: train (or load) stage 2, the decoders (GAN, flow) on the frozen encoder."""
 
-    PATHS = TrainingParameters.PATHS + ("ae_run", "align_run", "gan_run")
+    PATHS = TrainingParameters.PATHS + ("ae_run", "align_run", "decoder_run")
     FROM_EARLIER_STEPS = ("ae_run", "align_run")
 
     recipe: str = "flow"  # the main run's recipe (s2ilib.train.recipes)
@@ -438,7 +471,9 @@ class GANParameters(TrainingParameters):
     compare_recipe: str = "aligned"
     ae_run: str = ""  # the AE run (recipes without alignment); empty: notebook 02's
     align_run: str = ""  # the alignment run (recipes with alignment); empty: notebook 03's
-    gan_run: str = ""  # an existing GAN (or flow) run to load instead of training; "" = train
+    decoder_run: str = (
+        ""  # an existing decoder run (GAN or flow) to load instead of training; "" = train
+    )
     # generator/discriminator preset; "" = the AE run's; "paper-attention": the authors'
     # 2026 convolutional-attention generator (69M parameters: a GPU's work)
     generator_preset: str = ""
@@ -457,11 +492,11 @@ class GANParameters(TrainingParameters):
         from s2ilib.train.recipes import RECIPE_NAMES, recipe
 
         super().validate(pending)
-        if not (self.ae_run or self.gan_run or "ae_run" in pending):
+        if not (self.ae_run or self.decoder_run or "ae_run" in pending):
             raise ParameterError(
-                "parameter ae_run is empty: give the AE run (from 02) or a gan_run to load"
+                "parameter ae_run is empty: give the AE run (from 02) or a decoder_run to load"
             )
-        _check_runs(self, ("ae_run", "align_run", "gan_run"))
+        _check_runs(self, ("ae_run", "align_run", "decoder_run"))
         require_choice("recipe", self.recipe, RECIPE_NAMES)
         for name in self.comparison_recipes:
             require_choice("compare_recipe", name, RECIPE_NAMES)
@@ -475,11 +510,11 @@ class GANParameters(TrainingParameters):
                 f"adversarial losses belong to GAN recipes, and recipe {self.recipe!r} trains "
                 "a flow-matching decoder (set recipe='aligned' to compare losses)"
             )
-        if not self.gan_run:
+        if not self.decoder_run:
             _training_configs(self, lambda: self.training_configs(pending))
 
-    def gan_settings(self) -> dict:
-        """What every GAN (or flow) run of this notebook shares, on top of each recipe's own."""
+    def decoder_settings(self) -> dict:
+        """What every decoder run of this notebook shares, on top of each recipe's own."""
         return {
             "data": str(self.data_path), "num_epochs": self.num_epochs,
             "batch_size": self.batch_size, "seed": self.seed, "pixel_weight": self.pixel_weight,
@@ -497,10 +532,10 @@ class GANParameters(TrainingParameters):
         align_run = _run_or_pending(self, "align_run", pending)
         own_loss = {self.recipe: {"loss": self.loss}} if self.loss else {}
         configs = recipe_configs(
-            [self.recipe, *self.comparison_recipes], ae_run, align_run, self.gan_settings(),
+            [self.recipe, *self.comparison_recipes], ae_run, align_run, self.decoder_settings(),
             overrides=own_loss, flow_settings=smoke_settings("flow", self.smoke),
         )  # fmt: skip
-        short = self.gan_settings() | {"num_epochs": self.compare_epochs}
+        short = self.decoder_settings() | {"num_epochs": self.compare_epochs}
         losses = [gan_config(self.recipe, ae_run, align_run, short | {"loss": loss})
                   for loss in self.comparison_losses]  # fmt: skip
         return [*configs.values(), *losses]
@@ -514,19 +549,22 @@ class GANParameters(TrainingParameters):
         return [name.strip() for name in self.compare_losses.split(",") if name.strip()]
 
 
+GANParameters = DecoderParameters  # deprecated (one release): the old name
+
+
 @dataclasses.dataclass(frozen=True)
 class EvaluationParameters(TrainingParameters):
     """05_informativity_evaluation: classifiers, metrics table, baselines."""
 
     PATHS = TrainingParameters.PATHS + (
-        "gan_run", "informativity_run", "compare_runs", "ceiling_run",
+        "decoder_run", "informativity_run", "compare_runs", "ceiling_run",
     )  # fmt: skip
-    FROM_EARLIER_STEPS = ("gan_run",)
+    FROM_EARLIER_STEPS = ("decoder_run",)
 
-    gan_run: str = ""  # the GAN (or flow) run to evaluate; empty: the one notebook 04 recorded
+    decoder_run: str = ""  # the decoder run (GAN or flow) to evaluate; empty: notebook 04's
     informativity_run: str = ""  # trained classifiers to reuse; empty: train them here
     informativity_epochs: int = 20  # epochs of the classifiers' training
-    compare_runs: str = ""  # comma-separated other GAN (or flow) runs measured in the same report
+    compare_runs: str = ""  # comma-separated other decoder runs measured in the same report
     ceiling_run: str = ""  # a supervised-ceiling run of this split to reuse; "" = train one
     ceiling_epochs: int = 60  # epochs of the supervised ceiling (0: none)
     split: str = "test"  # the split evaluated (test: unseen voices)
@@ -537,11 +575,11 @@ class EvaluationParameters(TrainingParameters):
         from s2ilib.formats import SPLITS
 
         super().validate(pending)
-        _require_run(self, "gan_run", "the GAN run directory (from notebook 04)", pending)
+        _require_run(self, "decoder_run", "the decoder run directory (from notebook 04)", pending)
         _check_runs(self, ("informativity_run", "ceiling_run"))
         if "compare_runs" not in pending:
             for run in self.comparison_runs:
-                require_path("compare_runs", run, "a GAN run directory")
+                require_path("compare_runs", run, "a decoder run directory")
         require_choice("split", self.split, SPLITS)
         require_at_least(self, ("samples", "bootstrap"), 1)
         require_at_least(self, ("ceiling_epochs",), 0)
@@ -578,16 +616,16 @@ class EvaluationParameters(TrainingParameters):
 
 @dataclasses.dataclass(frozen=True)
 class GalleryParameters(ComputeParameters):
-    """06_qualitative_gallery: look at what a trained GAN imagines."""
+    """06_qualitative_gallery: look at what a trained decoder (GAN or flow) imagines."""
 
-    PATHS = ComputeParameters.PATHS + ("gan_run", "informativity_run", "compare_runs")
-    FROM_EARLIER_STEPS = ("gan_run", "informativity_run")
+    PATHS = ComputeParameters.PATHS + ("decoder_run", "informativity_run", "compare_runs")
+    FROM_EARLIER_STEPS = ("decoder_run", "informativity_run")
 
-    gan_run: str = ""  # the GAN (or flow) run; empty: the one notebook 04 recorded
+    decoder_run: str = ""  # the decoder run (GAN or flow); empty: the one notebook 04 recorded
     informativity_run: str = ""  # ranks best/worst; empty: notebook 05's (none: no ranking)
-    compare_runs: str = ""  # comma-separated other GAN (or flow) runs whose draws are shown beside
+    compare_runs: str = ""  # comma-separated other decoder runs whose draws are shown beside
     split: str = "test"  # sounds shown (test: unseen voices)
-    samples: int = 4  # imagined images per sound (test-time dropout draws)
+    samples: int = 4  # imagined images per sound (draws: a flow's noises, a GAN's dropout masks)
     cases: int = 6  # sounds in the best and in the worst row
     interpolation_steps: int = 8  # images between two sounds' embeddings
 
@@ -595,11 +633,11 @@ class GalleryParameters(ComputeParameters):
         from s2ilib.formats import SPLITS
 
         super().validate(pending)
-        _require_run(self, "gan_run", "the GAN run directory (from notebook 04)", pending)
+        _require_run(self, "decoder_run", "the decoder run directory (from notebook 04)", pending)
         _check_runs(self, ("informativity_run",))
         if "compare_runs" not in pending:
             for run in self.comparison_runs:
-                require_path("compare_runs", run, "a GAN run directory")
+                require_path("compare_runs", run, "a decoder run directory")
         require_choice("split", self.split, SPLITS)
         require_at_least(self, ("samples", "cases", "interpolation_steps"), 1)
 
@@ -612,10 +650,10 @@ class GalleryParameters(ComputeParameters):
 class ImagineParameters(ComputeParameters):
     """07_imagine: a sound of your own (or a test sound) and what the model imagines."""
 
-    PATHS = ComputeParameters.PATHS + ("gan_run", "audio_file")
-    FROM_EARLIER_STEPS = ("gan_run",)
+    PATHS = ComputeParameters.PATHS + ("decoder_run", "audio_file")
+    FROM_EARLIER_STEPS = ("decoder_run",)
 
-    gan_run: str = ""  # the GAN (or flow) run; empty: the one notebook 04 recorded
+    decoder_run: str = ""  # the decoder run (GAN or flow); empty: the one notebook 04 recorded
     audio_file: str = ""  # a sound file of your own to imagine; empty: a test sound
     split: str = "test"  # where the test sounds of the menu come from
     samples: int = 4  # images drawn per sound
@@ -625,7 +663,7 @@ class ImagineParameters(ComputeParameters):
         from s2ilib.formats import SPLITS
 
         super().validate(pending)
-        _require_run(self, "gan_run", "the GAN run directory (from notebook 04)", pending)
+        _require_run(self, "decoder_run", "the decoder run directory (from notebook 04)", pending)
         if self.audio_file:
             require_path("audio_file", self.audio_file, "the sound file")
         require_choice("split", self.split, SPLITS)

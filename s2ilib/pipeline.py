@@ -1,7 +1,7 @@
 """The main job: run the numbered notebooks in order through papermill.
 
 Each notebook takes common parameters (data, preset, seed, device, smoke, report_dir,
-runs_root, figures_dir) plus what earlier steps produced (`ae_run`, `gan_run`, ...), which
+runs_root, figures_dir) plus what earlier steps produced (`ae_run`, `decoder_run`, ...), which
 every step records in `<report>/<step>.outputs.json`. Before any step runs, every parameter
 of every step that will run is checked as its notebook's config cell checks it
 (s2ilib.notebook.check_parameters: names, types, allowed values and ranges, paths, the
@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from s2ilib.atomic import write_json
@@ -35,7 +35,7 @@ STEP_PARAMETERS = {
     "01_data_exploration": "DataExplorationParameters",
     "02_audio_autoencoder": "AutoencoderParameters",
     "03_alignment": "AlignmentParameters",
-    "04_gan_training": "GANParameters",
+    "04_decoders": "DecoderParameters",
     "05_informativity_evaluation": "EvaluationParameters",
     "06_qualitative_gallery": "GalleryParameters",
     "07_imagine": "ImagineParameters",
@@ -46,7 +46,7 @@ STEPS = tuple(STEP_PARAMETERS)
 STEP_MAKES = {
     "02_audio_autoencoder": ("ae_run",),
     "03_alignment": ("align_run",),
-    "04_gan_training": ("gan_run", "compare_runs"),
+    "04_decoders": ("decoder_run", "compare_runs"),
     "05_informativity_evaluation": ("informativity_run", "ceiling_run"),
 }
 STAGING_SUFFIX = ".partial"  # the job being written, beside the report it will replace
@@ -182,14 +182,40 @@ def check_steps(options: PipelineOptions, done: dict | None = None) -> None:
         pending |= set(STEP_MAKES.get(step, ()))
 
 
+def current_names(step: dict) -> dict:
+    """A step of an earlier report's summary.json under this release's names: the step
+    (s2ilib.notebook.RENAMED_STEPS) and the run parameters it passed on (RENAMED_PARAMETERS),
+    so that a report written before the renaming resumes."""
+    from s2ilib.notebook import RENAMED_STEPS, renamed_parameters
+
+    outputs = step.get("outputs", {})
+    if "pass_on" in outputs:
+        outputs = outputs | {"pass_on": renamed_parameters(outputs["pass_on"], warn=False)}
+    name = RENAMED_STEPS.get(step.get("step"), step.get("step"))
+    return step | {"step": name, "outputs": outputs}
+
+
+def renamed_overrides(overrides: dict) -> dict:
+    """--set values under this release's parameter names; an old name (RENAMED_PARAMETERS)
+    is taken with one DeprecationWarning line on stderr."""
+    from s2ilib.notebook import ParameterError, renamed_parameters
+
+    try:
+        return renamed_parameters(overrides)
+    except ParameterError as error:
+        raise PipelineError(f"--set: {error}; nothing was run") from None
+
+
 def run_pipeline(options: PipelineOptions) -> dict:
     """Run the steps in order into the staging folder, then move it over the report;
     returns (and writes) the summary."""
+    options = replace(options, overrides=renamed_overrides(options.overrides))
     report = Path(options.out).resolve()
     staging = report.with_name(report.name + STAGING_SUFFIX)
     source = _resumed_folder(report, staging) if options.resume else None
     previous = _read_summary(source) if source else {}
-    done = {s["step"]: s for s in previous.get("steps", []) if s.get("status") == "done"}
+    done = {s["step"]: s for s in map(current_names, previous.get("steps", []))
+            if s.get("status") == "done"}  # fmt: skip
     check_steps(options, done)
     _restore_aside(report)
     _prepare_staging(options, report, staging, source)

@@ -423,7 +423,7 @@ def test_cli_train_informativity_and_evaluate_write_the_reports(tmp_path):
     out = tmp_path / "eval"
     done = _s2i(
         "evaluate",
-        "--gan",
+        "--decoder",
         str(gan_run),
         "--informativity",
         str(informativity_run),
@@ -516,7 +516,7 @@ def test_labels_without_audio_dir_is_refused_not_ignored(tmp_path, capsys):
     labels.write_text("file,label\na.wav,0\n")
     with pytest.raises(S2IError, match="needs --audio-dir"):
         evaluate._choose_sounds(None, "test", {}, (None, labels, "auto"))
-    err = _refused(capsys, "evaluate", "--gan", tmp_path / "gan", "--informativity",
+    err = _refused(capsys, "evaluate", "--decoder", tmp_path / "gan", "--informativity",
                    tmp_path / "bank", "--data", tmp_path, "--out", tmp_path / "out",
                    "--labels", labels)  # fmt: skip
     assert f"--labels {labels} needs --audio-dir" in err and "not yours" in err
@@ -561,7 +561,7 @@ def test_evaluate_refuses_outputs_and_numbers_before_loading_anything(tmp_path, 
     """The runs named do not exist: each refusal comes before any would be opened."""
     (tmp_path / "a_file").write_text("x")
     (tmp_path / "taken" / "metrics.md").mkdir(parents=True)
-    runs = ("evaluate", "--gan", tmp_path / "gan", "--informativity", tmp_path / "bank",
+    runs = ("evaluate", "--decoder", tmp_path / "gan", "--informativity", tmp_path / "bank",
             "--data", tmp_path)  # fmt: skip
     for args, message in (
         (("--out", tmp_path / "a_file" / "out"), "is a file, so no folder can be made below"),
@@ -572,3 +572,21 @@ def test_evaluate_refuses_outputs_and_numbers_before_loading_anything(tmp_path, 
           tmp_path / "a_file"), "no such folder"),
     ):  # fmt: skip
         assert message in _refused(capsys, *runs, *args)
+
+
+def test_cli_evaluate_gan_is_a_deprecated_alias_of_decoder(tmp_path, capsys):
+    """`--gan` (the last release's spelling; it took flow runs too) still gives the run,
+    with one DeprecationWarning line; both spellings at once are refused."""
+    from s2ilib.cli import build_parser
+
+    rest = ["--informativity", "bank", "--data", str(tmp_path), "--out", "out"]
+    args = build_parser().parse_args(["evaluate", "--gan", "runs/00001-flow", *rest])
+    assert args.decoder == "runs/00001-flow"
+    err = capsys.readouterr().err
+    assert err.count("DeprecationWarning: --gan is now --decoder") == 1
+    args = build_parser().parse_args(["evaluate", "--decoder", "runs/00001-flow", *rest])
+    assert args.decoder == "runs/00001-flow" and capsys.readouterr().err == ""
+    with pytest.raises(SystemExit) as refused:
+        build_parser().parse_args(["evaluate", "--gan", "a", "--decoder", "b", *rest])
+    assert refused.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err

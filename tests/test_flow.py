@@ -378,6 +378,33 @@ def test_recipe_flow_trains_a_flow_run_and_train_gan_refuses_it(workdir, ae_run)
     assert refused.returncode != 0 and "s2i train-flow --recipe flow" in refused.stderr
 
 
+@pytest.mark.filterwarnings("ignore:train_recipe_gans:DeprecationWarning")
+def test_train_recipe_gans_is_a_deprecated_alias_of_train_recipe_decoders(ae_run):
+    """The last release's name still trains by recipe (here: refuses as the new one does)."""
+    from s2ilib.train.recipes import train_recipe_decoders, train_recipe_gans
+
+    with pytest.warns(DeprecationWarning, match="now train_recipe_decoders"):
+        assert train_recipe_gans([], ae_run, None) == {}
+    for train in (train_recipe_decoders, train_recipe_gans):
+        with pytest.raises(S2IError, match="recipe 'flow' needs an alignment run"):
+            train(["flow"], ae_run, None)
+
+
+def test_the_flow_task_owes_nothing_to_the_gan_module():
+    """FlowTask and GANTask share decoder.FrozenEncoderTask; neither module imports the other."""
+    import ast
+    import inspect
+
+    from s2ilib.train import decoder, flow, gan
+
+    for module, other in ((flow, "s2ilib.train.gan"), (gan, "s2ilib.train.flow")):
+        imported = {node.module for node in ast.walk(ast.parse(inspect.getsource(module)))
+                    if isinstance(node, ast.ImportFrom)}  # fmt: skip
+        assert other not in imported and "s2ilib.train.decoder" in imported
+    assert flow.FlowTask.__mro__[1] is decoder.FrozenEncoderTask
+    assert gan.GANTask.__mro__[1] is decoder.FrozenEncoderTask
+
+
 def test_a_recall_vote_takes_the_class_most_neighbours_weigh_for_and_its_nearest_sound():
     """recall_neighbours k > 1: the pairing range (class) with the most softmax-weighted
     votes among the k nearest training sounds, and of it the nearest sound."""

@@ -78,7 +78,7 @@ def test_step_outputs_written_atomically(tmp_path):
 
 
 def test_empty_run_parameters_come_from_earlier_steps(tmp_path):
-    from s2ilib.notebook import GANParameters
+    from s2ilib.notebook import DecoderParameters
 
     ae_run = tmp_path / "runs" / "00000-ae"
     ae_run.mkdir(parents=True)
@@ -87,20 +87,21 @@ def test_empty_run_parameters_come_from_earlier_steps(tmp_path):
     )
     # recipe "paper" alone builds on the AE run (the others need notebook 03's align run)
     paper = {"recipe": "paper", "compare_recipe": ""}
-    config = load_parameters(GANParameters, {"report_dir": str(tmp_path / "report"), **paper})
+    config = load_parameters(DecoderParameters, {"report_dir": str(tmp_path / "report"), **paper})
     assert config.ae_run == str(ae_run)
     explicit = load_parameters(
-        GANParameters, {"report_dir": str(tmp_path / "report"), "ae_run": str(tmp_path), **paper}
+        DecoderParameters,
+        {"report_dir": str(tmp_path / "report"), "ae_run": str(tmp_path), **paper},
     )
     assert explicit.ae_run == str(tmp_path)
     with pytest.raises(ParameterError, match="parameter ae_run is empty"):
-        load_parameters(GANParameters, {"report_dir": str(tmp_path / "nothing"), **paper})
+        load_parameters(DecoderParameters, {"report_dir": str(tmp_path / "nothing"), **paper})
     with pytest.raises(ParameterError, match="recipe 'flow' needs an alignment run"):
-        load_parameters(GANParameters, {"report_dir": str(tmp_path / "report")})
+        load_parameters(DecoderParameters, {"report_dir": str(tmp_path / "report")})
 
 
 def test_recipes_are_checked_and_align_runs_come_from_notebook_02(tmp_path):
-    from s2ilib.notebook import GANParameters
+    from s2ilib.notebook import DecoderParameters
 
     ae_run, align_run = tmp_path / "runs" / "00000-ae", tmp_path / "runs" / "00001-align"
     for folder in (ae_run, align_run):
@@ -111,21 +112,25 @@ def test_recipes_are_checked_and_align_runs_come_from_notebook_02(tmp_path):
     write_step_outputs(
         tmp_path / "report", "03_alignment", {"pass_on": {"align_run": str(align_run)}}
     )
-    config = load_parameters(GANParameters, {"report_dir": str(tmp_path / "report")})
+    config = load_parameters(DecoderParameters, {"report_dir": str(tmp_path / "report")})
     assert (config.ae_run, config.align_run) == (str(ae_run), str(align_run))
     # The main run, the flow, with the paper's dense-generator GAN beside it.
     assert (config.recipe, config.comparison_recipes) == ("flow", ["aligned"])
     both = {"report_dir": str(tmp_path / "report"), "compare_recipe": "aligned, paper"}
-    assert load_parameters(GANParameters, both).comparison_recipes == ["aligned", "paper"]
+    assert load_parameters(DecoderParameters, both).comparison_recipes == ["aligned", "paper"]
     with pytest.raises(ParameterError, match="adversarial losses belong to GAN recipes"):
-        load_parameters(GANParameters, {"report_dir": str(tmp_path / "report"), "loss": "hinge"})
+        load_parameters(
+            DecoderParameters, {"report_dir": str(tmp_path / "report"), "loss": "hinge"}
+        )
     aligned = {"report_dir": str(tmp_path / "report"), "recipe": "aligned", "loss": "hinge"}
-    assert load_parameters(GANParameters, aligned).loss == "hinge"
+    assert load_parameters(DecoderParameters, aligned).loss == "hinge"
     with pytest.raises(ParameterError, match="parameter recipe='fancy'"):
-        load_parameters(GANParameters, {"report_dir": str(tmp_path / "report"), "recipe": "fancy"})
+        load_parameters(
+            DecoderParameters, {"report_dir": str(tmp_path / "report"), "recipe": "fancy"}
+        )
     with pytest.raises(ParameterError, match="parameter compare_recipe='dreamy'"):
         load_parameters(
-            GANParameters,
+            DecoderParameters,
             {"report_dir": str(tmp_path / "report"), "compare_recipe": "paper, dreamy"},
         )
 
@@ -140,7 +145,7 @@ def repository(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _gan_run(root, name: str):
+def _decoder_run(root, name: str):
     run = root / "runs" / name
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / "last.pt").write_bytes(b"x")
@@ -160,45 +165,73 @@ def test_relative_paths_resolve_from_the_repository_root(repository, tmp_path, m
 def test_an_interactive_notebook_finds_the_run_the_main_job_recorded(repository, capsys):
     from s2ilib.notebook import ImagineParameters
 
-    recorded = _gan_run(repository, "00004-gan-recipe-aligned")
-    _gan_run(repository, "00009-gan-newer")  # newer, but not what the report recorded
+    recorded = _decoder_run(repository, "00004-gan-recipe-aligned")
+    _decoder_run(repository, "00009-gan-newer")  # newer, but not what the report recorded
     write_step_outputs(
-        repository / "reports" / "main", "04_gan_training", {"pass_on": {"gan_run": str(recorded)}}
+        repository / "reports" / "main", "04_decoders", {"pass_on": {"decoder_run": str(recorded)}}
     )
     config = load_parameters(ImagineParameters, {})
-    assert config.gan_run == str(recorded)
-    assert f"gan_run = {str(recorded)!r} (from {repository / 'reports' / 'main'}" in (
+    assert config.decoder_run == str(recorded)
+    assert f"decoder_run = {str(recorded)!r} (from {repository / 'reports' / 'main'}" in (
         capsys.readouterr().out
     )
+
+
+def test_a_report_written_before_the_renaming_still_gives_its_decoder_run(repository, capsys):
+    """Reports of the last release name notebook 04 `04_gan_training` and its run `gan_run`."""
+    from s2ilib.notebook import GalleryParameters
+
+    recorded = _decoder_run(repository, "00004-flow-recipe-flow")
+    _decoder_run(repository, "00009-gan-newer")
+    old = {"pass_on": {"gan_run": str(recorded)}}
+    write_step_outputs(repository / "reports" / "main", "04_gan_training", old)
+    assert load_parameters(GalleryParameters, {}).decoder_run == str(recorded)
+    assert "decoder_run = " in capsys.readouterr().out
+
+
+def test_the_old_parameter_name_gan_run_still_works_and_warns(repository, capsys):
+    """`gan_run` (papermill -p, `--set`) is read as decoder_run for one release, with a
+    DeprecationWarning line; given beside a different decoder_run it is refused."""
+    from s2ilib.notebook import DecoderParameters, GANParameters, ImagineParameters
+
+    run = _decoder_run(repository, "00003-flow-recipe-flow")
+    # papermill injects gan_run after the parameters cell, which set decoder_run = ""
+    config = load_parameters(ImagineParameters, {"decoder_run": "", "gan_run": str(run)})
+    assert config.decoder_run == str(run)
+    err = capsys.readouterr().err
+    assert "DeprecationWarning: parameter gan_run is now decoder_run" in err
+    with pytest.raises(ParameterError, match="gan_run=.* and decoder_run=.* differ"):
+        load_parameters(ImagineParameters, {"decoder_run": str(repository), "gan_run": str(run)})
+    assert GANParameters is DecoderParameters
 
 
 def test_without_a_report_the_newest_run_of_the_kind_is_taken(repository, capsys):
     from s2ilib.notebook import ImagineParameters
 
-    _gan_run(repository, "00002-gan-old")
-    newest = _gan_run(repository, "00007-gan-new")
+    _decoder_run(repository, "00002-gan-old")
+    newest = _decoder_run(repository, "00007-gan-new")
     (repository / "runs" / "00008-ae-later" / "checkpoints").mkdir(parents=True)
-    assert load_parameters(ImagineParameters, {}).gan_run == str(newest)
-    flow = _gan_run(repository, "00009-flow-recipe-flow")  # a flow run translates too
-    assert load_parameters(ImagineParameters, {}).gan_run == str(flow)
-    assert "gan_run = " in capsys.readouterr().out
+    assert load_parameters(ImagineParameters, {}).decoder_run == str(newest)
+    flow = _decoder_run(repository, "00009-flow-recipe-flow")  # a flow run translates too
+    assert load_parameters(ImagineParameters, {}).decoder_run == str(flow)
+    assert "decoder_run = " in capsys.readouterr().out
 
 
 def test_a_pipeline_report_takes_runs_from_itself_only(repository):
     from s2ilib.notebook import ImagineParameters
 
-    _gan_run(repository, "00007-gan-new")
-    with pytest.raises(ParameterError, match="parameter gan_run is empty"):
+    _decoder_run(repository, "00007-gan-new")
+    with pytest.raises(ParameterError, match="parameter decoder_run is empty"):
         load_parameters(ImagineParameters, {"report_dir": str(repository / "reports" / "main")})
 
 
 def test_the_gan_notebook_can_train_the_attention_generator(tmp_path):
-    from s2ilib.notebook import GANParameters
+    from s2ilib.notebook import DecoderParameters
 
     run = tmp_path / "00000-ae"
     run.mkdir()
     values = {"ae_run": str(run), "align_run": str(run), "report_dir": str(tmp_path)}
-    config = load_parameters(GANParameters, values | {"generator_preset": "paper-attention"})
+    config = load_parameters(DecoderParameters, values | {"generator_preset": "paper-attention"})
     assert config.generator_preset == "paper-attention"
     with pytest.raises(ParameterError, match="generator_preset='huge'"):
-        load_parameters(GANParameters, values | {"generator_preset": "huge"})
+        load_parameters(DecoderParameters, values | {"generator_preset": "huge"})

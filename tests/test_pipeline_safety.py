@@ -71,7 +71,7 @@ def test_a_bad_parameter_is_refused_before_any_step_and_the_report_is_untouched(
         ({"samples": 0}, None, "parameter samples=0: expected at least 1"),
         ({"align_epochs": -2}, None, "step 03_alignment: parameter align_epochs=-2"),
         ({"compare_recipe": "flow,dreamy"}, None, "parameter compare_recipe='dreamy'"),
-        ({}, ("05_informativity_evaluation",), "parameter gan_run is empty"),
+        ({}, ("05_informativity_evaluation",), "parameter decoder_run is empty"),
     ],
 )
 def test_every_step_to_run_is_checked_up_front(overrides, steps, message):
@@ -113,3 +113,36 @@ def test_a_failing_step_keeps_the_report_and_its_work_resumes_beside_it(finished
     assert summary["steps"][0]["skipped"].startswith("already done")
     assert ".partial" not in (report / "summary.json").read_text()  # paths moved with it
     assert [s["step"] for s in summary["steps"]] == ["01_data_exploration"]
+
+
+def test_a_report_of_the_last_release_resumes_under_the_new_names(tmp_path):
+    """An old summary names step 04 `04_gan_training` and its run `gan_run`: read under the
+    new names, step 04 is done and step 05's decoder_run is the run it made."""
+    from s2ilib.pipeline import current_names
+
+    run = tmp_path / "00004-flow-recipe-flow"
+    run.mkdir()
+    old = [{"step": "04_gan_training", "status": "done",
+            "outputs": {"pass_on": {"gan_run": str(run), "compare_runs": ""}}}]  # fmt: skip
+    options = PipelineOptions(preset="tiny", smoke=True,
+                              steps=("04_decoders", "05_informativity_evaluation"))  # fmt: skip
+    # read as it is, the old step is not done: step 04 would run again, from nothing
+    with pytest.raises(PipelineError, match="step 04_decoders: parameter ae_run is empty"):
+        check_steps(options, {s["step"]: s for s in old})
+    done = {s["step"]: s for s in map(current_names, old)}
+    assert done["04_decoders"]["outputs"]["pass_on"]["decoder_run"] == str(run)
+    check_steps(options, done)
+
+
+def test_set_gan_run_and_an_old_step_name_still_work_and_warn(tmp_path):
+    """`--set gan_run=...` and `--steps 04_gan_training` are read under the new names for
+    one release, each with a DeprecationWarning line (the check then refuses the path)."""
+    result = _pipeline(
+        tmp_path, tmp_path / "report", "--steps", "04_gan_training",
+        "05_informativity_evaluation", "--set", "gan_run='/no/such/run'",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "DeprecationWarning: parameter gan_run is now decoder_run" in result.stderr
+    assert "DeprecationWarning: step 04_gan_training is now 04_decoders" in result.stderr
+    assert "step 04_decoders: parameter decoder_run='/no/such/run'" in result.stderr
+    assert not (tmp_path / "report").exists()

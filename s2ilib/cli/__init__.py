@@ -48,6 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class DeprecatedAlias(argparse.Action):
+    """An option's old spelling, kept for one release: it stores its value where the new
+    spelling does (`dest`) and prints one DeprecationWarning line on stderr naming `new`."""
+
+    def __init__(self, option_strings, dest, new: str, **kwargs):
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(
+            f"DeprecationWarning: {option_string} is now {self.new}; {option_string} is "
+            "accepted in this release only",
+            file=sys.stderr,
+        )
+        setattr(namespace, self.dest, values)
+
+
 def add_command(subparsers, name: str, func, help: str, description: str | None = None):
     """Add one sub-command whose handler is `func(args)`; returns its parser."""
     command = subparsers.add_parser(

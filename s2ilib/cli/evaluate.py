@@ -1,4 +1,5 @@
-"""`s2i evaluate`: score a GAN run with the informativity classifiers, beside the baselines."""
+"""`s2i evaluate`: score a decoder run (GAN or flow) with the informativity classifiers,
+beside the baselines."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from s2ilib.cli import (
     SEED_RANGE,
+    DeprecatedAlias,
     add_clip_mode_argument,
     add_command,
     check_input_file,
@@ -28,16 +30,17 @@ def register(subparsers):
         subparsers,
         "evaluate",
         run_evaluate,
-        help="informativity, K-way accuracy, Frechet distance and baselines of a GAN run",
+        help="informativity, K-way accuracy, Frechet distance and baselines of a decoder run",
         description=(
-            "Translate every sound of a split (or of --audio-dir) with a GAN run (dropout on "
-            "at test time) and score the images with an informativity run's classifiers; "
-            "writes metrics.json, metrics.md and metrics.tex to --out."
+            "Translate every sound of a split (or of --audio-dir) with a decoder run (a flow "
+            "from fresh noise, or a GAN with dropout on at test time) and score the images "
+            "with an informativity run's classifiers; writes metrics.json, metrics.md and "
+            "metrics.tex to --out."
         ),
     )
-    evaluate.add_argument(
-        "--gan", required=True, help="run directory of `s2i train-gan` (or `s2i train-flow`)"
-    )
+    decoder = evaluate.add_mutually_exclusive_group(required=True)
+    decoder.add_argument("--decoder", help="run directory of `s2i train-flow` or `s2i train-gan`")
+    decoder.add_argument("--gan", dest="decoder", action=DeprecatedAlias, new="--decoder")
     evaluate.add_argument(
         "--informativity", required=True, help="run directory of `s2i train-informativity`"
     )
@@ -47,7 +50,7 @@ def register(subparsers):
     evaluate.add_argument("--split", default="test", help="split whose sounds are translated")
     evaluate.add_argument("--out", required=True, help="folder for metrics.json/.md/.tex")
     evaluate.add_argument(
-        "--samples", type=int, default=1, help="generator draws per sound (dropout on)"
+        "--samples", type=int, default=1, help="draws per sound (flow: noises; GAN: dropout masks)"
     )
     evaluate.add_argument(
         "--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs (0: none)"
@@ -75,7 +78,10 @@ def register(subparsers):
         help="nearest neighbour: at most this many training sounds per class",
     )
     evaluate.add_argument(
-        "--seed", type=int, default=0, help="dropout masks, baselines' draws, bootstrap"
+        "--seed",
+        type=int,
+        default=0,
+        help="draws (noises, dropout masks), baselines' draws, bootstrap",
     )
     evaluate.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:N, or auto: CUDA if available"
@@ -88,7 +94,7 @@ def check_evaluate_arguments(args) -> None:
     --audio-dir or --labels, and an --out that cannot take the reports."""
     from s2ilib.errors import S2IError
 
-    check_range(args.samples, "--samples", 1, MAX_SAMPLES, "generator draws per sound")
+    check_range(args.samples, "--samples", 1, MAX_SAMPLES, "draws per sound")
     check_range(args.bootstrap, "--bootstrap", 0, MAX_BOOTSTRAP, "0: no intervals")
     check_range(args.batch_size, "--batch-size", 1, MAX_BATCH_SIZE, "sounds per batch")
     check_range(args.seed, "--seed", *SEED_RANGE)
@@ -116,7 +122,7 @@ def run_evaluate(args) -> int:
 
     check_evaluate_arguments(args)
     result = evaluate_run(
-        args.gan,
+        args.decoder,
         args.informativity,
         args.data,
         split=args.split,

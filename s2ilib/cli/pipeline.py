@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from s2ilib.cli import add_command
 from s2ilib.models import PRESET_NAMES
@@ -60,6 +61,7 @@ def register(subparsers):
         nargs="+",
         default=list(STEPS),
         choices=list(STEPS),
+        type=_step_name,
         help="run only these steps (in pipeline order)",
     )
     command.add_argument(
@@ -70,6 +72,20 @@ def register(subparsers):
         metavar="NAME=VALUE",
         help="extra notebook parameter, a JSON or Python literal (e.g. --set num_epochs=5); repeatable",
     )
+
+
+def _step_name(name: str) -> str:
+    """A --steps name; a step's name before this release (s2ilib.notebook.RENAMED_STEPS) is
+    taken as its new one, with one DeprecationWarning line on stderr."""
+    from s2ilib.notebook import RENAMED_STEPS
+
+    if name in RENAMED_STEPS:
+        print(
+            f"DeprecationWarning: step {name} is now {RENAMED_STEPS[name]}; the old name is "
+            "accepted in this release only",
+            file=sys.stderr,
+        )
+    return RENAMED_STEPS.get(name, name)
 
 
 def _run_pipeline(args):

@@ -205,8 +205,9 @@ class AutoencoderConfig:
     # normalisation's log-mel form): removes a voice's or a recording chain's fixed
     # spectral colouring. Set by the alignment stage when asked (the AE trains without it).
     normalise_bands: bool = False
-    # The encoder's front (AUDIO_FRONTS): "conv" (the paper's conv layers) or "speech" (the
-    # frozen pretrained speech front and a trained Linear-BatchNorm-tanh to the embedding;
+    # The encoder's input network (AUDIO_FRONTS; the field keeps the name saved run configs
+    # use): "conv" (the paper's conv layers) or "speech" (the frozen pretrained speech
+    # network and a trained Linear-BatchNorm-tanh to the embedding;
     # the encoder_* fields then describe nothing the encoder uses, the decoder still does).
     front: str = "conv"
 
@@ -228,7 +229,7 @@ class AutoencoderConfig:
         _require(
             not (self.front == "speech" and self.normalise_bands),
             self,
-            "normalise_bands works on the conv front only (the speech front has its own front end)",
+            "normalise_bands works with the conv input network only (front 'conv')",
         )
         _require(
             len(self.encoder_kernels) == len(self.encoder_channels) + 1,

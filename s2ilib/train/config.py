@@ -169,7 +169,7 @@ class AETrainConfig(StageConfig):
     lr: float = 0.05  # base learning rate
     momentum: float = 0.9  # SGD momentum
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas (when optimizer = "adam")
-    # The encoder's front (models.config.AUDIO_FRONTS): "conv", the paper's conv layers, or
+    # The encoder's input network (models.config.AUDIO_FRONTS): "conv", the paper's convs, or
     # "speech", Google's pretrained speech_embedding, frozen, and a trained projection
     # (s2ilib.models.speech; the main job's, for voices it never heard: RESULTS.md).
     front: str = "conv"

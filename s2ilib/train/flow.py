@@ -26,8 +26,8 @@ from s2ilib.train.common import (
     save_sample_grid,
 )
 from s2ilib.train.config import FlowTrainConfig
+from s2ilib.train.decoder import FrozenEncoderTask
 from s2ilib.train.engine import RunPlan
-from s2ilib.train.gan import FrozenEncoderTask
 
 GREY_CHECK_IMAGES = 256  # images of the pool looked at to tell grey data from colour
 VALIDATION_NOISE_SEED = 20260112  # the validation loss's fixed noise and times

@@ -16,19 +16,17 @@ from s2ilib.train import fastpath
 from s2ilib.train.common import (
     fixed_validation_pairs,
     frozen_encoder_run_config,
-    load_autoencoder_weights,
     repeatable_sampling,
     resolve_earlier_run,
     save_sample_grid,
-    sound_features,
 )
 from s2ilib.train.config import GANTrainConfig
-from s2ilib.train.engine import BaseTask, RunPlan
+from s2ilib.train.decoder import FrozenEncoderTask
+from s2ilib.train.engine import RunPlan
 from s2ilib.train.losses import make_gan_loss, pixel_loss
 from s2ilib.train.stall import StallDetector
 from s2ilib.train.steps import GANStage, embed_sounds, gan_step
 
-STANDARDISATION_BUFFERS = {"encoder.embedding_mean", "encoder.embedding_std"}
 CODE_ENCODER_CHANNELS = (32, 64, 128)  # the code encoder's conv widths (3 stride-2 layers)
 
 
@@ -80,56 +78,6 @@ def build_gan_stage(networks: dict, config, fast, device, train_set) -> GANStage
         kl_weight=config.kl_weight,
         latent_weight=config.latent_weight,
     )
-
-
-class FrozenEncoderTask(BaseTask):
-    """A stage on the frozen encoder of an earlier run (GAN, flow): the whole autoencoder
-    (`self.autoencoder`) is loaded from the earlier run's checkpoint when a run starts, and
-    the fixed validation sounds (`self.val_spectrograms`) are embedded with it.
-
-    The decoders' training sounds are not augmented, so the frozen encoder would give every
-    sound the same embedding in every epoch: the training set serves embeddings computed
-    once when the run starts or resumes (`_embed_training_sounds`; what embedding in every
-    step cost: benchmarks/RESULTS.md, "Twenty minutes: the training sounds embedded once").
-    """
-
-    def initialize(self) -> None:
-        """A new run: the encoder (whole autoencoder) from the earlier run's checkpoint."""
-        encoder = self.autoencoder.encoder
-        allowed = STANDARDISATION_BUFFERS if encoder.standardise else set()
-        load_autoencoder_weights(
-            self.autoencoder, self.document["ae_checkpoint"], allowed.__contains__, self.device
-        )
-        self.autoencoder.eval()
-        if encoder.standardise:
-            self._fit_standardisation()
-        self._refresh_embeddings()
-
-    def _fit_standardisation(self) -> None:
-        """Standardise the embedding with its mean and std over the training sounds (the
-        buffers start at 0 and 1, so the encoder gives raw embeddings here)."""
-        raw = self._embed_training_sounds(self.autoencoder.encoder)
-        self.autoencoder.encoder.set_standardisation(raw)
-
-    def _refresh_embeddings(self) -> None:
-        """Embed the validation and the training sounds with the encoder's current (loaded)
-        weights; the training set serves the latter from here on."""
-        self._refresh_validation_embeddings()
-        self.train_set.use_sound_features(self._embed_training_sounds(self._embed))
-
-    def _embed_training_sounds(self, embed) -> torch.Tensor:
-        """(N, D) `embed`dings of the training set's sounds, in its order, a batch at a time."""
-        return sound_features(self.train_set.sounds, embed, self.config.batch_size, self.device)
-
-    def _embed(self, spectrograms: torch.Tensor) -> torch.Tensor:
-        """A batch's embeddings as the training step would compute them."""
-        return self.autoencoder.encoder(spectrograms)
-
-    @torch.no_grad()
-    def _refresh_validation_embeddings(self) -> None:
-        """Embed the validation sounds with the encoder's current (loaded) weights."""
-        chunks = self.val_spectrograms.split(self.config.batch_size)
-        self.val_embeddings = torch.cat([self.autoencoder.encoder(c) for c in chunks])
 
 
 class GANTask(FrozenEncoderTask):

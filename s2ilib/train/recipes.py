@@ -22,6 +22,7 @@ given explicitly (notebook parameters, --config, named options, --set) override 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 from s2ilib.errors import S2IError
@@ -161,7 +162,7 @@ def recipe_configs(
     overrides: dict | None = None,
     flow_settings: dict | None = None,
 ) -> dict:
-    """{recipe: its GAN or flow config} for the recipes of `names` ("" and repeats skipped),
+    """{recipe: its decoder's config (GAN or flow)} for the recipes of `names` ("" and repeats skipped),
     in order, with the shared `settings` (any GANTrainConfig fields: data, length, seed,
     ...) on top of each recipe's own, then `flow_settings` for flow recipes (e.g. the
     notebooks' smoke budget of the decoder), then `overrides[name]` (e.g. another loss)."""
@@ -175,10 +176,10 @@ def recipe_configs(
     return configs
 
 
-def train_recipe_gans(names, ae_run, align_run, settings: dict | None = None, runs_root="runs",
-                      device=None, overrides: dict | None = None,
-                      flow_settings: dict | None = None) -> dict[str, str]:  # fmt: skip
-    """One GAN (or flow) run per recipe of `names`, each with its config of
+def train_recipe_decoders(names, ae_run, align_run, settings: dict | None = None,
+                          runs_root="runs", device=None, overrides: dict | None = None,
+                          flow_settings: dict | None = None) -> dict[str, str]:  # fmt: skip
+    """One decoder run (a GAN or a flow) per recipe of `names`, each with its config of
     `recipe_configs` (same arguments); returns {recipe: run directory}. Runs are named
     runs/NNNNN-gan-recipe-<name> (a flow recipe: runs/NNNNN-flow-recipe-<name>)."""
     from s2ilib.train.registry import train_flow, train_gan
@@ -189,6 +190,17 @@ def train_recipe_gans(names, ae_run, align_run, settings: dict | None = None, ru
         train = train_flow if recipe(name).decoder == "flow" else train_gan
         runs[name] = str(train(config, runs_root, f"recipe-{name}", device=device))
     return runs
+
+
+def train_recipe_gans(*args, **kwargs) -> dict[str, str]:
+    """Deprecated (one release): the old name of `train_recipe_decoders`, which it calls."""
+    warnings.warn(
+        "train_recipe_gans is now train_recipe_decoders (it trains flows too); the old name "
+        "goes after this release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return train_recipe_decoders(*args, **kwargs)
 
 
 def train_loss_comparison(name: str, losses, ae_run, align_run, settings: dict | None = None,

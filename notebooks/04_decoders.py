@@ -180,7 +180,7 @@ recipe = "flow"  # the main run's recipe: "flow", "aligned", "imagine" (beyond t
 compare_recipe = "aligned"  # comma-separated recipes also trained at full length, shown beside ("aligned": the paper's GAN; "aligned,paper": + the authors' recipe as published); empty: none
 ae_run = ""  # the AE run (recipes without alignment); empty: the one notebook 02 recorded
 align_run = ""  # the alignment run (recipe "aligned"); empty: the one notebook 03 recorded
-gan_run = ""  # an existing GAN (or flow) run to load instead of training; empty: train
+decoder_run = ""  # an existing decoder run (GAN or flow) to load instead of training; empty: train
 generator_preset = ""  # empty: the AE run's; "paper-attention": the authors' 2026 attention generator (GPU)
 loss = ""  # adversarial loss of the main run (GAN recipes); empty: the recipe's
 compare_losses = ""  # comma-separated losses trained briefly with the main recipe (GAN recipes); empty: none
@@ -198,9 +198,9 @@ runs_root = "runs"  # where run directories are made
 figures_dir = "figures"  # where figures are saved (PNG + PDF)
 
 # %%
-from s2ilib.notebook import GANParameters, load_parameters
+from s2ilib.notebook import DecoderParameters, load_parameters
 
-config = load_parameters(GANParameters, globals())
+config = load_parameters(DecoderParameters, globals())
 config
 
 # %%
@@ -216,18 +216,18 @@ from s2ilib.viz import save_figure
 from s2ilib.runs import (has_discriminator, read_stats, read_stats_by, sample_grid_near, sample_grid_paths,
                          stall_report, stall_warnings)
 from s2ilib.train.recipes import recipe as named_recipe
-from s2ilib.train.recipes import train_loss_comparison, train_recipe_gans
+from s2ilib.train.recipes import train_loss_comparison, train_recipe_decoders
 
 device = resolve_device(config.device)
 steps_per_epoch = len(open_dataset(config.data_path).split("train")) // config.batch_size
-settings = config.gan_settings()  # shared by every GAN run of this notebook, on top of each recipe's own
+settings = config.decoder_settings()  # shared by every decoder run of this notebook, on top of each recipe's own
 if config.compare_losses and not config.smoke:  # sample grids exactly at the comparison runs' length
     settings["sample_every"] = max(1, steps_per_epoch * config.compare_epochs)
 
 # %% [markdown]
 # ## Train the decoders (or load the main run)
 #
-# `train_recipe_gans` trains one run per recipe: `s2i train-flow` for `flow`, `s2i train-gan`
+# `train_recipe_decoders` trains one run per recipe: `s2i train-flow` for `flow`, `s2i train-gan`
 # for the GAN recipes, all on the embedding of notebook 03 with the same data, seed and
 # number of epochs (the GAN's learning rates and pixel weight do not apply to the flow). The
 # runs are named `runs/NNNNN-flow-recipe-flow`, `runs/NNNNN-gan-recipe-aligned`, ...
@@ -238,15 +238,15 @@ if config.compare_losses and not config.smoke:  # sample grids exactly at the co
 # A flow has no discriminator, so there is nothing to watch and nothing is printed for it.
 
 # %%
-if config.gan_run:
-    recipe_runs = {config.recipe: config.gan_run}
+if config.decoder_run:
+    recipe_runs = {config.recipe: config.decoder_run}
 else:
     own_loss = {config.recipe: {"loss": config.loss}} if config.loss else {}
-    recipe_runs = train_recipe_gans([config.recipe, *config.comparison_recipes], config.ae_run, config.align_run,
-                                    settings, config.runs_root, device, overrides=own_loss,
-                                    flow_settings=smoke_settings("flow", config.smoke))
+    recipe_runs = train_recipe_decoders([config.recipe, *config.comparison_recipes], config.ae_run, config.align_run,
+                                        settings, config.runs_root, device, overrides=own_loss,
+                                        flow_settings=smoke_settings("flow", config.smoke))
 run_dir = recipe_runs[config.recipe]
-print("GAN runs:", recipe_runs)
+print("decoder runs:", recipe_runs)
 stats = read_stats(run_dir)
 display(stats.tail(3))
 if has_discriminator(run_dir):  # a flow run has no discriminator to stall
@@ -259,8 +259,8 @@ if has_discriminator(run_dir):  # a flow run has no discriminator to stall
 # themselves; then `s2i summary` (`s2ilib/models/summary.py`) for the preset these runs
 # used and for the paper's full-size networks (96x96 images, embedding width 512): shapes,
 # and the cost of one image's forward and forward + backward pass. The summary's
-# `autoencoder` row is the paper's convolutional encoder; with the pretrained speech front
-# (notebook 02) the encoder is another network, and the decoders see only its embedding.
+# `autoencoder` row is the paper's convolutional encoder; with the pretrained speech input
+# network (notebook 02) the encoder is another network, and the decoders see only its embedding.
 # The summary has no row for the flow: its size is the table's `flow decoder` row.
 
 # %%
@@ -423,7 +423,7 @@ if len(recipe_runs) > 1:
 
 # %%
 comparison_runs = {}
-if config.comparison_losses and not config.gan_run:
+if config.comparison_losses and not config.decoder_run:
     short = settings | {"num_epochs": config.compare_epochs}
     comparison_runs = train_loss_comparison(config.recipe, config.comparison_losses, config.ae_run,
                                             config.align_run, short, config.runs_root, device)
@@ -445,11 +445,11 @@ if comparison_runs:
 
 # %%
 other_runs = [path for name, path in recipe_runs.items() if name != config.recipe]
-write_step_outputs(config.report_dir, "04_gan_training", {
-    "pass_on": {"gan_run": str(run_dir), "compare_runs": ",".join(other_runs + list(comparison_runs.values()))},
+write_step_outputs(config.report_dir, "04_decoders", {
+    "pass_on": {"decoder_run": str(run_dir), "compare_runs": ",".join(other_runs + list(comparison_runs.values()))},
     "recipe_runs": recipe_runs,
     "comparison_runs": comparison_runs,
-    "headline": {"gan_run": str(run_dir), "recipe": config.recipe,
+    "headline": {"decoder_run": str(run_dir), "recipe": config.recipe,
                  "stall_warnings": {name: len(stall_warnings(path)) for name, path in recipe_runs.items()
                                     if has_discriminator(path)}},
 })
