@@ -45,14 +45,14 @@ pytestmark = [
 ]
 
 
-def notebook_copy(folder: Path, gan_run: Path, outputs: Path) -> str:
+def notebook_copy(folder: Path, decoder_run: Path, outputs: Path) -> str:
     """NOTEBOOK with its parameters injected (not executed) and, last, a cell that says
     which s2ilib the kernel imported; its file name in `folder`."""
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
     parameters = {
-        "gan_run": str(gan_run),
+        "decoder_run": str(decoder_run),
         "device": "cpu",
         "report_dir": str(outputs / "report"),
         "figures_dir": str(outputs / "figures"),
