@@ -259,9 +259,13 @@ def require_at_least(config, names, minimum: int) -> None:
 
 
 def write_step_outputs(report_dir: str | os.PathLike, step: str, outputs: dict) -> Path:
-    """Record what a notebook produced (run dirs, metrics) for the pipeline's next step."""
+    """Record what a notebook produced (run dirs, metrics) for the pipeline's next step,
+    and how many sounds the speech front computed or took from its cache in this step."""
     from s2ilib.atomic import write_json
 
+    cache = sys.modules.get("s2ilib.models.front_cache")  # loaded only where a front ran
+    activity = cache.activity() if cache else None
+    outputs = outputs | ({"speech_front_cache": activity} if activity else {})
     return write_json(Path(report_dir) / f"{step}.outputs.json", outputs, default=str)
 
 
