@@ -27,6 +27,7 @@ from pathlib import Path
 
 from s2ilib.errors import S2IError
 from s2ilib.models import PRESET_NAMES  # torch-free
+from s2ilib.train.config import AE_MAIN_JOB, FlowTrainConfig, GANTrainConfig  # torch-free
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REPORTS_ROOT = REPO_ROOT / "reports"
@@ -395,10 +396,12 @@ class AutoencoderParameters(TrainingParameters):
     # trained here from the sounds alone), or
     # "auto": speech for AV-Digits, conv for other data (datasets.sounds.front_for)
     front: str = "auto"
-    num_epochs: int = 36  # passes over the training sounds (its time: RESULTS.md, the main job)
+    # The main job's stage-1 settings (train.config.AE_MAIN_JOB, which says why they are
+    # not `s2i train-ae`'s, the authors')
+    num_epochs: int = AE_MAIN_JOB["num_epochs"]  # passes over the training sounds
     batch_size: int = 64  # the authors' batch size
-    optimizer: str = "adam"  # "sgd" (authors': lr 0.05, momentum 0.9) or "adam"
-    lr: float = 1e-2  # base learning rate (Adam 1e-3 left the demo AE at the mean image for long)
+    optimizer: str = AE_MAIN_JOB["optimizer"]  # "sgd" (authors': lr 0.05, momentum 0.9), "adam"
+    lr: float = AE_MAIN_JOB["lr"]  # base learning rate (Adam 1e-3 left the demo AE grey long)
     map_method: str = "pca"  # embedding map: "pca" or "tsne"
 
     def validate(self, pending=frozenset()) -> None:
@@ -467,6 +470,7 @@ class DecoderParameters(TrainingParameters):
 
     PATHS = TrainingParameters.PATHS + ("ae_run", "align_run", "decoder_run")
     FROM_EARLIER_STEPS = ("ae_run", "align_run")
+    GAN_ONLY = ("pixel_weight", "lr_generator", "lr_discriminator")  # no flow has them
 
     recipe: str = "flow"  # the main run's recipe (s2ilib.train.recipes)
     # comma-separated recipes also trained at full length, beside the main one ("" = none):
@@ -484,12 +488,15 @@ class DecoderParameters(TrainingParameters):
     loss: str = ""  # adversarial loss of the main run (a GAN recipe); "" = the recipe's
     # comma-separated losses trained briefly with the main recipe (a GAN recipe); "" = none
     compare_losses: str = ""
-    num_epochs: int = 40  # passes over the training sounds
+    # passes over the training sounds: the main run's (the flow's) length, for the GANs too
+    num_epochs: int = FlowTrainConfig.num_epochs
     compare_epochs: int = 10  # epochs of each comparison run
     batch_size: int = 64
-    pixel_weight: float = 10.0  # weight of the L1 pixel loss
-    lr_generator: float = 2e-4
-    lr_discriminator: float = 2e-4
+    # The GAN runs' own settings (a flow decoder has none of them; GANTrainConfig's
+    # defaults, their one home)
+    pixel_weight: float = GANTrainConfig.pixel_weight  # weight of the L1 pixel loss
+    lr_generator: float = GANTrainConfig.lr_generator
+    lr_discriminator: float = GANTrainConfig.lr_discriminator
 
     def validate(self, pending=frozenset()) -> None:
         from s2ilib.train.config import GAN_LOSS_NAMES
@@ -514,8 +521,27 @@ class DecoderParameters(TrainingParameters):
                 f"adversarial losses belong to GAN recipes, and recipe {self.recipe!r} trains "
                 "a flow-matching decoder (set recipe='aligned' to compare losses)"
             )
+        self._refuse_gan_settings_without_gan()
         if not self.decoder_run:
             _training_configs(self, lambda: self.training_configs(pending))
+
+    def _refuse_gan_settings_without_gan(self) -> None:
+        """A GAN-only parameter changed while every recipe of the job trains a flow would
+        be silently ignored: refuse it."""
+        from s2ilib.train.recipes import recipe
+
+        names = [self.recipe, *self.comparison_recipes]
+        if any(recipe(name).decoder == "gan" for name in names):
+            return
+        for name in self.GAN_ONLY:
+            value = getattr(self, name)
+            if value != getattr(GANTrainConfig, name):
+                raise ParameterError(
+                    f"parameter {name}={value!r} applies to GAN runs only, and recipe "
+                    f"{self.recipe!r} with compare_recipe={self.compare_recipe!r} trains "
+                    "flow-matching decoders alone: add a GAN recipe (compare_recipe="
+                    f"'aligned') or leave {name} at its default"
+                )
 
     def decoder_settings(self) -> dict:
         """What every decoder run of this notebook shares, on top of each recipe's own."""

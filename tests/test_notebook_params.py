@@ -235,3 +235,28 @@ def test_the_gan_notebook_can_train_the_attention_generator(tmp_path):
     assert config.generator_preset == "paper-attention"
     with pytest.raises(ParameterError, match="generator_preset='huge'"):
         load_parameters(DecoderParameters, values | {"generator_preset": "huge"})
+
+
+def test_gan_settings_without_a_gan_recipe_are_refused(tmp_path):
+    """Notebook 04's GAN-only parameters apply to its GAN runs; with flows alone they would
+    be silently dropped, so a changed one is refused, naming it."""
+    from s2ilib.notebook import DecoderParameters
+
+    run = tmp_path / "00000-ae"
+    run.mkdir()
+    values = {"ae_run": str(run), "align_run": str(run), "report_dir": str(tmp_path)}
+    # The default job trains the `aligned` GAN beside the flow: the values reach it.
+    config = load_parameters(DecoderParameters, values | {"pixel_weight": 0.0})
+    gan = [c for c in config.training_configs() if hasattr(c, "pixel_weight")]
+    assert [c.pixel_weight for c in gan] == [0.0]
+    flows_only = values | {"compare_recipe": ""}
+    assert load_parameters(DecoderParameters, flows_only).pixel_weight == 10.0  # the default
+    for name, value in [("pixel_weight", 100.0), ("lr_generator", 1e-3),
+                        ("lr_discriminator", 1e-3)]:  # fmt: skip
+        with pytest.raises(ParameterError, match=f"parameter {name}=.*GAN runs only"):
+            load_parameters(DecoderParameters, flows_only | {name: value})
+        with pytest.raises(ParameterError, match=f"parameter {name}="):
+            load_parameters(DecoderParameters, flows_only | {"compare_recipe": "flow", name: value})
+    paper = load_parameters(DecoderParameters, flows_only | {"compare_recipe": "paper",
+                                                             "lr_generator": 1e-3})  # fmt: skip
+    assert paper.lr_generator == 1e-3

@@ -81,6 +81,69 @@ def test_parameters_cell_literals_are_the_dataclass_defaults(notebook):
     )
 
 
+# Notebook parameters named like a field of the training config(s) their step builds, whose
+# default is none of those fields' defaults, and why (any other reads one of them, e.g. 04's
+# num_epochs: the flow's length, for the GANs too).
+STATED_DIFFERENCES = {
+    ("02_audio_autoencoder", "front"): "auto: speech for AV-Digits, conv for other data",
+    ("02_audio_autoencoder", "num_epochs"): "train.config.AE_MAIN_JOB (says why)",
+    ("02_audio_autoencoder", "optimizer"): "train.config.AE_MAIN_JOB (says why)",
+    ("02_audio_autoencoder", "lr"): "train.config.AE_MAIN_JOB (says why)",
+    ("04_decoders", "loss"): "empty: the recipe's own loss",
+}
+
+
+def test_parameter_defaults_are_their_training_configs_defaults():
+    """A parameter that is also a field of its step's training config has that field's
+    default, unless STATED_DIFFERENCES says why not; AE_MAIN_JOB's values are notebook 02's."""
+    import dataclasses
+
+    from s2ilib import notebook as parameters
+    from s2ilib.pipeline import STEP_PARAMETERS
+    from s2ilib.train import config
+
+    configs = {
+        "02_audio_autoencoder": [config.AETrainConfig],
+        "03_alignment": [config.AlignTrainConfig],
+        "04_decoders": [config.GANTrainConfig, config.FlowTrainConfig],
+        "05_informativity_evaluation": [config.InformativityTrainConfig, config.CeilingTrainConfig],
+    }
+    differences = set()
+    for step, classes in configs.items():
+        for item in dataclasses.fields(getattr(parameters, STEP_PARAMETERS[step])):
+            defaults = {
+                f.default for c in classes for f in dataclasses.fields(c) if f.name == item.name
+            }
+            if defaults and item.default not in defaults:
+                differences.add((step, item.name))
+    assert differences == set(STATED_DIFFERENCES)
+    ae = parameters.AutoencoderParameters()
+    assert {name: getattr(ae, name) for name in config.AE_MAIN_JOB} == dict(config.AE_MAIN_JOB)
+    decoders = parameters.DecoderParameters()
+    assert decoders.num_epochs == config.FlowTrainConfig.num_epochs
+
+
+def test_parameters_shared_by_several_steps_are_named_in_the_docs():
+    """`--set NAME=VALUE` reaches every step with that parameter: docs/notebooks.md names
+    each parameter (run directories aside) that several steps take."""
+    import collections
+    import dataclasses
+
+    from s2ilib import notebook as parameters
+    from s2ilib.pipeline import STEP_PARAMETERS
+
+    common = {f.name for f in dataclasses.fields(parameters.TrainingParameters)}
+    steps = collections.defaultdict(list)
+    for step, name in STEP_PARAMETERS.items():
+        for item in dataclasses.fields(getattr(parameters, name)):
+            if item.name not in common and not item.name.endswith(("_run", "_runs")):
+                steps[item.name].append(step)
+    docs = (NOTEBOOK_DIR.parent / "docs" / "notebooks.md").read_text()
+    shared = [name for name, where in steps.items() if len(where) > 1]
+    assert "num_epochs" in shared
+    assert [name for name in shared if f"`{name}`" not in docs] == []
+
+
 def _execute(notebook: str, out: Path, **parameters):
     return papermill.execute_notebook(
         str(NOTEBOOK_DIR / f"{notebook}.ipynb"),

@@ -811,3 +811,100 @@ def test_cli_train_gan_on_class_paired_avdigits(workdir, ae_run):
     assert config["data"] == str(AVDIGITS_DIR.resolve())
     stats = check_run_dir(run_dir, "gan", 3)
     assert math.isfinite(stats[-1]["val_pixel_loss"])
+
+
+# --------------------------------------------------------------------------------------
+# One home per setting (issue 27): every default lives once
+# --------------------------------------------------------------------------------------
+
+
+def _cli_config(argv: list[str], config_class):
+    """The config `s2i <argv>` would train with (parsed by the real CLI parser)."""
+    from s2ilib.cli import build_parser
+    from s2ilib.cli.train import _config_values
+
+    return config_class.from_dict(_config_values(build_parser().parse_args(argv), config_class))
+
+
+def test_recipes_state_only_what_they_change_from_the_config_defaults():
+    from s2ilib.train.config import AlignTrainConfig, FlowTrainConfig, GANTrainConfig
+    from s2ilib.train.recipes import RECIPES
+
+    for recipe in RECIPES.values():
+        for part, config_class in [(recipe.align or {}, AlignTrainConfig),
+                                   (recipe.gan, GANTrainConfig), (recipe.flow, FlowTrainConfig)]:  # fmt: skip
+            defaults = {item.name: item.default for item in fields(config_class)}
+            restated = [key for key, value in part.items() if defaults[key] == value]
+            assert not restated, f"recipe {recipe.name} restates the defaults of {restated}"
+
+
+def test_duplicated_defaults_read_their_one_home():
+    """The augmentation's, the GAN loss weights' and standardise_embedding's defaults are
+    each written once; the other classes that carry them read that one."""
+    from dataclasses import MISSING
+
+    from s2ilib.models.config import AutoencoderConfig
+    from s2ilib.notebook import DecoderParameters
+    from s2ilib.train.augment import AugmentSettings
+    from s2ilib.train.config import (
+        AUGMENT_FIELDS,
+        AugmentedStageConfig,
+        FlowTrainConfig,
+        GANTrainConfig,
+    )
+    from s2ilib.train.steps import GANStage
+
+    def defaults(cls):
+        return {item.name: item.default for item in fields(cls) if item.default is not MISSING}
+
+    augment = defaults(AugmentSettings)
+    assert set(augment) == set(AUGMENT_FIELDS)
+    assert augment == {name: defaults(AugmentedStageConfig)[name] for name in AUGMENT_FIELDS}
+    gan = defaults(GANTrainConfig)
+    for cls in (GANStage, DecoderParameters):
+        own = defaults(cls)
+        shared = {"pixel_weight", "adversarial_weight", "lr_generator", "lr_discriminator"}
+        assert {name: own[name] for name in shared & set(own)} == {
+            name: gan[name] for name in shared & set(own)
+        }
+    network = AutoencoderConfig.standardise_embedding
+    assert GANTrainConfig.standardise_embedding == FlowTrainConfig.standardise_embedding == network
+    # The literal itself appears once in the package: in the config dataclass.
+    package = Path(__file__).resolve().parents[1] / "s2ilib"
+    written = [
+        str(path.relative_to(package))
+        for path in sorted(package.rglob("*.py"))
+        if re.search(r"pixel_weight\W+(float\s*=\s*)?10(\.0)?\b", path.read_text())
+    ]
+    assert written == ["train/config.py"]
+
+
+def test_cli_and_notebooks_give_the_same_run_for_the_same_settings(tmp_path):
+    """`s2i train-ae/-align/-flow/-gan` given the options the docs show train the configs
+    notebooks 02-04 train with their default parameters."""
+    from s2ilib.notebook import AlignmentParameters, AutoencoderParameters, DecoderParameters
+    from s2ilib.train.config import (
+        AE_MAIN_JOB,
+        AETrainConfig,
+        AlignTrainConfig,
+        FlowTrainConfig,
+        GANTrainConfig,
+    )
+
+    data = AutoencoderParameters().data_path
+    ae = AutoencoderParameters().training_config()
+    cli_ae = [f"--{key.replace('num_', '')}={value}" for key, value in AE_MAIN_JOB.items()]
+    common = ["--data", str(data)]
+    argv = ["train-ae", "--preset", "demo", "--front", ae.front, *cli_ae, *common]
+    assert _cli_config(argv, AETrainConfig) == ae
+    run = tmp_path / "00000-ae"
+    run.mkdir()
+    align = AlignmentParameters(ae_run=str(run)).alignment_config()
+    argv = ["train-align", "--recipe", "aligned", "--ae-run", str(run), *common]
+    assert _cli_config(argv, AlignTrainConfig) == align
+    flow, gan = DecoderParameters(ae_run=str(run), align_run=str(run)).training_configs()
+    epochs = ["--epochs", str(DecoderParameters.num_epochs)]
+    argv = ["train-flow", "--recipe", "flow", "--ae-run", str(run), *epochs, *common]
+    assert _cli_config(argv, FlowTrainConfig) == flow
+    argv = ["train-gan", "--recipe", "aligned", "--ae-run", str(run), *epochs, *common]
+    assert _cli_config(argv, GANTrainConfig) == gan

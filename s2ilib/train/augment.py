@@ -31,6 +31,8 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from s2ilib.train.config import AugmentedStageConfig as _DEFAULTS
+
 FLOOR = -1.0  # the spectrogram value of silence (-50 dB and below)
 DB_PER_UNIT = 45.0 / 2.0  # 45 dB of range map onto the 2 units of [-1, 1]
 FLOOR_DB = -50.0  # the dB of FLOOR (FrontEndConfig: db_ceiling - top_db)
@@ -48,21 +50,22 @@ ROLL_OFF_DB_PER_OCTAVE = 24.0
 class AugmentSettings:
     """How much each augmentation may change a sound (0 turns that one off)."""
 
-    max_shift_frames: int = 10  # shift each sound by up to this many 10-ms frames either way
-    max_gain_db: float = 6.0  # raise or lower its level by up to this many dB
-    max_masked_bands: int = 0  # mask a random band of up to this many mel bins (SpecAugment: 16)
-    max_masked_frames: int = 0  # mask a random span of up to this many frames (SpecAugment: 10)
+    # The defaults are AugmentedStageConfig's (s2ilib.train.config), their one home.
+    max_shift_frames: int = _DEFAULTS.max_shift_frames  # shift by up to this many 10-ms frames
+    max_gain_db: float = _DEFAULTS.max_gain_db  # raise or lower the level by up to this many dB
+    max_masked_bands: int = _DEFAULTS.max_masked_bands  # mask a band of up to this many mel bins
+    max_masked_frames: int = _DEFAULTS.max_masked_frames  # mask a span of up to this many frames
     # Stretch or squeeze the mel axis (anchored at the lowest band) by a factor of up to
     # 1 + max_frequency_warp either way: a longer or shorter vocal tract moves every formant
     # together (vocal tract length perturbation, Jaitly & Hinton 2013), so a new voice
     # looks like a warped known one.
-    max_frequency_warp: float = 0.15
-    max_time_warp: float = 0.15  # speak faster or slower by a factor of up to 1 + this
+    max_frequency_warp: float = _DEFAULTS.max_frequency_warp
+    max_time_warp: float = _DEFAULTS.max_time_warp  # speak faster or slower by up to 1 + this
     # The recording chain (module docstring): the share of sounds each part reaches.
-    reverb_probability: float = 0.0  # a room's reverberation
-    noise_probability: float = 0.0  # background noise
-    clip_probability: float = 0.0  # a saturating (clipping) input stage
-    band_limit_probability: float = 0.0  # a telephone/laptop band (low- and high-pass)
+    reverb_probability: float = _DEFAULTS.reverb_probability  # a room's reverberation
+    noise_probability: float = _DEFAULTS.noise_probability  # background noise
+    clip_probability: float = _DEFAULTS.clip_probability  # a saturating (clipping) input stage
+    band_limit_probability: float = _DEFAULTS.band_limit_probability  # telephone/laptop band
 
     @classmethod
     def from_config(cls, config) -> AugmentSettings:

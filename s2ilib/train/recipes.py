@@ -40,33 +40,26 @@ class Recipe:
     flow: dict = field(default_factory=dict)  # FlowTrainConfig settings (decoder "flow")
 
 
+# Each recipe states only what it changes from the configs' defaults (AlignTrainConfig,
+# GANTrainConfig, FlowTrainConfig in s2ilib.train.config), the one home of every setting:
+# e.g. the pixel loss x10 and the alignment's augmentation are those defaults.
 RECIPES = {
     "paper": Recipe(
         name="paper",
         summary="frozen AE embedding; L1-regressed tanh score; L1 pixel loss x10",
         align=None,
-        gan={"loss": "paper", "spectral_norm": False, "pixel_weight": 10.0},
+        gan={},  # GANTrainConfig's defaults are the paper's: loss "paper", pixel loss x10
     ),
     "aligned": Recipe(
         name="aligned",
         summary="contrastive audio-image alignment of the encoder; non-saturating GAN loss",
         align={
-            "mode": "finetune",
-            "encoder_lr": 1e-3,
-            "num_epochs": 60,
-            "lr_schedule": "cosine",
-            "max_frequency_warp": 0.15,
-            "max_time_warp": 0.15,
-            "max_shift_frames": 10,
-            "max_gain_db": 6.0,
-            "max_masked_bands": 0,
-            "max_masked_frames": 0,
             # A room's reverberation on half the sounds: the one part of the simulated
             # recording chain that helped held-out people, in two seeds (RESULTS.md,
             # "Recording-chain augmentation").
             "reverb_probability": 0.5,
         },
-        gan={"loss": "non_saturating", "spectral_norm": False, "pixel_weight": 10.0},
+        gan={"loss": "non_saturating"},
     ),
 }
 RECIPES["imagine"] = Recipe(

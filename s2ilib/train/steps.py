@@ -20,6 +20,7 @@ from torch import nn
 
 from s2ilib import distributed
 from s2ilib.train.augment import AugmentSettings, augment_spectrograms
+from s2ilib.train.config import GANTrainConfig
 from s2ilib.train.losses import contrastive_loss, pixel_loss, reconstruction_loss
 
 
@@ -119,8 +120,9 @@ class GANStage:
     generator_optimizer: torch.optim.Optimizer
     discriminator_optimizer: torch.optim.Optimizer
     loss: object
-    adversarial_weight: float = 1.0
-    pixel_weight: float = 10.0
+    # The loss weights' defaults are GANTrainConfig's (their one home).
+    adversarial_weight: float = GANTrainConfig.adversarial_weight
+    pixel_weight: float = GANTrainConfig.pixel_weight
     grad_clip: float | None = None
     autocast: Callable = nullcontext
     # The conditional VAE-GAN (GANTrainConfig.code_encoder): paired image -> (mean,
