@@ -7,7 +7,7 @@ headline figures, the flow's and the paper's GAN's side by side.
 Each seed writes its own report, runs and figures under --root (never the main job's).
 `--with-report` adds a finished main job's report (seed 0) without training it again; a
 seed whose report under --root is finished is read, not run again, so an interrupted
-spread resumes. About 15 minutes per seed on a 2-core CPU.
+spread resumes (the pipeline's --resume). About 15 minutes per seed on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ def run_seed(seed: int, root: Path) -> Path:
     command += ["--seed", str(seed), "--out", str(report), "--steps", *STEPS]
     command += ["--runs-root", str(root / f"runs-{seed}")]
     command += ["--figures-dir", str(root / f"figures-{seed}")]
+    if report.with_name(report.name + ".partial").is_dir():  # an interrupted seed continues
+        command.append("--resume")
     subprocess.run(command, check=True)
     return report
 

@@ -239,6 +239,11 @@ plt.show()
 #   shows where the nearest training sound changes class, and nothing between.
 # - *GAN*: dropout is off, so the row is the generator's deterministic map of the line:
 #   a gradual morph or a sudden switch.
+# - *Both ends, every row*: when the image at $\lambda = 1$ is another digit than the
+#   second sound's in every row, the encoder misheard that sound (its embedding lies among
+#   another digit's training sounds), and the line crosses a third digit's region on the
+#   way: no decoder draws what the embedding does not say. The title names the sounds' true
+#   classes; compare it with the last column.
 #
 # A warning sign: a recall-off row with no recognisable digit even at its ends, where
 # $s_\lambda$ is a real test sound: the flow would then draw digits only from the images it
