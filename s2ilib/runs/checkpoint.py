@@ -94,8 +94,8 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         state = torch.load(path, map_location=map_location, weights_only=False)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
         raise CheckpointError(path, _first_sentence(error)) from error
-    if not isinstance(state, dict) or "progress" not in state:
-        raise CheckpointError(path, "not a checkpoint: no progress in it")
+    if not isinstance(state, dict):
+        raise CheckpointError(path, f"not a checkpoint: a {type(state).__name__}, not a dict")
     return state
 
 
@@ -116,6 +116,8 @@ def readable_checkpoint(run_dir, map_location="cpu") -> tuple[Path, dict, str | 
     for path in checkpoints_newest_first(run_dir):
         try:
             state = load_checkpoint(path, map_location)
+            if "progress" not in state:  # a run saved before the engine: nothing to resume
+                raise CheckpointError(path, "not a training checkpoint: no progress in it")
         except CheckpointError as error:
             failures.append(f"{path.relative_to(run_dir)} cannot be read ({error.reason})")
             continue
