@@ -44,7 +44,8 @@
 #
 # **Two encoders.** The decoder is always the paper's (13 transposed convolutions, from
 # $D \times 1 \times 1$ back to $1 \times 128 \times 100$, BatchNorm, ReLU and Dropout2d,
-# tanh at the output). The encoder has two choices of front (`front`):
+# tanh at the output). The encoder has two choices of *input network*, the part that reads
+# the spectrogram before the bottleneck (the parameter `front`):
 #
 # * `"conv"`, **the paper's**: 13 convolutions (each conv, BatchNorm, ReLU; no padding;
 #   kernels (7,5) stride 2, (5,3) stride 2, three (5,3), eight (3,3)), from
@@ -60,7 +61,7 @@
 # $$s_i = \tanh\big(\mathrm{BN}(W h(S_i) + b)\big), \qquad W \in \mathbb{R}^{D \times 192},$$
 #
 #   with BN a batch normalisation. Only $W$, $b$, BN and the decoder learn. AV-Digits has
-#   three real people to learn from; the pretrained front brings the many it was trained
+#   three real people to learn from; the pretrained speech front brings the many it was trained
 #   on (`benchmarks/RESULTS.md`, "A pretrained speech front": held-out people's sounds go
 #   from about three in five to more than nine in ten imagined as the right digit).
 #
@@ -147,7 +148,7 @@ run = load_run(run_dir, device=device)
 # learns) and its frozen weights (the speech front's, when `front` is `"speech"`). Then the
 # code of one training step, as it ran: `ae_step` computes $\mathcal{L}_{\mathrm{AE}}$ with
 # `reconstruction_loss` and takes one optimiser step (with the speech front, the training
-# loop serves the frozen front's features $h(S_i)$, computed once, as `inputs`).
+# loop serves the frozen speech front's features $h(S_i)$, computed once, as `inputs`).
 
 # %%
 import inspect
