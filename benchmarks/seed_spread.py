@@ -66,7 +66,6 @@ def figures(report: Path) -> dict[str, float]:
                 "informativity"
             ]
             row["GAN Frechet distance"] = gan["frechet_distance"]
-    row["job minutes (steps run)"] = summary["wall_seconds"] / 60
     return row
 
 
