@@ -151,7 +151,8 @@ class FrontFeatureCache:
 
 
 def _names(keys: torch.Tensor) -> list[bytes]:
-    return [row.numpy().tobytes() for row in keys.long()]
+    """Each sound's key as bytes (a dict key), from one numpy view of the whole batch."""
+    return [row.tobytes() for row in keys.long().numpy()]
 
 
 _SHARED: dict[str, FrontFeatureCache] = {}
