@@ -323,7 +323,7 @@ for code in (flow_matching_loss, FlowTask.optimize_parameters, FlowDecoder.forwa
 
 # %%
 losses = ["d_loss", "g_adversarial", "g_pixel", "val_pixel_loss", "flow_loss", "val_flow_loss"]
-save_figure(viz.plot_curves(stats, losses, f"Training losses (recipe {config.recipe})"), "04_gan_losses",
+save_figure(viz.plot_curves(stats, losses, f"Training losses (recipe {config.recipe})"), "04_decoder_losses",
             config.figures_dir)
 plt.show()
 if "real_score" in stats:  # a GAN (a flow run has no discriminator)

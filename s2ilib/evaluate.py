@@ -65,7 +65,7 @@ from s2ilib.datasets.torch_data import to_unit_range
 from s2ilib.errors import S2IError
 from s2ilib.translate import draw_batches, encode, sound_keys
 
-SCHEMA = "s2i-evaluate/1"
+SCHEMA = "s2i-evaluate/2"  # 2: the decoder run under "decoder_run" (1: "gan_run")
 PSNR_CAP_DB = 100.0
 PRDC_K = 5  # neighbours of the precision/recall/density/coverage balls (Naeem et al. 2020)  # identical images have infinite PSNR; capped so that JSON stays valid
 BREAKDOWN_COLUMNS = ("voice_group", "language", "engine", "sex")
@@ -534,8 +534,9 @@ def _header(run, bank, data, sounds, settings: dict, filters: dict, skipped, own
     """What metrics.json records besides the metrics: runs, sounds, settings, ceilings."""
     return {
         "schema": SCHEMA,
-        "gan_run": str(run.run_dir),
-        "gan_step": getattr(run, "step", None),
+        "decoder_run": str(run.run_dir),
+        "decoder_kind": run.kind,  # "gan" or "flow"
+        "decoder_step": getattr(run, "step", None),
         "informativity_run": str(bank.run_dir),
         "data": str(data.root),
         "split": settings["split"],

@@ -442,6 +442,7 @@ def test_cli_train_informativity_and_evaluate_write_the_reports(tmp_path):
     result = json.loads((out / "metrics.json").read_text())
     assert result["schema"] == evaluate.SCHEMA and result["num_sounds"] == 24
     assert result["pairing"] == "record" and result["samples"] == 2
+    assert result["decoder_kind"] == "gan" and Path(result["decoder_run"]).is_dir()
     assert set(result["methods"]) == {"generator", "random_real", "nearest_neighbour", "real"}
     generator = result["methods"]["generator"]
     for key in (

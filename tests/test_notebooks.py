@@ -231,7 +231,7 @@ def test_whole_pipeline_smoke_run(tmp_path):
         "02_ae_reconstructions",
         "03_align_loss",
         "03_aligned_embedding_map",
-        "04_gan_losses",
+        "04_decoder_losses",
         "04_recipes_d_loss",
         "05_informativity_per_class",
         "06_gallery",

@@ -199,12 +199,12 @@ def clip_mode_for(data_root, mode: str = "auto") -> str:
 
 
 def front_for(data_root, front: str = "auto") -> str:
-    """The audio encoder's front (models.config.AUDIO_FRONTS) for a model of `data_root`:
-    `front` itself unless it is "auto"; then "speech" for AV-Digits (spoken words, its
-    spectrograms made by the workbook's own front end, which the pretrained speech front
-    reads them through: s2ilib.models.speech), else "conv" (the paper's encoder: the speech
-    front knows speech, and published spectrograms such as VEGAS's come from another front
-    end)."""
+    """The audio encoder's input network (models.config.AUDIO_FRONTS) for a model of
+    `data_root`: `front` itself unless it is "auto"; then "speech" for AV-Digits (spoken
+    words, its spectrograms made by the workbook's own front end, which the pretrained
+    speech front reads them through: s2ilib.models.speech), else "conv" (the paper's input
+    network: the speech front knows speech, and published spectrograms such as VEGAS's come
+    from another front end)."""
     from s2ilib.datasets.avdigits import is_avdigits
 
     if front != "auto":

@@ -153,7 +153,7 @@ class SpectrogramDataset(Dataset):
             self.inputs = self.inputs.to(device)
 
     def use_inputs(self, inputs: torch.Tensor | None) -> None:
-        """Serve `inputs` (one row per sound, in this set's order: a frozen front's features,
+        """Serve `inputs` (one row per sound, in this set's order: the frozen speech front's features,
         computed once) as a third part of every batch, beside the spectrograms (which stay:
         the autoencoder reconstructs them); None stops."""
         if inputs is not None and len(inputs) != len(self):

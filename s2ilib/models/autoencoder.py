@@ -82,7 +82,7 @@ class AudioEncoder(nn.Module):
     The embedding is the tanh bottleneck (in [-1, 1]; the paper), or, when the config has
     an alignment head, that head's output (see AlignmentHead). With the speech front
     (config.front "speech") `front` is the frozen pretrained network and `layers` the
-    trained projection after it; such an encoder also takes the front's features (B, 192)
+    trained projection after it; such an encoder also takes the speech front's features (B, 192)
     in place of spectrograms, which is how training stages serve them once computed
     (`front_features`): the front is frozen, so they never change. `load_pretrained`
     False leaves the speech front's weights empty, for a state dict to fill (loading a run).
@@ -106,7 +106,7 @@ class AudioEncoder(nn.Module):
 
     def bottleneck(self, spectrograms: torch.Tensor) -> torch.Tensor:
         """The autoencoder's own code (B, D) in [-1, 1], which the decoder reconstructs from;
-        a speech-front encoder also takes its front's features (B, 192) here."""
+        a speech-front encoder also takes the speech front's features (B, 192) here."""
         if self.front is not None:
             features = spectrograms if spectrograms.dim() == 2 else self.front(spectrograms)
             return self.layers(features)
@@ -116,7 +116,7 @@ class AudioEncoder(nn.Module):
 
     @torch.no_grad()
     def front_features(self, spectrograms: torch.Tensor) -> torch.Tensor:
-        """The frozen front's features (B, 192) of spectrograms (B, 1, bands, frames)."""
+        """The frozen speech front's features (B, 192) of spectrograms (B, 1, bands, frames)."""
         if self.front is None:
             raise TypeError("front_features: this encoder's conv front is trained, not frozen")
         return self.front(spectrograms)

@@ -223,6 +223,6 @@ class PooledSpeech(nn.Module):
         return cache.features(self, spectrograms, self.pool)
 
     def pool(self, spectrograms: torch.Tensor) -> torch.Tensor:
-        """The features computed: the front's windows, their mean and max."""
+        """The features computed: the speech front's windows, their mean and max."""
         windows = self.front(spectrograms)
         return torch.cat([windows.mean(1), windows.amax(1)], 1)

@@ -62,7 +62,7 @@ class AETask(BaseTask):
         self.train_set = SpectrogramDataset(
             data.split("train"), config.classes, config.limit_per_class, config.seed
         )
-        # A frozen front's features of the training sounds, computed once, are the encoder's
+        # A frozen speech front's features of the training sounds, computed once, are the encoder's
         # inputs; the spectrograms stay the reconstruction targets.
         self.train_set.use_inputs(
             frozen_front_features(self.autoencoder.encoder, self.train_set, device)

@@ -186,7 +186,7 @@ class AlignTask(BaseTask):
         self._serve_front_features()
 
     def _serve_front_features(self) -> None:
-        """With a frozen front, the training set serves its features of the sounds (computed
+        """With the frozen speech front, the training set serves its features of the sounds (computed
         once; the plan turned augmentation off) in place of the spectrograms."""
         encoder = self.autoencoder.encoder
         features = frozen_front_features(encoder, self.train_set.sounds, self.device)

@@ -87,7 +87,7 @@ class CeilingTask(BaseTask):
         self._serve_front_features()
 
     def _serve_front_features(self) -> None:
-        """With a frozen front, the training set serves its features of the sounds, computed
+        """With the frozen speech front, the training set serves its features of the sounds, computed
         once, as the classifier's inputs (the plan turned augmentation off)."""
         encoder = self.autoencoder.encoder
         self.train_set.use_inputs(frozen_front_features(encoder, self.train_set, self.device))

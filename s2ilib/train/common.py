@@ -86,7 +86,7 @@ def load_autoencoder_weights(autoencoder, checkpoint, allowed_missing, device) -
 @torch.no_grad()
 def sound_features(sounds, compute, batch_size: int, device) -> torch.Tensor:
     """(N, ...) `compute`d from each batch of a SpectrogramDataset's spectrograms, in its
-    order (a frozen encoder's embeddings, a frozen front's features)."""
+    order (a frozen encoder's embeddings, the frozen speech front's features)."""
     batches = (
         sounds.__getitems__(range(start, min(start + batch_size, len(sounds))))[0]
         for start in range(0, len(sounds), batch_size)
@@ -94,12 +94,12 @@ def sound_features(sounds, compute, batch_size: int, device) -> torch.Tensor:
     return torch.cat([compute(batch.to(device)) for batch in batches])
 
 
-FRONT_BATCH = 256  # sounds per forward pass when a frozen front's features are computed
+FRONT_BATCH = 256  # sounds per forward pass when the frozen speech front's features are computed
 
 
 def frozen_front_features(encoder, sounds, device, batch_size: int = FRONT_BATCH):
-    """The frozen front's features (N, 192) of a SpectrogramDataset's sounds (a speech-front
-    encoder: they never change, so a stage computes them once), or None (a conv front).
+    """The frozen speech front's features (N, 192) of a SpectrogramDataset's sounds (a speech-front
+    encoder: they never change, so a stage computes them once), or None (the conv input network).
     Returns a tensor (N, 192) or None."""
     if encoder.front is None:
         return None
@@ -107,9 +107,9 @@ def frozen_front_features(encoder, sounds, device, batch_size: int = FRONT_BATCH
 
 
 def without_augmentation_for_frozen_front(config, ae_models: dict):
-    """`config` with every augmentation off when the encoder's front is frozen (models
+    """`config` with every augmentation off when the encoder reads through the frozen speech front (models
     config "front": "speech"): such a stage trains on the front's features of the sounds as
-    they are, computed once (the front is slow on a CPU: computed in every step it would
+    they are, computed once (the speech front is slow on a CPU: computed in every step it would
     add many minutes to each stage; augmented copies computed once did not help people's
     voices: RESULTS.md, "A pretrained speech front")."""
     if ae_models.get("front", "conv") != "speech":

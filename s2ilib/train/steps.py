@@ -58,7 +58,7 @@ class AEStage:
 
 def ae_step(stage: AEStage, spectrograms: torch.Tensor, inputs=None) -> dict:
     """One SGD/Adam step of the autoencoder: MSE between the spectrograms and their
-    reconstruction from `inputs` (a frozen front's features of them; None: themselves)."""
+    reconstruction from `inputs` (the frozen speech front's features of them; None: themselves)."""
     with stage.autocast():
         reconstruction, _ = stage.autoencoder(spectrograms if inputs is None else inputs)
     loss = reconstruction_loss(reconstruction.float(), spectrograms)
