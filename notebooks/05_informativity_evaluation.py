@@ -127,7 +127,7 @@ from s2ilib.evaluate import compare_generators, evaluate_run, generator_row, hea
 from s2ilib.informativity import load_informativity
 from s2ilib.notebook import smoke_settings, write_step_outputs
 from s2ilib.viz import save_figure
-from s2ilib.report import ceiling_markdown, comparison_frame, format_tables, write_report
+from s2ilib.report import breakdown_frame, ceiling_markdown, comparison_frame, format_tables, write_report
 from s2ilib.runs import TRANSLATOR_KINDS, load_run
 from s2ilib.train.augment import augmentation_of_run
 from s2ilib.train.registry import train_ceiling, train_informativity
@@ -258,6 +258,31 @@ for column in ("language", "engine"):
 # decoder cannot close it. A bar well below its ceiling would point at the decoder. In the
 # language and engine figures, the intervals widen as `n` shrinks: with 20 sounds a bar's
 # interval spans twenty points or more, so compare only bars whose intervals do not overlap.
+
+# %% [markdown]
+# ### Per language, beside the ceiling
+#
+# The language figure as a table, with the supervised ceiling of the same sounds beside
+# each language: informativity and the ceiling in %, each with its 95% interval, sorted by
+# informativity (`s2ilib/report.py`, `breakdown_frame`). The pipeline's `summary.json`
+# carries the same numbers as the headline's `by_language` (and `by_voice_group`).
+
+# %%
+by_language = breakdown_frame(metrics, "language")
+display(by_language if len(by_language) else Markdown("*These sounds have no language column.*"))
+
+# %% [markdown]
+# **What to look for.** Read each row across, informativity against its own language's
+# ceiling, not against the other rows. Where informativity lies below the ceiling (the
+# intervals apart), the sounds of that language can be recognised but the images drawn for
+# them do not show the digit as often: the loss is in translating, in what the frozen
+# embedding passes on or in the decoder. Where it reaches the ceiling, the decoder draws
+# the digit as often as the sound can be heard at all: what is missing is in hearing (the
+# encoder and the voices it trained on), and a better decoder would not lift that row. A
+# low ceiling names a language whose words even the encoder trained with the labels tells
+# apart poorly. Rows of few sounds have wide intervals, so their place in the order says
+# little. An empty ceiling (`NaN`, `n/a`) means no ceiling run was given or trained
+# (`ceiling_epochs = 0`).
 
 # %% [markdown]
 # ## The two decoders in one table

@@ -69,6 +69,7 @@ SCHEMA = "s2i-evaluate/2"  # 2: the decoder run under "decoder_run" (1: "gan_run
 PSNR_CAP_DB = 100.0
 PRDC_K = 5  # neighbours of the precision/recall/density/coverage balls (Naeem et al. 2020)  # identical images have infinite PSNR; capped so that JSON stays valid
 BREAKDOWN_COLUMNS = ("voice_group", "language", "engine", "sex")
+HEADLINE_BREAKDOWNS = ("voice_group", "language")  # the headline's by_<column>, ceiling beside
 BASELINES = ("nearest_neighbour", "random_real", "real")
 FID_NOTE = (
     "Frechet distance is measured in the K-way informativity classifier's penultimate "
@@ -562,11 +563,18 @@ def _header(run, bank, data, sounds, settings: dict, filters: dict, skipped, own
 def headline(metrics_dict: dict) -> dict:
     """The figures a report leads with: the generator's informativity (95% CI), diversity,
     draw diversity, realism (Frechet distance, precision, recall, density, coverage), the
-    ceiling, and nearest-neighbour retrieval's informativity and Frechet distance beside."""
+    ceiling, nearest-neighbour retrieval's informativity and Frechet distance beside, and
+    per kind of voice and per language where the sounds have them ("by_voice_group",
+    "by_language": breakdown_with_ceiling)."""
     methods = metrics_dict["methods"]
     generator, retrieval = methods["generator"], methods.get("nearest_neighbour") or {}
     prdc, draws = generator.get("prdc") or {}, generator.get("draw_diversity") or {}
-    return voice_groups_headline(metrics_dict) | {
+    by_column = {
+        f"by_{column}": table
+        for column in HEADLINE_BREAKDOWNS
+        if (table := breakdown_with_ceiling(metrics_dict, column))
+    }
+    return by_column | {
         "informativity": generator["informativity"]["mean"],
         "informativity_ci": generator["informativity"]["ci"],
         "informativity_ceiling": (methods.get("real") or {}).get("informativity", {}).get("mean"),
@@ -582,26 +590,24 @@ def headline(metrics_dict: dict) -> dict:
     }
 
 
-def voice_groups_headline(metrics_dict: dict) -> dict:
-    """{"by_voice_group": {group: informativity, its CI, the ceiling and its CI, sounds}}
-    when the sounds have voice groups (AV-Digits), else {}."""
-    groups = metrics_dict.get("breakdown", {}).get("voice_group")
-    if not groups:
+def breakdown_with_ceiling(metrics_dict: dict, column: str) -> dict:
+    """{value: {"informativity", "informativity_ci", "ceiling", "ceiling_ci", "num_sounds"}}
+    per value of metadata `column` (the breakdown's informativity beside the supervised sound
+    ceiling's accuracy on the same sounds; None where the ceiling has no such value), or {}
+    when the sounds have no such column."""
+    entries = metrics_dict.get("breakdown", {}).get(column)
+    if not entries:
         return {}
-    ceiling = ((metrics_dict.get("sound_ceiling") or {}).get("breakdown") or {}).get(
-        "voice_group", {}
-    )
+    ceiling = ((metrics_dict.get("sound_ceiling") or {}).get("breakdown") or {}).get(column, {})
     return {
-        "by_voice_group": {
-            group: {
-                "informativity": entry["informativity"]["mean"],
-                "informativity_ci": entry["informativity"]["ci"],
-                "ceiling": ceiling.get(group, {}).get("accuracy"),
-                "ceiling_ci": ceiling.get(group, {}).get("ci"),
-                "num_sounds": entry["num_sounds"],
-            }
-            for group, entry in groups.items()
+        value: {
+            "informativity": entry["informativity"]["mean"],
+            "informativity_ci": entry["informativity"]["ci"],
+            "ceiling": ceiling.get(value, {}).get("accuracy"),
+            "ceiling_ci": ceiling.get(value, {}).get("ci"),
+            "num_sounds": entry["num_sounds"],
         }
+        for value, entry in entries.items()
     }
 
 

@@ -1,7 +1,8 @@
 """The evaluation's tables: Markdown and LaTeX from a metrics dict of s2ilib.evaluate.
 
 `format_tables(metrics)` gives both texts; `write_report(metrics, out_dir)` writes
-metrics.json, metrics.md and metrics.tex.
+metrics.json, metrics.md and metrics.tex; `printed_tables` is what `s2i evaluate` prints,
+`breakdown_frame` a per-language (or other column) table for the notebooks.
 """
 
 from __future__ import annotations
@@ -148,9 +149,9 @@ def imagination_rows(metrics_dict: dict) -> tuple[list[str], list[list[str]]]:
 
 def voice_group_rows(metrics_dict: dict) -> tuple[list[str], list[list[str]]]:
     """Per kind of voice: sounds, informativity [95% CI], the supervised ceiling [95% CI]."""
-    from s2ilib.evaluate import voice_groups_headline
+    from s2ilib.evaluate import breakdown_with_ceiling
 
-    groups = voice_groups_headline(metrics_dict).get("by_voice_group", {})
+    groups = breakdown_with_ceiling(metrics_dict, "voice_group")
     header = ["Voices", "Sounds", "Informativity % [95% CI]", "Sound ceiling % [95% CI]"]
     rows = [
         [group, str(entry["num_sounds"]), _interval(entry["informativity"], entry["informativity_ci"]),
@@ -164,9 +165,17 @@ def _interval(mean, ci) -> str:
     return _with_ci({"mean": mean, "ci": ci}) if mean is not None else "n/a"
 
 
+MAIN_TABLE = "Informativity, K-way accuracy and image metrics"
+PRINTED_BREAKDOWNS = ("language",)  # the breakdowns `s2i evaluate` prints beside MAIN_TABLE
+
+
+def _breakdown_title(column: str) -> str:
+    return f"Generator per {column}"
+
+
 def _tables(metrics_dict: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     tables = [
-        ("Informativity, K-way accuracy and image metrics", *summary_rows(metrics_dict)),
+        (MAIN_TABLE, *summary_rows(metrics_dict)),
         ("Imagination: variety and realism", *imagination_rows(metrics_dict)),
         (
             "By kind of voice: informativity and the supervised sound ceiling",
@@ -178,7 +187,7 @@ def _tables(metrics_dict: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     for column in metrics_dict.get("breakdown", {}):
         if column == "voice_group":
             continue  # its own table above, with the ceiling
-        tables.append((f"Generator per {column}", *breakdown_rows(metrics_dict, column)))
+        tables.append((_breakdown_title(column), *breakdown_rows(metrics_dict, column)))
     return [table for table in tables if table[2]]  # a table without rows says nothing
 
 
@@ -217,7 +226,7 @@ def format_tables(metrics_dict: dict) -> tuple[str, str]:
         ["% Tables of s2i evaluate; \\toprule etc. need \\usepackage{booktabs}", ""],
     )
     for title, header, rows in _tables(metrics_dict):
-        markdown += [f"### {title}", "", _markdown_table(header, rows), ""]
+        markdown += [_markdown_section(title, header, rows), ""]
         latex += [_latex_table(title, header, rows), ""]
     notes = _notes(metrics_dict)
     markdown += [f"- {note}" for note in notes]
@@ -227,6 +236,55 @@ def format_tables(metrics_dict: dict) -> tuple[str, str]:
         + ["\\end{itemize}"]
     )
     return "\n".join(markdown) + "\n", "\n".join(latex) + "\n"
+
+
+def printed_tables(metrics_dict: dict) -> str:
+    """The Markdown `s2i evaluate` prints: the main table and, where the sounds have a
+    language (a split of AV-Digits, a labels CSV with a language column), the generator per
+    language (PRINTED_BREAKDOWNS); metrics.md holds every table."""
+    wanted = {MAIN_TABLE, *(_breakdown_title(column) for column in PRINTED_BREAKDOWNS)}
+    sections = [_markdown_section(*table) for table in _tables(metrics_dict) if table[0] in wanted]
+    return "\n\n".join(sections) + "\n"
+
+
+def breakdown_frame(metrics_dict: dict, column: str):
+    """Informativity and the supervised sound ceiling (%) per value of metadata `column`,
+    each with its 95% interval, and the sounds, as a pandas table sorted by informativity
+    (highest first); empty when the sounds have no such column."""
+    import pandas as pd
+
+    from s2ilib.evaluate import breakdown_with_ceiling
+
+    def percent(value):
+        return None if value is None else round(100 * value, 1)
+
+    rows = {
+        value: {
+            "informativity %": percent(entry["informativity"]),
+            "informativity 95% CI": _ci_text(entry["informativity_ci"]),
+            "ceiling %": percent(entry["ceiling"]),
+            "ceiling 95% CI": _ci_text(entry["ceiling_ci"]),
+            "sounds": entry["num_sounds"],
+        }
+        for value, entry in breakdown_with_ceiling(metrics_dict, column).items()
+    }
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=BREAKDOWN_FRAME_COLUMNS)
+    frame.index.name = column
+    return frame.sort_values("informativity %", ascending=False, kind="stable")
+
+
+BREAKDOWN_FRAME_COLUMNS = [
+    "informativity %", "informativity 95% CI", "ceiling %", "ceiling 95% CI", "sounds",
+]  # fmt: skip
+
+
+def _ci_text(ci) -> str:
+    low, high = ci or (None, None)
+    return "n/a" if low is None or high is None else f"[{_percent(low)}, {_percent(high)}]"
+
+
+def _markdown_section(title: str, header: list[str], rows: list[list[str]]) -> str:
+    return f"### {title}\n\n{_markdown_table(header, rows)}"
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -486,9 +486,9 @@ def plot_imagined(spectrogram: np.ndarray, images: np.ndarray, title: str):
 def plot_voice_groups(metrics: dict):
     """Per kind of voice (human speakers, unseen synthetic voices, the held-out engine):
     informativity of the generated images beside the supervised sound ceiling, 95% CIs."""
-    from s2ilib.evaluate import voice_groups_headline
+    from s2ilib.evaluate import breakdown_with_ceiling
 
-    groups = voice_groups_headline(metrics).get("by_voice_group", {})
+    groups = breakdown_with_ceiling(metrics, "voice_group")
     bars = [
         (group, measure, entry[key], entry[f"{key}_ci"] or [np.nan, np.nan])
         for group, entry in groups.items()
@@ -511,3 +511,39 @@ def plot_voice_groups(metrics: dict):
     axis.set_title("By kind of voice: informativity and the supervised sound ceiling")
     figure.tight_layout()
     return figure
+
+
+LISTENING_PLAYER_WIDTH = "11em"  # narrow players, so that one row's engines fit a page
+
+
+def listening_grid(data: DataSet, picks: list[dict]) -> str:
+    """An HTML table of one clip per engine (columns) and language (rows): each an
+    IPython.display.Audio player of the clip's own file (an .ogg of a few kB, embedded as
+    base64) above its voice, the word said and its class; an empty cell: the engine has no
+    voice of that language. picks: datasets.sounds.clips_per_engine_and_language."""
+    import html
+
+    from IPython.display import Audio
+
+    from s2ilib.datasets.avdigits import audio_path
+    from s2ilib.datasets.avdigits_voices import LANGUAGE_NAMES
+
+    engines = sorted({pick["engine"] for pick in picks})
+    languages = sorted({pick["language"] for pick in picks})
+    cells = {}
+    for pick in picks:
+        audio = Audio(filename=str(audio_path(data.root, pick["file"])))
+        voice, word = html.escape(pick["voice"]), html.escape(pick["word"])
+        digit = html.escape(data.classes[pick["label"]])
+        cells[pick["engine"], pick["language"]] = (
+            f'<audio controls preload="none" style="width: {LISTENING_PLAYER_WIDTH}">'
+            f'<source src="{audio.src_attr()}" type="{audio.mimetype}"></audio>'
+            f"<br><small>{voice}: &ldquo;{word}&rdquo; ({digit})</small>"
+        )
+    head = "".join(f"<th>{html.escape(engine)}</th>" for engine in engines)
+    rows = []
+    for language in languages:
+        name = html.escape(f"{language} ({LANGUAGE_NAMES.get(language, language)})")
+        row = "".join(f"<td>{cells.get((engine, language), '')}</td>" for engine in engines)
+        rows.append(f"<tr><th>{name}</th>{row}</tr>")
+    return f"<table><tr><th>language \\ engine</th>{head}</tr>{''.join(rows)}</table>"

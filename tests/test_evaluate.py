@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -216,9 +217,15 @@ def test_grey_images_score_near_zero_and_samples_are_reported(mnist, bank):
     assert set(result["methods"]) == {"generator", "random_real", "nearest_neighbour", "real"}
     assert set(result["breakdown"]) == {"voice_group", "language", "engine"}
     assert result["breakdown"]["engine"]["pico"]["num_sounds"] == 250
-    markdown, latex = report.format_tables(evaluate._finite(result | _header(sounds)))
+    document = evaluate._finite(result | _header(sounds))
+    markdown, latex = report.format_tables(document)
     assert "Generator (mean of 3 draws)" in markdown and "| Chance |" in markdown
     assert "\\begin{tabular}" in latex and "Generator per engine" in latex
+    # `s2i evaluate` prints the main table and the one per language, not the others
+    printed = report.printed_tables(document)
+    assert printed.startswith("### Informativity, K-way accuracy and image metrics\n")
+    assert "### Generator per language" in printed and "per engine" not in printed
+    assert "| en | 375 |" in printed and "| es | 375 |" in printed
 
 
 def _header(sounds) -> dict:
@@ -462,7 +469,10 @@ def test_cli_train_informativity_and_evaluate_write_the_reports(tmp_path):
     assert (out / "metrics.md").read_text().startswith("### Informativity")
     assert "\\toprule" in (out / "metrics.tex").read_text()
     own_sounds = _write_tones(tmp_path / "mine", ["disc", "0"])
-    _s2i(
+    (own_sounds / "labels.csv").write_text(  # with a language column: reported per language
+        "file,label,language\ntone_a.wav,disc,en\ntone_b.wav,0,\nbroken.wav,0,es\n"
+    )
+    done = _s2i(
         "evaluate", "--gan", str(gan_run), "--informativity", str(informativity_run),
         "--data", str(data), "--out", str(tmp_path / "mine_eval"), "--bootstrap", "20",
         "--audio-dir", str(own_sounds), "--labels", str(own_sounds / "labels.csv"),
@@ -473,6 +483,14 @@ def test_cli_train_informativity_and_evaluate_write_the_reports(tmp_path):
     assert mine["pairing"] == "none"  # own recordings have no frame: pixel metrics n/a
     assert mine["sounds"].endswith("(loudest clips)")  # not AV-Digits: the loudest second
     assert [Path(s["file"]).name for s in mine["skipped_files"]] == ["broken.wav"]
+    by_language = mine["breakdown"]["language"]
+    assert {value: entry["num_sounds"] for value, entry in by_language.items()} == {
+        "en": 1, "unknown": 1,
+    }  # fmt: skip
+    assert set(by_language["en"]["informativity"]) == {"mean", "ci"}
+    table = done.stdout.split("### Generator per language")[1]
+    assert re.search(r"^\| en \| 1 \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|", table, re.MULTILINE)
+    assert re.search(r"^\| unknown \| 1 \| ", table, re.MULTILINE)
 
 
 def test_an_informativity_run_from_before_the_engine_still_loads(bank_run, tmp_path):

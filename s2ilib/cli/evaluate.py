@@ -63,7 +63,11 @@ def register(subparsers):
     evaluate.add_argument("--engines", nargs="+", help="keep only these engines (e.g. pico flite)")
     evaluate.add_argument("--audio-dir", help="score your own audio files from this folder instead")
     evaluate.add_argument(
-        "--labels", help="CSV 'file,label' for --audio-dir (label: class name or 0-based index)"
+        "--labels",
+        help="UTF-8 CSV for --audio-dir, header 'file,label' (label: class name or 0-based "
+        "index), optionally more columns named language, voice, engine, speaker, sex, kind or "
+        "voice_group (an empty cell: 'unknown'); metrics.md then breaks informativity down "
+        "by language, engine, sex and voice_group, and the table per language is printed",
     )
     add_clip_mode_argument(evaluate, "--clip-mode", "--audio-dir file")
     evaluate.add_argument("--no-baselines", action="store_true", help="skip the baselines")
@@ -118,7 +122,7 @@ def check_evaluate_arguments(args) -> None:
 
 def run_evaluate(args) -> int:
     from s2ilib.evaluate import evaluate_run
-    from s2ilib.report import format_tables, write_report
+    from s2ilib.report import printed_tables, write_report
 
     check_evaluate_arguments(args)
     result = evaluate_run(
@@ -146,6 +150,6 @@ def run_evaluate(args) -> int:
         print(f"skipped {skipped['file']}: {skipped['reason']}", file=sys.stderr)
     for note in result.get("input_notes", []):
         print(f"warning: {note}", file=sys.stderr)
-    sys.stdout.write(format_tables(result)[0].split("\n\n### ")[0] + "\n")
+    sys.stdout.write(printed_tables(result))
     sys.stdout.write(f"metrics: {paths['json'].resolve()}\n")
     return 0

@@ -102,12 +102,18 @@ def _matching(data, records: RecordSet, split: str, column: str, wanted) -> np.n
     return np.isin(values, list(wanted))
 
 
-def read_labels_csv(path, classes: list[str]) -> tuple[list[tuple[int, str, int]], list[str]]:
-    """(rows (line, file, class index), notes) of a `file,label` CSV; label = class name or
-    0-based index. UTF-8, with or without the byte-order mark spreadsheets write.
+def read_labels_csv(path, classes: list[str]) -> tuple[list[tuple], list[str]]:
+    """(rows (line, file, class index, metadata), notes) of a labels CSV; UTF-8, with or
+    without the byte-order mark spreadsheets write.
 
-    A file listed twice with different labels is refused (which label is meant cannot be
-    guessed); listed again with the same label it is kept once, with a note: a repeated line
+    The header is `file,label` (label = class name or 0-based index), optionally followed by
+    metadata columns named in METADATA_COLUMNS (e.g. `file,label,language,engine`); each
+    row's metadata is {column: value}, an empty value read as UNKNOWN_VALUE. Other columns
+    are not read (a note names them). A row with more values than the header names, or
+    with no cell for a metadata column, is refused with its line.
+
+    A file listed twice with different labels (or metadata) is refused (which is meant
+    cannot be guessed); listed again the same it is kept once, with a note: a repeated line
     (a copy-paste in a spreadsheet) means nothing else, and counting it twice would weigh
     that recording double in every metric.
     """
@@ -116,18 +122,50 @@ def read_labels_csv(path, classes: list[str]) -> tuple[list[tuple[int, str, int]
         kind = "not a regular file" if path.exists() else "no such labels file"
         raise S2IError(f"{path}: {kind} (expected a CSV 'file,label')")
     rows = _csv_rows(path)
-    if not rows or [cell.strip().lower() for cell in rows[0][:2]] != ["file", "label"]:
-        first = rows[0] if rows else "nothing (an empty file)"
+    if not rows or [cell.strip().lower() for cell in rows[0][1][:2]] != ["file", "label"]:
+        first = rows[0][1] if rows else "nothing (an empty file)"
         raise S2IError(f"{path}: expected a header line 'file,label', found {first}")
+    header = rows[0][1]
+    columns, notes = _metadata_columns(path, header)
     parsed = []
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in rows[1:]:
         if any(cell.strip() for cell in row):
-            parsed.append(_labels_row(path, line, row, classes))
-    return _without_repeats(path, parsed, classes)
+            parsed.append(_labels_row(path, line, row, classes, (header, columns)))
+    kept, repeat_notes = _without_repeats(path, parsed, classes)
+    return kept, notes + repeat_notes
 
 
-def _csv_rows(path: Path) -> list[list[str]]:
-    """The rows of a CSV file decoded as UTF-8 (a leading byte-order mark dropped)."""
+UNKNOWN_VALUE = "unknown"  # an empty metadata cell of a labels CSV
+MAX_METADATA_CHARS = 64  # longer is a shifted column or a sentence, not a language or voice
+
+
+def _metadata_columns(path: Path, header: list[str]) -> tuple[dict[str, int], list[str]]:
+    """({metadata column: its position}, notes) of a labels CSV's header after `file,label`;
+    a metadata column named twice is refused, other names are noted as not read."""
+    columns, ignored = {}, []
+    for position, cell in enumerate(header[2:], start=2):
+        name = cell.strip().lower()
+        if name in columns:
+            raise S2IError(
+                f"{path}, line 1: column {name!r} is named twice (columns "
+                f"{columns[name] + 1} and {position + 1}); keep one"
+            )
+        if name in METADATA_COLUMNS:
+            columns[name] = position
+        elif name:
+            ignored.append(cell.strip())
+    notes = []
+    if ignored:
+        notes.append(
+            f"{path}: column(s) {', '.join(map(repr, ignored))} not read (read beside "
+            f"file,label: {', '.join(METADATA_COLUMNS)})"
+        )
+    return columns, notes
+
+
+def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """(line where it starts, cells) of each row of a CSV file decoded as UTF-8 (a leading
+    byte-order mark dropped); a quoted cell may span lines, so rows and lines can differ."""
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
@@ -138,14 +176,20 @@ def _csv_rows(path: Path) -> list[list[str]]:
             "UTF-8 text; save it as UTF-8 (in a spreadsheet: 'CSV UTF-8')"
         ) from None
     reader = csv.reader(io.StringIO(text, newline=""))
+    rows, last_line = [], 0
     try:
-        return list(reader)
+        for row in reader:
+            rows.append((last_line + 1, row))
+            last_line = reader.line_num
     except csv.Error as error:
         raise S2IError(f"{path}, line {reader.line_num}: not a readable CSV ({error})") from None
+    return rows
 
 
-def _labels_row(path: Path, line: int, row: list[str], classes: list[str]) -> tuple:
-    """(line, file, class index) of one row of a labels CSV, or S2IError naming the line."""
+def _labels_row(path: Path, line: int, row: list[str], classes: list[str], layout) -> tuple:
+    """(line, file, class index, metadata) of one row of a labels CSV, or S2IError naming
+    the line. layout: (the header's cells, {metadata column: position})."""
+    header, columns = layout
     if len(row) < 2 or not row[0].strip():
         raise S2IError(f"{path}, line {line}: expected 'file,label', got {row}")
     file_name, label = row[0].strip(), row[1].strip()
@@ -158,27 +202,66 @@ def _labels_row(path: Path, line: int, row: list[str], classes: list[str]) -> tu
             f"{path}, line {line}: label {label!r} is not a class "
             f"(expected one of {classes} or an index 0..{len(classes) - 1})"
         )
-    return line, file_name, index
+    return line, file_name, index, _metadata_of_row(path, line, row, header, columns)
+
+
+def _metadata_of_row(path: Path, line: int, row: list[str], header, columns) -> dict[str, str]:
+    """{column: value} of one labels CSV row (empty: UNKNOWN_VALUE), checked: no values
+    beyond the header's columns, a cell for every metadata column, printable short names."""
+    names = ",".join(cell.strip() for cell in header)
+    if any(cell.strip() for cell in row[len(header) :]):
+        raise S2IError(
+            f"{path}, line {line}: {len(row)} values, the header names {len(header)} "
+            f"({names}); is a value shifted by a stray comma?"
+        )
+    metadata = {}
+    for column, position in columns.items():
+        if position >= len(row):
+            raise S2IError(
+                f"{path}, line {line}: no {column} value ({len(row)} values, the header names "
+                f"{len(header)}: {names}); leave the cell empty for {UNKNOWN_VALUE!r}"
+            )
+        value = row[position].strip()
+        if not value.isprintable():
+            raise S2IError(
+                f"{path}, line {line}: {column} {value!r} holds a line break, tab or other "
+                "control character; expected a name such as 'en'"
+            )
+        if len(value) > MAX_METADATA_CHARS:
+            raise S2IError(
+                f"{path}, line {line}: {column} {value[:20]!r}... is {len(value)} characters "
+                f"long (at most {MAX_METADATA_CHARS}: a name such as 'en', not a sentence)"
+            )
+        metadata[column] = value or UNKNOWN_VALUE
+    return metadata
 
 
 def _without_repeats(path: Path, rows: list[tuple], classes) -> tuple[list[tuple], list[str]]:
-    """Rows with each file once, and a note per file listed again with its label; a file
-    listed with two labels is refused, naming both lines."""
+    """Rows with each file once, and a note per file listed again as it was; a file listed
+    with two labels, or two values of a metadata column, is refused, naming both lines."""
     first: dict[str, tuple] = {}
     repeats: dict[str, list[int]] = {}
     for row in rows:
-        line, file_name, index = row
+        line, file_name, index, metadata = row
         key = os.path.normpath(file_name)
         if key not in first:
             first[key] = row
-        elif first[key][2] != index:
+            continue
+        first_line, _, first_index, first_metadata = first[key]
+        if first_index != index:
             raise S2IError(
-                f"{path}: {file_name} is listed with two labels, {classes[first[key][2]]!r} on "
-                f"line {first[key][0]} and {classes[index]!r} on line {line}; keep one line "
+                f"{path}: {file_name} is listed with two labels, {classes[first_index]!r} on "
+                f"line {first_line} and {classes[index]!r} on line {line}; keep one line "
                 "per file"
             )
-        else:
-            repeats.setdefault(key, [first[key][0]]).append(line)
+        for column, value in metadata.items():
+            if first_metadata[column] != value:
+                raise S2IError(
+                    f"{path}: {file_name} is listed with two values of {column}, "
+                    f"{first_metadata[column]!r} on line {first_line} and {value!r} on line "
+                    f"{line}; keep one line per file"
+                )
+        repeats.setdefault(key, [first_line]).append(line)
     notes = [
         f"{path}: {first[key][1]} is listed {len(lines)} times with the same label (lines "
         f"{', '.join(map(str, lines))}); scored once"
@@ -233,14 +316,14 @@ def sounds_from_audio_dir(
         raise S2IError(
             f"{labels_csv}: lists no files (expected lines 'file,label' below its header)"
         )
-    paths = [audio_dir / file_name for _, file_name, _ in listed]
+    paths = [audio_dir / file_name for _, file_name, _, _ in listed]
     notes += unlisted_audio_note(audio_dir, paths, labels_csv)
     spectrograms, readable, failures, _ = load_clips(paths, mode=mode)
     read = {str(path) for path in readable}
     kept = [row for row, path in zip(listed, paths, strict=True) if str(path) in read]
     skipped = [
         {"file": str(path), "line": line, "reason": failures.get(str(path), "no such file")}
-        for (line, _, _), path in zip(listed, paths, strict=True)
+        for (line, _, _, _), path in zip(listed, paths, strict=True)
         if str(path) not in read
     ]
     if not kept:
@@ -249,9 +332,12 @@ def sounds_from_audio_dir(
             f"{labels_csv}: none of the {len(skipped)} listed audio files could be read{example}"
         )
     sounds = SoundSet(
-        names=np.array([file_name for _, file_name, _ in kept]),
-        labels=np.array([label for _, _, label in kept], np.int64),
+        names=np.array([file_name for _, file_name, _, _ in kept]),
+        labels=np.array([label for _, _, label, _ in kept], np.int64),
         spectrograms=spectrograms,
+        extra={  # the CSV's metadata columns, for the evaluation's breakdowns
+            column: np.array([metadata[column] for *_, metadata in kept]) for column in kept[0][3]
+        },
         source=f"{audio_dir} ({mode} clips)",
         notes=notes,
     )
@@ -312,6 +398,37 @@ def examples_by_voice_kind(records, count: int = 6, seed: int = 0) -> np.ndarray
     _, first_of_language = np.unique(languages[synthetic], return_index=True)
     varied = synthetic[rng.permutation(first_of_language)]  # one per language, random order
     return np.concatenate([humans, varied[: count - len(humans)]]).astype(np.int64)
+
+
+def clips_per_engine_and_language(data, seed: int = 0) -> list[dict]:
+    """One clip of each (engine, language) pair of a data set's sounds, all splits together
+    (AV-Digits): a random one of the pair's clips (`seed`), sorted by engine, then language.
+
+    Returns [{"engine", "language", "voice", "word", "file", "split", "label"}] (`word`: the
+    word as the voice says it, `label`: its class index); `file` is the clip's
+    listenable file relative to the data set's root (datasets.avdigits.audio_path).
+    """
+    needed = ("engine", "language", "voice", "word", "file")
+    columns = {name: [] for name in (*needed, "split", "label")}
+    for split, records in data.sounds.items():
+        missing = [name for name in needed if name not in records.extra]
+        if missing:
+            raise S2IError(
+                f"{data.root}: the {split} sounds have no {', '.join(missing)} column (AV-Digits "
+                "has them: its manifest.csv)"
+            )
+        for name in needed:
+            columns[name].append(np.asarray(records.extra[name]).astype(str))
+        columns["split"].append(np.full(len(records), split))
+        columns["label"].append(np.asarray(records.labels, np.int64))
+    every = {name: np.concatenate(parts) for name, parts in columns.items()}
+    rng = np.random.default_rng(seed)
+    picks = []
+    for engine, language in sorted(set(zip(every["engine"], every["language"], strict=True))):
+        members = np.flatnonzero((every["engine"] == engine) & (every["language"] == language))
+        chosen = members[rng.integers(len(members))]
+        picks.append({name: every[name][chosen].item() for name in every})
+    return picks
 
 
 def speakers_by_split(data) -> dict[str, list[str]]:
