@@ -68,7 +68,7 @@ config
 
 # %%
 import matplotlib.pyplot as plt
-from IPython.display import Audio, Markdown, display
+from IPython.display import HTML, Audio, Markdown, display
 
 from s2ilib import viz
 from s2ilib.audio import SAMPLE_RATE, load_audio
@@ -191,6 +191,38 @@ if dataset.kind == "avdigits":
         display(Audio(load_audio(clip), rate=SAMPLE_RATE))
 
 # %% [markdown]
+# ## One voice per engine and language
+#
+# Every pair of speech engine and language in AV-Digits, all splits together, with one
+# clip each: a random clip of the pair, so a random voice of it saying a random digit
+# (`seed`; `s2ilib/datasets/sounds.py`, `clips_per_engine_and_language`). Rows are
+# languages, columns engines (`fsdd`: the recorded people); an empty cell is an engine
+# with no voice of that language. Under each player: the voice, the word it was given to
+# say, and its digit. The players hold the clips' own Ogg Vorbis files, a few kB each, embedded
+# in the notebook (the line above the table gives the total); a browser that cannot play
+# Ogg shows players that stay silent.
+
+# %%
+if dataset.kind == "avdigits":
+    picks = sounds.clips_per_engine_and_language(dataset, seed=config.seed)
+    grid = viz.listening_grid(dataset, picks)
+    print(f"{len(picks)} clips (engine, language), {len(grid) / 1e3:.0f} kB with the audio embedded")
+    display(HTML(grid))
+
+# %% [markdown]
+# **What to listen for.** Along a row, one language from every engine that speaks it:
+# voices that differ in pitch, speed and how natural they sound (espeak-ng makes its voices
+# by formant synthesis, the other engines build theirs from recordings of people, and
+# `fsdd` is people). Down a column, one engine through its languages: the word for a digit
+# changes with the language while the engine's timbre stays. To hear the digit, the encoder
+# therefore has to learn several words for each digit and set the voice aside; a language
+# with few voices in training gives it few examples of its words (notebook 05 reports
+# informativity and the supervised ceiling per language). The `pico` column is the engine
+# held out of training, heard only in the test split. A warning sign would be a clip that
+# is silent, cut off, or another word than the one written under it: a failed synthesis
+# that the build's word check let through.
+
+# %% [markdown]
 # ## Mean spectrum per class
 #
 # Time-averaged grey level per mel band, $\bar S_c[m] = \operatorname{mean}_{i \in c,\, t} S_i[m, t]$
@@ -260,6 +292,9 @@ else:
 #    default, quiet background noise is no longer black and the whole image is brighter.
 # 4. Point `vegas_dir` at unpacked VEGAS spectrograms (`s2i vegas`) if the section was
 #    skipped, and compare the two mean-spectrum figures.
+# 5. With `seed = 1` the grid of one voice per engine and language draws another clip for
+#    each pair (another digit, often another voice); its cells stay the same, since every
+#    pair of engine and language has clips.
 
 # %%
 write_step_outputs(config.report_dir, "01_data_exploration", {
