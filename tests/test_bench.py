@@ -39,6 +39,7 @@ def positive_numbers(tree) -> list[float]:
     return []
 
 
+@pytest.mark.slow  # a benchmark script end to end: the slow set runs it
 def test_bench_train_reports_both_modes_and_mfu(tmp_path):
     out = tmp_path / "train.json"
     result = s2i_bench(

@@ -424,6 +424,7 @@ def test_a_recall_vote_takes_the_class_most_neighbours_weigh_for_and_its_nearest
         FlowConfig(recall_neighbours=0)
 
 
+@pytest.mark.slow  # a benchmark script end to end: the slow set runs it
 def test_the_informativity_bound_script_reads_the_embedding_every_way(tiny_flow_run, tmp_path):
     """benchmarks/informativity_bound.py on a trained flow run: every read-out, the redraw's
     kept class and the recall by vote, scored beside retrieval."""

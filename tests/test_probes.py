@@ -54,6 +54,7 @@ def test_supervised_ceiling_learns_and_leaves_the_encoder_alone(tmp_path):
         assert torch.equal(value, before[key]), key
 
 
+@pytest.mark.slow  # a benchmark script end to end: the slow set runs it
 def test_audio_ceiling_script_on_an_ae_run(tmp_path):
     from s2ilib.train.config import AETrainConfig
     from s2ilib.train.registry import train_autoencoder

@@ -90,6 +90,7 @@ def test_without_openwakeword_the_error_says_what_to_install(monkeypatch):
         openwakeword_models()
 
 
+@pytest.mark.slow  # a benchmark script end to end: the slow set runs it
 def test_the_speech_front_script_compares_it_with_a_runs_encoder(tiny_ae_run):
     """benchmarks/speech_front.py on the shipped set: both feature extractors, both
     read-outs, every kind of voice, and the throughput."""
