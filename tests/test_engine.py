@@ -39,6 +39,7 @@ def small_ae_run(workdir) -> object:  # noqa: F811
                         "--desc", "small", cwd=workdir))  # fmt: skip
 
 
+@pytest.mark.slow  # the same engine resume as the AE, align and flow kills in the gate
 def test_killed_informativity_run_resumes_to_identical_classifiers(workdir):  # noqa: F811
     reference = run_path(s2i(*INFORMATIVITY_ARGS, "--desc", "reference", cwd=workdir))
     killed = kill_after_checkpoint((*INFORMATIVITY_ARGS, "--desc", "killed"), workdir, 4, 15)
@@ -55,6 +56,7 @@ def test_killed_informativity_run_resumes_to_identical_classifiers(workdir):  # 
     assert [row["epoch"] for row in epochs] == [1, 2, 3]  # one model-selection row per epoch
 
 
+@pytest.mark.slow  # the same engine resume as the AE, align and flow kills in the gate
 def test_killed_ceiling_run_resumes_to_identical_weights(workdir, small_ae_run):  # noqa: F811
     args = ("train-ceiling", "--ae-run", small_ae_run, "--data", "data", "--split", "val",
             "--steps", 12, "--batch-size", 8, "--checkpoint-every", 2, "--keep-checkpoints")  # fmt: skip
