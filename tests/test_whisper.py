@@ -160,19 +160,20 @@ def _clips(count: int) -> tuple[torch.Tensor, torch.Tensor]:
 @needs_packages
 def test_the_images_log_mel_is_whispers_log_mel_of_the_audio(one_torch_thread):
     """Re-binned from the 8-bit images, the log-mel is Whisper's own on the audio where the
-    image holds it (the top 45 dB above -50 dB re full scale: within 0.1, i.e. 4 dB, on
-    average); overall (the images' silence included: black pixels say only "below -50
-    dB") closer than other clips'."""
+    image surely holds it (log10 power from -1 to 3.5: within 0.1, i.e. 4 dB, on average), far
+    from another clip's there. (Below, a black pixel says only "below -50 dB".)"""
     waves, images = _clips(3)
     front = W.WhisperFront()
     with torch.no_grad():
         mine, theirs = front.log_mel(images), front.encoder.log_mel(waves)
     assert mine.shape == theirs.shape == (3, 80, 100)
-    held = (theirs > 0.75) & (theirs < 1.875)  # -50 to -5 dB re full scale
+    # Whisper's bands sum their bins (the workbook's average them): these cells lie some
+    # 15 dB above the image's floor and below its ceiling.
+    held = (theirs > 0.75) & (theirs < 1.875)
+    assert held.any((1, 2)).all()
     assert (mine - theirs)[held].abs().mean() < 0.1
-    same = (mine - theirs).abs().mean((1, 2))
-    others = (mine - theirs.roll(1, 0)).abs().mean((1, 2))
-    assert (same < 0.45).all() and same.mean() < others.mean() - 0.05, (same, others)
+    others = (mine.roll(1, 0) - theirs)[held].abs().mean()
+    assert others > 3 * (mine - theirs)[held].abs().mean(), others
 
 
 @needs_packages
@@ -184,7 +185,7 @@ def test_the_pooled_front_is_1024_numbers_and_keyed_by_the_weights_sha(one_torch
     assert features.shape == (2, W.WHISPER_FEATURES)
     key = front_key(pooled, (1, 128, 100))
     assert key == front_key(W.PooledWhisper(W.WhisperFront()), (1, 128, 100))
-    assert key != front_key(W.PooledWhisper(W.WhisperFront(black_db=10.0)), (1, 128, 100))
+    assert key != front_key(W.PooledWhisper(W.WhisperFront(black_db=20.0)), (1, 128, 100))
     assert WHISPER_SHA256 in pooled.fingerprint()
 
 
