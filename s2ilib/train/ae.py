@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -74,12 +75,14 @@ class AETask(BaseTask):
     @classmethod
     def plan(cls, config: AETrainConfig) -> RunPlan:
         from s2ilib.models import preset
+        from s2ilib.models.config import config_dict
 
         config = config.updated({"data": resolve_data(config.data)})
         presets = preset(config.preset, config.embedding_dim)
-        autoencoder = presets.as_dict()["autoencoder"] | {"front": config.front}
+        # config_dict: the whisper front's weights' sha256 is recorded (front_weights)
+        autoencoder = config_dict(replace(presets.autoencoder, front=config.front))
         run_config = {"data": config.data, "models": {"autoencoder": autoencoder}}
-        front = "-speech" if config.front == "speech" else ""
+        front = "" if config.front == "conv" else f"-{config.front}"
         desc = f"{Path(config.data).name}-{config.preset}-d{config.embedding_dim}{front}"
         return RunPlan(config, run_config, desc)
 

@@ -98,21 +98,21 @@ FRONT_BATCH = 256  # sounds per forward pass when the frozen speech front's feat
 
 
 def frozen_front_features(encoder, sounds, device, batch_size: int = FRONT_BATCH):
-    """The frozen speech front's features (N, 192) of a SpectrogramDataset's sounds (a speech-front
-    encoder: they never change, so a stage computes them once), or None (the conv input network).
-    Returns a tensor (N, 192) or None."""
+    """The frozen front's pooled features (N, F) of a SpectrogramDataset's sounds (a speech- or
+    whisper-front encoder: they never change, so a stage computes them once), or None (the
+    conv input network)."""
     if encoder.front is None:
         return None
     return sound_features(sounds, encoder.front_features, batch_size, device)
 
 
 def without_augmentation_for_frozen_front(config, ae_models: dict):
-    """`config` with every augmentation off when the encoder reads through the frozen speech front (models
-    config "front": "speech"): such a stage trains on the front's features of the sounds as
+    """`config` with every augmentation off when the encoder reads through a frozen front (models
+    config "front": "speech" or "whisper"): such a stage trains on the front's features of the sounds as
     they are, computed once (the speech front is slow on a CPU: computed in every step it would
     add many minutes to each stage; augmented copies computed once did not help people's
     voices: RESULTS.md, "A pretrained speech front")."""
-    if ae_models.get("front", "conv") != "speech":
+    if ae_models.get("front", "conv") == "conv":
         return config
     return config.updated({name: 0 for name in AUGMENT_FIELDS})
 

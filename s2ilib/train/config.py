@@ -172,7 +172,8 @@ class AETrainConfig(StageConfig):
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas (when optimizer = "adam")
     # The encoder's input network (models.config.AUDIO_FRONTS): "conv", the paper's convs, or
     # "speech", Google's pretrained speech_embedding, frozen, and a trained projection
-    # (s2ilib.models.speech; the main job's, for voices it never heard: RESULTS.md).
+    # (s2ilib.models.speech; the main job's, for voices it never heard: RESULTS.md), or
+    # "whisper", Whisper-base's encoder, frozen, and the same projection (models.whisper).
     front: str = "conv"
 
     NUMBERS: ClassVar[dict[str, Bounds]] = {"lr": POSITIVE, "momentum": DECAY, "betas": DECAY}
