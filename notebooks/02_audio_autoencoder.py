@@ -64,6 +64,12 @@
 #   three real people to learn from; the pretrained speech front brings the many it was trained
 #   on (`benchmarks/RESULTS.md`, "A pretrained speech front": held-out people's sounds go
 #   from about three in five to more than nine in ten imagined as the right digit).
+# * `"whisper"` (**beyond the paper**, an option): OpenAI's multilingual Whisper-base encoder,
+#   frozen, read from the same spectrograms; its 50 frames' mean and maximum make
+#   $h(S_i) \in \mathbb{R}^{1024}$ and the same trained layer follows. From the audio files it
+#   hears more languages and voices than the speech front, but from these 8-bit images, whose
+#   floor hides all below -50 dB, only as well (`benchmarks/RESULTS.md`, "The whisper front
+#   reads the 8-bit images").
 #
 # **The paper's numbers beside ours.** The paper publishes the architecture and training
 # settings, not a reconstruction error or a probe of the embedding; this notebook's
@@ -90,7 +96,7 @@ data = ""  # data set folder; empty: the shipped AV-Digits
 preset = "demo"  # "tiny" (tests), "demo" (2-core CPU, minutes), "paper" (the authors' networks)
 ae_run = ""  # an existing AE run directory to load instead of training; empty: train
 embedding_dim = 512  # D, the audio embedding width (paper: 128..2048)
-front = "auto"  # "speech": a pretrained speech front, frozen; "conv": the paper's encoder; "auto": speech for AV-Digits
+front = "auto"  # "speech": a pretrained speech front, frozen; "whisper": Whisper-base's encoder, frozen; "conv": the paper's encoder; "auto": speech for AV-Digits
 num_epochs = 36  # passes over the training sounds (its time: benchmarks/RESULTS.md, the main job)
 batch_size = 64  # the authors' batch size
 optimizer = "adam"  # "sgd" (the authors': lr 0.05, momentum 0.9) or "adam"
