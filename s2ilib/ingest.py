@@ -319,7 +319,8 @@ def list_videos(video_dir) -> tuple[list[str], list[tuple[str, Path]]]:
     """Class folder names (sorted) and every file under them as (class name, path), sorted."""
     video_dir = Path(video_dir)
     if not video_dir.is_dir():
-        raise S2IError(f"{video_dir}: no such folder (expected one sub-folder per class)")
+        kind = "not a folder" if video_dir.exists() else "no such folder"
+        raise S2IError(f"{video_dir}: {kind} (expected one sub-folder per class)")
     classes = sorted(p.name for p in video_dir.iterdir() if p.is_dir() and not _hidden(p))
     if not classes:
         raise S2IError(f"{video_dir}: no class sub-folders (expected VIDEO_DIR/<class>/<video>)")

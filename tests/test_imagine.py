@@ -86,6 +86,7 @@ def test_imagine_needs_a_gan_or_flow_run(tiny_gan_run, tmp_path):
     ae_run = json.loads((tiny_gan_run / "config.json").read_text())["ae_run"]
     result = _s2i("imagine", _sounds(tmp_path / "s")[0], "--run", ae_run, "--out", tmp_path / "o")
     assert result.returncode == 2 and "not a 'gan' or 'flow' run" in result.stderr
+    assert not (tmp_path / "o").exists()  # a refused run leaves no empty --out behind
 
 
 def test_imagine_never_overwrites_and_refuses_a_file_as_out(tiny_gan_run, tmp_path):

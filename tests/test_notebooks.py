@@ -241,6 +241,7 @@ def test_whole_pipeline_smoke_run(tmp_path):
         assert {f"{name}.png", f"{name}.pdf"} <= figures
 
 
+@pytest.mark.slow  # test_pipeline_safety keeps a failing step and its resume in the gate
 def test_pipeline_failure_keeps_work_and_resume_skips_done_steps(tmp_path):
     first = _pipeline(tmp_path, "--steps", "01_data_exploration")
     assert "wall_seconds" in first.stdout

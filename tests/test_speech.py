@@ -208,6 +208,7 @@ def test_a_speech_front_run_loads_and_translates_without_openwakeword(speech_ae_
     assert np.unique(outputs["with"]["embeddings"].round(4), axis=0).shape[0] == 3
 
 
+@pytest.mark.slow  # the speech front through train-ae/align/resume; its loading and cache tests stay in the gate
 def test_speech_front_runs_train_align_and_resume_through_the_cli(speech_workdir, speech_ae_run):
     """`s2i train-ae --front speech`, then its alignment: the run configs say so, the
     augmentation is off, and a killed alignment resumes to the uninterrupted weights (its

@@ -698,6 +698,7 @@ def test_cli_train_gan_and_its_resume(workdir, ae_run, gan_run):
     ]
 
 
+@pytest.mark.slow  # recipe imagine (not in the main job) end to end
 def test_cli_imagine_recipe_trains_a_code_encoder_resumes_and_draws_vary(workdir, ae_run):
     """Recipe imagine (conditional VAE-GAN): the code encoder is saved and resumed with
     the rest, the KL is logged, and a sound's draws differ by their code alone."""

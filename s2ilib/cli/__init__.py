@@ -8,6 +8,7 @@ imports (torch) happen inside the handlers, so `s2i --help` stays instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import math
 import os
@@ -129,6 +130,21 @@ def check_not_below_a_file(path, option: str) -> None:
                 f"{option} {path}: {parent} is a file, so no folder can be made below it; "
                 f"choose another {option}"
             )
+
+
+@contextlib.contextmanager
+def made_output_folder(folder, option: str, file_names=()):
+    """prepare_output_folder's folder for a command's work: when the work fails and the
+    folder did not exist before and is still empty, it is removed again (a refused run
+    leaves nothing behind)."""
+    existed = Path(folder).exists()
+    prepared = prepare_output_folder(folder, option, file_names)
+    try:
+        yield prepared
+    except BaseException:
+        if not existed and prepared.is_dir() and not any(prepared.iterdir()):
+            prepared.rmdir()
+        raise
 
 
 def prepare_output_folder(folder, option: str, file_names=()) -> Path:

@@ -13,7 +13,7 @@ from s2ilib.cli import (
     add_command,
     check_input_file,
     check_range,
-    prepare_output_folder,
+    made_output_folder,
 )
 
 # More draws per sound than this is a typo rather than a plan: each draw translates and
@@ -117,14 +117,19 @@ def check_evaluate_arguments(args) -> None:
         if args.labels is None:
             raise S2IError(f"--audio-dir {audio_dir} needs --labels, a CSV 'file,label'")
         check_input_file(args.labels, "--labels")
-    prepare_output_folder(args.out, "--out", REPORT_FILES)
 
 
 def run_evaluate(args) -> int:
+    check_evaluate_arguments(args)
+    with made_output_folder(args.out, "--out", REPORT_FILES):
+        return _evaluate_into(args)
+
+
+def _evaluate_into(args) -> int:
+    """The evaluation of checked arguments, its report written to args.out."""
     from s2ilib.evaluate import evaluate_run
     from s2ilib.report import printed_tables, write_report
 
-    check_evaluate_arguments(args)
     result = evaluate_run(
         args.decoder,
         args.informativity,

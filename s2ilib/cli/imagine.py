@@ -10,7 +10,7 @@ from s2ilib.cli import (
     add_clip_mode_argument,
     add_command,
     check_range,
-    prepare_output_folder,
+    made_output_folder,
 )
 
 # One PNG holds a sound's draws side by side: beyond this it is too wide to look at.
@@ -89,17 +89,17 @@ def _run_imagine(args):
 
     check_range(args.samples, "--samples", 1, MAX_SAMPLES, "images side by side in one PNG")
     check_range(args.seed, "--seed", *SEED_RANGE)
-    prepare_output_folder(args.out, "--out")
-    report = imagine_files(
-        args.run,
-        args.audio,
-        args.out,
-        samples=args.samples,
-        device=args.device,
-        seed=args.seed,
-        mode=args.mode,
-        precision=args.precision,
-    )
+    with made_output_folder(args.out, "--out"):
+        report = imagine_files(
+            args.run,
+            args.audio,
+            args.out,
+            samples=args.samples,
+            device=args.device,
+            seed=args.seed,
+            mode=args.mode,
+            precision=args.precision,
+        )
     for path, reason in report["skipped"].items():
         print(f"skipped {path}: {reason}", file=sys.stderr)
     for path, note in report["notes"].items():
@@ -114,14 +114,14 @@ def _run_embed(args):
 
     check_range(args.image_size, "--image-size", *IMAGE_SIZE_RANGE)
     check_range(args.seed, "--seed", *SEED_RANGE)
-    prepare_output_folder(args.out, "--out", ["embeddings.npz"])
-    report = embed_dataset(
-        args.run,
-        args.data,
-        args.out,
-        splits=args.splits,
-        device=args.device,
-        image_size=args.image_size,
-        seed=args.seed,
-    )
+    with made_output_folder(args.out, "--out", ["embeddings.npz"]):
+        report = embed_dataset(
+            args.run,
+            args.data,
+            args.out,
+            splits=args.splits,
+            device=args.device,
+            image_size=args.image_size,
+            seed=args.seed,
+        )
     print(json.dumps(report, indent=2))
