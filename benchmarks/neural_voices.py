@@ -59,6 +59,7 @@ import torch
 # sibling script: benchmarks/ is on sys.path
 from front_compare import (
     SPLITS,
+    add_readout_arguments,
     cell,
     clip_waves,
     front_features,
@@ -71,7 +72,6 @@ from front_compare import (
 
 from s2ilib.atomic import write_bytes, write_json
 from s2ilib.datasets import open_dataset
-from s2ilib.datasets.avdigits import AVDIGITS_DIR
 from s2ilib.datasets.avdigits_build import RawAudio, engine_request, finish_clip, plan_clips
 from s2ilib.datasets.avdigits_voices import EXCLUDED_LANGUAGES, LANGUAGES, VoiceSetup
 from s2ilib.errors import S2IError
@@ -421,16 +421,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="the clips' random draws")
     parser.add_argument("--synthesise-only", action="store_true",
                         help="make the Kokoro clips and stop")  # fmt: skip
-    parser.add_argument(
-        "--data", default=str(AVDIGITS_DIR), help="data set folder (default AV-Digits)"
-    )
-    parser.add_argument("--json-out", help="write every figure to this JSON file")
-    parser.add_argument("--weight-decays", nargs="+", type=float, default=[1e-4, 1e-3, 1e-2, 1e-1],
-                        help="the probe's L2 weights the validation split chooses from")  # fmt: skip
-    parser.add_argument("--steps", type=int, default=300, help="the probe's L-BFGS iterations")
-    parser.add_argument("--batch-size", type=int, default=64, help="clips per batch")
-    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_readout_arguments(parser)
     return parser
 
 
