@@ -247,6 +247,11 @@ def printed_tables(metrics_dict: dict) -> str:
     return "\n\n".join(sections) + "\n"
 
 
+BREAKDOWN_FRAME_COLUMNS = [
+    "informativity %", "informativity 95% CI", "ceiling %", "ceiling 95% CI", "sounds",
+]  # fmt: skip
+
+
 def breakdown_frame(metrics_dict: dict, column: str):
     """Informativity and the supervised sound ceiling (%) per value of metadata `column`,
     each with its 95% interval, and the sounds, as a pandas table sorted by informativity
@@ -259,23 +264,18 @@ def breakdown_frame(metrics_dict: dict, column: str):
         return None if value is None else round(100 * value, 1)
 
     rows = {
-        value: {
-            "informativity %": percent(entry["informativity"]),
-            "informativity 95% CI": _ci_text(entry["informativity_ci"]),
-            "ceiling %": percent(entry["ceiling"]),
-            "ceiling 95% CI": _ci_text(entry["ceiling_ci"]),
-            "sounds": entry["num_sounds"],
-        }
+        value: [
+            percent(entry["informativity"]),
+            _ci_text(entry["informativity_ci"]),
+            percent(entry["ceiling"]),
+            _ci_text(entry["ceiling_ci"]),
+            entry["num_sounds"],
+        ]  # in BREAKDOWN_FRAME_COLUMNS' order
         for value, entry in breakdown_with_ceiling(metrics_dict, column).items()
     }
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=BREAKDOWN_FRAME_COLUMNS)
     frame.index.name = column
     return frame.sort_values("informativity %", ascending=False, kind="stable")
-
-
-BREAKDOWN_FRAME_COLUMNS = [
-    "informativity %", "informativity 95% CI", "ceiling %", "ceiling 95% CI", "sounds",
-]  # fmt: skip
 
 
 def _ci_text(ci) -> str:
