@@ -97,6 +97,7 @@ preset = "demo"  # "tiny" (tests), "demo" (2-core CPU, minutes), "paper" (the au
 ae_run = ""  # an existing AE run directory to load instead of training; empty: train
 embedding_dim = 512  # D, the audio embedding width (paper: 128..2048)
 front = "auto"  # "speech": a pretrained speech front, frozen; "whisper": Whisper-base's encoder, frozen; "conv": the paper's encoder; "auto": speech for AV-Digits
+front_input = "auto"  # what a frozen front reads: "audio" (the data set's clips), "spectrogram" (the 8-bit images); "auto": the audio where the data set ships it
 num_epochs = 36  # passes over the training sounds (its time: benchmarks/RESULTS.md, the main job)
 batch_size = 64  # the authors' batch size
 optimizer = "adam"  # "sgd" (the authors': lr 0.05, momentum 0.9) or "adam"
@@ -128,7 +129,8 @@ from s2ilib.notebook import smoke_settings, write_step_outputs
 from s2ilib.viz import save_figure
 from s2ilib.runs import load_run, read_stats
 from s2ilib.train.registry import train_autoencoder
-from s2ilib.translate import reconstruct
+from s2ilib.gallery import clips_of
+from s2ilib.translate import example_inputs, reconstruct
 
 device = resolve_device(config.device)
 dataset = open_dataset(config.data_path)
@@ -159,15 +161,12 @@ run = load_run(run_dir, device=device)
 # %%
 import inspect
 
-import torch
-
-from s2ilib.datasets.torch_data import to_unit_range
 from s2ilib.models.summary import format_layer_table, layer_table
 from s2ilib.train.losses import reconstruction_loss
 from s2ilib.train.steps import ae_step
 
-example = to_unit_range(torch.as_tensor(np.asarray(dataset.split("test").spectrograms[:2])))
-print(format_layer_table(layer_table(run.autoencoder, example[:, None].to(device))))
+example = example_inputs(run.autoencoder, dataset.split("test"), [0, 1])  # what the encoder reads
+print(format_layer_table(layer_table(run.autoencoder, example.to(device))))
 print(inspect.getsource(ae_step))
 print(inspect.getsource(reconstruction_loss))
 
@@ -200,7 +199,7 @@ plt.show()
 test = dataset.split("test")
 picks = examples_per_class(test, 1, config.seed)[:10]
 originals = np.asarray(test.spectrograms[picks])
-reconstructed = reconstruct(run.autoencoder, originals, device)
+reconstructed = reconstruct(run.autoencoder, originals, device, audio=clips_of(test, picks))
 shown_mse = float(np.mean(((originals.astype(np.float32) - reconstructed) / 127.5) ** 2))  # in [-1, 1] units
 save_figure(viz.plot_reconstructions(originals, reconstructed, [dataset.classes[i] for i in test.labels[picks]]),
             "02_ae_reconstructions", config.figures_dir)

@@ -127,17 +127,16 @@ print("alignment run:", align_dir or f"none (recipe {config.recipe!r} has no ali
 if align_dir:
     import inspect
 
-    import numpy as np
     import torch
 
-    from s2ilib.datasets.torch_data import to_unit_range
     from s2ilib.models.summary import format_layer_table, layer_table
     from s2ilib.train.losses import contrastive_loss
     from s2ilib.train.steps import align_step
+    from s2ilib.translate import example_inputs
 
     aligned = load_run(align_dir, device=device)
-    sounds = to_unit_range(torch.as_tensor(np.asarray(dataset.split("test").spectrograms[:2])))
-    print("audio encoder\n" + format_layer_table(layer_table(aligned.encoder, sounds[:, None].to(device))))
+    sounds = example_inputs(aligned.encoder, dataset.split("test"), [0, 1])  # what the encoder reads
+    print("audio encoder\n" + format_layer_table(layer_table(aligned.encoder, sounds.to(device))))
     tower = aligned.image_encoder.config
     images = torch.zeros(2, tower.image_channels, tower.image_size, tower.image_size, device=device)
     print("\nimage encoder\n" + format_layer_table(layer_table(aligned.image_encoder, images)))

@@ -217,7 +217,8 @@ else:
 # %%
 first, second = picks[0], picks[min(1, len(picks) - 1)]
 interpolations = gallery.interpolation_rows(compared, sounds.spectrograms[first], sounds.spectrograms[second],
-                                            config.interpolation_steps, device, config.seed)
+                                            config.interpolation_steps, device, config.seed,
+                                            gallery.clips_of(sounds, [first, second]))
 title = f"{dataset.classes[sounds.labels[first]]} -> {dataset.classes[sounds.labels[second]]}"
 save_figure(viz.show_image_rows(interpolations, title, 2.0), "06_interpolation", config.figures_dir)
 plt.show()

@@ -76,7 +76,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Audio, display
 
 from s2ilib import gallery, viz
-from s2ilib.audio import SAMPLE_RATE, load_audio
+from s2ilib.audio import SAMPLE_RATE
 from s2ilib.datasets import open_dataset
 from s2ilib.datasets.sounds import clip_mode_for
 from s2ilib.devices import resolve_device
@@ -94,10 +94,10 @@ clip_mode = clip_mode_for(dataset.root)  # your recording is prepared as the tra
 
 
 def show(spectrogram, title: str, samples: int, setting: float, wave=None):
-    """Play the sound (when there is one) and plot what the model imagines for it."""
+    """Play the second the model hears (when there is one) and plot what it imagines for it."""
     if wave is not None:
         display(Audio(wave, rate=SAMPLE_RATE))
-    images = gallery.imagine_spectrogram(run, spectrogram, samples, setting, device, config.seed)
+    images = gallery.imagine_spectrogram(run, spectrogram, samples, setting, device, config.seed, wave)
     return viz.plot_imagined(spectrogram, images, title)
 
 
@@ -113,8 +113,8 @@ choices = gallery.sound_choices(sounds, dataset.classes, 40, config.seed)
 # %%
 if config.audio_file:
     own = Path(config.audio_file)
-    figure = show(gallery.file_spectrogram(own, clip_mode), own.name, config.samples, knob["value"],
-                  load_audio(own))
+    spectrogram, clip = gallery.file_clip(own, clip_mode)
+    figure = show(spectrogram, own.name, config.samples, knob["value"], clip)
 else:
     title, index = next(iter(choices.items()))
     figure = show(sounds.spectrograms[index], title, config.samples, knob["value"],

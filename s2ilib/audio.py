@@ -371,12 +371,15 @@ def audio_file_to_uint8(
 
 class Clips(NamedTuple):
     """What load_clips read: uint8 spectrograms (N, n_mels, 100) of the readable files, those
-    files, {file: why it could not be read}, {file: what is odd about it (a warning)}."""
+    files, {file: why it could not be read}, {file: what is odd about it (a warning)}, and
+    the 1-s clips the spectrograms were made from, float32 (N, samples) (what an encoder
+    that reads the audio reads)."""
 
     spectrograms: np.ndarray
     readable: list
     failures: dict
     notes: dict
+    waves: np.ndarray | None = None
 
 
 def load_clips(paths, config: FrontEndConfig | None = None, mode: str = "loudest") -> Clips:
@@ -396,8 +399,10 @@ def load_clips(paths, config: FrontEndConfig | None = None, mode: str = "loudest
         waves.append(fit_one_second(wave, config.sample_rate, mode))
         readable.append(path)
     if not waves:
-        return Clips(np.zeros((0, config.n_mels, 100), np.uint8), readable, failures, notes)
-    return Clips(spectrogram_uint8(np.stack(waves), config), readable, failures, notes)
+        empty = np.zeros((0, config.sample_rate), np.float32)
+        return Clips(np.zeros((0, config.n_mels, 100), np.uint8), readable, failures, notes, empty)
+    waves = np.stack(waves)
+    return Clips(spectrogram_uint8(waves, config), readable, failures, notes, waves)
 
 
 def clip_note(wave: np.ndarray, sample_rate: int) -> str | None:

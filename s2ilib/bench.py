@@ -721,14 +721,14 @@ def time_imagine_stages(run_dir, clip: Path, out_dir, repeats: int, precision: s
 
     run = imagine.load_run_for_inference(run_dir, "cpu")
     plain = load_run(run_dir)
-    spectrograms, readable, _, _ = load_clips([clip])
-    embeddings = translate.encode(run.encoder, spectrograms, "cpu")
+    spectrograms, readable, _, _, waves = load_clips([clip])
+    embeddings = translate.encode(run.encoder, spectrograms, "cpu", audio=waves)
     images = translate.generate(run.generator, embeddings, "cpu", seed=0)
 
     def networks(encoder, generator, chosen):
         def encode():
             with imagine.inference_precision(chosen, "cpu"):
-                return translate.encode(encoder, spectrograms, "cpu")
+                return translate.encode(encoder, spectrograms, "cpu", audio=waves)
 
         def generate():
             with imagine.inference_precision(chosen, "cpu"):

@@ -412,8 +412,11 @@ def nearest_neighbour_batches(scorer: _Scorer, data, encoder, device, limit_per_
     train = data.split("train")
     indices = select_indices(train.labels, None, limit_per_class, seed)
     train_spectrograms = Rows(train.spectrograms, indices)
-    train_embeddings = F.normalize(encode(encoder, train_spectrograms, device, batch_size))
-    embeddings = F.normalize(encode(encoder, scorer.sounds.spectrograms, device, batch_size))
+    train_audio = None if train.audio is None else Rows(train.audio, indices)
+    train_embeddings = encode(encoder, train_spectrograms, device, batch_size, train_audio)
+    train_embeddings = F.normalize(train_embeddings)
+    sounds = scorer.sounds
+    embeddings = F.normalize(encode(encoder, sounds.spectrograms, device, batch_size, sounds.audio))
     nearest = torch.cat([(part @ train_embeddings.T).argmax(1) for part in embeddings.split(4096)])
     neighbours = indices[nearest.numpy()]
     if data.pairing == "record":
@@ -460,7 +463,7 @@ def evaluate_run(
     run, bank, data, device = _open_inputs(decoder_run, informativity_run, data, device)
     filters = {"voices": voices, "languages": languages, "engines": engines}
     sounds, skipped = _choose_sounds(data, split, filters, (audio_dir, labels_csv, clip_mode))
-    embeddings = encode(run.encoder, sounds.spectrograms, device, batch_size)
+    embeddings = encode(run.encoder, sounds.spectrograms, device, batch_size, sounds.audio)
     keys = sound_keys(sounds.spectrograms[:])  # a sound's draws depend on it alone
 
     def translate(draw):

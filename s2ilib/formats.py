@@ -58,6 +58,10 @@ class RecordSet:
     spectrograms: Any = None  # uint8 (N, 128, 100), image orientation
     images: Any = None  # uint8 (N, H, W, C), C in {1, 3}; paired with the spectrogram
     embeddings: Any = None  # float32 (N, D)
+    # float32 (N, samples) at 16 kHz, decoded on indexing: the clips the spectrograms were
+    # made from, where the data set ships them (AV-Digits); with `keys()`, (N, 4) int64 that
+    # name each clip by its file's bytes (models.front_cache keys features by them)
+    audio: Any = None
     extra: dict = field(default_factory=dict)  # per-record metadata columns, e.g. "language"
 
     def __len__(self) -> int:

@@ -24,7 +24,13 @@ def imagine_records(
 ) -> np.ndarray:
     """uint8 (N, samples, S, S, 3): `samples` draws for each chosen sound."""
     spectrograms = np.asarray(records.spectrograms[np.asarray(indices)])
-    return translate(run, spectrograms, device, samples, seed)
+    audio = clips_of(records, indices)
+    return translate(run, spectrograms, device, samples, seed, audio=audio)
+
+
+def clips_of(records: RecordSet, indices) -> np.ndarray | None:
+    """The chosen sounds' clips, float32 (N, samples), where the data set ships them."""
+    return None if records.audio is None else np.asarray(records.audio[np.asarray(indices)])
 
 
 def real_examples(
@@ -79,7 +85,14 @@ def flow_sampling(run, **settings):
 
 @torch.no_grad()
 def interpolate(
-    run, spectrogram_a, spectrogram_b, steps: int, device, seed: int = 0, recall: bool = True
+    run,
+    spectrogram_a,
+    spectrogram_b,
+    steps: int,
+    device,
+    seed: int = 0,
+    recall: bool = True,
+    audio=None,
 ) -> np.ndarray:
     """uint8 (steps, S, S, 3): images along the straight line between two sounds' embeddings.
 
@@ -88,13 +101,14 @@ def interpolate(
     recall: False draws a recalling flow run from that noise alone (recall_from 0, for this
     call only), so the row follows the embedding; with recall each image starts from an
     image of the training sound nearest its embedding, so the row jumps where that sound's
-    class changes. A GAN run has no recall: both give the same row.
+    class changes. A GAN run has no recall: both give the same row. audio: the two sounds'
+    clips (2, samples), for an encoder that reads them.
     """
     if not recall and recalls(run):
         with flow_sampling(run, recall_from=0.0):
-            return interpolate(run, spectrogram_a, spectrogram_b, steps, device, seed)
+            return interpolate(run, spectrogram_a, spectrogram_b, steps, device, seed, True, audio)
     pair = np.stack([np.asarray(spectrogram_a), np.asarray(spectrogram_b)])
-    start, end = encode(run.encoder, pair, device)
+    start, end = encode(run.encoder, pair, device, audio=audio)
     weights = torch.linspace(0, 1, steps).unsqueeze(1)
     path = (1 - weights) * start + weights * end
     keys = sound_keys(pair[:1]).expand(steps)
@@ -103,17 +117,18 @@ def interpolate(
 
 
 def interpolation_rows(
-    runs: dict, spectrogram_a, spectrogram_b, steps: int, device, seed: int = 0
+    runs: dict, spectrogram_a, spectrogram_b, steps: int, device, seed: int = 0, audio=None
 ) -> dict[str, np.ndarray]:
     """{label: uint8 (steps, S, S, 3)}: each run's interpolation between two sounds (runs:
-    {name: run}); a recalling flow run's twice, recall off then on, a GAN run's once."""
+    {name: run}); a recalling flow run's twice, recall off then on, a GAN run's once.
+    audio: the two sounds' clips (2, samples), for encoders that read them."""
     rows = {}
     for name, run in runs.items():
         ways = (("recall off", False), ("recall on", True)) if recalls(run) else ((None, True),)
         for way, recall in ways:
             label = f"{name}\n{way}" if way else name
             rows[label] = interpolate(
-                run, spectrogram_a, spectrogram_b, steps, device, seed, recall
+                run, spectrogram_a, spectrogram_b, steps, device, seed, recall, audio
             )
     return rows
 
@@ -143,8 +158,15 @@ def clip_wave(root, sounds: RecordSet, index: int):
 
 def file_spectrogram(path, mode: str = "loudest") -> np.ndarray:
     """A sound file's (128, 100) uint8 spectrogram through the training front end (`mode`:
-    s2ilib.audio.CLIP_MODES); an AudioError when unreadable, an AudioWarning when silent or
-    far too short."""
+    s2ilib.audio.CLIP_MODES); see file_clip."""
+    return file_clip(path, mode)[0]
+
+
+def file_clip(path, mode: str = "loudest") -> tuple[np.ndarray, np.ndarray]:
+    """A sound file's (128, 100) uint8 spectrogram and the 1-s clip (float32, 16 kHz) it was
+    made from (`mode`: s2ilib.audio.CLIP_MODES): the second a model hears, which an encoder
+    that reads the audio reads; an AudioError when unreadable, an AudioWarning when silent
+    or far too short."""
     import warnings
 
     from s2ilib.audio import AudioWarning, load_clips
@@ -155,22 +177,22 @@ def file_spectrogram(path, mode: str = "loudest") -> np.ndarray:
         raise AudioError(clips.failures[str(path)])
     for note in clips.notes.values():
         warnings.warn(f"{Path(path).name}: {note}", AudioWarning, stacklevel=2)
-    return clips.spectrograms[0]
+    return clips.spectrograms[0], clips.waves[0]
 
 
 def read_upload(name: str, content: bytes, mode: str = "loudest") -> tuple[np.ndarray, np.ndarray]:
-    """An uploaded sound file's bytes -> (its spectrogram, its 16-kHz wave to play); an
-    AudioError naming the upload (not the temporary copy) when it is not a sound."""
+    """An uploaded sound file's bytes -> (its spectrogram, the 1-s clip it was made from:
+    file_clip); an AudioError naming the upload (not the temporary copy) when it is not a
+    sound."""
     import tempfile
 
-    from s2ilib.audio import load_audio
     from s2ilib.errors import AudioError
 
     with tempfile.TemporaryDirectory(prefix="s2i-upload-") as folder:
         path = Path(folder) / Path(name).name
         path.write_bytes(content)
         try:
-            return file_spectrogram(path, mode), load_audio(path)
+            return file_clip(path, mode)
         except AudioError as error:
             raise AudioError(str(error).replace(str(path), name)) from None
 
@@ -186,16 +208,21 @@ def sampling_knob(run) -> dict:
     return {"description": "dropout x", "value": 1.0, "min": 0.0, "max": 2.0, "step": 0.25}
 
 
-def imagine_spectrogram(run, spectrogram, samples: int, knob: float, device, seed: int = 0):
-    """uint8 (samples, S, S, 3) for one spectrogram, with the sampling setting of
-    `sampling_knob` at `knob` (a flow's guidance weight, a GAN's dropout scale); the run's
-    own setting is restored after."""
+def imagine_spectrogram(
+    run, spectrogram, samples: int, knob: float, device, seed: int = 0, wave=None
+):
+    """uint8 (samples, S, S, 3) for one spectrogram (and its clip, `wave`, for an encoder that
+    reads it), with the sampling setting of `sampling_knob` at `knob` (a flow's guidance
+    weight, a GAN's dropout scale); the run's own setting is restored after."""
     spectrograms = np.asarray(spectrogram)[None]
+    audio = None if wave is None else np.asarray(wave, np.float32)[None]
     if run.kind == "flow":
         with flow_sampling(run, guidance=float(knob)):
-            return translate(run, spectrograms, device, samples, seed)[0]
+            return translate(run, spectrograms, device, samples, seed, audio=audio)[0]
     set_dropout_scale(run.generator, knob)
     try:
-        return translate(run, spectrograms, device, samples, seed, test_time_dropout=knob > 0)[0]
+        return translate(
+            run, spectrograms, device, samples, seed, audio=audio, test_time_dropout=knob > 0
+        )[0]
     finally:
         set_dropout_scale(run.generator, 1.0)

@@ -23,7 +23,7 @@ from s2ilib.audio import load_clips, not_a_file_reason
 from s2ilib.datasets.sounds import clip_mode_for
 from s2ilib.datasets.torch_data import from_unit_range, resize_images
 from s2ilib.errors import S2IError
-from s2ilib.translate import encode, translate
+from s2ilib.translate import encode, reads_audio, translate
 
 
 def save_rows(images: np.ndarray, names, out_dir) -> list[Path]:
@@ -151,7 +151,7 @@ def imagine_files(
     written = []
     if clips.readable:
         with inference_precision(precision, device):
-            images = translate(run, clips.spectrograms, device, samples, seed)
+            images = translate(run, clips.spectrograms, device, samples, seed, audio=clips.waves)
         written = save_rows(images, names, out_dir)
     return {"written": [str(p) for p in written], "skipped": clips.failures, "notes": clips.notes}
 
@@ -191,14 +191,21 @@ def embed_dataset(
     device = resolve_device(device)
     run = load_run(run_dir, device=device)
     data = open_dataset(data_path)
+    splits = splits or list(data.sounds)
+    if reads_audio(run.encoder) and any(data.split(split).audio is None for split in splits):
+        raise S2IError(
+            f"{run_dir}: its encoder reads the audio (front_input 'audio'), and {data_path} "
+            "ships spectrograms only: embed a data set with its clips (AV-Digits layout)"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     arrays = {"names": [], "labels": [], "splits": [], "embeddings": []}
     bin_dir = out_dir / f"embeddings_{run.embedding_dim}_to_images"
     written = {}
-    for split in splits or list(data.sounds):
+    for split in splits:
         records = data.split(split)
-        embeddings = encode(run.encoder, records.spectrograms, device).numpy()
+        embeddings = encode(run.encoder, records.spectrograms, device, audio=records.audio)
+        embeddings = embeddings.numpy()
         for key, value in zip(arrays, (records.names, records.labels,
                                        np.full(len(records), split), embeddings), strict=True):  # fmt: skip
             arrays[key].append(np.asarray(value))

@@ -397,6 +397,10 @@ class AutoencoderParameters(TrainingParameters):
     # trained projection), or "auto": speech for AV-Digits, conv for other data
     # (datasets.sounds.front_for)
     front: str = "auto"
+    # What a frozen front reads: "spectrogram" (the 8-bit images), "audio" (the data set's
+    # clips), or "auto": the audio where the front is frozen and the data set ships it
+    # (datasets.sounds.front_input_for)
+    front_input: str = "auto"
     # The main job's stage-1 settings (train.config.AE_MAIN_JOB, which says why they are
     # not `s2i train-ae`'s, the authors')
     num_epochs: int = AE_MAIN_JOB["num_epochs"]  # passes over the training sounds
@@ -409,6 +413,7 @@ class AutoencoderParameters(TrainingParameters):
         super().validate(pending)
         require_choice("preset", self.preset, PRESET_NAMES)
         require_choice("front", self.front, ("auto", "conv", "speech", "whisper"))
+        require_choice("front_input", self.front_input, ("auto", "spectrogram", "audio"))
         _check_runs(self, ("ae_run",))
         require_choice("optimizer", self.optimizer, ("sgd", "adam"))
         require_choice("map_method", self.map_method, ("pca", "tsne"))
@@ -423,6 +428,7 @@ class AutoencoderParameters(TrainingParameters):
         return AETrainConfig.from_dict({
             "data": str(self.data_path), "preset": self.preset,
             "embedding_dim": self.embedding_dim, "front": front_for(self.data_path, self.front),
+            "front_input": self.front_input,
             "num_epochs": self.num_epochs, "batch_size": self.batch_size,
             "optimizer": self.optimizer, "lr": self.lr, "seed": self.seed,
             **smoke_settings("ae", self.smoke),

@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from s2ilib.datasets.sounds import Rows
 from s2ilib.formats import RecordSet
 from s2ilib.translate import encode
 
@@ -45,9 +46,13 @@ def pixel_features(records: RecordSet, indices=None, pool: int = 4) -> np.ndarra
 
 
 def embedding_features(encoder, records: RecordSet, indices=None, device="cpu") -> np.ndarray:
-    """Audio embeddings of the records (float32 (N, D))."""
+    """Audio embeddings of the records (float32 (N, D)), from their clips for an encoder that
+    reads them."""
     spectrograms = records.spectrograms if indices is None else records.spectrograms[indices]
-    return encode(encoder, np.asarray(spectrograms), device).numpy()
+    audio = records.audio
+    if audio is not None and indices is not None:
+        audio = Rows(audio, np.asarray(indices))
+    return encode(encoder, np.asarray(spectrograms), device, audio=audio).numpy()
 
 
 def compare_probes(

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from s2ilib.datasets.torch_data import from_unit_range, to_unit_range
+from s2ilib.errors import S2IError
 from s2ilib.models import enable_test_time_dropout
 from s2ilib.seeding import derived_seed
 
@@ -124,15 +125,40 @@ def spectrogram_batches(spectrograms, batch_size: int = BATCH_SIZE):
 
 
 @torch.no_grad()
-def encode(network, spectrograms, device, batch_size: int = BATCH_SIZE) -> torch.Tensor:
+def encode(network, spectrograms, device, batch_size: int = BATCH_SIZE, audio=None) -> torch.Tensor:
     """uint8 spectrograms (N, 128, 100) -> the network's float32 outputs on the CPU, in eval
-    mode (an encoder: (N, D) embeddings; a classifier: its logits)."""
+    mode (an encoder: (N, D) embeddings; a classifier: its logits). A network whose audio
+    encoder reads the audio (front_input "audio") reads `audio` instead, the same sounds'
+    clips (N, samples) float32, and refuses to run without them."""
     network.eval()
-    outputs = [
-        network(batch.to(device)).float().cpu()
-        for batch in spectrogram_batches(spectrograms, batch_size)
-    ]
+    if reads_audio(network):
+        batches = wave_batches(_required_audio(audio, spectrograms), batch_size)
+    else:
+        batches = spectrogram_batches(spectrograms, batch_size)
+    outputs = [network(batch.to(device)).float().cpu() for batch in batches]
     return torch.cat(outputs) if outputs else torch.zeros(0, 0)
+
+
+def reads_audio(network) -> bool:
+    """Whether `network` holds an audio encoder whose front reads the clips, not the images."""
+    return any(getattr(m, "front_input", None) == "audio" for m in network.modules())
+
+
+def wave_batches(audio, batch_size: int = BATCH_SIZE):
+    """Float batches (B, samples) of an array of float32 clips (lazy ones decode here)."""
+    for start in range(0, len(audio), batch_size):
+        yield torch.from_numpy(np.ascontiguousarray(audio[start : start + batch_size]))
+
+
+def _required_audio(audio, spectrograms):
+    if audio is None:
+        raise S2IError(
+            "this encoder's front reads the audio (front_input 'audio'), and these sounds "
+            "have only spectrograms: give it sound files or a data set that ships its clips"
+        )
+    if len(audio) != len(spectrograms):
+        raise S2IError(f"{len(audio)} clips for {len(spectrograms)} spectrograms")
+    return audio
 
 
 def sampling_mode(module, test_time_dropout: bool = True):
@@ -192,10 +218,13 @@ def generate(
     return np.stack(draws, axis=1)
 
 
-def translate(run, spectrograms, device, samples: int = 1, seed: int | None = 0, **options):
-    """uint8 spectrograms -> uint8 images (N, samples, S, S, 3) with a GAN run's encoder and
-    generator (`options`: test_time_dropout, batch_size)."""
-    embeddings = encode(run.encoder, spectrograms, device)
+def translate(
+    run, spectrograms, device, samples: int = 1, seed: int | None = 0, audio=None, **options
+):
+    """uint8 spectrograms (and their clips, `audio`, for an encoder that reads them) ->
+    uint8 images (N, samples, S, S, 3) with a decoder run's encoder and generator
+    (`options`: test_time_dropout, batch_size)."""
+    embeddings = encode(run.encoder, spectrograms, device, audio=audio)
     keys = sound_keys(spectrograms)
     return generate(run.generator, embeddings, device, samples, seed, keys=keys, **options)
 
@@ -214,12 +243,28 @@ def set_dropout_scale(module: torch.nn.Module, scale: float) -> torch.nn.Module:
     return module
 
 
+def example_inputs(network, records, indices) -> torch.Tensor:
+    """What `network`'s audio encoder reads of these records (a RecordSet's rows), as one
+    float batch: their clips (B, samples) for an encoder that reads the audio, else their
+    spectrograms (B, 1, 128, 100) in [-1, 1] (for layer tables and single sounds)."""
+    indices = np.asarray(indices)
+    if reads_audio(network):
+        return torch.from_numpy(np.asarray(_required_audio(records.audio, records.labels)[indices]))
+    return to_unit_range(torch.as_tensor(np.asarray(records.spectrograms[indices]))).unsqueeze(1)
+
+
 @torch.no_grad()
-def reconstruct(autoencoder, spectrograms, device, test_time_dropout: bool = True) -> np.ndarray:
+def reconstruct(
+    autoencoder, spectrograms, device, test_time_dropout: bool = True, audio=None
+) -> np.ndarray:
     """uint8 spectrograms (N, 128, 100) through the autoencoder and back, as uint8, in one
-    batch (dropout on at test time, as the paper evaluates its autoencoder)."""
+    batch (dropout on at test time, as the paper evaluates its autoencoder); an autoencoder
+    whose encoder reads the audio reads `audio`, the same sounds' clips (N, samples)."""
     sampling_mode(autoencoder, test_time_dropout)
-    batch = to_unit_range(torch.as_tensor(np.asarray(spectrograms)).to(device)).unsqueeze(1)
+    if reads_audio(autoencoder):
+        batch = torch.from_numpy(np.asarray(_required_audio(audio, spectrograms))).to(device)
+    else:
+        batch = to_unit_range(torch.as_tensor(np.asarray(spectrograms)).to(device)).unsqueeze(1)
     reconstruction, _ = autoencoder(batch)
     autoencoder.eval()
     return from_unit_range(reconstruction[:, 0].cpu()).numpy()

@@ -66,6 +66,7 @@ AE_OPTIONS = [
     ("--lr", "lr", float, "learning rate"),
     ("--momentum", "momentum", float, "SGD momentum"),
     ("--front", "front", str, "input network: conv (the paper's), speech or whisper (pretrained)"),
+    ("--front-input", "front_input", str, "what a frozen front reads: auto, spectrogram, audio"),
 ]
 GAN_OPTIONS = [
     ("--ae-run", "ae_run", str, "run directory of the trained autoencoder (required)"),

@@ -31,7 +31,7 @@ import numpy as np
 
 from s2ilib.atomic import atomic_write
 from s2ilib.errors import FormatError, S2IError
-from s2ilib.formats import SPLITS, RecordSet
+from s2ilib.formats import SPLITS, RecordSet, _LazyArray
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,9 +159,11 @@ def open_avdigits(
     if unknown:
         raise S2IError(f"unknown split(s) {unknown}: choose from {list(SPLITS)}")
     manifest = read_manifest(root / "manifest.csv")
-    spectrograms = load_spectrograms(root, manifest)
+    clips = read_clips(root, manifest)
+    spectrograms = load_spectrograms(root, manifest, clips)
     images = _load_images(root / "images.npz")
-    sounds_by_split = {s: _sound_split(root, s, manifest, spectrograms) for s in splits}
+    audio = ClipWaves(clips, manifest["file"], root)
+    sounds_by_split = {s: _sound_split(root, s, manifest, spectrograms, audio) for s in splits}
     images_by_split = {s: _image_split(root, s, images) for s in splits}
     return sounds_by_split, images_by_split
 
@@ -222,7 +224,9 @@ def spectrogram_key(root, clips: list[bytes]) -> str:
     return digest.hexdigest()
 
 
-def load_spectrograms(root, manifest: dict[str, np.ndarray] | None = None) -> np.ndarray:
+def load_spectrograms(
+    root, manifest: dict[str, np.ndarray] | None = None, clips: list[bytes] | None = None
+) -> np.ndarray:
     """uint8 (N, 128, 100) spectrograms of the clips, in manifest order.
 
     The shipped spectrograms.npz when its key (spectrogram_key) says it was made from these
@@ -231,7 +235,7 @@ def load_spectrograms(root, manifest: dict[str, np.ndarray] | None = None) -> np
     """
     root = Path(root)
     manifest = read_manifest(root / "manifest.csv") if manifest is None else manifest
-    clips = read_clips(root, manifest)
+    clips = read_clips(root, manifest) if clips is None else clips
     key = spectrogram_key(root, clips)
     shipped = root / "spectrograms.npz"
     if shipped.is_file():
@@ -287,26 +291,52 @@ def clip_spectrograms(clips: list[bytes], files, root="") -> np.ndarray:
     """Decode encoded 1-s clips (threads) and map them through the front end, uint8 (N, 128, 100)."""
     from s2ilib.audio import spectrogram_uint8
 
-    def decode(item):
-        record, data = item
-        try:
-            wave, rate = decode_audio(data)
-        except Exception as error:  # soundfile raises LibsndfileError, RuntimeError, ...
-            path = audio_path(root, files[record])
-            raise FormatError(
-                path, f"not decodable ({error})", record, "an Ogg Opus clip"
-            ) from error
-        if rate != SAMPLE_RATE or wave.size != SAMPLE_RATE:
-            path = audio_path(root, files[record])
-            raise FormatError(
-                path, f"{wave.size} samples at {rate} Hz", record, "16000 at 16000 Hz"
-            )
-        return wave
-
-    with ThreadPoolExecutor(2) as pool:
-        waves = np.stack(list(pool.map(decode, enumerate(clips))))
+    waves = ClipWaves(clips, files, root)[:]
     chunks = np.array_split(waves, max(1, len(waves) // 500))
     return np.concatenate([spectrogram_uint8(chunk) for chunk in chunks])
+
+
+def decoded_clip(data: bytes, path, record: int) -> np.ndarray:
+    """One encoded 1-s clip as float32 (16000,), or a FormatError naming its file."""
+    try:
+        wave, rate = decode_audio(data)
+    except Exception as error:  # soundfile raises LibsndfileError, RuntimeError, ...
+        raise FormatError(path, f"not decodable ({error})", record, "an Ogg Opus clip") from error
+    if rate != SAMPLE_RATE or wave.size != SAMPLE_RATE:
+        raise FormatError(path, f"{wave.size} samples at {rate} Hz", record, "16000 at 16000 Hz")
+    return wave
+
+
+class ClipWaves(_LazyArray):
+    """Encoded 1-s clips seen as one float32 (N, 16000) array, decoded on indexing (two
+    threads: libsndfile releases the GIL), each clip also named by its bytes (`keys`)."""
+
+    def __init__(self, clips: list[bytes], files, root=""):
+        self.clips, self.files, self.root = list(clips), np.asarray(files), root
+        self.shape, self.dtype = (len(self.clips), SAMPLE_RATE), np.dtype(np.float32)
+        self._keys: np.ndarray | None = None
+
+    def subset(self, rows: np.ndarray) -> ClipWaves:
+        """The clips of these rows, in their order."""
+        return ClipWaves([self.clips[row] for row in rows], self.files[rows], self.root)
+
+    def keys(self) -> np.ndarray:
+        """(N, 4) int64: the first 32 bytes of each clip's sha256 (a clip's name in the
+        front-feature cache: its features are known without decoding it)."""
+        if self._keys is None:
+            digests = b"".join(hashlib.sha256(data).digest() for data in self.clips)
+            self._keys = np.frombuffer(digests, np.int64).reshape(len(self.clips), 4).copy()
+        return self._keys
+
+    def _take(self, indices: np.ndarray) -> np.ndarray:
+        def decode(record):
+            return decoded_clip(
+                self.clips[record], audio_path(self.root, self.files[record]), record
+            )
+
+        with ThreadPoolExecutor(2) as pool:
+            waves = list(pool.map(decode, indices.tolist()))
+        return np.stack(waves) if waves else np.zeros((0, SAMPLE_RATE), np.float32)
 
 
 def _write_cache(path: Path, spectrograms: np.ndarray) -> None:
@@ -345,7 +375,7 @@ def _load_npz(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
 
 
 def _sound_split(
-    root: Path, split: str, manifest: dict[str, np.ndarray], spectrograms: np.ndarray
+    root: Path, split: str, manifest: dict[str, np.ndarray], spectrograms: np.ndarray, audio
 ) -> RecordSet:
     """One split's sounds as a RecordSet (the manifest columns go to `extra`)."""
     rows = np.flatnonzero(manifest["split"] == split)
@@ -359,6 +389,7 @@ def _sound_split(
         names=manifest["clip_id"][rows],
         labels=manifest["digit"][rows].astype(np.int64),
         spectrograms=spectrograms[rows],
+        audio=audio.subset(rows),
         extra=extra,
     )
 

@@ -32,6 +32,7 @@ class SoundSet:
     frames: Any = None  # uint8 (N, H, W, C) own frames (record pairing) or None
     source: str = ""
     notes: list = field(default_factory=list)  # what is doubtful about the input (warnings)
+    audio: Any = None  # float32 (N, samples): the 1-s clips, where known (RecordSet.audio)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -74,6 +75,7 @@ def select_sounds(data, split: str = "test", voices=None, languages=None, engine
         extra=extra,
         frames=None if frames is None else Rows(frames, indices),
         source=f"{data.root} ({split})",
+        audio=None if records.audio is None else Rows(records.audio, indices),
     )
 
 
@@ -295,6 +297,26 @@ def front_for(data_root, front: str = "auto") -> str:
     return "speech" if is_avdigits(data_root) else "conv"
 
 
+def front_input_for(data_root, front: str, front_input: str = "auto") -> str:
+    """What the encoder's input network `front` reads of the sounds of `data_root`
+    (models.config.FRONT_INPUTS): `front_input` itself unless it is "auto"; then "audio"
+    for a frozen front on a data set that ships its clips (AV-Digits: Whisper heard from the
+    audio recognises far more than from the 8-bit images, RESULTS.md "Speech fronts by
+    voice and by language"), else "spectrogram". "audio" where it cannot be is refused."""
+    from s2ilib.datasets.avdigits import is_avdigits
+    from s2ilib.models.config import FROZEN_FRONTS
+
+    has_audio = is_avdigits(data_root)
+    if front_input == "auto":
+        return "audio" if front in FROZEN_FRONTS and has_audio else "spectrogram"
+    if front_input == "audio" and not has_audio:
+        raise S2IError(
+            f"front_input 'audio': {data_root} ships no audio clips (an AV-Digits-layout "
+            "folder does); use front_input 'spectrogram'"
+        )
+    return front_input
+
+
 def sounds_from_audio_dir(
     audio_dir, labels_csv, classes: list[str], mode: str = "loudest"
 ) -> tuple[SoundSet, list[dict]]:
@@ -318,7 +340,7 @@ def sounds_from_audio_dir(
         )
     paths = [audio_dir / file_name for _, file_name, _, _ in listed]
     notes += unlisted_audio_note(audio_dir, paths, labels_csv)
-    spectrograms, readable, failures, _ = load_clips(paths, mode=mode)
+    spectrograms, readable, failures, _, waves = load_clips(paths, mode=mode)
     read = {str(path) for path in readable}
     kept = [row for row, path in zip(listed, paths, strict=True) if str(path) in read]
     skipped = [
@@ -340,6 +362,7 @@ def sounds_from_audio_dir(
         },
         source=f"{audio_dir} ({mode} clips)",
         notes=notes,
+        audio=waves,
     )
     return sounds, skipped
 

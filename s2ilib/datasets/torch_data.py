@@ -134,6 +134,28 @@ class SpectrogramDataset(Dataset):
         self.spectrograms = _SubsetStore(_check_field(records, "spectrograms"), self.indices)
         self.inputs: torch.Tensor | None = None
 
+    def has_audio(self) -> bool:
+        """Whether the data set ships the clips the spectrograms were made from."""
+        return self.records.audio is not None
+
+    def waves(self, positions) -> torch.Tensor:
+        """The clips at these positions, float32 (B, samples), decoded now."""
+        return torch.from_numpy(self._audio()[self.indices[np.asarray(positions, np.int64)]])
+
+    def audio_keys(self, positions) -> np.ndarray:
+        """(B, 4) int64 names of the clips at these positions (their files' sha256)."""
+        return self._audio().keys()[self.indices[np.asarray(positions, np.int64)]]
+
+    def _audio(self):
+        if self.records.audio is None:
+            where = self.records.paths[0] if self.records.paths else self.records.layout
+            raise S2IError(
+                f"{where}: this data set ships no audio (its {self.records.split} sounds are "
+                "spectrograms only), and the encoder's front reads the audio: train one with "
+                "front_input 'spectrogram', or use an AV-Digits-layout folder"
+            )
+        return self.records.audio
+
     def __len__(self) -> int:
         return len(self.indices)
 

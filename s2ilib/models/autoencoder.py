@@ -120,6 +120,7 @@ class AudioEncoder(nn.Module):
             self.front = None
             self.layers = _conv_layers(config)
 
+        self.front_input = config.front_input
         self.head = AlignmentHead(config.embedding_dim) if config.alignment_head else None
         self.standardise = config.standardise_embedding
         self.normalise_bands = config.normalise_bands
@@ -129,20 +130,37 @@ class AudioEncoder(nn.Module):
 
     def bottleneck(self, spectrograms: torch.Tensor) -> torch.Tensor:
         """The autoencoder's own code (B, D) in [-1, 1], which the decoder reconstructs from;
-        a frozen-front encoder also takes the front's pooled features (B, F) here."""
+        a frozen-front encoder also takes the front's pooled features (B, F) here, and one
+        that reads the audio (front_input "audio") takes waves (B, samples) in place of
+        spectrograms."""
         if self.front is not None:
-            features = spectrograms if spectrograms.dim() == 2 else self.front(spectrograms)
-            return self.layers(features)
+            return self.layers(self.front_features(spectrograms))
         if self.normalise_bands:
             spectrograms = spectrograms - spectrograms.mean(-1, keepdim=True)
         return self.layers(spectrograms).flatten(1)
 
-    @torch.no_grad()
-    def front_features(self, spectrograms: torch.Tensor) -> torch.Tensor:
-        """The frozen front's pooled features (B, F) of spectrograms (B, 1, bands, frames)."""
+    @property
+    def front_width(self) -> int:
+        """F, the frozen front's pooled features per sound (0: the conv input network)."""
+        return 0 if self.front is None else self.layers[0].in_features
+
+    def front_features(self, sounds: torch.Tensor) -> torch.Tensor:
+        """The frozen front's pooled features (B, F) of sounds: spectrograms (B, 1, bands,
+        frames) or waves (B, samples), whichever the encoder reads; features pass through."""
         if self.front is None:
             raise TypeError("front_features: this encoder's conv front is trained, not frozen")
-        return self.front(spectrograms)
+        if sounds.dim() == 2 and sounds.shape[1] == self.front_width:
+            return sounds
+        reads = "audio" if sounds.dim() == 2 else "spectrogram"
+        if reads != self.front_input:
+            raise S2IError(
+                f"this encoder's front reads the {self.front_input} of a sound (front_input "
+                f"{self.front_input!r}), and was given {tuple(sounds.shape)}: "
+                + ("pass the clips' waves (the data set's audio)" if self.front_input == "audio"
+                   else "pass spectrograms (B, 1, 128, frames)")
+            )  # fmt: skip
+        with torch.no_grad():
+            return self.front(sounds)
 
     def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
         return self.from_bottleneck(self.bottleneck(spectrograms))

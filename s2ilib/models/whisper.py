@@ -331,10 +331,12 @@ def load_whisper_encoder(layers: int | None = None) -> WhisperEncoder:
 
 
 class WhisperFront(nn.Module):
-    """Workbook spectrograms (B, 1, 128, T) in [-1, 1] -> Whisper frames (B, T / 2, 512).
+    """Workbook spectrograms (B, 1, 128, T) in [-1, 1], or waves -> Whisper frames (B, T / 2,
+    512).
 
     The images' bands are re-binned to Whisper's log-mel (`log_mel`), then read by the
-    frozen encoder; a 1-s spectrogram (100 frames) gives 50 frames.
+    frozen encoder; a 1-s spectrogram (100 frames) gives 50 frames. Waves go through
+    Whisper's own log-mel (WhisperEncoder.log_mel): no 8-bit floor.
     """
 
     def __init__(
@@ -377,8 +379,12 @@ class WhisperFront(nn.Module):
         power = torch.pow(10.0, (db + self.offset_db) / 10.0)  # (B, 128, T), Whisper's units
         return scaled_log_mel(self.rebin.T @ power)
 
-    def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
-        return self.encoder.encode_mel(self.log_mel(spectrograms))
+    def forward(self, sounds: torch.Tensor) -> torch.Tensor:
+        """Spectrograms (B, 1, 128, T) or waves (B, samples) at 16 kHz, the latter through
+        Whisper's own front end -> frames (B, T / 2, 512)."""
+        if sounds.dim() == 2:
+            return self.encoder(sounds)
+        return self.encoder.encode_mel(self.log_mel(sounds))
 
 
 class PooledWhisper(PooledSpeech):

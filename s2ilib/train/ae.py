@@ -10,6 +10,7 @@ import torch
 from s2ilib import distributed
 from s2ilib.train import fastpath
 from s2ilib.train.common import (
+    fixed_validation_inputs,
     fixed_validation_sounds,
     frozen_front_features,
     repeatable_sampling,
@@ -63,26 +64,32 @@ class AETask(BaseTask):
         self.train_set = SpectrogramDataset(
             data.split("train"), config.classes, config.limit_per_class, config.seed
         )
-        # A frozen speech front's features of the training sounds, computed once, are the encoder's
-        # inputs; the spectrograms stay the reconstruction targets.
+        # A frozen front's features of the training sounds (from their spectrograms or their
+        # audio), computed once, are the encoder's inputs; the spectrograms stay the
+        # reconstruction targets.
         self.train_set.use_inputs(
             frozen_front_features(self.autoencoder.encoder, self.train_set, device)
         )
         self.stage = build_ae_stage(self.autoencoder, config, self.fast, device, self.train_set)
         self.optimizers = {"autoencoder": (self.stage.optimizer, config.lr)}
         self.val_sounds = fixed_validation_sounds(data, config, device)
+        self.val_inputs = fixed_validation_inputs(self.autoencoder.encoder, data, config, device)
 
     @classmethod
     def plan(cls, config: AETrainConfig) -> RunPlan:
+        from s2ilib.datasets.sounds import front_input_for
         from s2ilib.models import preset
         from s2ilib.models.config import config_dict
 
         config = config.updated({"data": resolve_data(config.data)})
         presets = preset(config.preset, config.embedding_dim)
         # config_dict: the whisper front's weights' sha256 is recorded (front_weights)
-        autoencoder = config_dict(replace(presets.autoencoder, front=config.front))
+        front_input = front_input_for(config.data, config.front, config.front_input)
+        autoencoder = replace(presets.autoencoder, front=config.front, front_input=front_input)
+        autoencoder = config_dict(autoencoder)
         run_config = {"data": config.data, "models": {"autoencoder": autoencoder}}
         front = "" if config.front == "conv" else f"-{config.front}"
+        front += "-audio" if front_input == "audio" else ""
         desc = f"{Path(config.data).name}-{config.preset}-d{config.embedding_dim}{front}"
         return RunPlan(config, run_config, desc)
 
@@ -100,7 +107,7 @@ class AETask(BaseTask):
         with repeatable_sampling(
             self.autoencoder, config.seed, config.test_time_dropout, self.device
         ):
-            chunks = self.val_sounds.split(config.batch_size)
+            chunks = self.val_inputs.split(config.batch_size)
             reconstruction = torch.cat([self.autoencoder(chunk)[0] for chunk in chunks])
         val_loss = reconstruction_loss(reconstruction, self.val_sounds).item()
         count = min(config.num_samples, len(self.val_sounds))

@@ -25,6 +25,7 @@ from s2ilib import distributed
 from s2ilib.train import fastpath
 from s2ilib.train.augment import AugmentSettings
 from s2ilib.train.common import (
+    fixed_validation_inputs,
     fixed_validation_pairs,
     frozen_front_features,
     load_autoencoder_weights,
@@ -96,9 +97,11 @@ class AlignTask(BaseTask):
         )
         self.stage = self._build_stage()
         self.optimizers = {"align": (self.stage.optimizer, config.lr)}
-        self.val_spectrograms, self.val_images, self.val_labels = fixed_validation_pairs(
+        _, self.val_images, self.val_labels = fixed_validation_pairs(
             data, config, image_size, device
         )
+        # What the encoder reads of the same sounds (a frozen front's features, once)
+        self.val_inputs = fixed_validation_inputs(self.autoencoder.encoder, data, config, device)
 
     def _build_stage(self) -> AlignStage:
         """Adam over the parameter groups, fast path, DDP under torchrun."""
@@ -186,8 +189,9 @@ class AlignTask(BaseTask):
         self._serve_front_features()
 
     def _serve_front_features(self) -> None:
-        """With the frozen speech front, the training set serves its features of the sounds (computed
-        once; the plan turned augmentation off) in place of the spectrograms."""
+        """With a frozen front, the training set serves its features of the sounds (from their
+        spectrograms or audio, computed once; the plan turned augmentation off) in place of
+        the spectrograms."""
         encoder = self.autoencoder.encoder
         features = frozen_front_features(encoder, self.train_set.sounds, self.device)
         self.train_set.use_sound_features(features)
@@ -212,7 +216,7 @@ class AlignTask(BaseTask):
         size = self.config.batch_size
         encoder.eval()
         image_encoder.eval()
-        audio = torch.cat([encoder(chunk) for chunk in self.val_spectrograms.split(size)])
+        audio = torch.cat([encoder(chunk) for chunk in self.val_inputs.split(size)])
         images = torch.cat([image_encoder(chunk) for chunk in self.val_images.split(size)])
         self._set_modes()
         image_encoder.train()

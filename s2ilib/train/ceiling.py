@@ -87,8 +87,9 @@ class CeilingTask(BaseTask):
         self._serve_front_features()
 
     def _serve_front_features(self) -> None:
-        """With the frozen speech front, the training set serves its features of the sounds, computed
-        once, as the classifier's inputs (the plan turned augmentation off)."""
+        """With a frozen front, the training set serves its features of the sounds (from their
+        spectrograms or audio), computed once, as the classifier's inputs (the plan turned
+        augmentation off)."""
         encoder = self.autoencoder.encoder
         self.train_set.use_inputs(frozen_front_features(encoder, self.train_set, self.device))
 
@@ -115,10 +116,11 @@ class CeilingTask(BaseTask):
         extra = dict(records.extra)
         if "engine" in extra:
             extra["voice_group"] = voice_groups(self.data, records)
+        audio = None if records.audio is None else Rows(records.audio, kept)
         result = score_sounds(self.classifier, Rows(records.spectrograms, kept),
                               np.asarray(records.labels)[kept],
                               {k: np.asarray(v)[kept] for k, v in extra.items()},
-                              self.device)  # fmt: skip
+                              self.device, audio=audio)  # fmt: skip
         self.classifier.train()
         write_json(run_dir / METRICS_FILE, {"split": self.config.split, **result})
         log.info(
@@ -140,12 +142,14 @@ class CeilingTask(BaseTask):
         self._serve_front_features()
 
 
-def score_sounds(classifier, spectrograms, labels, extra: dict, device, bootstrap=1000) -> dict:
+def score_sounds(
+    classifier, spectrograms, labels, extra: dict, device, bootstrap=1000, audio=None
+) -> dict:
     """A sound classifier's accuracy, overall and per value of each metadata column given,
     class-balanced, with 95% bootstrap intervals (sounds resampled within each class):
     {"accuracy", "ci",
     "chance", "num_sounds", "breakdown": {column: {value: {"accuracy", "ci", "num_sounds"}}}}."""
-    predictions = encode(classifier, spectrograms, device).argmax(1).numpy()
+    predictions = encode(classifier, spectrograms, device, audio=audio).argmax(1).numpy()
     correct = (predictions == labels).astype(np.float64)
     overall = _accuracy(correct, labels, bootstrap)
     return {

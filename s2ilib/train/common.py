@@ -97,13 +97,63 @@ def sound_features(sounds, compute, batch_size: int, device) -> torch.Tensor:
 FRONT_BATCH = 256  # sounds per forward pass when the frozen speech front's features are computed
 
 
-def frozen_front_features(encoder, sounds, device, batch_size: int = FRONT_BATCH):
-    """The frozen front's pooled features (N, F) of a SpectrogramDataset's sounds (a speech- or
-    whisper-front encoder: they never change, so a stage computes them once), or None (the
-    conv input network)."""
+def frozen_front_features(encoder, sounds, device, positions=None, batch_size: int = FRONT_BATCH):
+    """The frozen front's pooled features (N, F) of a SpectrogramDataset's sounds (all, or
+    those at `positions`), from their spectrograms or their audio as the encoder reads them
+    (a speech- or whisper-front encoder: they never change, so a stage computes them once),
+    or None (the conv input network)."""
     if encoder.front is None:
         return None
-    return sound_features(sounds, encoder.front_features, batch_size, device)
+    positions = np.arange(len(sounds)) if positions is None else np.asarray(positions, np.int64)
+    if encoder.front_input == "audio":
+        return audio_front_features(encoder, sounds, positions, batch_size).to(device)
+    spectrograms = (
+        sounds.__getitems__(positions[start : start + batch_size])[0]
+        for start in range(0, len(positions), batch_size)
+    )
+    empty = torch.zeros(0, encoder.front_width, device=device)
+    with torch.no_grad():
+        return torch.cat([empty, *(encoder.front_features(b.to(device)) for b in spectrograms)])
+
+
+def audio_front_features(encoder, sounds, positions: np.ndarray, batch_size: int) -> torch.Tensor:
+    """The front's features (N, F) of the clips at `positions` of a SpectrogramDataset, on
+    the CPU: from the front-feature cache by the clips' names, the rest decoded and computed
+    a batch at a time (with a progress bar when there are many)."""
+    from s2ilib.models.front_cache import shared_cache
+
+    def compute(rows) -> torch.Tensor:
+        chosen = positions[np.asarray(rows, np.int64)]
+        starts = range(0, len(chosen), batch_size)
+        batches = progress(starts, "front features from the audio", len(chosen) > 4 * batch_size)
+        with torch.no_grad():
+            return torch.cat(
+                [encoder.front.pool(sounds.waves(chosen[s : s + batch_size])) for s in batches]
+            )
+
+    cache = shared_cache()
+    if cache is None:
+        return compute(range(len(positions)))
+    keys = sounds.audio_keys(positions)
+    return cache.keyed_features(encoder.front, keys, (sounds.records.audio.shape[1],), compute)
+
+
+def progress(items, description: str, shown: bool):
+    """`items` with a tqdm bar when `shown` (long work), as they are otherwise."""
+    if not shown:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=description, unit="batch", leave=False)
+
+
+def encoder_inputs(encoder, sounds, positions, device) -> torch.Tensor:
+    """What the encoder reads of the sounds at `positions` of a SpectrogramDataset: the
+    frozen front's features (from the audio or the spectrograms), else the spectrograms."""
+    features = frozen_front_features(encoder, sounds, device, positions)
+    if features is not None:
+        return features
+    return sounds.__getitems__(np.asarray(positions, np.int64))[0].to(device)
 
 
 def without_augmentation_for_frozen_front(config, ae_models: dict):
@@ -137,13 +187,25 @@ def spread_over_classes(labels: np.ndarray, count: int, seed: int) -> np.ndarray
 
 def fixed_validation_sounds(data, config, device) -> torch.Tensor:
     """`val_samples` validation spectrograms (1, 128, 100), spread over the classes."""
+    sounds, positions = fixed_validation_set(data, config)
+    return sounds.__getitems__(positions)[0].to(device)
+
+
+def fixed_validation_inputs(encoder, data, config, device) -> torch.Tensor:
+    """What `encoder` reads of the fixed validation sounds (`fixed_validation_sounds`, the
+    same sounds in the same order): encoder_inputs."""
+    return encoder_inputs(encoder, *fixed_validation_set(data, config), device)
+
+
+def fixed_validation_set(data, config):
+    """The validation SpectrogramDataset and the `val_samples` positions of it shown (the
+    fixed validation sounds)."""
     from s2ilib.datasets.torch_data import SpectrogramDataset
 
     sounds = SpectrogramDataset(
         data.split(validation_split(data)), config.classes, seed=config.seed
     )
-    positions = spread_over_classes(sounds.labels.numpy(), config.val_samples, config.seed)
-    return sounds.__getitems__(positions)[0].to(device)
+    return sounds, spread_over_classes(sounds.labels.numpy(), config.val_samples, config.seed)
 
 
 def fixed_validation_pairs(data, config, image_size: int, device) -> tuple:

@@ -27,6 +27,7 @@ from s2ilib.models.config import (
     COUNT,
     DECAY,
     DROPOUT,
+    FRONT_INPUTS,
     GUIDANCE,
     NON_NEGATIVE,
     NON_NEGATIVE_COUNT,
@@ -175,6 +176,12 @@ class AETrainConfig(StageConfig):
     # (s2ilib.models.speech; the main job's, for voices it never heard: RESULTS.md), or
     # "whisper", Whisper-base's encoder, frozen, and the same projection (models.whisper).
     front: str = "conv"
+    # What a frozen front reads (models.config.FRONT_INPUTS): "spectrogram" (the 8-bit
+    # images), "audio" (the clips, for data sets that ship them), or "auto": the audio where
+    # the front is frozen and the data set ships it, else the spectrograms
+    # (datasets.sounds.front_input_for; what the images' floor costs: RESULTS.md, "Speech
+    # fronts by voice and by language")
+    front_input: str = "auto"
 
     NUMBERS: ClassVar[dict[str, Bounds]] = {"lr": POSITIVE, "momentum": DECAY, "betas": DECAY}
 
@@ -182,6 +189,7 @@ class AETrainConfig(StageConfig):
         super().__post_init__()
         _check_choice(self, "optimizer", OPTIMIZERS)
         _check_choice(self, "front", AUDIO_FRONTS)
+        _check_choice(self, "front_input", ("auto", *FRONT_INPUTS))
 
 
 # Stage 1 has two sets of defaults, on purpose: AETrainConfig's are the authors' script

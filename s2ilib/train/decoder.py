@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import torch
 
-from s2ilib.train.common import load_autoencoder_weights, sound_features
+from s2ilib.train.common import (
+    encoder_inputs,
+    frozen_front_features,
+    load_autoencoder_weights,
+    sound_features,
+)
 from s2ilib.train.engine import BaseTask
 
 STANDARDISATION_BUFFERS = {"encoder.embedding_mean", "encoder.embedding_std"}
@@ -14,7 +19,8 @@ STANDARDISATION_BUFFERS = {"encoder.embedding_mean", "encoder.embedding_std"}
 class FrozenEncoderTask(BaseTask):
     """A stage on the frozen encoder of an earlier run (GAN, flow): the whole autoencoder
     (`self.autoencoder`) is loaded from the earlier run's checkpoint when a run starts, and
-    the fixed validation sounds (`self.val_spectrograms`) are embedded with it.
+    the fixed validation sounds (`self.val_set`: common.fixed_validation_set) are embedded
+    with it.
 
     The decoders' training sounds are not augmented, so the frozen encoder would give every
     sound the same embedding in every epoch: the training set serves embeddings computed
@@ -47,8 +53,14 @@ class FrozenEncoderTask(BaseTask):
         self.train_set.use_sound_features(self._embed_training_sounds(self._embed))
 
     def _embed_training_sounds(self, embed) -> torch.Tensor:
-        """(N, D) `embed`dings of the training set's sounds, in its order, a batch at a time."""
-        return sound_features(self.train_set.sounds, embed, self.config.batch_size, self.device)
+        """(N, D) `embed`dings of the training set's sounds, in its order, a batch at a time
+        (through a frozen front's features of them, from the spectrograms or the audio)."""
+        sounds, size = self.train_set.sounds, self.config.batch_size
+        features = frozen_front_features(self.autoencoder.encoder, sounds, self.device)
+        if features is None:
+            return sound_features(sounds, embed, size, self.device)
+        with torch.no_grad():
+            return torch.cat([embed(chunk) for chunk in features.split(size)])
 
     def _embed(self, spectrograms: torch.Tensor) -> torch.Tensor:
         """A batch's embeddings as the training step would compute them."""
@@ -57,5 +69,6 @@ class FrozenEncoderTask(BaseTask):
     @torch.no_grad()
     def _refresh_validation_embeddings(self) -> None:
         """Embed the validation sounds with the encoder's current (loaded) weights."""
-        chunks = self.val_spectrograms.split(self.config.batch_size)
+        inputs = encoder_inputs(self.autoencoder.encoder, *self.val_set, self.device)
+        chunks = inputs.split(self.config.batch_size)
         self.val_embeddings = torch.cat([self.autoencoder.encoder(c) for c in chunks])

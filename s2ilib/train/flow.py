@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from s2ilib.models.flow import FlowMemory
 from s2ilib.train.common import (
     fixed_validation_pairs,
+    fixed_validation_set,
     frozen_encoder_run_config,
     resolve_earlier_run,
     save_sample_grid,
@@ -124,9 +125,8 @@ class FlowTask(FrozenEncoderTask):
             weight_decay=config.weight_decay,
         )  # fmt: skip
         self.optimizers = {"flow": (self.optimizer, config.lr)}
-        self.val_spectrograms, self.val_images, _ = fixed_validation_pairs(
-            data, config, flow_config.image_size, device
-        )
+        _, self.val_images, _ = fixed_validation_pairs(data, config, flow_config.image_size, device)
+        self.val_set = fixed_validation_set(data, config)  # the same sounds, to embed
         self._refresh_validation_embeddings()
 
     @classmethod

@@ -15,6 +15,7 @@ from s2ilib import distributed
 from s2ilib.train import fastpath
 from s2ilib.train.common import (
     fixed_validation_pairs,
+    fixed_validation_set,
     frozen_encoder_run_config,
     repeatable_sampling,
     resolve_earlier_run,
@@ -121,9 +122,8 @@ class GANTask(FrozenEncoderTask):
         self.stall_detector = StallDetector(
             config.stall_window, config.stall_tolerance, config.stall_gap
         )
-        self.val_spectrograms, self.val_images, _ = fixed_validation_pairs(
-            data, config, image_size, device
-        )
+        _, self.val_images, _ = fixed_validation_pairs(data, config, image_size, device)
+        self.val_set = fixed_validation_set(data, config)  # the same sounds, to embed
         self._refresh_validation_embeddings()
 
     @classmethod
