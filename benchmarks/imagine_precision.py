@@ -29,7 +29,7 @@ def measure(run_dir, files: list[Path], seed: int = 0) -> dict:
     images = {}
     for precision in ("fp32", "bf16"):
         with inference_precision(precision, "cpu"):
-            drawn = translate(run, clips.spectrograms, "cpu", samples=2, seed=seed)
+            drawn = translate(run, clips.spectrograms, "cpu", 2, seed, audio=clips.waves)
         images[precision] = drawn.astype(np.int16)
     diff = np.abs(images["fp32"] - images["bf16"])
     draws = np.abs(images["fp32"][:, 0] - images["fp32"][:, 1])

@@ -100,7 +100,7 @@ class Split(NamedTuple):
     def of(cls, run, data, name: str) -> Split:
         records = data.split(name)
         keys = sound_keys(records.spectrograms)
-        embeddings = encode(run.encoder, records.spectrograms, "cpu")
+        embeddings = encode(run.encoder, records.spectrograms, "cpu", audio=records.audio)
         return cls(records, embeddings, keys, keyed_codes(run.generator, keys, 0, 0, "cpu"))
 
 

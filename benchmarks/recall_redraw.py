@@ -40,8 +40,9 @@ from s2ilib.translate import encode, keyed_codes, sound_keys
 def attach_training_memory(run, data) -> None:
     """Give the run's decoder the memory its training would have saved (recall_memory)."""
     train_set = PairedDataset(data, "train", run.image_size)
-    spectrograms = data.split("train").spectrograms[train_set.sounds.indices]
-    embeddings = encode(run.encoder, spectrograms, "cpu")
+    train, rows = data.split("train"), train_set.sounds.indices
+    audio = None if train.audio is None else train.audio[rows]
+    embeddings = encode(run.encoder, train.spectrograms[rows], "cpu", audio=audio)
     channels = run.generator.config.image_channels
     run.generator.attach_memory(recall_memory(train_set, embeddings, channels))
 
@@ -67,8 +68,10 @@ class Novelty:
 
     def shares(self, run, sounds) -> tuple[float, float]:
         decoder = run.generator
-        spectrograms = sounds.spectrograms[np.arange(min(self.count, len(sounds.labels)))]
-        embeddings = encode(run.encoder, spectrograms, "cpu")
+        rows = np.arange(min(self.count, len(sounds.labels)))
+        spectrograms = sounds.spectrograms[rows]
+        audio = None if sounds.audio is None else sounds.audio[rows]
+        embeddings = encode(run.encoder, spectrograms, "cpu", audio=audio)
         codes = keyed_codes(decoder, sound_keys(spectrograms), 0, 0, "cpu")
         side, channels = decoder.config.image_size, decoder.config.image_channels
         with torch.no_grad():

@@ -237,18 +237,15 @@ def breakdown(
             labels = sounds.labels[members]
             entry = {
                 "num_sounds": int(members.sum()),
-                "informativity": metrics.bootstrap_summary(
+                "informativity": metrics.group_bootstrap_summary(
                     own[0, members], labels, num_classes, num_resamples, seed
                 ),
                 "kway_accuracy": float(correct[:, members].mean()),
             }
             if len(draws) > 1:
-                entry["informativity_samples"] = metrics.bootstrap_summary(
+                entry["informativity_samples"] = metrics.group_bootstrap_summary(
                     own[:, members].mean(0), labels, num_classes, num_resamples, seed
                 )
-            for key in ("informativity", "informativity_samples"):
-                if key in entry:  # per-class lists would swamp the tables; keep mean + CI
-                    entry[key] = {name: entry[key][name] for name in ("mean", "ci")}
             result[column][value] = entry
     return result
 

@@ -21,6 +21,7 @@ import types
 import numpy as np
 import torch
 
+from s2ilib.audio import SAMPLE_RATE
 from s2ilib.datasets.torch_data import from_unit_range, to_unit_range
 from s2ilib.errors import S2IError
 from s2ilib.models import enable_test_time_dropout
@@ -132,16 +133,52 @@ def encode(network, spectrograms, device, batch_size: int = BATCH_SIZE, audio=No
     clips (N, samples) float32, and refuses to run without them."""
     network.eval()
     if reads_audio(network):
-        batches = wave_batches(_required_audio(audio, spectrograms), batch_size)
+        clips = _required_audio(audio, spectrograms)
+        batches = clip_features(audio_encoder_of(network), clips, batch_size, device).split(
+            batch_size
+        )
     else:
         batches = spectrogram_batches(spectrograms, batch_size)
     outputs = [network(batch.to(device)).float().cpu() for batch in batches]
     return torch.cat(outputs) if outputs else torch.zeros(0, 0)
 
 
+def audio_encoder_of(network):
+    """The audio encoder whose front reads the clips inside `network`, or None."""
+    found = (m for m in network.modules() if getattr(m, "front_input", None) == "audio")
+    return next(found, None)
+
+
 def reads_audio(network) -> bool:
     """Whether `network` holds an audio encoder whose front reads the clips, not the images."""
-    return any(getattr(m, "front_input", None) == "audio" for m in network.modules())
+    return audio_encoder_of(network) is not None
+
+
+@torch.no_grad()
+def clip_features(encoder, clips, batch_size: int = BATCH_SIZE, device="cpu") -> torch.Tensor:
+    """The frozen front's pooled features (N, F) of clips (float32 (N, samples), lazy or
+    not), on the CPU. Clips named by their files (`clips.keys()`: a data set's) come from
+    the front-feature cache without being decoded; the others are keyed by their samples
+    (PooledSpeech); what is missing is decoded and computed a batch at a time, with a
+    progress bar when there is much."""
+    from s2ilib.models.front_cache import shared_cache
+
+    cache, keys = shared_cache(), getattr(clips, "keys", lambda: None)()
+    if cache is None or keys is None:
+        batches = wave_batches(clips, batch_size)
+        return torch.cat([encoder.front_features(b.to(device)).cpu() for b in batches])
+
+    def compute(rows) -> torch.Tensor:
+        rows = np.asarray(rows, np.int64)
+        starts = range(0, len(rows), batch_size)
+        if len(rows) > 4 * batch_size:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="front features of the clips", unit="batch", leave=False)
+        waves = (torch.from_numpy(np.asarray(clips[rows[s : s + batch_size]])) for s in starts)
+        return torch.cat([encoder.front.pool(w.to(device)).cpu() for w in waves])
+
+    return cache.keyed_features(encoder.front, keys, (SAMPLE_RATE,), compute)
 
 
 def wave_batches(audio, batch_size: int = BATCH_SIZE):

@@ -273,3 +273,19 @@ def test_imagination_metrics_reject_input_they_cannot_use():
         metrics.draw_diversity(
             rng.normal(size=(2, 2, 3)), np.array([0, 3]), generated, np.zeros(20, int), 3
         )
+
+
+def test_a_groups_interval_resamples_its_sounds_together_and_does_not_collapse():
+    """Two sounds a class, each class's two alike: resampling within the classes sees no
+    spread at all; resampling the group's sounds together sees it, and equals a plain loop."""
+    labels = np.repeat(np.arange(10), 2)
+    scores = np.repeat([1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0], 2)
+    within = metrics.bootstrap_summary(scores, labels, 10, 500, seed=3)["ci"]
+    group = metrics.group_bootstrap_summary(scores, labels, 10, 500, seed=3)
+    assert within == [0.4, 0.4] and group["mean"] == pytest.approx(0.4)
+    draws = np.random.default_rng(3).integers(0, 20, (500, 20))
+    looped = [
+        np.mean([scores[d][labels[d] == c].mean() for c in np.unique(labels[d])]) for d in draws
+    ]
+    np.testing.assert_allclose(group["ci"], np.percentile(looped, [2.5, 97.5]))
+    assert group["ci"][0] <= 0.25 and group["ci"][1] >= 0.5

@@ -50,6 +50,12 @@ class Rows:
     def __getitem__(self, key) -> np.ndarray:
         return np.asarray(self.array[self.indices[key]])
 
+    def keys(self) -> np.ndarray | None:
+        """The rows' names where the array names its records (AV-Digits' clips by their
+        files' sha256: datasets.avdigits.ClipWaves.keys), else None."""
+        names = getattr(self.array, "keys", None)
+        return None if names is None or names() is None else names()[self.indices]
+
 
 def select_sounds(data, split: str = "test", voices=None, languages=None, engines=None) -> SoundSet:
     """The sounds of `split`, keeping only the given voices/languages/engines (AV-Digits)."""

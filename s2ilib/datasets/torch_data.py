@@ -138,13 +138,12 @@ class SpectrogramDataset(Dataset):
         """Whether the data set ships the clips the spectrograms were made from."""
         return self.records.audio is not None
 
-    def waves(self, positions) -> torch.Tensor:
-        """The clips at these positions, float32 (B, samples), decoded now."""
-        return torch.from_numpy(self._audio()[self.indices[np.asarray(positions, np.int64)]])
+    def clips(self, positions):
+        """The clips at these positions (a lazy datasets.sounds.Rows: decoded on indexing,
+        named by their files' sha256 through `keys()`)."""
+        from s2ilib.datasets.sounds import Rows
 
-    def audio_keys(self, positions) -> np.ndarray:
-        """(B, 4) int64 names of the clips at these positions (their files' sha256)."""
-        return self._audio().keys()[self.indices[np.asarray(positions, np.int64)]]
+        return Rows(self._audio(), self.indices[np.asarray(positions, np.int64)])
 
     def _audio(self):
         if self.records.audio is None:

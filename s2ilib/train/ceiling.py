@@ -174,10 +174,18 @@ def _accuracy(correct: np.ndarray, labels: np.ndarray, bootstrap: int) -> dict:
 
 
 def _accuracy_by(correct, labels, groups, bootstrap: int) -> dict:
-    return {
-        str(value): _accuracy(correct[groups == value], labels[groups == value], bootstrap)
-        for value in np.unique(groups)
-    }
+    """_accuracy per group, its interval from resampling the group's sounds together
+    (metrics.group_bootstrap_summary: a group holds few sounds of each class)."""
+    classes = int(labels.max()) + 1
+    found = {}
+    for value in np.unique(groups):
+        members = groups == value
+        summary = metrics.group_bootstrap_summary(
+            correct[members], labels[members], classes, bootstrap, seed=0
+        )
+        found[str(value)] = {"accuracy": summary["mean"], "ci": summary["ci"],
+                             "num_sounds": int(members.sum())}  # fmt: skip
+    return found
 
 
 def read_ceiling(run_dir) -> dict:

@@ -118,33 +118,11 @@ def frozen_front_features(encoder, sounds, device, positions=None, batch_size: i
 
 def audio_front_features(encoder, sounds, positions: np.ndarray, batch_size: int) -> torch.Tensor:
     """The front's features (N, F) of the clips at `positions` of a SpectrogramDataset, on
-    the CPU: from the front-feature cache by the clips' names, the rest decoded and computed
-    a batch at a time (with a progress bar when there are many)."""
-    from s2ilib.models.front_cache import shared_cache
+    the CPU (translate.clip_features: from the cache by the clips' names, the rest decoded
+    and computed)."""
+    from s2ilib.translate import clip_features
 
-    def compute(rows) -> torch.Tensor:
-        chosen = positions[np.asarray(rows, np.int64)]
-        starts = range(0, len(chosen), batch_size)
-        batches = progress(starts, "front features from the audio", len(chosen) > 4 * batch_size)
-        with torch.no_grad():
-            return torch.cat(
-                [encoder.front.pool(sounds.waves(chosen[s : s + batch_size])) for s in batches]
-            )
-
-    cache = shared_cache()
-    if cache is None:
-        return compute(range(len(positions)))
-    keys = sounds.audio_keys(positions)
-    return cache.keyed_features(encoder.front, keys, (sounds.records.audio.shape[1],), compute)
-
-
-def progress(items, description: str, shown: bool):
-    """`items` with a tqdm bar when `shown` (long work), as they are otherwise."""
-    if not shown:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=description, unit="batch", leave=False)
+    return clip_features(encoder, sounds.clips(positions), batch_size)
 
 
 def encoder_inputs(encoder, sounds, positions, device) -> torch.Tensor:
