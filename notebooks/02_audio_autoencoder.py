@@ -51,25 +51,39 @@
 #   kernels (7,5) stride 2, (5,3) stride 2, three (5,3), eight (3,3)), from
 #   $1 \times 128 \times 100$ through $61 \times 48$, $29 \times 23$, ... to
 #   $D \times 1 \times 1$, the last with tanh. All of it learns from AV-Digits' sounds.
-# * `"speech"` (**beyond the paper**; the main job's, and what `"auto"` picks for
-#   AV-Digits): Google's speech_embedding, pretrained for keyword spotting on a great deal
-#   of speech (weights from the openWakeWord package, rebuilt in torch), reads the same
-#   spectrograms and stays **frozen**. It gives 96 numbers for every 775-ms window, every
+# * `"speech"` (**beyond the paper**, an option): Google's speech_embedding, pretrained for
+#   keyword spotting on a great deal of speech (weights from the openWakeWord package,
+#   rebuilt in torch), stays **frozen**. It gives 96 numbers for every 775-ms window, every
 #   80 ms; their mean and maximum over time make $h(S_i) \in \mathbb{R}^{192}$, and one
 #   trained layer maps them to the embedding,
 #
 # $$s_i = \tanh\big(\mathrm{BN}(W h(S_i) + b)\big), \qquad W \in \mathbb{R}^{D \times 192},$$
 #
-#   with BN a batch normalisation. Only $W$, $b$, BN and the decoder learn. AV-Digits has
-#   three real people to learn from; the pretrained speech front brings the many it was trained
-#   on (`benchmarks/RESULTS.md`, "A pretrained speech front": held-out people's sounds go
-#   from about three in five to more than nine in ten imagined as the right digit).
-# * `"whisper"` (**beyond the paper**, an option): OpenAI's multilingual Whisper-base encoder,
-#   frozen, read from the same spectrograms; its 50 frames' mean and maximum make
-#   $h(S_i) \in \mathbb{R}^{1024}$ and the same trained layer follows. From the audio files it
-#   hears more languages and voices than the speech front, but from these 8-bit images, whose
-#   floor hides all below -50 dB, only as well (`benchmarks/RESULTS.md`, "The whisper front
-#   reads the 8-bit images").
+#   with BN a batch normalisation. Only $W$, $b$, BN and the decoder learn.
+# * `"whisper"` (**beyond the paper**; the main job's, and what `"auto"` picks for
+#   AV-Digits): OpenAI's Whisper-base encoder, pretrained for speech recognition on 680,000
+#   hours in about 100 languages, frozen; its 50 frames of one second, mean and maximum,
+#   make $h(S_i) \in \mathbb{R}^{1024}$, and the same trained layer follows
+#   ($W \in \mathbb{R}^{D \times 1024}$). AV-Digits has three real people and one or two
+#   voices in most of its 36 languages to learn from; the pretrained network has heard
+#   many (`benchmarks/RESULTS.md`, "Speech fronts by voice and by language").
+#
+# **What a frozen front reads** (the parameter `front_input`). The paper's encoder reads the
+# 8-bit spectrogram image, and so can the pretrained fronts (re-binned to their own bands).
+# But the image keeps only the top 50 dB of each clip, in 256 grey levels: what lies below
+# is black. A pretrained network listens to all of the clip, so where the data set ships
+# its clips (AV-Digits does) it reads the clip $u$ itself, through its own front end;
+# Whisper's is
+#
+# $$X = \tfrac14\Big(\max\big(\log_{10} M |\mathrm{STFT}(u)|^2,\ \max(\cdot) - 8\big) + 4\Big),$$
+#
+# with $M$ its 80 mel bands, 25-ms windows every 10 ms, and the $\max(\cdot) - 8$ keeping
+# the clip's top 80 dB. The spectrogram image stays what the decoder rebuilds
+# ($\mathcal{L}_{\mathrm{AE}}$ above) and what the conv encoder reads. `"auto"` reads the
+# clips where the front is frozen and the data set ships them. From the clips the whisper
+# front imagines the right digit far more often than from the images, most for the voices
+# and languages AV-Digits has least of (`benchmarks/RESULTS.md`, "Features from the
+# audio").
 #
 # **The paper's numbers beside ours.** The paper publishes the architecture and training
 # settings, not a reconstruction error or a probe of the embedding; this notebook's
@@ -78,7 +92,7 @@
 #
 # | | the paper (`docs/METHOD.md`) | this notebook |
 # |---|---|---|
-# | encoder | 13 convolutions, 80 to 512 channels | `front`: the speech front for AV-Digits, else the conv encoder (demo widths) |
+# | encoder | 13 convolutions, 80 to 512 channels, on the spectrogram | `front`: the whisper front on the clips for AV-Digits, else the conv encoder (demo widths) |
 # | embedding width $D$ | 128 to 2048, default 512 | `embedding_dim` |
 # | optimiser | SGD, lr 0.05, momentum 0.9, batch 64 | `optimizer`, `lr`, `batch_size` |
 # | training length | 1,000 to 2,000 epochs | `num_epochs` |
@@ -96,7 +110,7 @@ data = ""  # data set folder; empty: the shipped AV-Digits
 preset = "demo"  # "tiny" (tests), "demo" (2-core CPU, minutes), "paper" (the authors' networks)
 ae_run = ""  # an existing AE run directory to load instead of training; empty: train
 embedding_dim = 512  # D, the audio embedding width (paper: 128..2048)
-front = "auto"  # "speech": a pretrained speech front, frozen; "whisper": Whisper-base's encoder, frozen; "conv": the paper's encoder; "auto": speech for AV-Digits
+front = "auto"  # "whisper": Whisper-base's encoder, frozen; "speech": a pretrained speech front, frozen; "conv": the paper's encoder; "auto": whisper for AV-Digits
 front_input = "auto"  # what a frozen front reads: "audio" (the data set's clips), "spectrogram" (the 8-bit images); "auto": the audio where the data set ships it
 num_epochs = 36  # passes over the training sounds (its time: benchmarks/RESULTS.md, the main job)
 batch_size = 64  # the authors' batch size
@@ -152,11 +166,12 @@ run = load_run(run_dir, device=device)
 # ## The network and its update step
 #
 # The network that was trained, one row per layer (or block of layers, or frozen network),
-# run on two test spectrograms: its output shape per sound, its parameters (what training
-# learns) and its frozen weights (the speech front's, when `front` is `"speech"`). Then the
-# code of one training step, as it ran: `ae_step` computes $\mathcal{L}_{\mathrm{AE}}$ with
-# `reconstruction_loss` and takes one optimiser step (with the speech front, the training
-# loop serves the frozen speech front's features $h(S_i)$, computed once, as `inputs`).
+# run on two test sounds as its encoder reads them (their clips, with the whisper front on
+# AV-Digits; else their spectrograms): its output shape per sound, its parameters (what
+# training learns) and its frozen weights. Then the code of one training step, as it ran:
+# `ae_step` computes $\mathcal{L}_{\mathrm{AE}}$ with `reconstruction_loss` and takes one
+# optimiser step (with a frozen front, the training loop serves its features $h(S_i)$,
+# computed once, as `inputs`; the spectrograms stay the targets).
 
 # %%
 import inspect

@@ -25,11 +25,11 @@
 # encoder, with a small head on top, together with a small image encoder, so that a sound's
 # embedding lies close to the embedding of the image it is paired with and far from the
 # other images of the batch (the contrastive objective of CLIP, Radford et al. 2021). Only
-# the pairing is used, as for the GAN. With the speech front of notebook 02 that input network
-# stays frozen (and its features are computed once, so the sounds are not augmented); the
-# projection after it, the head, the image encoder and the temperature learn. With the
-# paper's conv input network the whole encoder learns, on sounds warped in frequency and time,
-# shifted and changed in level.
+# the pairing is used, as for the GAN. With a frozen front of notebook 02 (the whisper
+# front, by default) that input network stays frozen (and its features of the clips are
+# computed once, so the sounds are not augmented); the projection after it, the head, the
+# image encoder and the temperature learn. With the paper's conv input network the whole
+# encoder learns, on sounds warped in frequency and time, shifted and changed in level.
 #
 # **The objective.** In a batch of $B$ pairs, let $a_i$ be the embedding of sound $i$ (the
 # encoder $e_\theta$ and the head), $v_j$ the embedding of image $x_j$ by the image encoder

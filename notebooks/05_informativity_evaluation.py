@@ -264,7 +264,9 @@ for column in ("language", "engine"):
 #
 # The language figure as a table, with the supervised ceiling of the same sounds beside
 # each language: informativity and the ceiling in %, each with its 95% interval, sorted by
-# informativity (`s2ilib/report.py`, `breakdown_frame`). The pipeline's `summary.json`
+# informativity (`s2ilib/report.py`, `breakdown_frame`). A language's interval resamples
+# its sounds all together: with two sounds of each digit, resampling within each digit (as
+# the whole split's interval does) would hide most of the spread. The pipeline's `summary.json`
 # carries the same numbers as the headline's `by_language` (and `by_voice_group`).
 
 # %%

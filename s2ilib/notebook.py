@@ -394,7 +394,8 @@ class AutoencoderParameters(TrainingParameters):
     # pretrained speech_embedding, frozen, and a trained projection: it hears unseen people
     # far better, RESULTS.md "A pretrained speech front"), "conv" (the paper's conv layers,
     # trained here from the sounds alone), "whisper" (Whisper-base's encoder, frozen, and a
-    # trained projection), or "auto": speech for AV-Digits, conv for other data
+    # trained projection; the main job's, reading the clips), or "auto": whisper for
+    # AV-Digits, conv for other data
     # (datasets.sounds.front_for)
     front: str = "auto"
     # What a frozen front reads: "spectrogram" (the 8-bit images), "audio" (the data set's

@@ -85,7 +85,7 @@ def test_parameters_cell_literals_are_the_dataclass_defaults(notebook):
 # default is none of those fields' defaults, and why (any other reads one of them, e.g. 04's
 # num_epochs: the flow's length, for the GANs too).
 STATED_DIFFERENCES = {
-    ("02_audio_autoencoder", "front"): "auto: speech for AV-Digits, conv for other data",
+    ("02_audio_autoencoder", "front"): "auto: whisper for AV-Digits, conv for other data",
     ("02_audio_autoencoder", "num_epochs"): "train.config.AE_MAIN_JOB (says why)",
     ("02_audio_autoencoder", "optimizer"): "train.config.AE_MAIN_JOB (says why)",
     ("02_audio_autoencoder", "lr"): "train.config.AE_MAIN_JOB (says why)",

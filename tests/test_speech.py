@@ -132,8 +132,8 @@ def test_a_speech_encoder_takes_its_fronts_features_in_place_of_spectrograms(one
         replace(config, front="speech", normalise_bands=True)
 
 
-def test_the_automatic_front_is_speech_for_avdigits_only(speech_workdir):
-    assert front_for(AVDIGITS_DIR) == "speech"
+def test_the_automatic_front_is_whisper_for_avdigits_only(speech_workdir):
+    assert front_for(AVDIGITS_DIR) == "whisper"
     assert front_for(speech_workdir / "data") == "conv"  # spec_image_bin records
     assert front_for(AVDIGITS_DIR, "conv") == "conv"
 

@@ -291,16 +291,17 @@ def clip_mode_for(data_root, mode: str = "auto") -> str:
 
 def front_for(data_root, front: str = "auto") -> str:
     """The audio encoder's input network (models.config.AUDIO_FRONTS) for a model of
-    `data_root`: `front` itself unless it is "auto"; then "speech" for AV-Digits (spoken
-    words, its spectrograms made by the workbook's own front end, which the pretrained
-    speech front reads them through: s2ilib.models.speech), else "conv" (the paper's input
-    network: the speech front knows speech, and published spectrograms such as VEGAS's come
-    from another front end)."""
+    `data_root`: `front` itself unless it is "auto"; then "whisper" for AV-Digits (spoken
+    words in 36 languages, its clips shipped: Whisper-base's multilingual encoder reads
+    them, s2ilib.models.whisper; it imagines more of every voice group than the speech
+    front, RESULTS.md "Features from the audio"), else "conv" (the paper's input network:
+    the pretrained fronts know speech, and published spectrograms such as VEGAS's come from
+    another front end)."""
     from s2ilib.datasets.avdigits import is_avdigits
 
     if front != "auto":
         return front
-    return "speech" if is_avdigits(data_root) else "conv"
+    return "whisper" if is_avdigits(data_root) else "conv"
 
 
 def front_input_for(data_root, front: str, front_input: str = "auto") -> str:
