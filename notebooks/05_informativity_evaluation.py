@@ -135,7 +135,8 @@ from s2ilib.train.registry import train_ceiling, train_informativity
 device = resolve_device(config.device)
 dataset = open_dataset(config.data_path)
 decoder = load_run(config.decoder_run, device=device, kind=TRANSLATOR_KINDS)
-bootstrap = smoke_settings("evaluate", config.smoke).get("bootstrap", config.bootstrap)
+quick = smoke_settings("evaluate", config.smoke)  # nothing unless smoke
+bootstrap = quick.get("bootstrap", config.bootstrap)
 
 # %% [markdown]
 # ## The informativity classifiers and their ceilings
@@ -185,7 +186,8 @@ print("supervised ceiling:", ceiling_dir or "none")
 # %%
 evaluation_dir = Path(config.report_dir) / "evaluation"
 metrics = evaluate_run(decoder, bank, dataset, split=config.split, samples=config.samples, bootstrap=bootstrap,
-                       device=device, seed=config.seed, ceiling_run=ceiling_dir)
+                       device=device, seed=config.seed, ceiling_run=ceiling_dir,
+                       nn_limit_per_class=quick.get("nn_limit_per_class"))
 paths = write_report(metrics, evaluation_dir)
 display(Markdown(format_tables(metrics)[0]))
 

@@ -60,7 +60,8 @@ SMOKE = {
     "informativity": {"num_epochs": 1, "limit_per_class": 20},
     "ceiling": {"num_steps": 4, "limit_per_class": 4, "batch_size": 8, "log_every": 2,
                 "checkpoint_every": 2},
-    "evaluate": {"bootstrap": 100},
+    # nn_limit_per_class: the retrieval baseline searches 10 training sounds a class, not all
+    "evaluate": {"bootstrap": 100, "nn_limit_per_class": 10},
     "probe": {"max_per_split": 100},
 }  # fmt: skip
 
