@@ -15,11 +15,11 @@ from test_train import s2i, write_synthetic_set
 from s2ilib import audio
 from s2ilib.datasets import open_dataset
 from s2ilib.datasets.avdigits import AVDIGITS_DIR, subset_avdigits
-from s2ilib.datasets.sounds import front_input_for
 from s2ilib.errors import S2IError
 from s2ilib.models import build_network, front_cache, preset
 from s2ilib.models.config import AutoencoderConfig, ConfigError
 from s2ilib.models.front_cache import FrontFeatureCache, wave_keys
+from s2ilib.train.common import front_input_for
 from s2ilib.translate import encode, example_inputs
 
 pytest.importorskip("openwakeword")

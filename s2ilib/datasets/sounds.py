@@ -304,26 +304,6 @@ def front_for(data_root, front: str = "auto") -> str:
     return "whisper" if is_avdigits(data_root) else "conv"
 
 
-def front_input_for(data_root, front: str, front_input: str = "auto") -> str:
-    """What the encoder's input network `front` reads of the sounds of `data_root`
-    (models.config.FRONT_INPUTS): `front_input` itself unless it is "auto"; then "audio"
-    for a frozen front on a data set that ships its clips (AV-Digits: Whisper heard from the
-    audio recognises far more than from the 8-bit images, RESULTS.md "Speech fronts by
-    voice and by language"), else "spectrogram". "audio" where it cannot be is refused."""
-    from s2ilib.datasets.avdigits import is_avdigits
-    from s2ilib.models.config import FROZEN_FRONTS
-
-    has_audio = is_avdigits(data_root)
-    if front_input == "auto":
-        return "audio" if front in FROZEN_FRONTS and has_audio else "spectrogram"
-    if front_input == "audio" and not has_audio:
-        raise S2IError(
-            f"front_input 'audio': {data_root} ships no audio clips (an AV-Digits-layout "
-            "folder does); use front_input 'spectrogram'"
-        )
-    return front_input
-
-
 def sounds_from_audio_dir(
     audio_dir, labels_csv, classes: list[str], mode: str = "loudest"
 ) -> tuple[SoundSet, list[dict]]:

@@ -12,6 +12,7 @@ from s2ilib.train import fastpath
 from s2ilib.train.common import (
     fixed_validation_inputs,
     fixed_validation_sounds,
+    front_input_for,
     frozen_front_features,
     repeatable_sampling,
     resolve_data,
@@ -77,7 +78,6 @@ class AETask(BaseTask):
 
     @classmethod
     def plan(cls, config: AETrainConfig) -> RunPlan:
-        from s2ilib.datasets.sounds import front_input_for
         from s2ilib.models import preset
         from s2ilib.models.config import config_dict
 

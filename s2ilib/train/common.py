@@ -11,6 +11,7 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from s2ilib.errors import S2IError
+from s2ilib.models.config import FROZEN_FRONTS
 from s2ilib.runs.checkpoint import latest_checkpoint
 from s2ilib.runs.rundir import read_config
 from s2ilib.seeding import rng_devices
@@ -143,6 +144,25 @@ def without_augmentation_for_frozen_front(config, ae_models: dict):
     if ae_models.get("front", "conv") == "conv":
         return config
     return config.updated({name: 0 for name in AUGMENT_FIELDS})
+
+
+def front_input_for(data_root, front: str, front_input: str = "auto") -> str:
+    """What the encoder's input network `front` reads of the sounds of `data_root`
+    (models.config.FRONT_INPUTS): `front_input` itself unless it is "auto"; then "audio"
+    for a frozen front on a data set that ships its clips (AV-Digits: Whisper heard from the
+    audio recognises far more than from the 8-bit images, RESULTS.md "Speech fronts by
+    voice and by language"), else "spectrogram". "audio" where it cannot be is refused."""
+    from s2ilib.datasets.avdigits import is_avdigits
+
+    has_audio = is_avdigits(data_root)
+    if front_input == "auto":
+        return "audio" if front in FROZEN_FRONTS and has_audio else "spectrogram"
+    if front_input == "audio" and not has_audio:
+        raise S2IError(
+            f"front_input 'audio': {data_root} ships no audio clips (an AV-Digits-layout "
+            "folder does); use front_input 'spectrogram'"
+        )
+    return front_input
 
 
 def validation_split(data) -> str:
