@@ -134,10 +134,6 @@ class SpectrogramDataset(Dataset):
         self.spectrograms = _SubsetStore(_check_field(records, "spectrograms"), self.indices)
         self.inputs: torch.Tensor | None = None
 
-    def has_audio(self) -> bool:
-        """Whether the data set ships the clips the spectrograms were made from."""
-        return self.records.audio is not None
-
     def clips(self, positions):
         """The clips at these positions (a lazy datasets.sounds.Rows: decoded on indexing,
         named by their files' sha256 through `keys()`)."""
