@@ -25,13 +25,19 @@ LOW = 0.4  # issue 28's floor for every language of the test split
 
 
 def read_report(folder: Path) -> dict:
+    """A finished report's summary.json, or exit 2 saying what is wrong with it."""
     path = folder / "summary.json"
     if not path.is_file():
-        sys.exit(f"compare_reports: {path}: no such file (give s2i pipeline --out folders)")
+        refuse(f"{path}: no such file (give s2i pipeline --out folders)")
     summary = json.loads(path.read_text())
     if summary.get("status") != "done":
-        sys.exit(f"compare_reports: {path}: status {summary.get('status')!r}, not 'done'")
+        refuse(f"{path}: status {summary.get('status')!r}, not 'done'")
     return summary
+
+
+def refuse(message: str) -> None:
+    print(f"compare_reports: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def interval(low_high) -> str:
