@@ -15,7 +15,8 @@ informativity):
   standardised features), the read-out retrieval and the flow's recall use.
 
 `--run` adds an AE or align run's encoder (the main job's `00001-align-...`) to the same
-table; `--audio` adds the same network on openWakeWord's own front end (onnxruntime) fed
+table, and, when it has a frozen front, that front's pooled features alone (from what the
+run reads: the clips or the spectrograms), before the layers trained after it; `--audio` adds the same network on openWakeWord's own front end (onnxruntime) fed
 the data set's audio files (manifest column `file`), which measures what reading it from
 the 8-bit images costs. The throughput of each feature extractor (clips per second on this
 machine's threads, files read included for `--audio`) is printed beside it.
@@ -41,12 +42,12 @@ from informativity_bound import groups_of
 from s2ilib.audio import FrontEndConfig, fit_one_second, load_audio
 from s2ilib.datasets import open_dataset
 from s2ilib.datasets.avdigits import AVDIGITS_DIR
-from s2ilib.datasets.sounds import examples_per_class
+from s2ilib.datasets.sounds import Rows, examples_per_class
 from s2ilib.metrics import bootstrap_summary
 from s2ilib.models.speech import PAD_FRAMES, PooledSpeech, SpeechFront
 from s2ilib.probes import probe_predictions
 from s2ilib.runs import load_run
-from s2ilib.translate import encode
+from s2ilib.translate import clip_features, encode
 
 AUDIO_PAD = PAD_FRAMES * FrontEndConfig().hop_length  # samples of silence each side, as SpeechFront
 
@@ -70,12 +71,30 @@ def timed(extract, indices: dict) -> tuple[dict[str, np.ndarray], float]:
 
 
 def network_features(network, data):
-    """extract() for `timed`: a network's outputs for a split's spectrograms."""
+    """extract() for `timed`: a network's outputs for a split's sounds (their spectrograms,
+    or their clips for an encoder that reads them)."""
 
     @torch.no_grad()
     def extract(split, rows):
-        spectrograms = np.asarray(data.split(split).spectrograms[rows])
-        return encode(network, spectrograms, "cpu").numpy()
+        records = data.split(split)
+        spectrograms = np.asarray(records.spectrograms[rows])
+        audio = None if records.audio is None else Rows(records.audio, np.asarray(rows))
+        return encode(network, spectrograms, "cpu", audio=audio).numpy()
+
+    return extract
+
+
+def frozen_front_features(encoder, data):
+    """extract() for `timed`: the pooled features of a run's frozen front (speech or
+    whisper), from what it reads (clips or spectrograms), before any trained layer."""
+
+    @torch.no_grad()
+    def extract(split, rows):
+        records = data.split(split)
+        if encoder.front_input == "audio":
+            return clip_features(encoder, Rows(records.audio, np.asarray(rows))).numpy()
+        spectrograms = torch.from_numpy(np.asarray(records.spectrograms[rows]))
+        return encoder.front_features(spectrograms.float().div(127.5).sub(1)[:, None]).numpy()
 
     return extract
 
@@ -131,9 +150,13 @@ def main(argv=None) -> int:
     data = open_dataset(args.data)
     indices = {split: chosen(data, split, args.per_class) for split in ["train", *args.splits]}
     extractors = {"speech front": PooledSpeech(SpeechFront(black_db=args.black_db))}
-    if args.run:
-        extractors[f"encoder of {Path(args.run).name}"] = load_run(args.run).encoder
     features, speed = {}, {}
+    if args.run:
+        encoder = load_run(args.run).encoder
+        extractors[f"encoder of {Path(args.run).name}"] = encoder
+        if encoder.front is not None:  # the run's frozen front alone, before its trained layers
+            name = f"frozen front of {Path(args.run).name} ({encoder.front_input})"
+            features[name], speed[name] = timed(frozen_front_features(encoder, data), indices)
     for name, network in extractors.items():
         features[name], speed[name] = timed(network_features(network, data), indices)
     if args.audio:
