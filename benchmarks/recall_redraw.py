@@ -28,6 +28,7 @@ import torch
 from flow_guidance import COLUMNS, flow_run_parser, row
 
 from s2ilib.datasets import open_dataset
+from s2ilib.datasets.sounds import clips_of
 from s2ilib.datasets.torch_data import PairedDataset
 from s2ilib.evaluate import evaluate_run, score_images
 from s2ilib.informativity import load_informativity, load_pool
@@ -41,8 +42,7 @@ def attach_training_memory(run, data) -> None:
     """Give the run's decoder the memory its training would have saved (recall_memory)."""
     train_set = PairedDataset(data, "train", run.image_size)
     train, rows = data.split("train"), train_set.sounds.indices
-    audio = None if train.audio is None else train.audio[rows]
-    embeddings = encode(run.encoder, train.spectrograms[rows], "cpu", audio=audio)
+    embeddings = encode(run.encoder, train.spectrograms[rows], "cpu", audio=clips_of(train, rows))
     channels = run.generator.config.image_channels
     run.generator.attach_memory(recall_memory(train_set, embeddings, channels))
 
@@ -70,8 +70,7 @@ class Novelty:
         decoder = run.generator
         rows = np.arange(min(self.count, len(sounds.labels)))
         spectrograms = sounds.spectrograms[rows]
-        audio = None if sounds.audio is None else sounds.audio[rows]
-        embeddings = encode(run.encoder, spectrograms, "cpu", audio=audio)
+        embeddings = encode(run.encoder, spectrograms, "cpu", audio=clips_of(sounds, rows))
         codes = keyed_codes(decoder, sound_keys(spectrograms), 0, 0, "cpu")
         side, channels = decoder.config.image_size, decoder.config.image_channels
         with torch.no_grad():

@@ -42,7 +42,7 @@ from informativity_bound import groups_of
 from s2ilib.audio import FrontEndConfig, fit_one_second, load_audio
 from s2ilib.datasets import open_dataset
 from s2ilib.datasets.avdigits import AVDIGITS_DIR
-from s2ilib.datasets.sounds import Rows, examples_per_class
+from s2ilib.datasets.sounds import clips_of, examples_per_class
 from s2ilib.metrics import bootstrap_summary
 from s2ilib.models.speech import PAD_FRAMES, PooledSpeech, SpeechFront
 from s2ilib.probes import probe_predictions
@@ -78,8 +78,7 @@ def network_features(network, data):
     def extract(split, rows):
         records = data.split(split)
         spectrograms = np.asarray(records.spectrograms[rows])
-        audio = None if records.audio is None else Rows(records.audio, np.asarray(rows))
-        return encode(network, spectrograms, "cpu", audio=audio).numpy()
+        return encode(network, spectrograms, "cpu", audio=clips_of(records, rows)).numpy()
 
     return extract
 
@@ -92,7 +91,7 @@ def frozen_front_features(encoder, data):
     def extract(split, rows):
         records = data.split(split)
         if encoder.front_input == "audio":
-            return clip_features(encoder, Rows(records.audio, np.asarray(rows))).numpy()
+            return clip_features(encoder, clips_of(records, rows)).numpy()
         spectrograms = torch.from_numpy(np.asarray(records.spectrograms[rows]))
         return encoder.front_features(spectrograms.float().div(127.5).sub(1)[:, None]).numpy()
 

@@ -137,13 +137,12 @@ from IPython.display import display
 
 from s2ilib import probes, viz
 from s2ilib.datasets import open_dataset
-from s2ilib.datasets.sounds import examples_per_class
+from s2ilib.datasets.sounds import clips_of, examples_per_class
 from s2ilib.devices import resolve_device
 from s2ilib.notebook import smoke_settings, write_step_outputs
 from s2ilib.viz import save_figure
 from s2ilib.runs import load_run, read_stats
 from s2ilib.train.registry import train_autoencoder
-from s2ilib.gallery import clips_of
 from s2ilib.translate import example_inputs, reconstruct
 
 device = resolve_device(config.device)

@@ -84,7 +84,7 @@ import numpy as np
 
 from s2ilib import gallery, viz
 from s2ilib.datasets import open_dataset
-from s2ilib.datasets.sounds import examples_per_class
+from s2ilib.datasets.sounds import clips_of, examples_per_class
 from s2ilib.devices import resolve_device
 from s2ilib.notebook import write_step_outputs
 from s2ilib.viz import save_figure
@@ -218,7 +218,7 @@ else:
 first, second = picks[0], picks[min(1, len(picks) - 1)]
 interpolations = gallery.interpolation_rows(compared, sounds.spectrograms[first], sounds.spectrograms[second],
                                             config.interpolation_steps, device, config.seed,
-                                            gallery.clips_of(sounds, [first, second]))
+                                            clips_of(sounds, [first, second]))
 title = f"{dataset.classes[sounds.labels[first]]} -> {dataset.classes[sounds.labels[second]]}"
 save_figure(viz.show_image_rows(interpolations, title, 2.0), "06_interpolation", config.figures_dir)
 plt.show()

@@ -58,6 +58,7 @@ from s2ilib.datasets.sounds import (
     Rows,
     SoundSet,
     clip_mode_for,
+    clips_of,
     select_sounds,
     sounds_from_audio_dir,
 )
@@ -409,7 +410,7 @@ def nearest_neighbour_batches(scorer: _Scorer, data, encoder, device, limit_per_
     train = data.split("train")
     indices = select_indices(train.labels, None, limit_per_class, seed)
     train_spectrograms = Rows(train.spectrograms, indices)
-    train_audio = None if train.audio is None else Rows(train.audio, indices)
+    train_audio = clips_of(train, indices)
     train_embeddings = encode(encoder, train_spectrograms, device, batch_size, train_audio)
     train_embeddings = F.normalize(train_embeddings)
     sounds = scorer.sounds

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from s2ilib.datasets.sounds import examples_per_class
+from s2ilib.datasets.sounds import clips_of, examples_per_class
 from s2ilib.datasets.torch_data import from_unit_range, resize_images, to_unit_range
 from s2ilib.formats import RecordSet
 from s2ilib.models.flow import set_sampling
@@ -26,11 +26,6 @@ def imagine_records(
     spectrograms = np.asarray(records.spectrograms[np.asarray(indices)])
     audio = clips_of(records, indices)
     return translate(run, spectrograms, device, samples, seed, audio=audio)
-
-
-def clips_of(records: RecordSet, indices) -> np.ndarray | None:
-    """The chosen sounds' clips, float32 (N, samples), where the data set ships them."""
-    return None if records.audio is None else np.asarray(records.audio[np.asarray(indices)])
 
 
 def real_examples(

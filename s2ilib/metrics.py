@@ -104,6 +104,14 @@ def bootstrap_class_means(
     return means
 
 
+def balanced_mean(scores, labels, num_classes: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(each class's mean score, which classes have sounds, the mean over those classes:
+    class-balanced, as informativity is averaged; NaN when no class has one)."""
+    per_class = class_means(scores, labels, num_classes)
+    present = np.isfinite(per_class)
+    return per_class, present, float(np.mean(per_class[present])) if present.any() else np.nan
+
+
 def group_bootstrap_summary(
     scores,
     labels,
@@ -118,9 +126,7 @@ def group_bootstrap_summary(
     hides most of the spread and the interval collapses; a class a resample misses is left
     out of that resample's mean). Vectorised: one (resamples, sounds) draw."""
     scores, labels = np.asarray(scores, np.float64), np.asarray(labels, np.int64)
-    per_class = class_means(scores, labels, num_classes)
-    present = np.isfinite(per_class)
-    mean = float(np.mean(per_class[present])) if present.any() else float("nan")
+    per_class, present, mean = balanced_mean(scores, labels, num_classes)
     if num_resamples <= 0 or not present.any():
         return {"mean": mean, "ci": [float("nan")] * 2}
     draws = np.random.default_rng(seed).integers(0, len(scores), (num_resamples, len(scores)))
@@ -155,9 +161,8 @@ def bootstrap_summary(
     Returns {"mean", "ci": [low, high], "per_class", "per_class_ci": [[low, high], ...]}.
     `num_resamples=0` skips the intervals (they come back as NaN).
     """
-    per_class = class_means(scores, labels, num_classes)
-    present = np.isfinite(per_class)
-    summary = {"mean": float(np.mean(per_class[present])) if present.any() else float("nan")}
+    per_class, present, mean = balanced_mean(scores, labels, num_classes)
+    summary = {"mean": mean}
     if num_resamples > 0 and present.any():
         resampled = bootstrap_class_means(scores, labels, num_classes, num_resamples, seed)
         overall = resampled[:, present].mean(axis=1)

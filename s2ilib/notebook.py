@@ -401,7 +401,7 @@ class AutoencoderParameters(TrainingParameters):
     front: str = "auto"
     # What a frozen front reads: "spectrogram" (the 8-bit images), "audio" (the data set's
     # clips), or "auto": the audio where the front is frozen and the data set ships it
-    # (datasets.sounds.front_input_for)
+    # (train.common.front_input_for)
     front_input: str = "auto"
     # The main job's stage-1 settings (train.config.AE_MAIN_JOB, which says why they are
     # not `s2i train-ae`'s, the authors')

@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from s2ilib.datasets.sounds import Rows
+from s2ilib.datasets.sounds import clips_of
 from s2ilib.formats import RecordSet
 from s2ilib.translate import encode
 
@@ -49,10 +49,9 @@ def embedding_features(encoder, records: RecordSet, indices=None, device="cpu") 
     """Audio embeddings of the records (float32 (N, D)), from their clips for an encoder that
     reads them."""
     spectrograms = records.spectrograms if indices is None else records.spectrograms[indices]
-    audio = records.audio
-    if audio is not None and indices is not None:
-        audio = Rows(audio, np.asarray(indices))
-    return encode(encoder, np.asarray(spectrograms), device, audio=audio).numpy()
+    return encode(
+        encoder, np.asarray(spectrograms), device, audio=clips_of(records, indices)
+    ).numpy()
 
 
 def compare_probes(

@@ -298,8 +298,9 @@ def reconstruct(
     batch (dropout on at test time, as the paper evaluates its autoencoder); an autoencoder
     whose encoder reads the audio reads `audio`, the same sounds' clips (N, samples)."""
     sampling_mode(autoencoder, test_time_dropout)
-    if reads_audio(autoencoder):
-        batch = torch.from_numpy(np.asarray(_required_audio(audio, spectrograms))).to(device)
+    if reads_audio(autoencoder):  # the front's features of the clips (clip_features)
+        clips = _required_audio(audio, spectrograms)
+        batch = clip_features(audio_encoder_of(autoencoder), clips, device=device).to(device)
     else:
         batch = to_unit_range(torch.as_tensor(np.asarray(spectrograms)).to(device)).unsqueeze(1)
     reconstruction, _ = autoencoder(batch)

@@ -24,14 +24,13 @@ import os
 import shutil
 import warnings
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from s2ilib.atomic import atomic_write
 from s2ilib.errors import FormatError, S2IError
-from s2ilib.formats import SPLITS, RecordSet, _LazyArray
+from s2ilib.formats import SPLITS, RecordSet, _LazyArray, _thread_pool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -308,8 +307,9 @@ def decoded_clip(data: bytes, path, record: int) -> np.ndarray:
 
 
 class ClipWaves(_LazyArray):
-    """Encoded 1-s clips seen as one float32 (N, 16000) array, decoded on indexing (two
-    threads: libsndfile releases the GIL), each clip also named by its bytes (`keys`)."""
+    """Encoded 1-s clips seen as one float32 (N, 16000) array, decoded on indexing (on
+    formats' thread pool, as the JPEG trees: libsndfile releases the GIL), each clip also
+    named by its bytes (`keys`)."""
 
     def __init__(self, clips: list[bytes], files, root=""):
         self.clips, self.files, self.root = list(clips), np.asarray(files), root
@@ -317,8 +317,10 @@ class ClipWaves(_LazyArray):
         self._keys: np.ndarray | None = None
 
     def subset(self, rows: np.ndarray) -> ClipWaves:
-        """The clips of these rows, in their order."""
-        return ClipWaves([self.clips[row] for row in rows], self.files[rows], self.root)
+        """The clips of these rows, in their order (their names hashed once, by the whole)."""
+        part = ClipWaves([self.clips[row] for row in rows], self.files[rows], self.root)
+        part._keys = self.keys()[rows]
+        return part
 
     def keys(self) -> np.ndarray:
         """(N, 4) int64: the first 32 bytes of each clip's sha256 (a clip's name in the
@@ -334,8 +336,7 @@ class ClipWaves(_LazyArray):
                 self.clips[record], audio_path(self.root, self.files[record]), record
             )
 
-        with ThreadPoolExecutor(2) as pool:
-            waves = list(pool.map(decode, indices.tolist()))
+        waves = list(_thread_pool().map(decode, indices.tolist()))
         return np.stack(waves) if waves else np.zeros((0, SAMPLE_RATE), np.float32)
 
 

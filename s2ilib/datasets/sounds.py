@@ -53,8 +53,17 @@ class Rows:
     def keys(self) -> np.ndarray | None:
         """The rows' names where the array names its records (AV-Digits' clips by their
         files' sha256: datasets.avdigits.ClipWaves.keys), else None."""
-        names = getattr(self.array, "keys", None)
-        return None if names is None or names() is None else names()[self.indices]
+        names = self.array.keys() if hasattr(self.array, "keys") else None
+        return None if names is None else names[self.indices]
+
+
+def clips_of(records: RecordSet, indices=None):
+    """The clips of a record set's sounds (all, or those at `indices`), lazy and named by
+    their files (Rows over RecordSet.audio: an encoder that reads the audio finds their
+    features without decoding them), or None where the data set ships no clips."""
+    if records.audio is None:
+        return None
+    return records.audio if indices is None else Rows(records.audio, np.asarray(indices))
 
 
 def select_sounds(data, split: str = "test", voices=None, languages=None, engines=None) -> SoundSet:
@@ -81,7 +90,7 @@ def select_sounds(data, split: str = "test", voices=None, languages=None, engine
         extra=extra,
         frames=None if frames is None else Rows(frames, indices),
         source=f"{data.root} ({split})",
-        audio=None if records.audio is None else Rows(records.audio, indices),
+        audio=clips_of(records, indices),
     )
 
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from s2ilib import metrics
 from s2ilib.atomic import write_json
-from s2ilib.datasets.sounds import Rows, voice_groups
+from s2ilib.datasets.sounds import Rows, clips_of, voice_groups
 from s2ilib.datasets.torch_data import select_indices
 from s2ilib.runs.stats import METRICS_FILE, read_metrics
 from s2ilib.train import fastpath
@@ -116,7 +116,7 @@ class CeilingTask(BaseTask):
         extra = dict(records.extra)
         if "engine" in extra:
             extra["voice_group"] = voice_groups(self.data, records)
-        audio = None if records.audio is None else Rows(records.audio, kept)
+        audio = clips_of(records, kept)
         result = score_sounds(self.classifier, Rows(records.spectrograms, kept),
                               np.asarray(records.labels)[kept],
                               {k: np.asarray(v)[kept] for k, v in extra.items()},
@@ -146,7 +146,9 @@ def score_sounds(
     classifier, spectrograms, labels, extra: dict, device, bootstrap=1000, audio=None
 ) -> dict:
     """A sound classifier's accuracy, overall and per value of each metadata column given,
-    class-balanced, with 95% bootstrap intervals (sounds resampled within each class):
+    class-balanced, with 95% bootstrap intervals (overall: sounds resampled within each
+    class; per value: the value's sounds resampled together), `audio` the sounds' clips for
+    an encoder that reads them:
     {"accuracy", "ci",
     "chance", "num_sounds", "breakdown": {column: {value: {"accuracy", "ci", "num_sounds"}}}}."""
     predictions = encode(classifier, spectrograms, device, audio=audio).argmax(1).numpy()

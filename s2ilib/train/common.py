@@ -85,12 +85,14 @@ def load_autoencoder_weights(autoencoder, checkpoint, allowed_missing, device) -
 
 
 @torch.no_grad()
-def sound_features(sounds, compute, batch_size: int, device) -> torch.Tensor:
-    """(N, ...) `compute`d from each batch of a SpectrogramDataset's spectrograms, in its
-    order (a frozen encoder's embeddings, the frozen speech front's features)."""
+def sound_features(sounds, compute, batch_size: int, device, positions=None) -> torch.Tensor:
+    """(N, ...) `compute`d from each batch of a SpectrogramDataset's spectrograms (all, in
+    its order, or those at `positions`): a frozen encoder's embeddings, a frozen front's
+    features."""
+    positions = np.arange(len(sounds)) if positions is None else np.asarray(positions, np.int64)
     batches = (
-        sounds.__getitems__(range(start, min(start + batch_size, len(sounds))))[0]
-        for start in range(0, len(sounds), batch_size)
+        sounds.__getitems__(positions[start : start + batch_size])[0]
+        for start in range(0, len(positions), batch_size)
     )
     return torch.cat([compute(batch.to(device)) for batch in batches])
 
@@ -105,25 +107,12 @@ def frozen_front_features(encoder, sounds, device, positions=None, batch_size: i
     or None (the conv input network)."""
     if encoder.front is None:
         return None
-    positions = np.arange(len(sounds)) if positions is None else np.asarray(positions, np.int64)
-    if encoder.front_input == "audio":
-        return audio_front_features(encoder, sounds, positions, batch_size).to(device)
-    spectrograms = (
-        sounds.__getitems__(positions[start : start + batch_size])[0]
-        for start in range(0, len(positions), batch_size)
-    )
-    empty = torch.zeros(0, encoder.front_width, device=device)
-    with torch.no_grad():
-        return torch.cat([empty, *(encoder.front_features(b.to(device)) for b in spectrograms)])
+    if encoder.front_input == "audio":  # by the clips' names from the cache, else decoded
+        from s2ilib.translate import clip_features
 
-
-def audio_front_features(encoder, sounds, positions: np.ndarray, batch_size: int) -> torch.Tensor:
-    """The front's features (N, F) of the clips at `positions` of a SpectrogramDataset, on
-    the CPU (translate.clip_features: from the cache by the clips' names, the rest decoded
-    and computed)."""
-    from s2ilib.translate import clip_features
-
-    return clip_features(encoder, sounds.clips(positions), batch_size)
+        positions = np.arange(len(sounds)) if positions is None else positions
+        return clip_features(encoder, sounds.clips(positions), batch_size).to(device)
+    return sound_features(sounds, encoder.front_features, batch_size, device, positions)
 
 
 def encoder_inputs(encoder, sounds, positions, device) -> torch.Tensor:

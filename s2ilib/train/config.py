@@ -179,7 +179,7 @@ class AETrainConfig(StageConfig):
     # What a frozen front reads (models.config.FRONT_INPUTS): "spectrogram" (the 8-bit
     # images), "audio" (the clips, for data sets that ship them), or "auto": the audio where
     # the front is frozen and the data set ships it, else the spectrograms
-    # (datasets.sounds.front_input_for; what the images' floor costs: RESULTS.md, "Speech
+    # (train.common.front_input_for; what the images' floor costs: RESULTS.md, "Speech
     # fronts by voice and by language")
     front_input: str = "auto"
 
