@@ -244,6 +244,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     run, bank = load_run(args.run, kind="flow"), load_informativity(args.informativity)
+    set_sampling(run.generator, recall_front_weight=0.0)  # what the embedding alone knows
     data = open_dataset(args.data or run.config["data"])
     attach_training_memory(run, data)  # rows: the whole training split, in its order
     split = Split.of(run, data, args.split)

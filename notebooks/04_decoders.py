@@ -136,14 +136,26 @@
 # with $w$ = `guidance` = 2 ($w = 1$ is plain conditional sampling).
 #
 # **Recall and redraw.** The recipe does not start from pure noise. It finds the training
-# sound whose embedding is nearest to $s$ (cosine), takes one real image $\hat x$ paired with
-# it (chosen by the draw's own noise), and starts at $t_0$ = `recall_from` = 0.3 from the
-# point where the straight line from the noise to $\hat x$ passes,
+# sound $j$ nearest to the sound, takes one real image $\hat x$ paired with it (chosen by
+# the draw's own noise), and starts at $t_0$ = `recall_from` = 0.3 from the point where the
+# straight line from the noise to $\hat x$ passes,
 #
 # $$x_{t_0} = (1 - t_0)\,x_0 + t_0\,\hat x,$$
 #
 # then takes the Euler steps $k = t_0 N, \dots, N - 1$ (SDEdit, Meng et al. 2022, started
 # from retrieval): the layout of a real image is recalled and its strokes are drawn anew.
+# "Nearest" is the cosine of the embeddings $s$ and, when the encoder has a frozen
+# pretrained front (speech or whisper), also the cosine of the front's own pooled features
+# $f$ of the sound, standardised over the training sounds:
+#
+# $$j = \arg\max_i\;(1 - \lambda)\cos(s, s_i) + \lambda\cos(f, f_i).$$
+#
+# Why: the layers trained after the front learn the training voices, and forget some of
+# what the front tells apart in voices they never heard; the front's features keep it. The
+# weight $\lambda$ = `recall_front_weight` is chosen on the validation split when the flow
+# is trained (the recall's class accuracy at $\lambda = 0, 0.1, \dots, 1$; the run's
+# `recall.json`, printed below); $\lambda = 0$ is the embedding alone. The decoder itself is
+# still conditioned on the embedding $s$ alone.
 #
 # **Why the flow needs no discriminator.** A GAN needs $D$ because "looks like a real image
 # of this digit" has no formula: $D$ learns one while $G$ chases it, a moving target, which
@@ -368,6 +380,24 @@ plt.show()
 # that are the same picture.
 
 # %% [markdown]
+# ## What the flow recalls by
+#
+# A flow whose encoder has a frozen front chose its recall's front weight $\lambda$ on the
+# validation split when it was trained: for each $\lambda$, the share of validation sounds
+# (class-balanced) whose recalled training sound says the same digit. The big dot is the
+# chosen weight. Look at the two ends: at $\lambda = 0$ (the embedding alone, as before) and
+# at $\lambda = 1$ (the front alone); where the curve peaks between them, each knows voices
+# the other does not. A flow on the paper's conv encoder has no front, and nothing is shown.
+
+# %%
+from s2ilib.runs import read_recall_choice
+
+recall_choice = read_recall_choice(recipe_runs["flow"]) if "flow" in recipe_runs else None
+if recall_choice is not None:
+    save_figure(viz.plot_recall_choice(recall_choice), "04_recall_choice", config.figures_dir)
+    plt.show()
+
+# %% [markdown]
 # ## The decoders side by side
 #
 # First the GAN runs' training curves, one line per recipe: `d_loss` ($\mathcal{L}_D$), the
@@ -471,6 +501,9 @@ write_step_outputs(config.report_dir, "04_decoders", {
 #    `decoder(embeddings)`; or train one with `s2i train-flow --recipe flow --ae-run <the
 #    align run> --guidance 1 --recall-from 0` and give it to notebook 05 as `compare_runs`.
 #    Expect the draws to vary more and to show the sound's digit less often
-#    (`benchmarks/RESULTS.md`, "Recall and redraw").
+#    (`benchmarks/RESULTS.md`, "Recall and redraw"). To recall by the embedding alone, keep
+#    the recall and set `recall_front_weight=0.0` instead
+#    (`benchmarks/recall_front.py --run <the flow run> --informativity <its run>` scores
+#    both on the test split).
 # 4. **Training length.** `num_epochs = 10`: does the flow's loss curve still fall at the end,
 #    and how do the last sample grids of both decoders compare with the full-length ones?

@@ -64,7 +64,7 @@ from s2ilib.datasets.sounds import (
 )
 from s2ilib.datasets.torch_data import to_unit_range
 from s2ilib.errors import S2IError
-from s2ilib.translate import draw_batches, encode, sound_keys
+from s2ilib.translate import draw_batches, encode, recall_front, sound_keys
 
 SCHEMA = "s2i-evaluate/2"  # 2: the decoder run under "decoder_run" (1: "gan_run")
 PSNR_CAP_DB = 100.0
@@ -463,11 +463,13 @@ def evaluate_run(
     sounds, skipped = _choose_sounds(data, split, filters, (audio_dir, labels_csv, clip_mode))
     embeddings = encode(run.encoder, sounds.spectrograms, device, batch_size, sounds.audio)
     keys = sound_keys(sounds.spectrograms[:])  # a sound's draws depend on it alone
+    front = recall_front(run, sounds.spectrograms, device, sounds.audio, batch_size)
 
     def translate(draw):
         return draw_batches(
-            run.generator, embeddings, device, draw, seed, batch_size=batch_size, keys=keys
-        )
+            run.generator, embeddings, device, draw, seed, batch_size=batch_size, keys=keys,
+            front=front,
+        )  # fmt: skip
 
     result = evaluate_translator(
         translate, bank, data, sounds, split=split, samples=samples, bootstrap=bootstrap,

@@ -16,7 +16,14 @@ from s2ilib.datasets.sounds import clips_of, examples_per_class
 from s2ilib.datasets.torch_data import from_unit_range, resize_images, to_unit_range
 from s2ilib.formats import RecordSet
 from s2ilib.models.flow import set_sampling
-from s2ilib.translate import encode, generate, set_dropout_scale, sound_keys, translate
+from s2ilib.translate import (
+    encode,
+    generate,
+    recall_front,
+    set_dropout_scale,
+    sound_keys,
+    translate,
+)
 
 
 def imagine_records(
@@ -103,11 +110,15 @@ def interpolate(
         with flow_sampling(run, recall_from=0.0):
             return interpolate(run, spectrogram_a, spectrogram_b, steps, device, seed, True, audio)
     pair = np.stack([np.asarray(spectrogram_a), np.asarray(spectrogram_b)])
-    start, end = encode(run.encoder, pair, device, audio=audio)
     weights = torch.linspace(0, 1, steps).unsqueeze(1)
+    start, end = encode(run.encoder, pair, device, audio=audio)
     path = (1 - weights) * start + weights * end
+    front = recall_front(run, pair, device, audio)  # recalled by the front too: its path
+    front = None if front is None else (1 - weights) * front[0] + weights * front[1]
     keys = sound_keys(pair[:1]).expand(steps)
-    images = generate(run.generator, path, device, 1, seed, test_time_dropout=False, keys=keys)
+    images = generate(
+        run.generator, path, device, 1, seed, test_time_dropout=False, keys=keys, front=front
+    )
     return images[:, 0]
 
 

@@ -143,6 +143,27 @@ def encode(network, spectrograms, device, batch_size: int = BATCH_SIZE, audio=No
     return torch.cat(outputs) if outputs else torch.zeros(0, 0)
 
 
+@torch.no_grad()
+def front_features(encoder, spectrograms, device, batch_size: int = BATCH_SIZE, audio=None):
+    """The frozen front's pooled features (N, F) of the sounds, on the CPU, from what the
+    encoder reads (their clips `audio`, or their uint8 spectrograms), or None for an encoder
+    without a frozen front (what a flow that recalls by the front needs beside the
+    embeddings: FlowMemory.similarity)."""
+    encoder = audio_encoder_of(encoder) or encoder
+    if getattr(encoder, "front", None) is None:
+        return None
+    encoder.eval()
+    if encoder.front_input == "audio":
+        return clip_features(encoder, _required_audio(audio, spectrograms), batch_size, device)
+    batches = spectrogram_batches(spectrograms, batch_size)
+    return torch.cat([encoder.front_features(b.to(device)).float().cpu() for b in batches])
+
+
+def recalls_by_front(generator) -> bool:
+    """Whether `generator` is a flow whose recall needs the sounds' front features."""
+    return bool(getattr(generator, "recalls_by_front", lambda: False)())
+
+
 def audio_encoder_of(network):
     """The audio encoder whose front reads the clips inside `network`, or None."""
     found = (m for m in network.modules() if getattr(m, "front_input", None) == "audio")
@@ -213,19 +234,25 @@ def draw_batches(
     test_time_dropout: bool = True,
     batch_size: int = BATCH_SIZE,
     keys: torch.Tensor | None = None,
+    front: torch.Tensor | None = None,
 ):
     """Images (B, 3, S, S) in [-1, 1] on `device` of draw `draw` for every embedding, in
     batches. keys: one per sound (sound_keys of its spectrogram; default: of its
-    embedding); seed None: a fresh random seed (draws then differ from call to call)."""
+    embedding); seed None: a fresh random seed (draws then differ from call to call);
+    front: the sounds' front features (`front_features`), for a flow that recalls by them."""
     sampling_mode(generator, test_time_dropout)
     keys = sound_keys(embeddings.float().cpu().numpy()) if keys is None else keys
     seed = int(torch.randint(0, 2**31, ())) if seed is None else seed
     with KeyedDropout(generator, seed) as dropout:
         for start in range(0, len(embeddings), batch_size):
-            batch_keys = keys[start : start + batch_size]
+            batch_keys, rows = keys[start : start + batch_size], slice(start, start + batch_size)
             dropout.batch(batch_keys, draw)
             codes = keyed_codes(generator, batch_keys, seed, draw, device)
-            yield generator(embeddings[start : start + batch_size].to(device), codes)
+            batch = embeddings[rows].to(device)
+            if front is None:
+                yield generator(batch, codes)
+            else:
+                yield generator(batch, codes, front_features=front[rows].to(device))
 
 
 def generate(
@@ -237,9 +264,10 @@ def generate(
     test_time_dropout: bool = True,
     batch_size: int = BATCH_SIZE,
     keys: torch.Tensor | None = None,
+    front: torch.Tensor | None = None,
 ) -> np.ndarray:
-    """(N, D) embeddings -> uint8 (N, samples, S, S, 3): `samples` draws of each (keys:
-    see draw_batches). Without test_time_dropout the draws are identical unless the
+    """(N, D) embeddings -> uint8 (N, samples, S, S, 3): `samples` draws of each (keys,
+    front: see draw_batches). Without test_time_dropout the draws are identical unless the
     generator takes a code (recipe "imagine")."""
     if seed is None:  # one fresh seed for all draws, so that they differ from one another
         seed = int(torch.randint(0, 2**31, ()))
@@ -247,7 +275,7 @@ def generate(
     draws = []
     for draw in range(samples):
         batches = draw_batches(
-            generator, embeddings, device, draw, seed, test_time_dropout, batch_size, keys
+            generator, embeddings, device, draw, seed, test_time_dropout, batch_size, keys, front
         )
         images = [from_unit_range(fake.float()).permute(0, 2, 3, 1).cpu() for fake in batches]
         draws.append(torch.cat(images).numpy())
@@ -262,8 +290,17 @@ def translate(
     uint8 images (N, samples, S, S, 3) with a decoder run's encoder and generator
     (`options`: test_time_dropout, batch_size)."""
     embeddings = encode(run.encoder, spectrograms, device, audio=audio)
-    keys = sound_keys(spectrograms)
-    return generate(run.generator, embeddings, device, samples, seed, keys=keys, **options)
+    keys, front = sound_keys(spectrograms), recall_front(run, spectrograms, device, audio)
+    return generate(
+        run.generator, embeddings, device, samples, seed, keys=keys, front=front, **options
+    )
+
+
+def recall_front(run, spectrograms, device, audio=None, batch_size: int = BATCH_SIZE):
+    """The sounds' front features when the run's decoder recalls by them, else None."""
+    if not recalls_by_front(run.generator):
+        return None
+    return front_features(run.encoder, spectrograms, device, batch_size, audio)
 
 
 def set_dropout_scale(module: torch.nn.Module, scale: float) -> torch.nn.Module:

@@ -236,6 +236,25 @@ def plot_curves(stats: pd.DataFrame, columns: list[str], title: str, x: str = "s
     return figure
 
 
+def plot_recall_choice(
+    choice: dict, title: str = "Recall by the front: the validation split's choice"
+):
+    """The recall's class accuracy on the validation split at each front weight (a flow
+    run's recall.json: s2ilib.train.flow.choose_front_weight), the chosen one marked."""
+    accuracy = {float(w): a for w, a in choice["validation_accuracy"].items()}
+    figure, axis = plt.subplots(figsize=(5.5, 3.2))
+    axis.plot(list(accuracy), list(accuracy.values()), marker="o", color="0.3")
+    chosen = float(choice["front_weight"])
+    axis.plot([chosen], [accuracy[chosen]], marker="o", markersize=11, color="C3",
+              linestyle="none", label=f"chosen: {chosen:g}")  # fmt: skip
+    axis.set_xlabel("front weight (0: the embedding alone, 1: the front alone)")
+    axis.set_ylabel("recalled class accuracy")
+    axis.set_title(title, fontsize=10)
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
 def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, titles=None):
     """Two rows: original spectrograms above their reconstructions (uint8 (N, 128, 100))."""
     count = len(originals)

@@ -542,6 +542,11 @@ class FlowConfig:
     # of the pairing range (the class, for class-paired data) that the k nearest training
     # sounds vote for, each weighted by the softmax of its cosine (FlowMemory.nearest).
     recall_neighbours: int = 1
+    # How much the recall's "nearest" weighs the frozen front's features of the sound beside
+    # its embedding (FlowMemory.similarity: cosines mixed (1 - w) : w): None = the weight
+    # the validation split chose when the run was trained (FlowMemory.front_weight; 0 for
+    # an encoder without a frozen front); 0 = the embedding alone.
+    recall_front_weight: float | None = None
 
     NUMBERS: ClassVar[dict[str, Bounds]] = {
         "embedding_dim": COUNT,
@@ -557,6 +562,7 @@ class FlowConfig:
         "guidance_until": TIME,
         "recall_from": Bounds(0.0, 1.0, high_open=True),  # from 1 there is nothing to redraw
         "recall_neighbours": COUNT,
+        "recall_front_weight": Bounds(0.0, 1.0),
     }
 
     def __post_init__(self):

@@ -14,11 +14,18 @@ training sound nearest to the sound (`FlowMemory`, saved with the run; with
 `recall_neighbours` k > 1, the nearest of the class the k nearest vote for), and the flow
 redraws it (SDEdit, Meng et al. 2022, from retrieval): the image's layout is recalled, its
 strokes drawn anew (benchmarks/RESULTS.md, "Recall and redraw", "What the embedding knows").
+For an encoder with a frozen pretrained front (speech or whisper), "nearest" weighs in the
+front's own features of the sound beside the embedding (`FlowMemory.similarity`): the
+layers trained after the front lose voices the front itself tells apart (RESULTS.md,
+"Recall by the front's features"); the weight is chosen on the validation split when the
+run is trained (s2ilib.train.flow.choose_front_weight).
 
 The module keeps the generator's interface: `decoder(embeddings, codes)` -> images
 (B, 3, S, S) in [-1, 1], where `codes` is the starting noise (FlowConfig.noise_dim numbers
 a sound; s2ilib.translate.keyed_codes draws it from the sound, the draw and the seed, so
-evaluation, `s2i imagine` and the galleries use it unchanged).
+evaluation, `s2i imagine` and the galleries use it unchanged), plus the sounds' front
+features (`front_features=`, s2ilib.translate.front_features) for a flow that recalls by
+them.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from s2ilib.models.config import FlowConfig
 TIME_FEATURES = 128  # sinusoidal features of t
 TIME_SCALE = 1000.0  # t in [0, 1] is spread over the frequencies as a diffusion step index
 VOTE_TEMPERATURE = 0.05  # cosine scale of a neighbour's vote (FlowConfig.recall_neighbours)
+FRONT_STD_FLOOR = 1e-6  # added to each front feature's std (a constant feature stays finite)
 
 
 def time_features(times: torch.Tensor) -> torch.Tensor:
@@ -78,30 +86,87 @@ class FlowMemory:
     """What a flow recalls: the training sounds' embeddings (unit length, as the sampler
     compares them by cosine) and, for each, the training images it was paired with: the
     range `first` .. `first + count` of `images` (its own frame, or every image of its
-    class for class-paired data). uint8 images (M, C, S, S), C the flow's channels."""
+    class for class-paired data). uint8 images (M, C, S, S), C the flow's channels.
+
+    For an encoder with a frozen front, also the training sounds' pooled front features
+    (`front`: standardised by `front_mean` and `front_std`, then unit length) and the
+    weight of their cosine in the recall's similarity (`front_weight`, chosen on the
+    validation split; 0: the embedding alone)."""
 
     embeddings: torch.Tensor  # (N, D) float32, unit length
     first: torch.Tensor  # (N,) int64
     count: torch.Tensor  # (N,) int64, >= 1
     images: torch.Tensor  # uint8 (M, C, S, S)
+    front: torch.Tensor | None = None  # (N, F) float32, standardised, unit length
+    front_mean: torch.Tensor | None = None  # (F,)
+    front_std: torch.Tensor | None = None  # (F,)
+    front_weight: float = 0.0
     FIELDS: ClassVar[tuple[str, ...]] = ("embeddings", "first", "count", "images")
+    FRONT_FIELDS: ClassVar[tuple[str, ...]] = ("front", "front_mean", "front_std")
+
+    def _tensors(self) -> dict:
+        names = self.FIELDS + self.FRONT_FIELDS
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
     def to(self, device) -> FlowMemory:
         """The memory on `device`."""
-        return replace(self, **{name: getattr(self, name).to(device) for name in self.FIELDS})
+        return replace(self, **{name: value.to(device) for name, value in self._tensors().items()})
 
     def state_dict(self) -> dict:
-        return {name: getattr(self, name).cpu() for name in self.FIELDS}
+        state = {name: value.cpu() for name, value in self._tensors().items()}
+        return state | {"front_weight": float(self.front_weight)}
 
     @classmethod
     def from_state(cls, state: dict) -> FlowMemory:
-        return cls(*(state[name] for name in cls.FIELDS))
+        """A saved memory (runs saved before front recall have no front fields)."""
+        front = {name: state.get(name) for name in cls.FRONT_FIELDS}
+        weight = float(state.get("front_weight", 0.0))
+        return cls(*(state[name] for name in cls.FIELDS), **front, front_weight=weight)
 
-    def nearest(self, embeddings: torch.Tensor, neighbours: int = 1) -> torch.Tensor:
-        """(B,) for each embedding, the training sound (row) whose images it recalls: the
-        nearest (cosine), or with `neighbours` k > 1 the nearest of the pairing range (class)
-        its k nearest vote for, each vote the softmax of its cosine / VOTE_TEMPERATURE."""
+    def with_front(self, features: torch.Tensor, weight: float) -> FlowMemory:
+        """This memory with the training sounds' front features (N, F), in its rows' order,
+        standardised by their own mean and std, and the weight of their cosine."""
+        features = features.float().to(self.embeddings.device)
+        mean, std = features.mean(0), features.std(0) + FRONT_STD_FLOOR
+        memory = replace(self, front_mean=mean, front_std=std, front_weight=float(weight))
+        return replace(memory, front=memory.standardised(features))
+
+    def standardised(self, features: torch.Tensor) -> torch.Tensor:
+        """Front features (B, F) as the memory compares them: standardised, unit length."""
+        return F.normalize((features.float() - self.front_mean) / self.front_std, dim=1)
+
+    def similarity(
+        self, embeddings: torch.Tensor, front_features=None, weight: float | None = None
+    ) -> torch.Tensor:
+        """(B, N) how near each sound is to each training sound: the cosine of the
+        embeddings, mixed (1 - w) : w with the cosine of the standardised front features
+        when the front weight w (`weight`, else the memory's) is above 0."""
+        weight = self.front_weight if weight is None else weight
         similarity = F.normalize(embeddings.float()) @ self.embeddings.T
+        if weight == 0:
+            return similarity
+        if self.front is None:
+            raise S2IError(
+                f"recall_front_weight {weight}: this flow's memory holds no front features "
+                "(its encoder has no frozen front); use recall_front_weight 0"
+            )
+        if front_features is None:
+            raise S2IError(
+                f"this flow recalls by the sounds' front features too (weight {weight}): pass "
+                "front_features (s2ilib.translate.front_features), or sample with "
+                "set_sampling(decoder, recall_front_weight=0.0) for the embedding alone"
+            )
+        by_front = self.standardised(front_features.to(self.front.device)) @ self.front.T
+        return (1 - weight) * similarity + weight * by_front
+
+    def nearest(
+        self, embeddings: torch.Tensor, neighbours: int = 1, front_features=None, weight=None
+    ) -> torch.Tensor:
+        """(B,) for each embedding, the training sound (row) whose images it recalls: the
+        nearest (`similarity`), or with `neighbours` k > 1 the nearest of the pairing range
+        (class) its k nearest vote for, each vote the softmax of its similarity /
+        VOTE_TEMPERATURE."""
+        similarity = self.similarity(embeddings, front_features, weight)
         if neighbours == 1:
             return similarity.argmax(1)
         top, index = similarity.topk(min(neighbours, similarity.shape[1]), dim=1)
@@ -112,12 +177,13 @@ class FlowMemory:
         return index.gather(1, support.argmax(1, keepdim=True)).squeeze(1)
 
     def recall(
-        self, embeddings: torch.Tensor, noise: torch.Tensor, neighbours: int = 1
+        self, embeddings: torch.Tensor, noise: torch.Tensor, neighbours: int = 1, **front
     ) -> torch.Tensor:
         """One image in [-1, 1] (B, C, S, S) for each embedding: one paired with the training
-        sound `nearest` names, chosen by the draw's own noise (the CDF of its first number),
-        so a draw's recalled image depends on the sound, the draw and the seed alone."""
-        return self.paired_images(self.nearest(embeddings, neighbours), noise)
+        sound `nearest` names (`front`: its front_features and weight), chosen by the draw's
+        own noise (the CDF of its first number), so a draw's recalled image depends on the
+        sound, the draw and the seed alone."""
+        return self.paired_images(self.nearest(embeddings, neighbours, **front), noise)
 
     def paired_images(self, sounds: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """For each training sound (row) in `sounds` (B,), one of its paired images in
@@ -210,9 +276,23 @@ class FlowDecoder(nn.Module):
             self.memory = self.memory.to(self.null_embedding.device)
         return self.memory
 
-    def forward(self, embeddings: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
+    def recalls_by_front(self) -> bool:
+        """Whether a draw's recall needs the sounds' front features (`forward`'s
+        front_features): it recalls, and its front weight (the config's, else the
+        memory's) is above 0."""
+        c, memory = self.config, self.memory
+        if c.recall_from == 0 or memory is None:
+            return False
+        weight = memory.front_weight if c.recall_front_weight is None else c.recall_front_weight
+        return weight > 0
+
+    def forward(
+        self, embeddings: torch.Tensor, codes: torch.Tensor | None = None, front_features=None
+    ) -> torch.Tensor:
         """Images (B, 3, S, S) in [-1, 1] from embeddings (B, D), integrating the flow from
-        the noise `codes` (B, noise_dim) (None: fresh torch.randn)."""
+        the noise `codes` (B, noise_dim) (None: fresh torch.randn); front_features (B, F):
+        the sounds' frozen-front features, for a flow that recalls by them
+        (`recalls_by_front`)."""
         c = self.config
         shape = (len(embeddings), c.image_channels, c.image_size, c.image_size)
         if codes is None:
@@ -222,7 +302,10 @@ class FlowDecoder(nn.Module):
         first = round(c.recall_from * steps)
         if first:
             share = first / steps
-            recalled = self._memory().recall(embeddings, images, c.recall_neighbours)
+            recalled = self._memory().recall(
+                embeddings, images, c.recall_neighbours,
+                front_features=front_features, weight=c.recall_front_weight,
+            )  # fmt: skip
             images = (1 - share) * images + share * recalled
         for step in range(first, steps):
             time = step / steps
@@ -241,7 +324,8 @@ class FlowDecoder(nn.Module):
 
 def set_sampling(decoder: FlowDecoder, **settings) -> FlowDecoder:
     """Make `decoder` sample with other settings (sample_steps, solver, guidance,
-    guidance_from, guidance_until, recall_from, recall_neighbours: FlowConfig's fields), e.g.
+    guidance_from, guidance_until, recall_from, recall_neighbours, recall_front_weight:
+    FlowConfig's fields), e.g.
     to compare guidance scales on one run (in place; returns it; the configuration is
     checked)."""
     decoder.config = replace(decoder.config, **settings)

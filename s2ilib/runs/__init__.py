@@ -27,6 +27,7 @@ from s2ilib.runs.rundir import (
 from s2ilib.runs.stats import (
     has_discriminator,
     read_metrics,
+    read_recall_choice,
     read_stats,
     read_stats_by,
     sample_grid_near,
@@ -50,6 +51,7 @@ __all__ = [
     "load_run",
     "read_config",
     "read_metrics",
+    "read_recall_choice",
     "read_stats",
     "read_stats_by",
     "sample_grid_near",

@@ -11,6 +11,7 @@ import numpy as np
 from s2ilib.errors import S2IError
 from s2ilib.runs.rundir import LOG_FILE, SAMPLES_DIR, STATS_FILE, read_config
 
+RECALL_FILE = "recall.json"  # a flow run's recall choice (train.flow.FlowTask.finish)
 METRICS_FILE = "metrics.json"  # what an informativity or ceiling run measured at its end
 
 _SAMPLE_GRID = re.compile(r"^step_(\d+)\.png$")
@@ -87,6 +88,14 @@ def stall_report(runs: dict) -> dict[str, list[str] | str]:
         if has_discriminator(path):
             report[name] = stall_warnings(path) or "no stall"
     return report
+
+
+def read_recall_choice(run_dir) -> dict | None:
+    """The front weight a flow run's validation split chose for its recall, with the
+    accuracy at each weight (recall.json: s2ilib.train.flow.choose_front_weight), or None
+    for a run that made no such choice (no frozen front, no recall, a weight given)."""
+    path = Path(run_dir) / RECALL_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def read_metrics(run_dir) -> dict:

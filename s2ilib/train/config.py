@@ -324,6 +324,11 @@ class FlowTrainConfig(StageConfig):
     # 1, the nearest sound: validation did not favour a vote (RESULTS.md, "What the embedding
     # knows").
     recall_neighbours: int = 1
+    # The weight of the frozen front's features beside the embedding when the nearest
+    # training sound is recalled (FlowConfig.recall_front_weight); None: chosen on the
+    # validation split when the recall memory is built (train.flow.choose_front_weight), 0
+    # for an encoder without a frozen front.
+    recall_front_weight: float | None = None
 
     # The network's own fields are checked again by models.FlowConfig (the same Bounds).
     NUMBERS: ClassVar[dict[str, Bounds]] = {
@@ -341,6 +346,7 @@ class FlowTrainConfig(StageConfig):
         "guidance_until": TIME,
         "recall_from": Bounds(0.0, 1.0, high_open=True),
         "recall_neighbours": COUNT,
+        "recall_front_weight": Bounds(0.0, 1.0),
     }
 
     def __post_init__(self):

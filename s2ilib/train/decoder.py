@@ -57,6 +57,7 @@ class FrozenEncoderTask(BaseTask):
         (through a frozen front's features of them, from the spectrograms or the audio)."""
         sounds, size = self.train_set.sounds, self.config.batch_size
         features = frozen_front_features(self.autoencoder.encoder, sounds, self.device)
+        self.training_front_features = features  # (N, F) or None: a flow's recall keeps them
         if features is None:
             return sound_features(sounds, embed, size, self.device)
         with torch.no_grad():

@@ -12,6 +12,7 @@ autoencoder is copied into every checkpoint, so a flow run loads on its own.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from s2ilib.train.common import (
     fixed_validation_pairs,
     fixed_validation_set,
     frozen_encoder_run_config,
+    frozen_front_features,
     resolve_earlier_run,
     save_sample_grid,
 )
@@ -31,6 +33,8 @@ from s2ilib.train.decoder import FrozenEncoderTask
 from s2ilib.train.engine import RunPlan
 
 GREY_CHECK_IMAGES = 256  # images of the pool looked at to tell grey data from colour
+# The front weights (FlowConfig.recall_front_weight) the validation split chooses among
+FRONT_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 VALIDATION_NOISE_SEED = 20260112  # the validation loss's fixed noise and times
 MEMORY_CHUNK = 1024  # images resized at a time when the recall memory is built
 
@@ -49,7 +53,8 @@ def flow_network_config(config: FlowTrainConfig, image_size: int, grey: bool) ->
 
     channels = {"auto": 1 if grey else 3, "1": 1, "3": 3}[config.image_channels]
     names = ("patch", "channels", "condition_dim", "sample_steps", "solver", "guidance",
-             "guidance_from", "guidance_until", "recall_from", "recall_neighbours")  # fmt: skip
+             "guidance_from", "guidance_until", "recall_from", "recall_neighbours",
+             "recall_front_weight")  # fmt: skip
     settings = {name: getattr(config, name) for name in names}
     network = FlowConfig(
         embedding_dim=config.embedding_dim,
@@ -78,6 +83,27 @@ def recall_memory(train_set, embeddings: torch.Tensor, channels: int) -> FlowMem
         count=torch.as_tensor(count, dtype=torch.long),
         images=torch.cat(chunks),
     )
+
+
+@torch.no_grad()
+def choose_front_weight(memory: FlowMemory, memory_labels, sounds: dict, neighbours: int = 1):
+    """(the weight, {weight: accuracy}): the front weight (FRONT_WEIGHTS) whose recall
+    fetches the images of the right class for the most validation sounds (class-balanced
+    accuracy of the recalled training sound's class; the first best on a tie, so the
+    embedding alone where the front adds nothing). sounds: the validation sounds'
+    "embeddings", "front_features" and "labels"; memory_labels: the class of each memory row."""
+    from s2ilib.metrics import balanced_mean
+
+    labels, memory_labels = torch.as_tensor(sounds["labels"]), torch.as_tensor(memory_labels)
+    classes = int(max(labels.max(), memory_labels.max())) + 1
+    device = memory.embeddings.device
+    embeddings, front = sounds["embeddings"].to(device), sounds["front_features"].to(device)
+    accuracy = {}
+    for weight in FRONT_WEIGHTS:
+        recalled = memory.nearest(embeddings, neighbours, front, weight).cpu()
+        right = (memory_labels[recalled] == labels).float().numpy()
+        accuracy[weight] = balanced_mean(right, labels.numpy(), classes)[2]
+    return max(accuracy, key=accuracy.get), accuracy
 
 
 def flow_matching_loss(decoder, images, embeddings, condition_dropout: float) -> torch.Tensor:
@@ -145,14 +171,55 @@ class FlowTask(FrozenEncoderTask):
 
     def _refresh_embeddings(self) -> None:
         """The embeddings (FrozenEncoderTask), then, for a flow that recalls before it
-        redraws, its memory of the training images (saved with every checkpoint)."""
+        redraws, its memory of the training images (saved with every checkpoint), with
+        the training sounds' front features for an encoder with a frozen front."""
         super()._refresh_embeddings()
+        encoder, self.recall_choice = self.autoencoder.encoder, None
+        sounds, positions = self.val_set
+        self.val_front_features = frozen_front_features(encoder, sounds, self.device, positions)
         memory = None
         if self.flow.config.recall_from > 0:
             channels = self.flow.config.image_channels
             memory = recall_memory(self.train_set, self.train_set.sound_features, channels)
+            if self.training_front_features is not None:
+                memory = self._with_front(memory)
         for decoder in (self.flow, self.average):
             decoder.attach_memory(memory)
+
+    def _with_front(self, memory: FlowMemory) -> FlowMemory:
+        """The memory with the training sounds' front features and the front weight: the
+        config's, or the one the whole validation split chooses (`recall_choice`)."""
+        weight = self.config.recall_front_weight
+        memory = memory.with_front(self.training_front_features, weight or 0.0)
+        if weight is not None:
+            return memory
+        sounds, encoder = self.val_set[0], self.autoencoder.encoder
+        front = frozen_front_features(encoder, sounds, self.device)
+        with torch.no_grad():
+            embeddings = torch.cat(
+                [encoder(chunk) for chunk in front.split(self.config.batch_size)]
+            )
+        validation = {"embeddings": embeddings, "front_features": front, "labels": sounds.labels}
+        weight, accuracy = choose_front_weight(
+            memory, self.train_set.sounds.labels, validation, self.flow.config.recall_neighbours
+        )
+        self.recall_choice = {"front_weight": weight, "validation_accuracy": accuracy}
+        return replace(memory, front_weight=weight)
+
+    def finish(self, run_dir: Path, log) -> None:
+        """The front weight the validation split chose, and its accuracy at each weight
+        (recall.json; logged)."""
+        if self.recall_choice is None:
+            return
+        from s2ilib.atomic import write_json
+        from s2ilib.runs.stats import RECALL_FILE
+
+        choice = self.recall_choice
+        table = ", ".join(f"{w}: {a:.3f}" for w, a in choice["validation_accuracy"].items())
+        log.info(f"recall by the front: weight {choice['front_weight']} chosen on validation "
+                 f"(recalled class accuracy by weight: {table})")  # fmt: skip
+        accuracy = {str(w): a for w, a in choice["validation_accuracy"].items()}
+        write_json(run_dir / RECALL_FILE, choice | {"validation_accuracy": accuracy})
 
     def _modelled(self, images: torch.Tensor) -> torch.Tensor:
         """The channels the flow models (grey data: the first of three equal ones)."""
@@ -190,7 +257,9 @@ class FlowTask(FrozenEncoderTask):
                 self.average, self._modelled(self.val_images), self.val_embeddings, 0.0
             ).item()
             shown = [self.val_images[:count]]
-            shown += [self.average(self.val_embeddings[:count]) for _ in range(2)]
+            front = self.val_front_features
+            front = front[:count] if front is not None and self.average.recalls_by_front() else None
+            shown += [self.average(self.val_embeddings[:count], None, front) for _ in range(2)]
         grid = save_sample_grid(torch.cat(shown), count, samples_path)
         return {"val_flow_loss": val_loss}, grid
 
