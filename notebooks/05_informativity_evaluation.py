@@ -197,6 +197,10 @@ display(Markdown(format_tables(metrics)[0]))
 # and real images (the ceiling). Retrieval is the bar to beat: it shows a real image of the
 # digit the embedding's nearest training sound says, so a decoder whose interval overlaps retrieval's recognises
 # the sound as well as the embedding allows, and one below it loses the digit while drawing.
+# A flow on a frozen front can rise above it: its recall finds the nearest training sound by
+# the embedding *and* the front's own features (notebook 04, "What the flow recalls by"),
+# which hear unseen voices better than the embedding alone; retrieval here uses the
+# embedding alone, as the paper's baseline does.
 # In the second table, the decoder's Frechet distance against retrieval's and against its own
 # class-matched value says how real its drawings look, and draw diversity says whether one
 # sound gives several pictures (retrieval has one image per sound: no draw diversity).
@@ -218,8 +222,8 @@ plt.show()
 # whose real bar is lower has a classifier that rejects some real handwriting of its digit,
 # and no decoder can beat that. Compare the decoder's bar with retrieval's in each class: with
 # recall and redraw the flow starts from a real image of the nearest training sound, so its
-# bars follow retrieval's closely; a decoder that loses the digit while drawing sits below
-# retrieval. Warning sign: a class at the chance line (its sounds are not heard, or the
+# bars follow retrieval's, above them where the front's features find a better neighbour
+# than the embedding; a decoder that loses the digit while drawing sits below retrieval. Warning sign: a class at the chance line (its sounds are not heard, or the
 # decoder draws another digit for them every time).
 
 # %%

@@ -43,7 +43,9 @@
 #
 # $$x^{(k)}_{t_0} = (1 - t_0)\,x^{(k)}_0 + t_0\,\hat x_{r}, \qquad x^{(k)}_{t + 1/N} = x^{(k)}_t + \tfrac{1}{N}\,\tilde v\big(x^{(k)}_t, t, s\big), \quad t = t_0, t_0 + \tfrac{1}{N}, \dots, 1 - \tfrac{1}{N},$$
 #
-# where $r = \arg\max_j \cos(s, s_j)$ is the training sound nearest to $s$, $\hat x_r$ one of
+# where $r = \arg\max_j\, (1 - \lambda_f) \cos(s, s_j) + \lambda_f \cos(f, f_j)$ is the
+# training sound nearest to $s$ (by the embedding and, on a frozen front, by the front's
+# features $f$, with the weight $\lambda_f$ the validation split chose), $\hat x_r$ one of
 # the real images it is paired with (picked by the draw's noise), $t$ the flow time,
 # $t_0$ = `recall_from`, $N$ = `sample_steps` and $\tilde v$ the velocity guided with weight
 # $w$ = `guidance`. Another noise gives another starting point and another hand: expect draws
@@ -210,7 +212,8 @@ else:
 # - **recall off** ($t_0 = 0$ for this figure only: `gallery.interpolate(..., recall=False)`,
 #   the run's own setting is restored after): every image starts from the pure noise $x_0$;
 # - **recall on** (the run's sampling, the one notebook 05 measures): every image starts from
-#   $x_0$ mixed with $\hat x_r$, an image of the training sound $r$ nearest to $s_\lambda$.
+#   $x_0$ mixed with $\hat x_r$, an image of the training sound $r$ nearest to $s_\lambda$
+#   (and to the front features on the same line between the two sounds').
 #
 # A GAN has no recall: it gets one row.
 

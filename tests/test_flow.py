@@ -96,6 +96,8 @@ def test_flow_train_config_checks_its_settings():
         (("--sample-steps", "100000"), "FlowTrainConfig.sample_steps must be an integer in [1, 1000], got 100000"),
         (("--set", "guidance_until=NaN"), "FlowTrainConfig.guidance_until must be a finite number in [0, 1], got nan"),
         (("--ema-decay=-inf",), "FlowTrainConfig.ema_decay must be a finite number in [0, 1), got -inf"),
+        (("--set", "recall_front_weight=1.5"), "FlowTrainConfig.recall_front_weight must be a finite number in [0, 1], got 1.5"),
+        (("--set", "recall_front_weight=0.5"), "has no frozen front (front 'conv') to recall by"),
     ],
 )  # fmt: skip
 def test_cli_refuses_a_flow_setting_out_of_range_before_any_run_directory(

@@ -115,10 +115,11 @@ def test_a_flow_on_a_frozen_front_recalls_by_it_wherever_it_is_sampled(tmp_path,
     from s2ilib.datasets import open_dataset
     from s2ilib.datasets.avdigits import AVDIGITS_DIR, subset_avdigits
     from s2ilib.gallery import interpolate
-    from s2ilib.runs import load_run
+    from s2ilib.runs import load_run, read_recall_choice
     from s2ilib.train.config import AETrainConfig, FlowTrainConfig
     from s2ilib.train.registry import train_autoencoder, train_flow
     from s2ilib.translate import encode, front_features, generate, sound_keys, translate
+    from s2ilib.viz import plot_recall_choice
 
     monkeypatch.setenv("S2I_FRONT_CACHE", str(tmp_path / "cache"))
     data = open_dataset(subset_avdigits(AVDIGITS_DIR, tmp_path / "set", ["en", "ja"]))
@@ -135,6 +136,9 @@ def test_a_flow_on_a_frozen_front_recalls_by_it_wherever_it_is_sampled(tmp_path,
                          runs_root=tmp_path / "runs", device="cpu", progress_bar=False)  # fmt: skip
     choice = json.loads((run_dir / "recall.json").read_text())
     assert set(choice["validation_accuracy"]) == {str(w) for w in FRONT_WEIGHTS}
+    assert read_recall_choice(run_dir) == choice and read_recall_choice(ae_run) is None
+    figure = plot_recall_choice(choice)  # notebook 04's figure of the choice
+    assert len(figure.axes[0].lines) == 2
     assert "recall by the front: weight" in (run_dir / "log.txt").read_text()
     run = load_run(run_dir)
     memory = run.generator.memory

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from s2ilib.errors import S2IError
 from s2ilib.models.flow import FlowMemory
 from s2ilib.train.common import (
     fixed_validation_pairs,
@@ -162,6 +163,12 @@ class FlowTask(FrozenEncoderTask):
         from s2ilib.models import preset
 
         config, ae_models, ae_checkpoint = resolve_earlier_run(config, ("ae", "align"))
+        if config.recall_front_weight and ae_models.get("front", "conv") == "conv":
+            raise S2IError(
+                f"recall_front_weight {config.recall_front_weight}: the encoder of "
+                f"{config.ae_run} has no frozen front (front 'conv') to recall by; leave it "
+                "unset or 0"
+            )
         image_size = config.image_size or preset(config.preset).generator.image_size
         grey = grey_images(open_dataset(config.data))
         network = {"flow": flow_network_config(config, image_size, grey)}
@@ -188,18 +195,21 @@ class FlowTask(FrozenEncoderTask):
 
     def _with_front(self, memory: FlowMemory) -> FlowMemory:
         """The memory with the training sounds' front features and the front weight: the
-        config's, or the one the whole validation split chooses (`recall_choice`)."""
-        weight = self.config.recall_front_weight
-        memory = memory.with_front(self.training_front_features, weight or 0.0)
-        if weight is not None:
+        config's, or the one the validation split chooses (`recall_choice`; limit_per_class
+        sounds of each class when the run has that limit)."""
+        from s2ilib.datasets.torch_data import select_indices
+
+        config, encoder = self.config, self.autoencoder.encoder
+        memory = memory.with_front(self.training_front_features, config.recall_front_weight or 0.0)
+        if config.recall_front_weight is not None:
             return memory
-        sounds, encoder = self.val_set[0], self.autoencoder.encoder
-        front = frozen_front_features(encoder, sounds, self.device)
+        sounds = self.val_set[0]
+        positions = select_indices(sounds.labels.numpy(), None, config.limit_per_class, config.seed)
+        front = frozen_front_features(encoder, sounds, self.device, positions)
         with torch.no_grad():
-            embeddings = torch.cat(
-                [encoder(chunk) for chunk in front.split(self.config.batch_size)]
-            )
-        validation = {"embeddings": embeddings, "front_features": front, "labels": sounds.labels}
+            embeddings = torch.cat([encoder(chunk) for chunk in front.split(config.batch_size)])
+        validation = {"embeddings": embeddings, "front_features": front,
+                      "labels": sounds.labels[torch.as_tensor(positions)]}  # fmt: skip
         weight, accuracy = choose_front_weight(
             memory, self.train_set.sounds.labels, validation, self.flow.config.recall_neighbours
         )
