@@ -107,7 +107,7 @@ def test_validation_chooses_the_front_weight_where_the_front_knows_the_class():
 
 
 def test_a_flow_on_a_frozen_front_recalls_by_it_wherever_it_is_sampled(tmp_path, monkeypatch):
-    """A tiny speech-front AE on AV-Digits' English and Japanese clips, then a tiny flow: its
+    """A tiny speech-front AE on AV-Digits' Japanese and Korean clips, then a tiny flow: its
     memory holds the training clips' front features and the weight the validation split
     chose (recall.json, the run log); `translate`, evaluation and the interpolation pass the
     sounds' front features (the draws equal the decoder's given them by hand)."""
@@ -122,7 +122,7 @@ def test_a_flow_on_a_frozen_front_recalls_by_it_wherever_it_is_sampled(tmp_path,
     from s2ilib.viz import plot_recall_choice
 
     monkeypatch.setenv("S2I_FRONT_CACHE", str(tmp_path / "cache"))
-    data = open_dataset(subset_avdigits(AVDIGITS_DIR, tmp_path / "set", ["en", "ja"]))
+    data = open_dataset(subset_avdigits(AVDIGITS_DIR, tmp_path / "set", ["ja", "ko"]))
     common = {"data": str(data.root), "batch_size": 8, "val_samples": 8, "sample_every": 2,
               "checkpoint_every": 2, "num_samples": 2}  # fmt: skip
     ae_run = train_autoencoder(
