@@ -88,7 +88,8 @@
 # **The supervised sound ceiling.** An image can show a digit only if the embedding carries
 # it. A copy of the decoder's audio encoder plus a linear layer, trained *with* the labels
 # the translator never sees (`s2i train-ceiling`), measures how often the test sounds can be
-# recognised at all; informativity can reach about this accuracy and no more (below).
+# recognised from the embedding; a decoder that reads only the embedding can reach about this
+# accuracy and no more (below).
 
 # %% tags=["parameters"]
 data = ""  # data set folder; empty: the shipped AV-Digits
@@ -170,7 +171,11 @@ display(Markdown(ceiling_markdown(bank.ceilings)))
 # often than that. The bound is approximate: the ceiling is one trained classifier (another
 # might read a little more), and the binary classifiers accept a few images of other digits
 # (their false-positive rates above), so informativity can sit slightly above the ceiling,
-# within the intervals. It is reported per kind of voice beside informativity below.
+# within the intervals. It is reported per kind of voice beside informativity below. One
+# decoder reads more than the embedding: a flow on a frozen front recalls its starting image
+# by the front's own features too (notebook 04), and the front, untrained on AV-Digits, hears
+# some unseen voices better than any layer trained after it on the training voices, the
+# ceiling's included; such a flow can rise above the ceiling beyond the intervals.
 
 # %%
 ceiling_dir = config.ceiling_run or None
@@ -261,7 +266,9 @@ for column in ("language", "engine"):
 # **What to look for.** In the kind-of-voice figure, where the informativity bar reaches the
 # ceiling bar the decoder draws the digit as often as the sound can be recognised at all:
 # what is left is in *hearing* (the encoder and the data), not in drawing, and a better
-# decoder cannot close it. A bar well below its ceiling would point at the decoder. In the
+# decoder cannot close it. A bar well below its ceiling would point at the decoder; a bar
+# well above it is the flow's recall hearing those voices through the front's own features,
+# where the trained layers lost them (in the shipped job: the unseen synthetic voices). In the
 # language and engine figures, the intervals widen as `n` shrinks: with 20 sounds a bar's
 # interval spans twenty points or more, so compare only bars whose intervals do not overlap.
 
