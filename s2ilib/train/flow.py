@@ -181,10 +181,7 @@ class FlowTask(FrozenEncoderTask):
         redraws, its memory of the training images (saved with every checkpoint), with
         the training sounds' front features for an encoder with a frozen front."""
         super()._refresh_embeddings()
-        encoder, self.recall_choice = self.autoencoder.encoder, None
-        sounds, positions = self.val_set
-        self.val_front_features = frozen_front_features(encoder, sounds, self.device, positions)
-        memory = None
+        self.recall_choice, self.val_front_features, memory = None, None, None
         if self.flow.config.recall_from > 0:
             channels = self.flow.config.image_channels
             memory = recall_memory(self.train_set, self.train_set.sound_features, channels)
@@ -192,6 +189,11 @@ class FlowTask(FrozenEncoderTask):
                 memory = self._with_front(memory)
         for decoder in (self.flow, self.average):
             decoder.attach_memory(memory)
+        if self.average.recalls_by_front():  # the sample grids' sounds, for their recall
+            sounds, positions = self.val_set
+            self.val_front_features = frozen_front_features(
+                self.autoencoder.encoder, sounds, self.device, positions
+            )
 
     def _with_front(self, memory: FlowMemory) -> FlowMemory:
         """The memory with the training sounds' front features and the front weight: the
@@ -268,7 +270,7 @@ class FlowTask(FrozenEncoderTask):
             ).item()
             shown = [self.val_images[:count]]
             front = self.val_front_features
-            front = front[:count] if front is not None and self.average.recalls_by_front() else None
+            front = None if front is None else front[:count]
             shown += [self.average(self.val_embeddings[:count], None, front) for _ in range(2)]
         grid = save_sample_grid(torch.cat(shown), count, samples_path)
         return {"val_flow_loss": val_loss}, grid
