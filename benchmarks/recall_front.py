@@ -28,19 +28,18 @@ from s2ilib.informativity import load_informativity
 from s2ilib.metrics import balanced_mean
 from s2ilib.models.flow import set_sampling
 from s2ilib.runs import load_run
-from s2ilib.translate import encode, front_features
+from s2ilib.translate import sound_conditions
 
 GROUPS = ("human speakers", "unseen synthetic voices", "held-out engine")
 LOW_LANGUAGE = 0.4  # issue 28's floor for every language
 
 
-def recalled_class_accuracy(run, data, split: str, weight: float) -> float:
-    """Class-balanced accuracy of the class of the training sound the recall fetches."""
-    sounds = select_sounds(data, split)
-    embeddings = encode(run.encoder, sounds.spectrograms, "cpu", audio=sounds.audio)
-    front = front_features(run.encoder, sounds.spectrograms, "cpu", audio=sounds.audio)
-    memory = run.generator.memory
-    rows = memory.nearest(embeddings, run.generator.config.recall_neighbours, front, weight)
+def recalled_class_accuracy(run, data, sounds, conditions, weight: float) -> float:
+    """Class-balanced accuracy of the class of the training sound the recall fetches for
+    `sounds` (a SoundSet), given their (embeddings, front features)."""
+    memory, neighbours = run.generator.memory, run.generator.config.recall_neighbours
+    embeddings, front = conditions
+    rows = memory.nearest(embeddings, neighbours, front, weight)
     train_labels = np.asarray(data.split("train").labels, np.int64)
     right = (train_labels[rows.numpy()] == sounds.labels).astype(float)
     return balanced_mean(right, sounds.labels, len(data.classes))[2]
@@ -73,13 +72,16 @@ def main(argv=None) -> int:
     print("| front weight | informativity | " + " | ".join(GROUPS)
           + " | languages < 0.4 | Frechet distance | recalled class | seconds |")  # fmt: skip
     print("|---:|---|" + "---:|" * len(GROUPS) + "---|---:|---:|---:|")
+    sounds = select_sounds(data, args.split)
+    set_sampling(run.generator, recall_front_weight=1.0)  # so that the front runs too
+    conditions = sound_conditions(run, sounds.spectrograms, "cpu", sounds.audio)
     for weight in weights:
         set_sampling(run.generator, recall_front_weight=weight)
         began = time.perf_counter()
         metrics = evaluate_run(run, bank, data, split=args.split, samples=1,
                                bootstrap=args.bootstrap, baselines=False)  # fmt: skip
         seconds = time.perf_counter() - began
-        recalled = recalled_class_accuracy(run, data, args.split, weight)
+        recalled = recalled_class_accuracy(run, data, sounds, conditions, weight)
         print(row(weight, headline(metrics), recalled, seconds), flush=True)
     return 0
 

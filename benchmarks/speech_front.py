@@ -47,7 +47,7 @@ from s2ilib.metrics import bootstrap_summary
 from s2ilib.models.speech import PAD_FRAMES, PooledSpeech, SpeechFront
 from s2ilib.probes import probe_predictions
 from s2ilib.runs import load_run
-from s2ilib.translate import clip_features, encode
+from s2ilib.translate import encode, front_features
 
 AUDIO_PAD = PAD_FRAMES * FrontEndConfig().hop_length  # samples of silence each side, as SpeechFront
 
@@ -87,13 +87,10 @@ def frozen_front_features(encoder, data):
     """extract() for `timed`: the pooled features of a run's frozen front (speech or
     whisper), from what it reads (clips or spectrograms), before any trained layer."""
 
-    @torch.no_grad()
     def extract(split, rows):
         records = data.split(split)
-        if encoder.front_input == "audio":
-            return clip_features(encoder, clips_of(records, rows)).numpy()
-        spectrograms = torch.from_numpy(np.asarray(records.spectrograms[rows]))
-        return encoder.front_features(spectrograms.float().div(127.5).sub(1)[:, None]).numpy()
+        spectrograms = np.asarray(records.spectrograms[rows])
+        return front_features(encoder, spectrograms, "cpu", audio=clips_of(records, rows)).numpy()
 
     return extract
 

@@ -64,7 +64,7 @@ from s2ilib.datasets.sounds import (
 )
 from s2ilib.datasets.torch_data import to_unit_range
 from s2ilib.errors import S2IError
-from s2ilib.translate import draw_batches, encode, recall_front, sound_keys
+from s2ilib.translate import draw_batches, encode, sound_conditions, sound_keys
 
 SCHEMA = "s2i-evaluate/2"  # 2: the decoder run under "decoder_run" (1: "gan_run")
 PSNR_CAP_DB = 100.0
@@ -461,9 +461,8 @@ def evaluate_run(
     run, bank, data, device = _open_inputs(decoder_run, informativity_run, data, device)
     filters = {"voices": voices, "languages": languages, "engines": engines}
     sounds, skipped = _choose_sounds(data, split, filters, (audio_dir, labels_csv, clip_mode))
-    embeddings = encode(run.encoder, sounds.spectrograms, device, batch_size, sounds.audio)
+    embeddings, front = sound_conditions(run, sounds.spectrograms, device, sounds.audio, batch_size)
     keys = sound_keys(sounds.spectrograms[:])  # a sound's draws depend on it alone
-    front = recall_front(run, sounds.spectrograms, device, sounds.audio, batch_size)
 
     def translate(draw):
         return draw_batches(

@@ -17,10 +17,9 @@ from s2ilib.datasets.torch_data import from_unit_range, resize_images, to_unit_r
 from s2ilib.formats import RecordSet
 from s2ilib.models.flow import set_sampling
 from s2ilib.translate import (
-    encode,
     generate,
-    recall_front,
     set_dropout_scale,
+    sound_conditions,
     sound_keys,
     translate,
 )
@@ -111,9 +110,8 @@ def interpolate(
             return interpolate(run, spectrogram_a, spectrogram_b, steps, device, seed, True, audio)
     pair = np.stack([np.asarray(spectrogram_a), np.asarray(spectrogram_b)])
     weights = torch.linspace(0, 1, steps).unsqueeze(1)
-    start, end = encode(run.encoder, pair, device, audio=audio)
+    (start, end), front = sound_conditions(run, pair, device, audio)
     path = (1 - weights) * start + weights * end
-    front = recall_front(run, pair, device, audio)  # recalled by the front too: its path
     front = None if front is None else (1 - weights) * front[0] + weights * front[1]
     keys = sound_keys(pair[:1]).expand(steps)
     images = generate(

@@ -289,18 +289,25 @@ def translate(
     """uint8 spectrograms (and their clips, `audio`, for an encoder that reads them) ->
     uint8 images (N, samples, S, S, 3) with a decoder run's encoder and generator
     (`options`: test_time_dropout, batch_size)."""
-    embeddings = encode(run.encoder, spectrograms, device, audio=audio)
-    keys, front = sound_keys(spectrograms), recall_front(run, spectrograms, device, audio)
+    embeddings, front = sound_conditions(run, spectrograms, device, audio)
+    keys = sound_keys(spectrograms)
     return generate(
         run.generator, embeddings, device, samples, seed, keys=keys, front=front, **options
     )
 
 
-def recall_front(run, spectrograms, device, audio=None, batch_size: int = BATCH_SIZE):
-    """The sounds' front features when the run's decoder recalls by them, else None."""
+@torch.no_grad()
+def sound_conditions(run, spectrograms, device, audio=None, batch_size: int = BATCH_SIZE):
+    """(embeddings (N, D), front features (N, F) or None) of the sounds, on the CPU: what a
+    decoder run's generator draws from. For a flow that recalls by the front the front runs
+    once, and the embeddings are computed from its features (the encoder takes them in place
+    of the sounds); otherwise `encode` and None."""
     if not recalls_by_front(run.generator):
-        return None
-    return front_features(run.encoder, spectrograms, device, batch_size, audio)
+        return encode(run.encoder, spectrograms, device, batch_size, audio), None
+    front = front_features(run.encoder, spectrograms, device, batch_size, audio)
+    run.encoder.eval()
+    chunks = front.split(batch_size)
+    return torch.cat([run.encoder(c.to(device)).float().cpu() for c in chunks]), front
 
 
 def set_dropout_scale(module: torch.nn.Module, scale: float) -> torch.nn.Module:

@@ -166,7 +166,10 @@ class FlowMemory:
         nearest (`similarity`), or with `neighbours` k > 1 the nearest of the pairing range
         (class) its k nearest vote for, each vote the softmax of its similarity /
         VOTE_TEMPERATURE."""
-        similarity = self.similarity(embeddings, front_features, weight)
+        return self.vote(self.similarity(embeddings, front_features, weight), neighbours)
+
+    def vote(self, similarity: torch.Tensor, neighbours: int = 1) -> torch.Tensor:
+        """(B,) the row `nearest` names from a (B, N) similarity to the training sounds."""
         if neighbours == 1:
             return similarity.argmax(1)
         top, index = similarity.topk(min(neighbours, similarity.shape[1]), dim=1)

@@ -99,9 +99,12 @@ def choose_front_weight(memory: FlowMemory, memory_labels, sounds: dict, neighbo
     classes = int(max(labels.max(), memory_labels.max())) + 1
     device = memory.embeddings.device
     embeddings, front = sounds["embeddings"].to(device), sounds["front_features"].to(device)
+    by_embedding = memory.similarity(embeddings, None, weight=0.0)  # each cosine once
+    by_front = memory.similarity(embeddings, front, weight=1.0)
     accuracy = {}
     for weight in FRONT_WEIGHTS:
-        recalled = memory.nearest(embeddings, neighbours, front, weight).cpu()
+        mixed = (1 - weight) * by_embedding + weight * by_front  # FlowMemory.similarity's mix
+        recalled = memory.vote(mixed, neighbours).cpu()
         right = (memory_labels[recalled] == labels).float().numpy()
         accuracy[weight] = balanced_mean(right, labels.numpy(), classes)[2]
     return max(accuracy, key=accuracy.get), accuracy
