@@ -12,8 +12,8 @@ and real images are scored once, in the same run, as the baselines.
         --until 0.5
 
 Each setting samples the split `--samples` times (10 ODE steps, two network passes a step
-when guided): 1-6 minutes per setting on 2 CPU cores (machines differ) for AV-Digits' 1,380
-test sounds and 3 draws.
+when guided): 1-6 minutes per setting on 2 CPU cores (machines differ) for AV-Digits' test
+split as measured then (1,380 sounds) and 3 draws.
 """
 
 from __future__ import annotations

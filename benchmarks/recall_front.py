@@ -10,7 +10,8 @@ training sound alone (what the redraw starts from).
     .venv/bin/python benchmarks/recall_front.py --run runs/00002-flow-recipe-flow \\
         --informativity runs/00004-informativity-avdigits-32px
 
-About 2 minutes a weight on 2 CPU cores for AV-Digits 2's test split (1,380 sounds).
+About 2 minutes a weight on 2 CPU cores for AV-Digits 2's test split as measured then (1,380
+sounds).
 """
 
 from __future__ import annotations

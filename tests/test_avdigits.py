@@ -659,3 +659,25 @@ def test_the_builder_plans_the_shipped_espeak_voices():
     setups = avdigits_build.plan_voice_setups(0, engines=["espeak-ng"], languages=languages)
     planned = {(s.language, s.voice.split("+")[1]) for s in setups}
     assert planned == shipped
+
+
+def test_more_test_set_ups_keep_the_fewer_ones_and_their_clips():
+    """Raising the test split's espeak-ng count adds distinct variants per language and keeps
+    every set-up and clip draw a smaller count plans: train and val stay as they were."""
+    counts = {"train": 1, "val": 1, "test": 1}
+    one = avdigits_build.plan_voice_setups(0, engines=["espeak-ng"], espeak_setups=counts)
+    two = avdigits_build.plan_voice_setups(
+        0, engines=["espeak-ng"], espeak_setups=counts | {"test": 2}
+    )
+    assert set(one) < set(two)
+    splits = avdigits_build.assign_splits(two, seed=0)
+    assert {splits[s] for s in set(two) - set(one)} == {"test"}
+    for language in {s.language for s in two}:
+        tested = [s for s in two if s.language == language and splits[s] == "test"]
+        assert len({s.speaker for s in tested}) == 2, language  # two variants: two voices
+    plans_one = avdigits_build.plan_clips(one, seed=0)
+    plans_two = {p.clip_id: p for p in avdigits_build.plan_clips(two, seed=0)}
+    assert all(plans_two[p.clip_id] == p for p in plans_one)
+    pool = len(avdigits_build.espeak_variant_order(0)["test"])
+    with pytest.raises(S2IError, match=f"the split has {pool} espeak-ng variants"):
+        avdigits_build.plan_voice_setups(0, espeak_setups=counts | {"test": pool + 1})

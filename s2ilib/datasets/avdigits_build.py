@@ -89,7 +89,8 @@ IMAGE_SPLIT_SIZES = {"train": 350, "val": 75, "test": 75}  # per class, of mlxte
 HELD_OUT_ENGINE = "pico"  # every pico2wave clip goes to test: an engine never heard in training
 
 
-ESPEAK_SETUPS = {"train": 1, "val": 1, "test": 1}  # espeak-ng set-ups per language and split
+# espeak-ng set-ups per language and split; two in test: more than 20 test sounds a language
+ESPEAK_SETUPS = {"train": 1, "val": 1, "test": 2}
 
 
 RENDITIONS = 4  # clips per training voice set-up and digit, each with its own variation
@@ -206,6 +207,13 @@ def plan_voice_setups(
     engines = list(ENGINES) if engines is None else list(engines)
     languages = list(LANGUAGES) if languages is None else list(languages)
     variant_order = espeak_variant_order(seed)
+    for split, count in espeak_setups.items():
+        if count > len(variant_order[split]):
+            raise S2IError(
+                f"{count} espeak-ng set-ups per language in {split}: the split has "
+                f"{len(variant_order[split])} espeak-ng variants, and a language's set-ups "
+                "take distinct ones"
+            )
     setups = []
     for language_index, language in enumerate(LANGUAGES):
         if language not in languages:
@@ -223,13 +231,15 @@ def _espeak_setups(
     seed, language_index, language, dialects, variant_order, counts
 ) -> list[VoiceSetup]:
     """One language's espeak-ng set-ups: counts[split] of each split's variants, taken in
-    turn by the languages (so that every variant is used about equally)."""
+    turn by the languages (so that every variant is used about equally): the language's
+    k-th set-up of a split takes the variant k places after its first, so raising a split's
+    count adds set-ups and keeps the ones a smaller count gives (and their clips)."""
     rng = np.random.default_rng([seed, 1, language_index])
     dialect_order = [dialects[i] for i in rng.permutation(len(dialects))]
     setups = []
     for split in SPLITS:
         pool, count = variant_order[split], counts.get(split, 0)
-        for turn in range(language_index * count, (language_index + 1) * count):
+        for turn in range(language_index, language_index + count):
             variant = pool[turn % len(pool)]
             dialect = dialect_order[len(setups) % len(dialect_order)]
             sex = espeak_variant_sex(variant)

@@ -54,6 +54,17 @@ def _espeak_table(voices: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _espeak_counts(options: dict) -> dict:
+    """The template's words for espeak-ng's set-ups per language and split."""
+    counts, test = options["espeak_setups_per_language"], options["espeak_setups_per_language"]["test"]
+    sounds = test * len(CLASSES) * options["eval_renditions"]
+    voices = "one test voice" if test == 1 else f"{test} test voices"
+    return {
+        "espeak_counts": "/".join(str(counts[s]) for s in SPLITS),
+        "espeak_test": f"{voices} and {sounds} test sounds of espeak-ng in every language.",
+    }
+
+
 def _reject_lines(word_check: dict) -> str:
     """The word check's rejects, one line each."""
     lines = []
@@ -104,6 +115,7 @@ def readme_text(info: dict) -> str:
         digit_table=_table({CLASSES[int(k)]: v for k, v in summary["by_digit"].items()}, "digit"),
         natural_table=_natural_voice_table(info["voices"]),
         espeak_table=_espeak_table(info["voices"]),
+        **_espeak_counts(options),
         fsdd_lines=_fsdd_lines(info["voices"]),
         rejects=_reject_lines(info["word_check"]),
         excluded="\n".join(f"- {what}: {why}." for what, why in EXCLUDED_VOICES.items()),
@@ -234,7 +246,8 @@ Natural synthetic voices:
 
 {natural_table}
 
-espeak-ng (formant synthesis; variant sex from its voice file):
+espeak-ng (formant synthesis; variant sex from its voice file). Each language takes
+{espeak_counts} of its split's variants in train, validation and test: {espeak_test}
 
 {espeak_table}
 

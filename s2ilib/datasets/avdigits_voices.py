@@ -265,6 +265,9 @@ REQUIRED_PACKAGES = {
         "festvox-czech-dita", "festvox-czech-krb", "festvox-czech-machac", "festvox-czech-ph",
         "festvox-suopuhe-lj", "festvox-suopuhe-mv", "festvox-hi-nsk", "festvox-mr-nsk",
         "festvox-te-nsk",
+        # the NSK voices only recommend their language's support: --no-install-recommends
+        # leaves it out and festival fails on the voice's phone set
+        "festival-hi", "festival-mr", "festival-te",
     ],
     "pico": ["libttspico-utils"],  # non-free section
     "open-jtalk": ["open-jtalk", "open-jtalk-mecab-naist-jdic", "hts-voice-nitech-jp-atr503-m001"],
@@ -280,7 +283,7 @@ ENGINE_LIBRARIES = {
     "flite": ["libflite1"],
     "festival": [
         "libestools2.5", "festlex-cmu", "festlex-poslex", "festlex-ifd", "festival-ca",
-        "festival-czech", "festvox-suopuhe-common", "festival-hi", "festival-mr", "festival-te",
+        "festival-czech", "festvox-suopuhe-common",
     ],
     "pico": ["libttspico0", "libttspico-data"],
     "open-jtalk": ["libhtsengine1"],
