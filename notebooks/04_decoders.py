@@ -273,7 +273,9 @@ if has_discriminator(run_dir):  # a flow run has no discriminator to stall
 # and the cost of one image's forward and forward + backward pass. The summary's
 # `autoencoder` row is the paper's convolutional encoder; with the pretrained speech input
 # network (notebook 02) the encoder is another network, and the decoders see only its embedding.
-# The summary has no row for the flow: its size is the table's `flow decoder` row.
+# The summary's `flow` row is the flow decoder at its default widths and the preset's image
+# size, one evaluation of its velocity field: a training step runs it once, drawing an image
+# `sample_steps` times (twice a step under guidance), where the generator draws in one pass.
 
 # %%
 from s2ilib.models.summary import format_summary, summarize

@@ -270,7 +270,7 @@ def test_summary_cli_json():
     summary = json.loads(result.stdout)
     assert summary["preset"] == "tiny" and summary["embedding_dim"] == 512
     networks = summary["networks"]
-    assert set(networks) == {"autoencoder", "generator", "discriminator", "classifier"}
+    assert set(networks) == {"autoencoder", "generator", "discriminator", "classifier", "flow"}
     for info in networks.values():
         assert set(info) == {
             "parameters",
@@ -635,3 +635,22 @@ def test_flow_sampling_settings_are_bounded():
         ClassifierConfig(n_classes=1)
     edge = dataclasses.replace(flow, sample_steps=1000, guidance=100.0, recall_from=0.99)
     assert edge.sample_steps == 1000
+
+
+def test_summary_counts_the_flow_as_one_training_step_does():
+    """The flow's summary row: the decoder's parameters, and per sample the FLOPs that
+    FlopCounterMode counts in a real training step's forward and backward."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from s2ilib.models import FlowConfig
+    from s2ilib.models.flow import FlowDecoder
+    from s2ilib.models.summary import summarize
+    from s2ilib.train.flow import flow_matching_loss
+
+    row = summarize("demo", 512)["networks"]["flow"]
+    decoder = FlowDecoder(FlowConfig(embedding_dim=512, image_size=32))
+    assert row["parameters"] == count_parameters(decoder)
+    assert row["input_shapes"] == {"images": [1, 32, 32], "times": [], "embeddings": [512]}
+    with FlopCounterMode(display=False) as counter:
+        flow_matching_loss(decoder, torch.rand(4, 1, 32, 32), torch.rand(4, 512), 0.0).backward()
+    assert row["forward_backward_flops"] == pytest.approx(counter.get_total_flops() / 4, rel=0.01)

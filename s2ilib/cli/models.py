@@ -18,7 +18,8 @@ def register(subparsers):
         description=(
             "Print the trainable parameters, per-sample input/output shapes and per-sample "
             "FLOPs (forward, forward+backward) of the autoencoder, generator, discriminator "
-            "and informativity classifier of a preset. Networks are built on the meta "
+            "and informativity classifier of a preset, and of the flow decoder (recipe flow) at "
+            "its defaults and the preset's image size. Networks are built on the meta "
             "device, so even the paper preset needs no memory and takes seconds."
         ),
     )

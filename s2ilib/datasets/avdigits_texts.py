@@ -56,7 +56,8 @@ def _espeak_table(voices: list[dict]) -> str:
 
 def _espeak_counts(options: dict) -> dict:
     """The template's words for espeak-ng's set-ups per language and split."""
-    counts, test = options["espeak_setups_per_language"], options["espeak_setups_per_language"]["test"]
+    counts = options["espeak_setups_per_language"]
+    test = counts["test"]
     sounds = test * len(CLASSES) * options["eval_renditions"]
     voices = "one test voice" if test == 1 else f"{test} test voices"
     return {

@@ -1,4 +1,9 @@
-"""Size and cost of a preset's networks: parameters, shapes, FLOPs (`s2i summary`)."""
+"""Size and cost of a preset's networks: parameters, shapes, FLOPs (`s2i summary`).
+
+Beside the preset's four networks, the flow-matching decoder (recipe `flow`, the main run)
+at FlowConfig's defaults and the preset's image size: its row is one evaluation of its
+velocity field, what a training step runs once and drawing an image `sample_steps` times
+(twice a step under guidance)."""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from s2ilib.models import build_networks, count_parameters, preset
+from s2ilib.models import FlowConfig, build_networks, count_parameters, preset
+from s2ilib.models.flow import FlowDecoder
 
 FLOP_BATCH = 2  # BatchNorm in train mode needs more than one sample; FLOPs are per sample
 
@@ -20,6 +26,11 @@ def _example_inputs(name: str, presets, batch: int, device) -> dict[str, torch.T
         "generator": {"embeddings": (gen.embedding_dim,)},
         "discriminator": {"images": (disc.image_channels, disc.image_size, disc.image_size)},
         "classifier": {"images": (cls.image_channels, cls.image_size, cls.image_size)},
+        "flow": {
+            "images": (FlowConfig.image_channels, gen.image_size, gen.image_size),
+            "times": (),
+            "embeddings": (gen.embedding_dim,),
+        },
     }[name]
     if name == "generator" and gen.noise_dim:
         shapes["noise"] = (gen.noise_dim,)
@@ -31,7 +42,8 @@ def _example_inputs(name: str, presets, batch: int, device) -> dict[str, torch.T
 def _outputs(name: str, result) -> dict[str, torch.Tensor]:
     if name == "autoencoder":
         return {"reconstruction": result[0], "embedding": result[1]}
-    key = {"generator": "images", "discriminator": "scores", "classifier": "log_probs"}[name]
+    key = {"generator": "images", "discriminator": "scores", "classifier": "log_probs",
+           "flow": "velocity"}[name]  # fmt: skip
     return {key: result}
 
 
@@ -67,8 +79,27 @@ def summarize_network(name: str, network: nn.Module, presets, batch: int = FLOP_
     }
 
 
+class FlowVelocity(nn.Module):
+    """The flow decoder's velocity field as the module called (a summary row is one call)."""
+
+    def __init__(self, flow: FlowDecoder):
+        super().__init__()
+        self.flow = flow
+
+    def forward(self, images, times, embeddings):
+        return self.flow.velocity(images, times, embeddings)
+
+
+def flow_network(presets) -> FlowVelocity:
+    """The flow decoder at FlowConfig's defaults and the preset's image size and embedding."""
+    generator = presets.generator
+    config = FlowConfig(embedding_dim=generator.embedding_dim, image_size=generator.image_size)
+    return FlowVelocity(FlowDecoder(config))
+
+
 def summarize(preset_name: str, embedding_dim: int = 512) -> dict:
-    """Summary of every network of a preset (parameters, shapes, FLOPs per sample).
+    """Summary of every network of a preset and of the flow decoder (parameters, shapes,
+    FLOPs per sample).
 
     Networks are built on the meta device, so even the paper preset costs no memory or
     compute: FlopCounterMode counts convolutions and matrix products (2 FLOPs per
@@ -76,7 +107,7 @@ def summarize(preset_name: str, embedding_dim: int = 512) -> dict:
     """
     presets = preset(preset_name, embedding_dim)
     with torch.device("meta"):
-        networks = build_networks(presets)
+        networks = build_networks(presets) | {"flow": flow_network(presets)}
     return {
         "preset": preset_name,
         "embedding_dim": embedding_dim,
@@ -93,7 +124,7 @@ def format_summary(summary: dict) -> str:
     lines = [f"preset {summary['preset']}, embedding_dim {summary['embedding_dim']}", header]
     for name, info in summary["networks"].items():
         shapes_in = ", ".join(
-            f"{k} {'x'.join(map(str, v))}" for k, v in info["input_shapes"].items()
+            f"{k} {'x'.join(map(str, v)) or 'scalar'}" for k, v in info["input_shapes"].items()
         )
         shapes_out = ", ".join(
             f"{k} {'x'.join(map(str, v)) or 'scalar'}" for k, v in info["output_shapes"].items()
@@ -102,7 +133,11 @@ def format_summary(summary: dict) -> str:
             f"{name:<14}{info['parameters']:>13,}{info['forward_flops'] / 1e9:>11.3f}"
             f"{info['forward_backward_flops'] / 1e9:>11.3f}  {shapes_in} -> {shapes_out}"
         )
-    lines.append("FLOPs per sample (conv and matmul only; 2 per multiply-add).")
+    lines.append(
+        "FLOPs per sample (conv and matmul only; 2 per multiply-add). flow: one evaluation"
+    )
+    lines.append("of its velocity field; drawing an image takes sample_steps of them (two a step")
+    lines.append("under guidance).")
     return "\n".join(lines)
 
 
