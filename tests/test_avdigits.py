@@ -169,6 +169,12 @@ def test_credits_and_readme_name_sources_and_licences():
     readme = (ROOT / "README.md").read_text()
     assert readme.startswith("# AV-Digits version 2") and "| test |" in readme
     assert "CC BY-SA 4.0" in readme and "## The word check" in readme
+    # the README is its build's: the texts module at this commit writes it from build_info
+    from s2ilib.datasets.avdigits_texts import readme_text
+
+    info = json.loads((ROOT / "build_info.json").read_text(encoding="utf-8"))
+    assert readme == readme_text(info)
+    assert "2 test voices and 40 test sounds of espeak-ng in every language" in readme
 
 
 def test_build_info_records_packages_voices_and_word_check():
