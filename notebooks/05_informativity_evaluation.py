@@ -269,8 +269,9 @@ for column in ("language", "engine"):
 # decoder cannot close it. A bar well below its ceiling would point at the decoder; a bar
 # well above it is the flow's recall hearing those voices through the front's own features,
 # where the trained layers lost them (in the shipped job: the unseen synthetic voices). In the
-# language and engine figures, the intervals widen as `n` shrinks: with 20 sounds a bar's
-# interval spans twenty points or more, so compare only bars whose intervals do not overlap.
+# language and engine figures, the intervals widen as `n` shrinks: with the 40 sounds of most
+# languages (two test voices each) a bar's interval spans twenty to thirty points, so compare
+# only bars whose intervals do not overlap.
 
 # %% [markdown]
 # ### Per language, beside the ceiling
@@ -278,8 +279,8 @@ for column in ("language", "engine"):
 # The language figure as a table, with the supervised ceiling of the same sounds beside
 # each language: informativity and the ceiling in %, each with its 95% interval, sorted by
 # informativity (`s2ilib/report.py`, `breakdown_frame`). A language's interval resamples
-# its sounds all together: with two sounds of each digit, resampling within each digit (as
-# the whole split's interval does) would hide most of the spread. The pipeline's `summary.json`
+# its sounds all together: with four sounds of each digit (most languages), resampling within
+# each digit (as the whole split's interval does) would hide most of the spread. The pipeline's `summary.json`
 # carries the same numbers as the headline's `by_language` (and `by_voice_group`).
 
 # %%
