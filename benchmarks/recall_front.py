@@ -52,10 +52,11 @@ def row(weight: float, figures: dict, recalled: float, seconds: float) -> str:
     cells = [f"{groups[g]['informativity']:.3f}" if g in groups else "" for g in GROUPS]
     languages = figures.get("by_language", {})
     under = sorted(k for k, v in languages.items() if v["informativity"] < LOW_LANGUAGE)
+    named = f"{len(under)} ({', '.join(under)})" if under else "0"
     return (
         f"| {weight:g} | {figures['informativity']:.3f} [{low:.3f}, {high:.3f}] | "
         + " | ".join(cells)
-        + f" | {len(under)} ({', '.join(under)}) | {figures['frechet_distance']:.3f} | "
+        + f" | {named} | {figures['frechet_distance']:.3f} | "
         f"{recalled:.3f} | {seconds:.0f} |"
     )
 

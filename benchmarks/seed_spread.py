@@ -7,7 +7,8 @@ headline figures, the flow's and the paper's GAN's side by side.
 Each seed writes its own report, runs and figures under --root (never the main job's).
 `--with-report` adds a finished main job's report (seed 0) without training it again; a
 seed whose report under --root is finished is read, not run again, so an interrupted
-spread resumes (the pipeline's --resume). About 15 minutes per seed on a 2-core CPU.
+spread resumes (the pipeline's --resume). About 15 (AVX-512) to 30 (AVX2) minutes per seed on a
+2-core CPU.
 """
 
 from __future__ import annotations
