@@ -64,6 +64,9 @@ def test_bench_train_reports_both_modes_and_mfu(tmp_path):
     assert report["gan"]["gflop_per_sample"] > flops["generator"] + flops["discriminator"]
     lines = result.stdout.strip().splitlines()
     assert lines[-1].startswith("train (tiny, batch 4") and "samples/s" in lines[-1]
+    rates = report["matmul_tflops"]
+    assert report["peak_matmul"] == max(rates, key=rates.get)
+    assert f"% of {report['peak_matmul']} matmul" in lines[-1]
     assert json.loads("\n".join(lines[:-1])) == report
 
 
