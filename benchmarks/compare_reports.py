@@ -45,7 +45,9 @@ def interval(low_high) -> str:
 
 
 def ablation_rows(reports: dict) -> list[str]:
-    steps = [s["step"][:2] for s in next(iter(reports.values()))["steps"]]
+    # every step any report ran, by name: a report that ran fewer (a seed of seed_spread.py
+    # runs steps 02-05) leaves the others' cells blank
+    steps = sorted({step["step"][:2] for summary in reports.values() for step in summary["steps"]})
     header = ["report", "informativity", *GROUPS, f"languages < {LOW}",
               *(f"step {s} (s)" for s in steps), "minutes"]  # fmt: skip
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -56,8 +58,9 @@ def ablation_rows(reports: dict) -> list[str]:
         for group in GROUPS:
             entry = groups[group]
             cells.append(f"{entry['informativity']:.3f} (ceiling {entry['ceiling']:.3f})")
-        seconds = [step["wall_seconds"] for step in summary["steps"]]
-        cells += [str(low), *(f"{s:.0f}" for s in seconds), f"{sum(seconds) / 60:.1f}"]
+        seconds = {step["step"][:2]: step["wall_seconds"] for step in summary["steps"]}
+        cells += [str(low), *(f"{seconds[s]:.0f}" if s in seconds else "" for s in steps)]
+        cells.append(f"{sum(seconds.values()) / 60:.1f}")
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 
