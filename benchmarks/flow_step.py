@@ -9,7 +9,7 @@ the FLOPs achieved per second and their share of this CPU's fp32 matmul rate (me
 and the speed against the first mode (reference by default). It answers why the main job's minutes are in the
 training (issues 27, 28): how near the step already runs to the CPU's peak.
 
-    .venv/bin/python benchmarks/flow_step.py --threads 2
+    .venv/bin/python benchmarks/flow_step.py --threads 2 --profile 5
 
 About 3 minutes on 2 CPU cores (bf16 autocast alone takes most of it on a CPU without
 native bf16: timed with `--slow-steps` steps).
@@ -106,6 +106,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs a mode (the median)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
+    parser.add_argument(
+        "--profile", type=int, default=0, help="also profile this many reference steps (top ops)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -123,6 +126,27 @@ def main() -> None:
         print(f"| {mode} | {1000 * seconds:.0f} | {args.batch_size / seconds:.0f} | "
               f"{flops / seconds / 1e9:.0f} | {flops / seconds / peak:.2f} | "
               f"x{reference / seconds:.2f} |", flush=True)  # fmt: skip
+    if args.profile:
+        print_profile(args.batch_size, args.profile)
+
+
+def print_profile(batch_size: int, steps: int, top: int = 8) -> None:
+    """torch.profiler over `steps` reference steps: the top ops by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step = FlowStep((), batch_size)
+    step()  # warm-up outside the profile
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for _ in range(steps):
+            step()
+    events = sorted(profiler.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events) or 1
+    print(f"\nreference mode, {steps} steps profiled: the top ops by self CPU time\n")
+    print("| op | share | ms a step |")
+    print("|---|---:|---:|")
+    for event in events[:top]:
+        print(f"| {event.key} | {100 * event.self_cpu_time_total / total:.1f}% | "
+              f"{event.self_cpu_time_total / 1000 / steps:.1f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

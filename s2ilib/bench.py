@@ -540,9 +540,7 @@ def bench_train(
         LoopConfig(fast_path="on", fast_path_features=tuple(features)), device
     )
     modes = {"reference": fastpath.REFERENCE, "fast": fast}
-    rates = {"bf16": measure_matmul_rate(device, torch.bfloat16)}
-    if device.type == "cpu":
-        rates["fp32"] = measure_matmul_rate(device, torch.float32)
+    rates = matmul_rates(device)
     networks = summarize(preset_name, embedding_dim)["networks"]
     result = {
         "device": _device_name(device),
@@ -552,9 +550,7 @@ def bench_train(
         "batch_size": batch_size,
         "fast_path": fast.enabled,
         "matmul_tflops": {k: round(v / 1e12, 4) for k, v in rates.items()},
-        # the summary line's MFU is against the faster matmul: this device's peak (a CPU
-        # without native bf16 runs bf16 matmuls far below fp32)
-        "peak_matmul": max(rates, key=rates.get),
+        "peak_matmul": max(rates, key=rates.get),  # the summary line's MFU is against it
         "network_gflop_per_sample_fwd_bwd": {
             name: round(networks[name]["forward_backward_flops"] / 1e9, 3)
             for name in ("autoencoder", "generator", "discriminator")
@@ -568,6 +564,17 @@ def bench_train(
         }
         result[kind] = _bench_modes(benches, rates, warmup, steps, profile)
     return result
+
+
+def matmul_rates(device) -> dict:
+    """FLOP/s of a large matmul on `device` in bf16, and in fp32 on the CPU (where a CPU
+    without native bf16 runs bf16 far below fp32)."""
+    import torch
+
+    rates = {"bf16": measure_matmul_rate(device, torch.bfloat16)}
+    if device.type == "cpu":
+        rates["fp32"] = measure_matmul_rate(device, torch.float32)
+    return rates
 
 
 def _bench_modes(benches: dict, rates: dict, warmup: int, steps: int, profile: int) -> dict:
