@@ -6,8 +6,10 @@ path alone and together, in one process, on random tensors of the shapes trainin
 
 For each mode: ms per step (the median of `--repeats` runs of `--steps` steps), samples/s,
 the FLOPs achieved per second and their share of this CPU's fp32 matmul rate (measured here),
-and the speed against the first mode (reference by default). It answers why the main job's minutes are in the
-training (issues 27, 28): how near the step already runs to the CPU's peak.
+and the speed against the first mode (reference by default). It answers why the main job's
+minutes are in the training (issues 27, 28): how near the step already runs to the CPU's
+peak. The timing, FLOP count and profile are `s2i bench train`'s (s2ilib.bench), the
+features `s2ilib.train.fastpath`'s.
 
     .venv/bin/python benchmarks/flow_step.py --threads 2 --profile 5
 
@@ -20,82 +22,75 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import time
+from dataclasses import replace
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from s2ilib.bench import measure_matmul_rate
-from s2ilib.models import FlowConfig
-from s2ilib.models.flow import FlowDecoder
-from s2ilib.train.config import FlowTrainConfig
-from s2ilib.train.flow import flow_matching_loss, update_average
+from s2ilib.bench import count_step_flops, matmul_rates, profile_steps, time_steps
+from s2ilib.models import build_models
+from s2ilib.train import fastpath
+from s2ilib.train.config import FlowTrainConfig, LoopConfig
+from s2ilib.train.flow import flow_matching_loss, flow_network_config, update_average
 
 MODES = {  # mode: fast-path features
     "reference": (),
     "channels_last": ("channels_last",),
     "fused_adam": ("fused_adam",),
-    "channels_last + fused_adam": ("channels_last", "fused_adam"),
+    "channels_last+fused_adam": ("channels_last", "fused_adam"),
     "compile": ("compile",),
     "bf16": ("bf16",),
 }
 SLOW = {"bf16"}  # timed with --slow-steps: far slower on a CPU without native bf16
+IMAGE_SIZE = 32  # the main job's (the demo preset's) image side; AV-Digits' images are grey
+EMBEDDING_DIM = 512  # the main job's embedding width (a flow run takes its encoder's)
 
 
 class FlowStep:
-    """One training step of the flow as FlowTask runs it, with some fast-path features."""
+    """One training step of the flow as FlowTask runs it (its network built as FlowTask
+    builds it, AdamW, the moving average), on random tensors, with some fast-path features;
+    what s2ilib.bench's time_steps, count_step_flops and profile_steps take."""
+
+    device = torch.device("cpu")
 
     def __init__(self, features, batch_size: int, seed: int = 0):
         torch.manual_seed(seed)
-        train = FlowTrainConfig()
-        config = FlowConfig(
-            image_size=32, image_channels=1, patch=train.patch, channels=train.channels,
-            condition_dim=train.condition_dim,
-        )  # fmt: skip
-        self.flow = FlowDecoder(config)
+        train = replace(FlowTrainConfig(), embedding_dim=EMBEDDING_DIM)
+        loop = LoopConfig(fast_path="on", fast_path_features=tuple(features))
+        self.settings = fastpath.resolve_fast_path(loop, self.device)
+        network = flow_network_config(train, IMAGE_SIZE, grey=True)
+        self.flow = build_models({"flow": network}, ["flow"])["flow"].train()
         self.average = copy.deepcopy(self.flow).eval().requires_grad_(False)
-        fused = {"fused": True} if "fused_adam" in features else {}
-        self.optimizer = torch.optim.AdamW(self.flow.parameters(), lr=train.lr, **fused)
-        self.images = torch.rand(batch_size, 1, 32, 32) * 2 - 1
-        self.embeddings = torch.randn(batch_size, config.embedding_dim)
-        self.decoder = self.flow
-        if "channels_last" in features:
+        self.optimizer = torch.optim.AdamW(
+            self.flow.parameters(), lr=train.lr,
+            **fastpath.optimizer_options(self.settings, self.device),
+        )  # fmt: skip
+        self.batch_size = batch_size
+        images = torch.rand(batch_size, 1, IMAGE_SIZE, IMAGE_SIZE) * 2 - 1
+        if self.settings.channels_last:
             self.flow.to(memory_format=torch.channels_last)
-            self.images = self.images.contiguous(memory_format=torch.channels_last)
-        if "compile" in features:  # the velocity field compiled, as fastpath compiles networks
+        self.images = fastpath.to_memory_format(images, self.settings)
+        self.embeddings = torch.randn(batch_size, train.embedding_dim)
+        self.autocast = fastpath.autocast_context(self.settings, self.device)
+        self.decoder = self.flow
+        if self.settings.compile:  # the loss calls velocity(), not forward(): compile that
             self.decoder = copy.copy(self.flow)
             self.decoder.velocity = torch.compile(self.flow.velocity, dynamic=False)
-        self.bf16 = "bf16" in features
 
-    def __call__(self) -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+    def step(self) -> dict:
+        with self.autocast():
             loss = flow_matching_loss(self.decoder, self.images, self.embeddings, 0.15)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         update_average(self.average, self.flow, 0.999)
+        return {"flow_loss": loss.detach()}
 
 
-def step_flops(batch_size: int) -> float:
-    """FLOPs of one step's forward and backward (convolutions and matrix products)."""
-    step = FlowStep((), batch_size)
-    with FlopCounterMode(display=False) as counter:
-        flow_matching_loss(step.flow, step.images, step.embeddings, 0.15).backward()
-    return counter.get_total_flops()
-
-
-def time_mode(features, batch_size: int, steps: int, repeats: int) -> float:
-    """Median seconds per step over `repeats` runs of `steps` steps, after 3 warm-up steps."""
+def seconds_a_step(features, batch_size: int, steps: int, repeats: int) -> float:
+    """The median over `repeats` runs of `steps` timed steps (3 warm-up steps first)."""
     step = FlowStep(features, batch_size)
-    for _ in range(3):
-        step()
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        runs.append((time.perf_counter() - start) / steps)
-    return statistics.median(runs)
+    runs = [time_steps(step, 3 if run == 0 else 0, steps)["step_ms"] for run in range(repeats)]
+    return statistics.median(runs) / 1000
 
 
 def main() -> None:
@@ -112,41 +107,31 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    flops = step_flops(args.batch_size)
-    peak = measure_matmul_rate(torch.device("cpu"), torch.float32)
+    flops = count_step_flops(FlowStep((), args.batch_size)) * args.batch_size
+    peak = matmul_rates(FlowStep.device)["fp32"]
     print(f"flow step: {flops / 1e9:.1f} GFLOP at batch {args.batch_size}; fp32 matmul "
           f"{peak / 1e9:.0f} GFLOP/s on {torch.get_num_threads()} threads\n")  # fmt: skip
     print("| mode | ms a step | samples/s | GFLOP/s | share of fp32 matmul | speed vs the first |")
     print("|---|---:|---:|---:|---:|---:|")
-    reference = None
+    first = None
     for mode in args.modes:
         steps = args.slow_steps if mode in SLOW else args.steps
-        seconds = time_mode(MODES[mode], args.batch_size, steps, args.repeats)
-        reference = reference or seconds
+        seconds = seconds_a_step(MODES[mode], args.batch_size, steps, args.repeats)
+        first = first or seconds
         print(f"| {mode} | {1000 * seconds:.0f} | {args.batch_size / seconds:.0f} | "
               f"{flops / seconds / 1e9:.0f} | {flops / seconds / peak:.2f} | "
-              f"x{reference / seconds:.2f} |", flush=True)  # fmt: skip
+              f"x{first / seconds:.2f} |", flush=True)  # fmt: skip
     if args.profile:
-        print_profile(args.batch_size, args.profile)
+        print_profile(profile_steps(FlowStep((), args.batch_size), args.profile, top=8))
 
 
-def print_profile(batch_size: int, steps: int, top: int = 8) -> None:
-    """torch.profiler over `steps` reference steps: the top ops by self CPU time."""
-    from torch.profiler import ProfilerActivity, profile
-
-    step = FlowStep((), batch_size)
-    step()  # warm-up outside the profile
-    with profile(activities=[ProfilerActivity.CPU]) as profiler:
-        for _ in range(steps):
-            step()
-    events = sorted(profiler.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-    total = sum(e.self_cpu_time_total for e in events) or 1
-    print(f"\nreference mode, {steps} steps profiled: the top ops by self CPU time\n")
+def print_profile(profile: dict) -> None:
+    """profile_steps' top ops (reference mode) as a table."""
+    print(f"\nreference mode, {profile['ms_per_step']:.0f} ms a step profiled: the top ops\n")
     print("| op | share | ms a step |")
     print("|---|---:|---:|")
-    for event in events[:top]:
-        print(f"| {event.key} | {100 * event.self_cpu_time_total / total:.1f}% | "
-              f"{event.self_cpu_time_total / 1000 / steps:.1f} |")  # fmt: skip
+    for op in profile["top_ops"]:
+        print(f"| {op['op']} | {op['percent']:.1f}% | {op['ms_per_step']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -280,8 +280,9 @@ for column in ("language", "engine"):
 # each language: informativity and the ceiling in %, each with its 95% interval, sorted by
 # informativity (`s2ilib/report.py`, `breakdown_frame`). A language's interval resamples
 # its sounds all together: with four sounds of each digit (most languages), resampling within
-# each digit (as the whole split's interval does) would hide most of the spread. The pipeline's `summary.json`
-# carries the same numbers as the headline's `by_language` (and `by_voice_group`).
+# each digit (as the whole split's interval does) would hide most of the spread. The
+# pipeline's `summary.json` carries the same numbers as the headline's `by_language` (and
+# `by_voice_group`).
 
 # %%
 by_language = breakdown_frame(metrics, "language")
