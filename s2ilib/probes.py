@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from s2ilib.datasets.sounds import clips_of
 from s2ilib.formats import RecordSet
@@ -23,6 +19,11 @@ PROBE_MAX_ITER = 2000  # lbfgs iterations; standardised features converge well b
 
 def probe_predictions(train_features, train_labels, test_features, seed: int = 0) -> np.ndarray:
     """The test features' classes by a standardised logistic regression fit on train."""
+    # scikit-learn is imported where it is used: it adds about a second to a process's start
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     probe = make_pipeline(
         StandardScaler(), LogisticRegression(max_iter=PROBE_MAX_ITER, random_state=seed)
     )
@@ -99,6 +100,8 @@ def _subset(count: int, limit: int | None, seed: int) -> np.ndarray:
 
 def embedding_map(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
     """2-D coordinates of the features: "pca" (fast, linear) or "tsne" (local structure)."""
+    from sklearn.decomposition import PCA
+
     if method == "pca":
         return PCA(n_components=2, random_state=seed).fit_transform(features)
     if method == "tsne":

@@ -35,3 +35,17 @@ def test_no_function_is_longer_than_sixty_lines():
             if length > MAX_FUNCTION_LINES and not parser:
                 long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({length} lines)")
     assert not long, "functions over 60 lines:\n" + "\n".join(long)
+
+
+def test_an_s2i_process_starts_without_the_libraries_only_some_commands_need():
+    """torchvision (its package import loads its models and torch._dynamo), scikit-learn and
+    the plotting stack are imported where they are used: every `s2i` command, a refused one
+    included, would otherwise pay for them at start (benchmarks/startup.py)."""
+    heavy = ("torchvision", "sklearn", "matplotlib", "pandas", "seaborn", "torch._dynamo")
+    modules = ("s2ilib.cli", "s2ilib.train.registry", "s2ilib.evaluate", "s2ilib.imagine",
+               "s2ilib.pipeline", "s2ilib.probes")  # fmt: skip
+    code = (f"import sys\nimport {', '.join(modules)}\n"
+            f"print(' '.join(m for m in {heavy!r} if m in sys.modules))")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == []

@@ -6,6 +6,7 @@ spec_image_bin data set written with s2ilib.formats, with the `tiny` model prese
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -878,6 +879,25 @@ def test_duplicated_defaults_read_their_one_home():
         if re.search(r"pixel_weight\W+(float\s*=\s*)?10(\.0)?\b", path.read_text())
     ]
     assert written == ["train/config.py"]
+
+
+def test_the_flow_stage_reads_the_network_defaults_it_does_not_choose():
+    """FlowTrainConfig carries the flow network's fields; their defaults are FlowConfig's,
+    written there alone, except the two sampling settings validation chose (guidance,
+    recall_from), which FlowConfig leaves off."""
+    from s2ilib.models.config import FlowConfig
+    from s2ilib.train.config import FlowTrainConfig
+
+    network = {item.name: item.default for item in fields(FlowConfig)}
+    stage = {item.name: item.default for item in fields(FlowTrainConfig)}
+    # image size and channels are resolved from the data set and the preset at training time
+    shared = set(network) & set(stage) - {"embedding_dim", "image_size", "image_channels"}
+    chosen = {name for name in shared if stage[name] != network[name]}
+    assert chosen == {"guidance", "recall_from"}
+    assert (network["guidance"], network["recall_from"]) == (1.0, 0.0)  # off
+    source = inspect.getsource(FlowTrainConfig)
+    for name in shared - chosen:
+        assert re.search(rf"^    {name}: .* = _FLOW\.{name}$", source, re.MULTILINE), name
 
 
 def test_cli_and_notebooks_give_the_same_run_for_the_same_settings(tmp_path):

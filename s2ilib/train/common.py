@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.utils import make_grid, save_image
 
 from s2ilib.errors import S2IError
 from s2ilib.models.config import FROZEN_FRONTS
@@ -220,6 +219,10 @@ def repeatable_sampling(module, seed: int, test_time_dropout: bool, device):
 
 def save_sample_grid(shown: torch.Tensor, columns: int, path: Path) -> torch.Tensor:
     """Images in [-1, 1] as one grid PNG of `columns` columns; returns the grid in [0, 1]."""
+    # Imported here: torchvision's package import loads its models and torch._dynamo, about
+    # a second of every `s2i` process's start that only a grid needs (benchmarks/startup.py).
+    from torchvision.utils import make_grid, save_image
+
     grid = make_grid(shown.float().cpu() * 0.5 + 0.5, nrow=columns, padding=2, pad_value=1.0)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(grid, path)

@@ -39,6 +39,7 @@ from s2ilib.models.config import (
     number_problem,
 )
 from s2ilib.models.config import AutoencoderConfig as _NETWORK
+from s2ilib.models.config import FlowConfig as _FLOW
 
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("constant", "cosine", "linear")  # multiplier of the base lr as steps go by
@@ -301,34 +302,34 @@ class FlowTrainConfig(StageConfig):
     ema_decay: float = 0.999  # the sampling weights' moving average (warmed up: (1+n)/(10+n))
     condition_dropout: float = 0.15  # share of training pairs shown the "no sound" vector
     standardise_embedding: bool = _NETWORK.standardise_embedding  # as GANTrainConfig's
-    # The network (s2ilib.models.FlowConfig): image side (None: the preset generator's),
-    # channels modelled ("auto": 1 when the data set's images are grey, else 3), patch
-    # folding, U-Net widths, width of the condition vector.
+    # The network (s2ilib.models.FlowConfig, whose defaults these read and where each is
+    # documented): image side (None: the preset generator's), channels modelled ("auto": 1
+    # when the data set's images are grey, else 3), patch folding, U-Net widths, width of
+    # the condition vector.
     image_size: int | None = None
     image_channels: str = "auto"
-    patch: int = 2
-    channels: tuple[int, ...] = (64, 128, 128)
-    condition_dim: int = 256
+    patch: int = _FLOW.patch
+    channels: tuple[int, ...] = _FLOW.channels
+    condition_dim: int = _FLOW.condition_dim
     # Sampling, stored in the network's config (FlowConfig; change later with
-    # s2ilib.models.flow.set_sampling): recall and redraw, from t = 0.3 (a recalled training
-    # image mixed 3:7 with the noise), guidance x2 from there on; chosen on AV-Digits'
-    # validation split (RESULTS.md, "Recall and redraw"). From pure noise (recall_from 0)
-    # the best setting was x5 for 0.1 <= t < 0.5 ("Guidance in an interval").
-    sample_steps: int = 10
-    solver: str = "euler"
+    # s2ilib.models.flow.set_sampling). Two differ from the network's neutral defaults (no
+    # guidance, no recall): recall and redraw from t = 0.3 (a recalled training image mixed
+    # 3:7 with the noise) and guidance x2 from there on, chosen on AV-Digits' validation
+    # split (RESULTS.md, "Recall and redraw"). From pure noise (recall_from 0) the best
+    # setting was x5 for 0.1 <= t < 0.5 ("Guidance in an interval").
+    sample_steps: int = _FLOW.sample_steps
+    solver: str = _FLOW.solver
     guidance: float = 2.0
-    guidance_from: float = 0.0
-    guidance_until: float = 1.0
+    guidance_from: float = _FLOW.guidance_from
+    guidance_until: float = _FLOW.guidance_until
     recall_from: float = 0.3
-    # Recall the class the k nearest training sounds vote for (FlowConfig.recall_neighbours);
-    # 1, the nearest sound: validation did not favour a vote (RESULTS.md, "What the embedding
-    # knows").
-    recall_neighbours: int = 1
-    # The weight of the frozen front's features beside the embedding when the nearest
-    # training sound is recalled (FlowConfig.recall_front_weight); None: chosen on the
-    # validation split when the recall memory is built (train.flow.choose_front_weight), 0
-    # for an encoder without a frozen front.
-    recall_front_weight: float | None = None
+    # Recall the class the k nearest training sounds vote for; the nearest sound alone (1):
+    # validation did not favour a vote (RESULTS.md, "What the embedding knows").
+    recall_neighbours: int = _FLOW.recall_neighbours
+    # The weight of the frozen front's features beside the embedding in the recall; None:
+    # chosen on the validation split when the recall memory is built
+    # (train.flow.choose_front_weight), 0 for an encoder without a frozen front.
+    recall_front_weight: float | None = _FLOW.recall_front_weight
 
     # The network's own fields are checked again by models.FlowConfig (the same Bounds).
     NUMBERS: ClassVar[dict[str, Bounds]] = {
