@@ -286,7 +286,28 @@ def test_cli_train_flow_resumes_to_identical_weights_and_translates(workdir, ae_
     # A sound's images depend on it alone: its noise is keyed by the sound, not the batch
     # (batched convolutions may round differently: one grey level at most).
     assert np.abs(alone[0].astype(int) - draws[1]).max() <= 1
+    _channels_last_draws_the_same(run, spectrograms, draws)
     _gallery_takes_a_flow_run(run, spectrograms)
+
+
+def _channels_last_draws_the_same(run, spectrograms, draws):
+    """A flow loaded on the CPU convolves NHWC maps (faster there); its images are those of
+    the NCHW network, within a grey level, and come back NCHW."""
+    from s2ilib.translate import encode, generate, translate
+
+    convolutions = [m for m in run.generator.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convolutions and all(
+        m.weight.is_contiguous(memory_format=torch.channels_last) for m in convolutions
+    )
+    embeddings = encode(run.encoder, spectrograms, "cpu")
+    assert run.generator(embeddings).is_contiguous()
+    run.generator.to(memory_format=torch.contiguous_format)
+    try:
+        nchw = translate(run, spectrograms, "cpu", samples=2, seed=0)
+    finally:
+        run.generator.to(memory_format=torch.channels_last)
+    assert np.abs(nchw.astype(int) - draws).max() <= 1
+    assert generate(run.generator, embeddings, "cpu", samples=1).shape[0] == len(spectrograms)
 
 
 def _gallery_takes_a_flow_run(run, spectrograms):

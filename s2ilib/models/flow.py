@@ -321,7 +321,7 @@ class FlowDecoder(nn.Module):
                     velocity + self.guided_velocity(ahead, times + 1 / steps, embeddings, guidance)
                 )
             images = images + velocity / steps
-        images = images.clamp(-1.0, 1.0)
+        images = images.clamp(-1.0, 1.0).contiguous()  # NCHW, whatever the network's layout
         return images.expand(-1, 3, -1, -1) if c.image_channels == 1 else images
 
 

@@ -6,6 +6,8 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from s2ilib.errors import S2IError
 from s2ilib.runs.checkpoint import latest_checkpoint, load_checkpoint
 from s2ilib.runs.rundir import read_config
@@ -76,6 +78,10 @@ def load_run(run_dir, device="cpu", checkpoint=None, kind=None) -> TrainedRun:
         network.load_state_dict(state["models"][name])
         network.to(device).eval().requires_grad_(False)
     generator = networks.get("generator", networks.get("flow"))
+    if config["kind"] == "flow" and torch.device(device).type == "cpu":
+        # oneDNN convolves NHWC maps without reordering them: a flow draws x1.5 faster on
+        # the CPU, the same images to 1e-5 (benchmarks/RESULTS.md, "Drawing with a flow").
+        generator.to(memory_format=torch.channels_last)
     if "memory" in state:  # a flow that recalls before it redraws (FlowConfig.recall_from)
         from s2ilib.models.flow import FlowMemory
 
