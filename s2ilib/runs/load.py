@@ -78,7 +78,7 @@ def load_run(run_dir, device="cpu", checkpoint=None, kind=None) -> TrainedRun:
         network.load_state_dict(state["models"][name])
         network.to(device).eval().requires_grad_(False)
     generator = networks.get("generator", networks.get("flow"))
-    if config["kind"] == "flow" and torch.device(device).type == "cpu":
+    if config["kind"] == "flow" and next(generator.parameters()).device.type == "cpu":
         # oneDNN convolves NHWC maps without reordering them: a flow draws x1.5 faster on
         # the CPU, the same images to 1e-5 (benchmarks/RESULTS.md, "Drawing with a flow").
         generator.to(memory_format=torch.channels_last)
