@@ -89,6 +89,28 @@ def test_bench_imagine_times_file_to_png(tmp_path):
     assert not list(tmp_path.glob("s2i-bench-*"))  # the temporary run and clips are gone
 
 
+def test_bench_imagine_times_a_trained_flow_run(tiny_flow_run, tiny_ae_run, tmp_path):
+    """--run times the decoder a user trained (the main job's is a flow), not a random GAN;
+    an autoencoder run is refused before any work."""
+    out = tmp_path / "imagine.json"
+    before = {path: path.stat().st_mtime_ns for path in tiny_flow_run.rglob("*")}
+    result = s2i_bench(
+        "imagine", "--run", tiny_flow_run, "--batch", 2, "--repeats", 1, "--precision", "fp32",
+        "--workdir", tmp_path, "--json-out", out, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["run"] == str(tiny_flow_run) and report["preset"].startswith("flow run ")
+    assert report["embedding_dim"] == 16 and report["clips_per_s"] > 0  # the tiny AE's width
+    assert all(value > 0 for value in report["stages_ms"].values())
+    assert {path: path.stat().st_mtime_ns for path in tiny_flow_run.rglob("*")} == before
+
+    refused = tmp_path / "refused.json"
+    result = s2i_bench("imagine", "--run", tiny_ae_run, "--json-out", refused, cwd=tmp_path)
+    assert result.returncode == 2 and "not a 'gan' or 'flow' run" in result.stderr
+    assert not refused.exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -1,6 +1,7 @@
 """The speech front's feature cache: exact keys, shared across processes, never stale."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,25 @@ def test_the_front_uses_the_folder_the_environment_names(tmp_path, monkeypatch):
     monkeypatch.setenv("S2I_FRONT_CACHE", "off")
     assert front_cache.shared_cache() is None
     torch.testing.assert_close(front(sounds), front.pool(sounds))
+
+
+def test_a_benchmark_can_turn_the_cache_off_for_a_while(tmp_path, monkeypatch):
+    """s2i bench imagine times a new recording's front inside cache_turned_off: nothing is
+    read or written there, and the user's setting is back after, an error included."""
+    folder = tmp_path / "features"
+    monkeypatch.setenv("S2I_FRONT_CACHE", str(folder))
+    front, sounds = random_front(), spectrograms(2)
+    with front_cache.cache_turned_off():
+        assert front_cache.shared_cache() is None
+        front(sounds)
+    assert not folder.exists()
+    with pytest.raises(RuntimeError), front_cache.cache_turned_off():
+        raise RuntimeError("a failed benchmark")
+    assert front_cache.cache_folder() == folder
+    monkeypatch.delenv("S2I_FRONT_CACHE")
+    with front_cache.cache_turned_off():
+        pass
+    assert "S2I_FRONT_CACHE" not in os.environ
 
 
 def test_a_training_stage_process_reuses_the_features(tmp_path):

@@ -106,14 +106,21 @@ def _add_imagine(benchmarks) -> None:
         "imagine",
         help="latency of one 1-s clip, audio file -> PNG, and clips/s in batches (CPU)",
         description=(
-            "Write a GAN run directory holding randomly initialised networks of a preset and\n"
-            "1-s WAV files, then time s2ilib.imagine.imagine_files on the CPU: one clip end to\n"
-            "end (first call, then the median after warm-up), each stage, and a batch of clips."
+            "Write a GAN run directory holding randomly initialised networks of a preset (or\n"
+            "take a trained decoder run, --run) and 1-s WAV files, then time\n"
+            "s2ilib.imagine.imagine_files on the CPU: one clip end to end (first call, then the\n"
+            "median after warm-up), each stage, and a batch of clips."
         ),
         formatter_class=HelpFormatter,
     )
     imagine.set_defaults(func=run_imagine)
-    imagine.add_argument("--preset", default="paper", help="model preset")
+    imagine.add_argument("--preset", default="paper", help="model preset of the random GAN")
+    imagine.add_argument(
+        "--run",
+        default=None,
+        help="a trained decoder run (GAN or flow, e.g. the main job's) to time instead of a "
+        "random GAN; --preset and --embedding-dim are then the run's",
+    )
     imagine.add_argument("--batch", type=int, default=16, help="clips per batched call")
     imagine.add_argument("--repeats", type=int, default=5, help="timed calls (median)")
     imagine.add_argument("--embedding-dim", type=int, default=512, help="audio embedding width D")
@@ -164,7 +171,10 @@ def run_imagine(args) -> int:
 
     if args.batch < 1 or args.repeats < 1:
         raise S2IError("--batch and --repeats must be >= 1")
+    if args.run is not None:
+        bench.check_decoder_run(args.run)
     result = bench.bench_imagine(
+        run=args.run,
         preset_name=args.preset,
         batch=args.batch,
         repeats=args.repeats,

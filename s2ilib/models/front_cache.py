@@ -24,6 +24,7 @@ written atomically; a torn or unreadable file is skipped (its sounds are compute
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -54,6 +55,21 @@ def cache_folder() -> Path | None:
 
 
 OFF = ("off", "0", "false", "no")
+
+
+@contextlib.contextmanager
+def cache_turned_off():
+    """Within: every front computes its features, as for a sound it never met (a benchmark
+    that repeats one clip would time the cache's hits otherwise); the setting comes back after."""
+    saved = os.environ.get("S2I_FRONT_CACHE")
+    os.environ["S2I_FRONT_CACHE"] = "off"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["S2I_FRONT_CACHE"]
+        else:
+            os.environ["S2I_FRONT_CACHE"] = saved
 
 
 @functools.lru_cache(maxsize=4)
