@@ -777,19 +777,6 @@ def _in_nchw(run):
     return run
 
 
-def check_decoder_run(run_dir) -> dict:
-    """The config of a GAN or flow run directory, an S2IError naming it otherwise."""
-    from s2ilib.errors import S2IError
-    from s2ilib.runs import TRANSLATOR_KINDS, latest_checkpoint, read_config
-
-    config = read_config(run_dir)
-    if config.get("kind") not in TRANSLATOR_KINDS:
-        raise S2IError(f"{run_dir}: a {config.get('kind')!r} run, not a 'gan' or 'flow' run")
-    if latest_checkpoint(Path(run_dir)) is None:
-        raise S2IError(f"{run_dir}: no checkpoint yet (checkpoints/last.pt)")
-    return config
-
-
 def _time_imagine_calls(run_dir, clips, out, repeats: int, precision: str, batch: int) -> dict:
     """bench_imagine's timings of imagine_files on `run_dir`: one clip (the first call, then
     the median after warm-up), by stage, and `batch` clips in one call."""
@@ -839,9 +826,10 @@ def bench_imagine(
     import torch
 
     from s2ilib.models.front_cache import cache_turned_off
+    from s2ilib.runs import TRANSLATOR_KINDS, loadable_run
 
-    if run is not None:
-        config = check_decoder_run(run)
+    if run is not None:  # refused before any work when imagine could not load it
+        config, _ = loadable_run(run, TRANSLATOR_KINDS)
         preset_name = f"{config['kind']} run {Path(run).name}"
         embedding_dim = config["models"]["autoencoder"]["embedding_dim"]
     result = {

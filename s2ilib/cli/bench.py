@@ -171,8 +171,6 @@ def run_imagine(args) -> int:
 
     if args.batch < 1 or args.repeats < 1:
         raise S2IError("--batch and --repeats must be >= 1")
-    if args.run is not None:
-        bench.check_decoder_run(args.run)
     result = bench.bench_imagine(
         run=args.run,
         preset_name=args.preset,

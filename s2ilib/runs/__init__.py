@@ -15,7 +15,7 @@ Nothing here imports s2ilib.train: evaluation, imagine and the notebooks read ru
 """
 
 from s2ilib.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from s2ilib.runs.load import TRANSLATOR_KINDS, TrainedRun, load_run
+from s2ilib.runs.load import TRANSLATOR_KINDS, TrainedRun, load_run, loadable_run
 from s2ilib.runs.rundir import (
     CONFIG_FILE,
     ENVIRONMENT_FILE,
@@ -49,6 +49,7 @@ __all__ = [
     "latest_checkpoint",
     "load_checkpoint",
     "load_run",
+    "loadable_run",
     "read_config",
     "read_metrics",
     "read_recall_choice",

@@ -51,16 +51,13 @@ class TrainedRun:
         return self.autoencoder.encoder
 
 
-def load_run(run_dir, device="cpu", checkpoint=None, kind=None) -> TrainedRun:
-    """The trained networks of a run directory (its latest checkpoint unless `checkpoint`);
-    `kind`: the kind of run expected, or a tuple of kinds (TRANSLATOR_KINDS for a
-    translator), an error naming them otherwise."""
-    from s2ilib.models import build_models
-
+def loadable_run(run_dir, kind=None, checkpoint=None) -> tuple[dict, Path]:
+    """(config, checkpoint path) of a run that load_run can load, checked without building a
+    network: a run of `kind` (one or a tuple of kinds) with a checkpoint (its latest unless
+    `checkpoint`); an S2IError naming what is wrong otherwise."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
-    names = RUN_NETWORKS.get(config.get("kind"))
-    if names is None:
+    if config.get("kind") not in RUN_NETWORKS:
         raise S2IError(f"{run_dir}: a {config.get('kind')!r} run has no networks to load here")
     expected = (kind,) if isinstance(kind, str) else kind
     if expected is not None and config["kind"] not in expected:
@@ -69,6 +66,18 @@ def load_run(run_dir, device="cpu", checkpoint=None, kind=None) -> TrainedRun:
     checkpoint = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir)
     if checkpoint is None:
         raise S2IError(f"{run_dir}: no checkpoint yet (checkpoints/last.pt)")
+    return config, checkpoint
+
+
+def load_run(run_dir, device="cpu", checkpoint=None, kind=None) -> TrainedRun:
+    """The trained networks of a run directory (its latest checkpoint unless `checkpoint`);
+    `kind`: the kind of run expected, or a tuple of kinds (TRANSLATOR_KINDS for a
+    translator), an error naming them otherwise."""
+    from s2ilib.models import build_models
+
+    run_dir = Path(run_dir)
+    config, checkpoint = loadable_run(run_dir, kind, checkpoint)
+    names = RUN_NETWORKS[config["kind"]]
     state = load_checkpoint(checkpoint, map_location=device)
     # Every weight comes from the checkpoint, pretrained ones included (a speech front's
     # 42 tensors are buffers in its state dict, and a strict load refuses one missing):
