@@ -23,9 +23,11 @@ import argparse
 import statistics
 import time
 from dataclasses import replace
+from types import SimpleNamespace
 
 import torch
 
+from s2ilib.bench import profile_steps, profile_table
 from s2ilib.models import build_models
 from s2ilib.models.flow import set_sampling
 from s2ilib.train.config import FlowTrainConfig
@@ -72,15 +74,15 @@ def measure(flow, embeddings, batch_size: int, repeats: int) -> tuple[dict, dict
 
 
 def profile(flow, embeddings, batch_size: int) -> None:
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as torch_profile
-
+    """s2ilib.bench's profile_steps over one draw of the sounds in each layout."""
     for layout, memory_format in LAYOUTS.items():
         flow.to(memory_format=memory_format)
-        with torch_profile(activities=[ProfilerActivity.CPU]) as profiler:
-            draw_all(flow, embeddings, batch_size)
-        print(f"\n{layout}:")
-        print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
+        draw = SimpleNamespace(  # what profile_steps takes: a step and its device
+            step=lambda: draw_all(flow, embeddings, batch_size), device=torch.device("cpu")
+        )
+        result = profile_steps(draw, 1, top=8)
+        print(f"\n{layout}, {result['ms_per_step'] / 1000:.2f} s a draw profiled: the top ops\n")
+        print(profile_table(result))
 
 
 def main() -> None:

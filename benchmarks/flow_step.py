@@ -26,7 +26,13 @@ from dataclasses import replace
 
 import torch
 
-from s2ilib.bench import count_step_flops, matmul_rates, profile_steps, time_steps
+from s2ilib.bench import (
+    count_step_flops,
+    matmul_rates,
+    profile_steps,
+    profile_table,
+    time_steps,
+)
 from s2ilib.models import build_models
 from s2ilib.train import fastpath
 from s2ilib.train.config import FlowTrainConfig, LoopConfig
@@ -128,10 +134,7 @@ def main() -> None:
 def print_profile(profile: dict) -> None:
     """profile_steps' top ops (reference mode) as a table."""
     print(f"\nreference mode, {profile['ms_per_step']:.0f} ms a step profiled: the top ops\n")
-    print("| op | share | ms a step |")
-    print("|---|---:|---:|")
-    for op in profile["top_ops"]:
-        print(f"| {op['op']} | {op['percent']:.1f}% | {op['ms_per_step']:.1f} |")
+    print(profile_table(profile))
 
 
 if __name__ == "__main__":

@@ -627,6 +627,15 @@ def profile_steps(bench: StepBench, steps: int, top: int = 10) -> dict:
     }
 
 
+def profile_table(profile: dict) -> str:
+    """profile_steps' top ops as a Markdown table: share of the profiled time, ms a step."""
+    rows = [
+        f"| {op['op']} | {op['percent']:.1f}% | {op['ms_per_step']:.1f} |"
+        for op in profile["top_ops"]
+    ]
+    return "\n".join(["| op | share | ms a step |", "|---|---:|---:|", *rows])
+
+
 def _device_name(device) -> str:
     import platform
 
