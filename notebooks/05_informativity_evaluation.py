@@ -211,6 +211,11 @@ display(Markdown(format_tables(metrics)[0]))
 # sound gives several pictures (retrieval has one image per sound: no draw diversity).
 # Warning signs: informativity at chance (the decoder ignores the sound), or a Frechet
 # distance far above the class-matched value (drawings unlike any real digit).
+#
+# Beside `metrics.md`, the evaluation folder holds `per_sound.csv`: a row per test sound
+# (its voice, language and engine) and, per draw, whether its class's classifier counted
+# the image, the class the K-way classifier read and that classifier's probability of the
+# sound's class. Sort it to find the sounds imagined worst; notebook 06 ranks by it.
 
 # %% [markdown]
 # ## Per class, with 95% intervals

@@ -166,6 +166,13 @@ if len(compared) > 1:
 #
 # then the `cases` draws with the highest $q$ (best) and the lowest (worst), each titled with
 # its sound's class and $q$. Without an `informativity_run` there is no ranking.
+#
+# Notebook 05 has already drawn and scored every test sound: its `evaluation/per_sound.csv`
+# holds $q$ of each sound's draw 1 (column `own_probability_1`). Since draws are keyed, its
+# draw 1 is the draw 1 here; so when that evaluation scored this very run, with these
+# classifiers, sounds and `seed`, $q$ is read from it and only the `cases` sounds of each row
+# are drawn again. Otherwise every sound is drawn and scored here, the same way (the printed
+# line says which).
 
 # %%
 ranking = {}
@@ -173,13 +180,15 @@ if config.informativity_run:
     from s2ilib.informativity import load_informativity
 
     bank = load_informativity(config.informativity_run, device)
-    every = np.arange(len(sounds))
-    one_draw = gallery.imagine_records(run, sounds, every, 1, device, config.seed)[:, 0]
-    confidence = gallery.own_class_confidence(bank, one_draw, sounds.labels)
+    evaluation = Path(config.report_dir) / "evaluation"  # where notebook 05 writes its report
+    confidence, source = gallery.own_class_confidence(run, bank, dataset, config.split, device,
+                                                      config.seed, evaluation)
+    print("q:", source)
     best, worst = gallery.best_and_worst(confidence, config.cases)
     for name, chosen in (("best", best), ("worst", worst)):
+        one_draw = gallery.imagine_records(run, sounds, chosen, 1, device, config.seed)[:, 0]
         titles = ", ".join(f"{dataset.classes[sounds.labels[i]]} {confidence[i]:.2f}" for i in chosen)
-        figure = viz.show_image(viz.image_grid(one_draw[chosen], len(chosen)), f"{name}: {titles}", 2.0)
+        figure = viz.show_image(viz.image_grid(one_draw, len(chosen)), f"{name}: {titles}", 2.0)
         save_figure(figure, f"06_{name}", config.figures_dir)
         plt.show()
     ranking = {"median_confidence": float(np.median(confidence))}

@@ -67,8 +67,8 @@ from s2ilib.errors import S2IError
 from s2ilib.translate import draw_batches, encode, sound_conditions, sound_keys
 
 SCHEMA = "s2i-evaluate/2"  # 2: the decoder run under "decoder_run" (1: "gan_run")
-PSNR_CAP_DB = 100.0
-PRDC_K = 5  # neighbours of the precision/recall/density/coverage balls (Naeem et al. 2020)  # identical images have infinite PSNR; capped so that JSON stays valid
+PSNR_CAP_DB = 100.0  # identical images have infinite PSNR; capped so that JSON stays valid
+PRDC_K = 5  # neighbours of the precision/recall/density/coverage balls (Naeem et al. 2020)
 BREAKDOWN_COLUMNS = ("voice_group", "language", "engine", "sex")
 HEADLINE_BREAKDOWNS = ("voice_group", "language")  # the headline's by_<column>, ceiling beside
 BASELINES = ("nearest_neighbour", "random_real", "real")
@@ -88,8 +88,8 @@ def score_images(bank, image_batches, targets=None) -> dict[str, np.ndarray]:
     """Score an iterable of image batches (B, 3, S, S) in [-1, 1] with every classifier.
 
     targets: None, or a callable (start, stop) -> the paired frames (float, [-1, 1]) of those
-    images, for the pixel metrics. Returns positive (N, K), kway (N,), features (N, F) and,
-    with targets, pixel (N, 3) = L1, PSNR, SSIM.
+    images, for the pixel metrics. Returns positive (N, K), kway (N,), probabilities (N, K),
+    features (N, F) (InformativityBank.score) and, with targets, pixel (N, 3) = L1, PSNR, SSIM.
     """
     parts, pixel_parts, start = [], [], 0
     for images in image_batches:
@@ -357,7 +357,25 @@ def evaluate_translator(
         "methods": methods,
         "chance": chance,
         "breakdown": breakdown(sounds, generated, k, bootstrap, seed),
+        "per_sound": sound_table(sounds, generated, list(data.classes)),
     }
+
+
+def sound_table(sounds: SoundSet, draws: list[dict], classes: list[str]) -> dict[str, list]:
+    """Each sound's scores, as columns of one row per sound (write_report's per_sound.csv):
+    its name, class and metadata, then for each draw k = 1, 2, ...: interpretable_k (1 when
+    its class's binary classifier judges the image interpretable: what informativity
+    counts), read_as_k (the class the K-way classifier reads in it) and own_probability_k
+    (the K-way classifier's probability of the sound's class: notebook 06 ranks by it)."""
+    rows, labels = np.arange(len(sounds)), sounds.labels
+    names = np.asarray(classes)
+    table = {"name": np.asarray(sounds.names).astype(str).tolist(), "class": names[labels].tolist()}
+    table |= {column: np.asarray(v).astype(str).tolist() for column, v in sounds.extra.items()}
+    for k, draw in enumerate(draws, 1):
+        table[f"interpretable_{k}"] = draw["positive"][rows, labels].astype(int).tolist()
+        table[f"read_as_{k}"] = names[draw["kway"]].tolist()
+        table[f"own_probability_{k}"] = draw["probabilities"][rows, labels].tolist()
+    return table
 
 
 def chance_levels(real_scores: dict, pool_labels, sound_classes, num_classes: int) -> dict:

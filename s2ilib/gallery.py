@@ -7,16 +7,21 @@ dropout masks) generated together.
 from __future__ import annotations
 
 import contextlib
+import csv
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from s2ilib.datasets.sounds import clips_of, examples_per_class
-from s2ilib.datasets.torch_data import from_unit_range, resize_images, to_unit_range
+from s2ilib.datasets.torch_data import from_unit_range, resize_images
+from s2ilib.evaluate import score_images
 from s2ilib.formats import RecordSet
 from s2ilib.models.flow import set_sampling
+from s2ilib.report import PER_SOUND_FILE
 from s2ilib.translate import (
+    draw_batches,
     generate,
     set_dropout_scale,
     sound_conditions,
@@ -46,15 +51,52 @@ def real_examples(
 
 
 @torch.no_grad()
-def own_class_confidence(bank, images_uint8: np.ndarray, labels) -> np.ndarray:
-    """The K-way classifier's probability that each image shows its sound's class.
+def own_class_confidence(run, bank, data, split: str, device, seed: int = 0, evaluation_dir=None):
+    """(q, where q came from): q (N,) the K-way classifier's probability of the sound's class
+    for draw 1 of every sound of `split` (ranks translations from best to worst).
 
-    images_uint8: (N, S, S, 3). Used to rank translations from best to worst.
+    evaluation_dir: a folder where write_report wrote an evaluation (notebook 05's
+    `evaluation/`). When it scored the same decoder run and step, classifiers, sounds and
+    seed, q is read from its per-sound table (draws are keyed: its draw 1 is this one);
+    otherwise every sound is drawn here once and scored as the evaluation scores it.
     """
-    images = to_unit_range(torch.as_tensor(images_uint8)).permute(0, 3, 1, 2)
-    log_probabilities = bank.kway(bank.prepare(images.to(bank.device)))
-    chosen = log_probabilities.gather(1, torch.as_tensor(labels, device=bank.device).view(-1, 1))
-    return chosen.exp().squeeze(1).cpu().numpy()
+    sounds = data.split(split)
+    recorded = recorded_confidence(evaluation_dir, run, bank, data, split, seed)
+    if recorded is not None:
+        return recorded, f"{Path(evaluation_dir) / PER_SOUND_FILE} (the evaluation of this run)"
+    embeddings, front = sound_conditions(run, sounds.spectrograms, device, clips_of(sounds))
+    keys = sound_keys(sounds.spectrograms[:])
+    draws = draw_batches(run.generator, embeddings, device, 0, seed, keys=keys, front=front)
+    probabilities = score_images(bank, draws)["probabilities"]
+    run.generator.eval()
+    return probabilities[np.arange(len(sounds)), sounds.labels], "every sound drawn once here"
+
+
+def recorded_confidence(evaluation_dir, run, bank, data, split: str, seed: int):
+    """q of draw 1 from an evaluation's per_sound.csv, or None unless that evaluation scored
+    the same run (and step), classifiers, data set, split (every sound, in order) and seed."""
+    folder = Path(evaluation_dir) if evaluation_dir else None
+    if folder is None or not all((folder / f).is_file() for f in ("metrics.json", PER_SOUND_FILE)):
+        return None
+    header = json.loads((folder / "metrics.json").read_text())
+    same_paths = all(
+        header.get(key) and Path(header[key]).resolve() == Path(path).resolve()
+        for key, path in (("decoder_run", run.run_dir), ("informativity_run", bank.run_dir),
+                          ("data", data.root))
+    )  # fmt: skip
+    same_settings = (header.get("decoder_step"), header.get("split"), header.get("seed")) == (
+        getattr(run, "step", None),
+        split,
+        seed,
+    )
+    if not (same_paths and same_settings) or any(header.get("filters", {}).values()):
+        return None
+    with open(folder / PER_SOUND_FILE, newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    names = np.asarray(data.split(split).names).astype(str).tolist()
+    if [row["name"] for row in table] != names:
+        return None
+    return np.asarray([float(row["own_probability_1"]) for row in table], np.float32)
 
 
 def best_and_worst(confidence: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -203,13 +203,19 @@ class InformativityBank:
         """Every classifier on a batch (B, 3, S, S) in [-1, 1].
 
         Returns on the CPU: positive (B, K) bool, classifier k judges image b interpretable;
-        kway (B,) predicted class; features (B, F) the K-way classifier's penultimate layer.
+        kway (B,) predicted class; probabilities (B, K) the K-way classifier's class
+        probabilities; features (B, F) the K-way classifier's penultimate layer.
         """
         images = self.prepare(images)
         positive = torch.stack([model(images).argmax(1) == 1 for model in self.binary], dim=1)
         features = penultimate_features(self.kway, images)
-        kway = self.kway.logits(features).argmax(1)
-        return {"positive": positive.cpu(), "kway": kway.cpu(), "features": features.float().cpu()}
+        logits = self.kway.logits(features).float()
+        return {
+            "positive": positive.cpu(),
+            "kway": logits.argmax(1).cpu(),
+            "probabilities": logits.softmax(1).cpu(),
+            "features": features.float().cpu(),
+        }
 
     def score_all(self, images: torch.Tensor, batch_size: int = 512) -> dict[str, torch.Tensor]:
         """`score` over a large set, in batches (uint8 (N, 3, S, S) or floats in [-1, 1])."""

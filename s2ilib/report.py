@@ -1,15 +1,20 @@
 """The evaluation's tables: Markdown and LaTeX from a metrics dict of s2ilib.evaluate.
 
 `format_tables(metrics)` gives both texts; `write_report(metrics, out_dir)` writes
-metrics.json, metrics.md and metrics.tex; `printed_tables` is what `s2i evaluate` prints,
+metrics.json, metrics.md, metrics.tex and per_sound.csv (the metrics' "per_sound" table, one
+row per sound, kept out of metrics.json); `printed_tables` is what `s2i evaluate` prints,
 `breakdown_frame` a per-language (or other column) table for the notebooks.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 from s2ilib.atomic import write_json, write_text
+
+PER_SOUND_FILE = "per_sound.csv"  # s2ilib.evaluate.sound_table, one row per sound
 
 METHOD_ROWS = (  # (method, informativity key, label)
     ("generator", "informativity", "Generator (1 draw)"),
@@ -327,19 +332,33 @@ def _latex_table(title: str, header: list[str], rows: list[list[str]]) -> str:
 
 
 def write_report(metrics_dict: dict, out_dir) -> dict[str, Path]:
-    """Write metrics.json, metrics.md and metrics.tex into `out_dir`; returns their paths."""
+    """Write metrics.json, metrics.md, metrics.tex and (when the metrics have a "per_sound"
+    table) per_sound.csv into `out_dir`; returns their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    per_sound = metrics_dict.get("per_sound")
+    metrics_dict = {key: value for key, value in metrics_dict.items() if key != "per_sound"}
     markdown, latex = format_tables(metrics_dict)
     paths = {
         "json": out_dir / "metrics.json",
         "markdown": out_dir / "metrics.md",
         "latex": out_dir / "metrics.tex",
     }
+    if per_sound:
+        paths["per_sound"] = write_text(out_dir / PER_SOUND_FILE, csv_text(per_sound))
     write_json(paths["json"], metrics_dict)
     write_text(paths["markdown"], markdown)
     write_text(paths["latex"], latex)
     return paths
+
+
+def csv_text(columns: dict[str, list]) -> str:
+    """CSV of equally long columns, a header row first."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*columns.values(), strict=True))
+    return text.getvalue()
 
 
 def ceiling_rows(ceilings: dict) -> tuple[list[str], list[list[str]]]:

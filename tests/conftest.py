@@ -167,6 +167,21 @@ def tiny_flow_run(tiny_ae_run) -> Path:
     )
 
 
+@pytest.fixture(scope="session")
+def tiny_informativity_run(tmp_path_factory) -> Path:
+    """Informativity classifiers trained for one short epoch on AV-Digits' images."""
+    from s2ilib.datasets.avdigits import AVDIGITS_DIR
+    from s2ilib.train.config import InformativityTrainConfig
+    from s2ilib.train.registry import train_informativity
+
+    config = InformativityTrainConfig(
+        data=str(AVDIGITS_DIR), image_size=16, num_epochs=1, limit_per_class=8, patience=1
+    )
+    return train_informativity(
+        config, runs_root=tmp_path_factory.mktemp("runs"), device="cpu", progress_bar=False
+    )
+
+
 def _data_of(run: Path) -> str:
     from s2ilib.runs.rundir import read_config
 

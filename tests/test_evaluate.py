@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
@@ -169,6 +170,40 @@ def test_perfect_generator_scores_the_real_image_ceiling(mnist, bank):
     prdc = generator["prdc"]
     assert prdc["precision"] == prdc["recall"] == prdc["coverage"] == 1.0
     assert generator["draw_diversity"] is None  # one draw: nothing to compare
+
+
+def test_each_sounds_scores_are_written_beside_the_metrics(mnist, bank, tmp_path):
+    """per_sound.csv: a row per sound in order, its metadata, and per draw what
+    informativity counts, the class read and the probability of its own class."""
+    pool, sounds = informativity.load_pool(mnist, "test", IMAGE_SIZE), _sounds(mnist)
+    labels = torch.as_tensor(sounds.labels)
+
+    def real_draws(draw):
+        positions = pool.draw(labels, torch.Generator().manual_seed(draw))
+        return (pool.float(positions[i : i + 256]) for i in range(0, len(positions), 256))
+
+    result = evaluate.evaluate_translator(real_draws, bank, mnist, sounds, samples=2, bootstrap=0)
+    paths = report.write_report(evaluate._finite(result | _header(sounds)), tmp_path)
+    assert "per_sound" not in json.loads(paths["json"].read_text())
+    with open(paths["per_sound"], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["name"] for row in rows] == sounds.names.tolist()
+    assert [row["class"] for row in rows] == [avdigits.CLASSES[c] for c in sounds.labels]
+    assert [row["language"] for row in rows] == sounds.extra["language"].tolist()
+    generator = result["methods"]["generator"]
+    for draw in (1, 2):
+        interpretable = np.array([int(row[f"interpretable_{draw}"]) for row in rows])
+        per_class = [interpretable[sounds.labels == c].mean() for c in range(10)]
+        if draw == 1:  # the headline counts draw 1
+            np.testing.assert_allclose(per_class, generator["informativity"]["per_class"])
+        read_as = np.array([row[f"read_as_{draw}"] for row in rows])
+        own = np.array([float(row[f"own_probability_{draw}"]) for row in rows])
+        assert ((0 <= own) & (own <= 1)).all()
+        read_right = read_as == np.asarray(avdigits.CLASSES)[sounds.labels]
+        assert own[read_right].min() > 0.1 and own[~read_right].max() < 0.5 + 1e-6
+    accuracy = np.mean([row["read_as_1"] == row["class"] for row in rows] + [
+        row["read_as_2"] == row["class"] for row in rows])  # fmt: skip
+    assert accuracy == pytest.approx(generator["kway_accuracy"])
 
 
 def test_draw_diversity_tells_imagination_from_a_template(mnist, bank):

@@ -382,6 +382,8 @@ def test_a_flow_run_is_evaluated_like_a_gan_run(workdir, ae_run):
     assert 0.0 <= generator["informativity"]["mean"] <= 1.0
     assert generator["draw_diversity"]["mean"] > 0
     assert "Informativity" in result.stdout
+    rows = (workdir / "flow-report" / "per_sound.csv").read_text().splitlines()
+    assert len(rows) == 1 + metrics["num_sounds"] and rows[0].endswith(",own_probability_2")
 
 
 def test_load_run_names_the_kinds_it_expected(ae_run):

@@ -115,3 +115,40 @@ def test_interpolation_rows_draw_a_recalling_flow_both_ways_and_a_gan_once(
         rows["flow\nrecall on"], gallery.interpolate(flow_run, a, b, 3, "cpu")
     )
     np.testing.assert_array_equal(rows["GAN"], gallery.interpolate(gan, a, b, 3, "cpu"))
+
+
+def test_the_ranking_reads_the_evaluation_of_the_same_run_and_draws_otherwise(
+    flow_run, tiny_informativity_run, tmp_path, one_torch_thread
+):
+    """Notebook 06's q: read from notebook 05's per_sound.csv when that evaluation drew the
+    same run's draws (the same as drawing every sound again), drawn otherwise."""
+    from s2ilib.evaluate import evaluate_run
+    from s2ilib.informativity import load_informativity
+    from s2ilib.report import write_report
+
+    data = open_dataset(read_config(flow_run.run_dir)["train"]["data"])
+    bank = load_informativity(tiny_informativity_run, "cpu")
+    evaluation = tmp_path / "evaluation"
+
+    def q(seed, folder=None):
+        return gallery.own_class_confidence(flow_run, bank, data, "val", "cpu", seed, folder)
+
+    with gallery.flow_sampling(flow_run, sample_steps=2):  # the draws are all it checks
+        metrics = evaluate_run(flow_run, bank, data, "val", bootstrap=0, baselines=False, seed=3)
+        write_report(metrics, evaluation)
+        read, source = q(3, evaluation)
+        assert source.startswith(str(evaluation / "per_sound.csv"))
+        drawn, source = q(3)
+    assert source == "every sound drawn once here"
+    assert read.shape == (len(data.split("val")),) and read.dtype == drawn.dtype
+    np.testing.assert_allclose(read, drawn, atol=1e-5)
+
+    def recorded(seed=3, split="val", run=flow_run):
+        return gallery.recorded_confidence(evaluation, run, bank, data, split, seed)
+
+    np.testing.assert_array_equal(recorded(), read)
+    assert recorded(seed=4) is None and recorded(split="test") is None  # not its draws
+    another_step = dataclasses.replace(flow_run, step=flow_run.step + 1)  # trained on since
+    assert recorded(run=another_step) is None
+    (evaluation / "per_sound.csv").unlink()  # an evaluation from before the table
+    assert recorded() is None

@@ -67,20 +67,6 @@ def hostile(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def informativity_run(tmp_path_factory) -> Path:
-    """Informativity classifiers trained for one short epoch on AV-Digits' images."""
-    from s2ilib.train.config import InformativityTrainConfig
-    from s2ilib.train.registry import train_informativity
-
-    config = InformativityTrainConfig(
-        data=str(AVDIGITS_DIR), image_size=16, num_epochs=1, limit_per_class=8, patience=1
-    )
-    return train_informativity(
-        config, runs_root=tmp_path_factory.mktemp("runs"), device="cpu", progress_bar=False
-    )
-
-
 def _s2i(capsys, *args) -> tuple[int, str, str]:
     """(exit status, stdout, stderr) of `s2i ARGS` run in this process."""
     capsys.readouterr()
@@ -185,18 +171,18 @@ def _evaluate(gan, informativity, *args) -> list:
     ],
 )
 def test_evaluate_refuses_each_bad_labels_csv(
-    hostile, tiny_gan_run, informativity_run, capsys, csv_name, message
+    hostile, tiny_gan_run, tiny_informativity_run, capsys, csv_name, message
 ):
-    args = _evaluate(tiny_gan_run, informativity_run, "--audio-dir", hostile, "--labels",
+    args = _evaluate(tiny_gan_run, tiny_informativity_run, "--audio-dir", hostile, "--labels",
                      hostile / csv_name, "--out", hostile / "eval_bad")  # fmt: skip
     _expect(capsys, 2, message, *args)
     assert not (hostile / "eval_bad" / "metrics.json").exists()
 
 
 def test_evaluate_scores_a_bom_csv_and_notes_repeats_and_unlisted_files(
-    hostile, tiny_gan_run, informativity_run, capsys
+    hostile, tiny_gan_run, tiny_informativity_run, capsys
 ):
-    base = _evaluate(tiny_gan_run, informativity_run, "--audio-dir", hostile)
+    base = _evaluate(tiny_gan_run, tiny_informativity_run, "--audio-dir", hostile)
     status, out, err = _s2i(capsys, *base, "--labels", hostile / "bom.csv", "--out",
                             hostile / "eval_bom")  # fmt: skip
     assert status == 0, err

@@ -21,7 +21,7 @@ from s2ilib.cli import (
 MAX_SAMPLES = 1000
 MAX_BOOTSTRAP = 1_000_000  # resamples of the 95% intervals; beyond this only time grows
 MAX_BATCH_SIZE = 65536
-REPORT_FILES = ("metrics.json", "metrics.md", "metrics.tex")  # s2ilib.report.write_report
+REPORT_FILES = ("metrics.json", "metrics.md", "metrics.tex", "per_sound.csv")  # report.write_report
 
 
 def register(subparsers):
