@@ -135,6 +135,20 @@ def _sounds(mnist) -> sounds_module.SoundSet:
     return sounds_module.select_sounds(mnist, "test")
 
 
+def _real_images_of_the_class(mnist, sounds):
+    """A translator whose draw k is a random real test image of each sound's class (seed k)."""
+    pool, labels = (
+        informativity.load_pool(mnist, "test", IMAGE_SIZE),
+        torch.as_tensor(sounds.labels),
+    )
+
+    def real_draws(draw):
+        positions = pool.draw(labels, torch.Generator().manual_seed(draw))
+        return (pool.float(positions[i : i + 256]) for i in range(0, len(positions), 256))
+
+    return real_draws
+
+
 def test_perfect_generator_scores_the_real_image_ceiling(mnist, bank):
     pool = informativity.load_pool(mnist, "test", IMAGE_SIZE)
 
@@ -175,13 +189,8 @@ def test_perfect_generator_scores_the_real_image_ceiling(mnist, bank):
 def test_each_sounds_scores_are_written_beside_the_metrics(mnist, bank, tmp_path):
     """per_sound.csv: a row per sound in order, its metadata, and per draw what
     informativity counts, the class read and the probability of its own class."""
-    pool, sounds = informativity.load_pool(mnist, "test", IMAGE_SIZE), _sounds(mnist)
-    labels = torch.as_tensor(sounds.labels)
-
-    def real_draws(draw):
-        positions = pool.draw(labels, torch.Generator().manual_seed(draw))
-        return (pool.float(positions[i : i + 256]) for i in range(0, len(positions), 256))
-
+    sounds = _sounds(mnist)
+    real_draws = _real_images_of_the_class(mnist, sounds)
     result = evaluate.evaluate_translator(real_draws, bank, mnist, sounds, samples=2, bootstrap=0)
     paths = report.write_report(evaluate._finite(result | _header(sounds)), tmp_path)
     assert "per_sound" not in json.loads(paths["json"].read_text())
@@ -209,13 +218,8 @@ def test_each_sounds_scores_are_written_beside_the_metrics(mnist, bank, tmp_path
 def test_draw_diversity_tells_imagination_from_a_template(mnist, bank):
     """Random real images of the sound's class each draw: as varied as real data (about 1);
     the same image every draw: 0."""
-    pool, sounds = informativity.load_pool(mnist, "test", IMAGE_SIZE), _sounds(mnist)
-    labels = torch.as_tensor(sounds.labels)
-
-    def real_draws(draw):
-        positions = pool.draw(labels, torch.Generator().manual_seed(draw))
-        return (pool.float(positions[i : i + 256]) for i in range(0, len(positions), 256))
-
+    sounds = _sounds(mnist)
+    real_draws = _real_images_of_the_class(mnist, sounds)
     varied = evaluate.evaluate_translator(real_draws, bank, mnist, sounds, samples=3, bootstrap=0)
     ratio = varied["methods"]["generator"]["draw_diversity"]["mean"]
     assert 0.85 < ratio < 1.15
