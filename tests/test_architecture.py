@@ -49,3 +49,15 @@ def test_an_s2i_process_starts_without_the_libraries_only_some_commands_need():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == []
+
+
+def test_s2i_help_loads_no_torch():
+    """`s2i --help` (every sub-command's parser built) and any refusal made while parsing
+    answer without importing torch: a parser's defaults come from modules of plain data."""
+    code = (
+        "import sys\nfrom s2ilib.cli import build_parser\nbuild_parser()\n"
+        "print(' '.join(m for m in ('torch', 'torchaudio') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "torch" not in result.stdout.split()

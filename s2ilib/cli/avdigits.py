@@ -22,8 +22,8 @@ give byte-identical files.
 def register(subparsers):
     """Add the build-avdigits sub-command to the `s2i` parser."""
     from s2ilib.datasets.avdigits import AVDIGITS_DIR
-    from s2ilib.datasets.avdigits_build import ESPEAK_SETUPS, EVAL_RENDITIONS, RENDITIONS
     from s2ilib.datasets.avdigits_fsdd import FSDD_ENV, FSDD_EVAL_PER_DIGIT, FSDD_PER_DIGIT
+    from s2ilib.datasets.avdigits_voices import ESPEAK_SETUPS, EVAL_RENDITIONS, RENDITIONS
 
     command = add_command(
         subparsers,

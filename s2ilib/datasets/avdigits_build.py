@@ -61,12 +61,15 @@ from s2ilib.datasets.avdigits_voices import (
     ENGINE_PROGRAMS,
     ENGINE_SPELLINGS,
     ENGINES,
+    ESPEAK_SETUPS,
     ESPEAK_VARIANTS,
+    EVAL_RENDITIONS,
     LANGUAGES,
     NATURAL_VOICES,
     NEEDS_EXTRA_SECTIONS,
     NON_FREE_NOTE,
     PITCH_REQUEST_LIMITS,
+    RENDITIONS,
     REQUIRED_PACKAGES,
     WORD_ALTERNATIVES,
     EngineRequest,
@@ -87,16 +90,6 @@ IMAGE_SPLIT_SIZES = {"train": 350, "val": 75, "test": 75}  # per class, of mlxte
 
 
 HELD_OUT_ENGINE = "pico"  # every pico2wave clip goes to test: an engine never heard in training
-
-
-# espeak-ng set-ups per language and split; two in test: more than 20 test sounds a language
-ESPEAK_SETUPS = {"train": 1, "val": 1, "test": 2}
-
-
-RENDITIONS = 4  # clips per training voice set-up and digit, each with its own variation
-
-
-EVAL_RENDITIONS = 2  # per validation/test set-up and digit: more unseen voices per clip
 
 
 ESPEAK_VARIANT_FRACTIONS = {"val": 0.15, "test": 0.11}  # of the variants, held out by split

@@ -13,6 +13,13 @@ from pathlib import Path
 
 from s2ilib.errors import S2IError
 
+# The build's plan (s2ilib.datasets.avdigits_build; here so that `s2i build-avdigits --help`
+# shows them without loading the audio code):
+# espeak-ng set-ups per language and split; two in test: more than 20 test sounds a language
+ESPEAK_SETUPS = {"train": 1, "val": 1, "test": 2}
+RENDITIONS = 4  # clips per training voice set-up and digit, each with its own variation
+EVAL_RENDITIONS = 2  # per validation/test set-up and digit: more unseen voices per clip
+
 # The digit words in each language's own script; index = digit. espeak-ng reads every one
 # of these languages; the other engines read the languages of their voices.
 DIGIT_WORDS = {
