@@ -74,10 +74,18 @@ def own_class_confidence(run, bank, data, split: str, device, seed: int = 0, eva
 
 def recorded_confidence(evaluation_dir, run, bank, data, split: str, seed: int):
     """q of draw 1 from an evaluation's per_sound.csv, or None unless that evaluation scored
-    the same run (and step), classifiers, data set, split (every sound, in order) and seed."""
+    the same run (and step), classifiers, data set, split (every sound, in order) and seed
+    (an unreadable one is None too: the table only saves drawing the sounds again)."""
     folder = Path(evaluation_dir) if evaluation_dir else None
     if folder is None or not all((folder / f).is_file() for f in ("metrics.json", PER_SOUND_FILE)):
         return None
+    try:
+        return _recorded_confidence(folder, run, bank, data, split, seed)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _recorded_confidence(folder: Path, run, bank, data, split: str, seed: int):
     header = json.loads((folder / "metrics.json").read_text())
     same_paths = all(
         header.get(key) and Path(header[key]).resolve() == Path(path).resolve()

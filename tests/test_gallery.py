@@ -150,5 +150,9 @@ def test_the_ranking_reads_the_evaluation_of_the_same_run_and_draws_otherwise(
     assert recorded(seed=4) is None and recorded(split="test") is None  # not its draws
     another_step = dataclasses.replace(flow_run, step=flow_run.step + 1)  # trained on since
     assert recorded(run=another_step) is None
+    metrics_text = (evaluation / "metrics.json").read_text()
+    (evaluation / "metrics.json").write_text(metrics_text[:100])  # torn: drawn, no error
+    assert recorded() is None
+    (evaluation / "metrics.json").write_text(metrics_text)
     (evaluation / "per_sound.csv").unlink()  # an evaluation from before the table
     assert recorded() is None
