@@ -116,8 +116,6 @@ config = load_parameters(EvaluationParameters, globals())
 config
 
 # %%
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
@@ -189,11 +187,10 @@ print("supervised ceiling:", ceiling_dir or "none")
 # ## The metrics table
 
 # %%
-evaluation_dir = Path(config.report_dir) / "evaluation"
 metrics = evaluate_run(decoder, bank, dataset, split=config.split, samples=config.samples, bootstrap=bootstrap,
                        device=device, seed=config.seed, ceiling_run=ceiling_dir,
                        nn_limit_per_class=quick.get("nn_limit_per_class"))
-paths = write_report(metrics, evaluation_dir)
+paths = write_report(metrics, config.evaluation_dir)
 display(Markdown(format_tables(metrics)[0]))
 
 # %% [markdown]
@@ -325,7 +322,7 @@ comparison |= compare_generators(config.comparison_runs, bank, dataset, split=co
                                  bootstrap=bootstrap, device=device, seed=config.seed,
                                  samples=config.samples)
 comparison_table = comparison_frame(comparison)
-comparison_table.to_csv(evaluation_dir / "comparison.csv")
+comparison_table.to_csv(config.evaluation_dir / "comparison.csv")
 display(comparison_table)
 
 # %% [markdown]

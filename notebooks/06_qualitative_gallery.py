@@ -180,9 +180,8 @@ if config.informativity_run:
     from s2ilib.informativity import load_informativity
 
     bank = load_informativity(config.informativity_run, device)
-    evaluation = Path(config.report_dir) / "evaluation"  # where notebook 05 writes its report
     confidence, source = gallery.own_class_confidence(run, bank, dataset, config.split, device,
-                                                      config.seed, evaluation)
+                                                      config.seed, config.evaluation_dir)
     print("q:", source)
     best, worst = gallery.best_and_worst(confidence, config.cases)
     for name, chosen in (("best", best), ("worst", worst)):

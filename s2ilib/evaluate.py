@@ -479,8 +479,24 @@ def evaluate_run(
     run, bank, data, device = _open_inputs(decoder_run, informativity_run, data, device)
     filters = {"voices": voices, "languages": languages, "engines": engines}
     sounds, skipped = _choose_sounds(data, split, filters, (audio_dir, labels_csv, clip_mode))
+    result = evaluate_translator(
+        keyed_draws(run, sounds, device, seed, batch_size), bank, data, sounds, split=split,
+        samples=samples, bootstrap=bootstrap, batch_size=batch_size, seed=seed,
+        baselines=baselines, encoder=run.encoder, device=device,
+        nn_limit_per_class=nn_limit_per_class,
+    )  # fmt: skip
+    settings = {"split": split, "samples": samples, "bootstrap": bootstrap, "seed": seed}
+    header = _header(run, bank, data, sounds, settings, filters, skipped, audio_dir is None)
+    header["sound_ceiling"] = _sound_ceiling(ceiling_run, split)
+    return _finite(header | result)
+
+
+def keyed_draws(run, sounds, device, seed: int = 0, batch_size: int = 256):
+    """translate(draw) -> the image batches (in [-1, 1]) of draw `draw` of every sound of
+    `sounds` (a SoundSet or RecordSet) by a decoder run, the sounds encoded once. Draws are
+    keyed: a sound's draw k depends on the sound, k and `seed` alone."""
     embeddings, front = sound_conditions(run, sounds.spectrograms, device, sounds.audio, batch_size)
-    keys = sound_keys(sounds.spectrograms[:])  # a sound's draws depend on it alone
+    keys = sound_keys(sounds.spectrograms[:])
 
     def translate(draw):
         return draw_batches(
@@ -488,15 +504,7 @@ def evaluate_run(
             front=front,
         )  # fmt: skip
 
-    result = evaluate_translator(
-        translate, bank, data, sounds, split=split, samples=samples, bootstrap=bootstrap,
-        batch_size=batch_size, seed=seed, baselines=baselines, encoder=run.encoder,
-        device=device, nn_limit_per_class=nn_limit_per_class,
-    )  # fmt: skip
-    settings = {"split": split, "samples": samples, "bootstrap": bootstrap, "seed": seed}
-    header = _header(run, bank, data, sounds, settings, filters, skipped, audio_dir is None)
-    header["sound_ceiling"] = _sound_ceiling(ceiling_run, split)
-    return _finite(header | result)
+    return translate
 
 
 def _sound_ceiling(ceiling_run, split: str) -> dict | None:

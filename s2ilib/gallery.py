@@ -16,12 +16,11 @@ import torch
 
 from s2ilib.datasets.sounds import clips_of, examples_per_class
 from s2ilib.datasets.torch_data import from_unit_range, resize_images
-from s2ilib.evaluate import score_images
+from s2ilib.evaluate import keyed_draws, score_images
 from s2ilib.formats import RecordSet
 from s2ilib.models.flow import set_sampling
 from s2ilib.report import PER_SOUND_FILE
 from s2ilib.translate import (
-    draw_batches,
     generate,
     set_dropout_scale,
     sound_conditions,
@@ -64,10 +63,7 @@ def own_class_confidence(run, bank, data, split: str, device, seed: int = 0, eva
     recorded = recorded_confidence(evaluation_dir, run, bank, data, split, seed)
     if recorded is not None:
         return recorded, f"{Path(evaluation_dir) / PER_SOUND_FILE} (the evaluation of this run)"
-    embeddings, front = sound_conditions(run, sounds.spectrograms, device, clips_of(sounds))
-    keys = sound_keys(sounds.spectrograms[:])
-    draws = draw_batches(run.generator, embeddings, device, 0, seed, keys=keys, front=front)
-    probabilities = score_images(bank, draws)["probabilities"]
+    probabilities = score_images(bank, keyed_draws(run, sounds, device, seed)(0))["probabilities"]
     run.generator.eval()
     return probabilities[np.arange(len(sounds)), sounds.labels], "every sound drawn once here"
 

@@ -348,6 +348,12 @@ class StepParameters:
     def data_path(self) -> Path:
         return Path(_default_data(self.data))
 
+    @property
+    def evaluation_dir(self) -> Path:
+        """Where notebook 05 writes its evaluation (metrics, per_sound.csv) and notebook 06
+        reads the per-sound scores back."""
+        return Path(self.report_dir) / "evaluation"
+
 
 @dataclasses.dataclass(frozen=True)
 class ComputeParameters(StepParameters):
