@@ -47,9 +47,10 @@
 #
 # **Splits by voice.** Every clip of one engine/voice/language set-up (for people: every
 # recording of one speaker) lies in one split: three people in training, one in
-# validation, two only in test; each language has one espeak-ng voice in training, one in
-# validation and two only in test (at least 40 test sounds a language); and the pico engine
-# is held out of training entirely. The test therefore measures translation of voices never
+# validation, two only in test; each language has two espeak-ng voices in training (two
+# voices teach a language's words to unheard voices better than one voice said twice as
+# often), one in validation and two only in test (at least 40 test sounds a language); and
+# the pico engine is held out of training entirely. The test therefore measures translation of voices never
 # heard, and notebook 05 reports each kind of voice and each language separately.
 
 # %% tags=["parameters"]

@@ -309,10 +309,15 @@ def test_plan_is_deterministic_and_split_by_voice():
     for language in {s.language for s in espeak}:
         assert {splits[s] for s in espeak if s.language == language} == set(SPLITS), language
     plans = avdigits_build.plan_clips(setups, seed=0)
-    expected = sum(
-        10 * (avdigits_build.RENDITIONS if splits[s] == "train" else avdigits_build.EVAL_RENDITIONS)
-        for s in setups
-    )
+
+    def clips_per_digit(setup) -> int:
+        if splits[setup] != "train":
+            return avdigits_build.EVAL_RENDITIONS
+        if setup.engine == "espeak-ng":
+            return avdigits_build.ESPEAK_RENDITIONS
+        return avdigits_build.RENDITIONS
+
+    expected = sum(10 * clips_per_digit(s) for s in setups)
     assert len(plans) == expected == len({p.clip_id for p in plans})
     subset = avdigits_build.plan_clips(setups[:3], seed=0)
     assert subset[0] == plans[0]
@@ -587,7 +592,7 @@ def test_tiny_build_is_deterministic(tmp_path, monkeypatch):
     fsdd = _fake_fsdd(tmp_path / "fsdd", recordings=2)
     options = avdigits_build.BuildOptions(
         engines=("espeak-ng", "fsdd"), languages=("en",), max_setups=1, renditions=1,
-        fsdd=str(fsdd), fsdd_per_digit=1, fsdd_eval_per_digit=1,
+        espeak_renditions=1, fsdd=str(fsdd), fsdd_per_digit=1, fsdd_eval_per_digit=1,
     )  # fmt: skip
     first = avdigits_build.build_avdigits(tmp_path / "a", seed=3, options=options, progress=False)
     avdigits_build.build_avdigits(tmp_path / "b", seed=3, options=options, progress=False)
@@ -615,7 +620,7 @@ def test_small_build_with_every_engine(tmp_path, monkeypatch):
     """One clip per voice and digit, every engine, a few languages (about 2-3 minutes)."""
     monkeypatch.setenv("S2I_AVDIGITS_CACHE", str(tmp_path / "cache"))
     options = avdigits_build.BuildOptions(
-        languages=("en", "ja", "cs", "hi"), renditions=1, eval_renditions=1,
+        languages=("en", "ja", "cs", "hi"), renditions=1, espeak_renditions=1, eval_renditions=1,
         fsdd=str(_fake_fsdd(tmp_path / "fsdd", recordings=1)), fsdd_per_digit=1,
         fsdd_eval_per_digit=1,
     )  # fmt: skip
@@ -667,23 +672,43 @@ def test_the_builder_plans_the_shipped_espeak_voices():
     assert planned == shipped
 
 
-def test_more_test_set_ups_keep_the_fewer_ones_and_their_clips():
-    """Raising the test split's espeak-ng count adds distinct variants per language and keeps
-    every set-up and clip draw a smaller count plans: train and val stay as they were."""
+@pytest.mark.parametrize("split", SPLITS)
+def test_more_set_ups_in_a_split_keep_every_split_and_its_clips(split):
+    """Raising one split's espeak-ng count adds distinct variants per language to that split
+    and keeps every set-up and clip draw a smaller count plans, in every split (the other
+    splits' dialects included)."""
     counts = {"train": 1, "val": 1, "test": 1}
     one = avdigits_build.plan_voice_setups(0, engines=["espeak-ng"], espeak_setups=counts)
     two = avdigits_build.plan_voice_setups(
-        0, engines=["espeak-ng"], espeak_setups=counts | {"test": 2}
+        0, engines=["espeak-ng"], espeak_setups=counts | {split: 2}
     )
     assert set(one) < set(two)
     splits = avdigits_build.assign_splits(two, seed=0)
-    assert {splits[s] for s in set(two) - set(one)} == {"test"}
+    assert {splits[s] for s in set(two) - set(one)} == {split}
     for language in {s.language for s in two}:
-        tested = [s for s in two if s.language == language and splits[s] == "test"]
-        assert len({s.speaker for s in tested}) == 2, language  # two variants: two voices
+        found = [s for s in two if s.language == language and splits[s] == split]
+        assert len({s.speaker for s in found}) == 2, language  # two variants: two voices
     plans_one = avdigits_build.plan_clips(one, seed=0)
     plans_two = {p.clip_id: p for p in avdigits_build.plan_clips(two, seed=0)}
     assert all(plans_two[p.clip_id] == p for p in plans_one)
+
+
+def test_espeak_training_voices_take_their_own_rendition_count():
+    setups = avdigits_build.plan_voice_setups(0, languages=["it"])
+    splits = avdigits_build.assign_splits(setups, seed=0)
+    plans = avdigits_build.plan_clips(setups, seed=0, renditions=3, espeak_renditions=1,
+                                      eval_renditions=2, split_of=splits)  # fmt: skip
+    per_setup: dict = {}
+    for plan in plans:
+        per_setup[plan.setup] = per_setup.get(plan.setup, 0) + 1
+    for setup, clips in per_setup.items():
+        expected = 2 if splits[setup] != "train" else 1 if setup.engine == "espeak-ng" else 3
+        assert clips == 10 * expected, setup
+    assert {s.engine for s in per_setup if splits[s] == "train"} >= {"espeak-ng", "festival"}
+
+
+def test_a_split_cannot_take_more_espeak_set_ups_than_its_variants():
+    counts = {"train": 1, "val": 1, "test": 1}
     pool = len(avdigits_build.espeak_variant_order(0)["test"])
     with pytest.raises(S2IError, match=f"the split has {pool} espeak-ng variants"):
         avdigits_build.plan_voice_setups(0, espeak_setups=counts | {"test": pool + 1})

@@ -23,7 +23,12 @@ def register(subparsers):
     """Add the build-avdigits sub-command to the `s2i` parser."""
     from s2ilib.datasets.avdigits import AVDIGITS_DIR
     from s2ilib.datasets.avdigits_fsdd import FSDD_ENV, FSDD_EVAL_PER_DIGIT, FSDD_PER_DIGIT
-    from s2ilib.datasets.avdigits_voices import ESPEAK_SETUPS, EVAL_RENDITIONS, RENDITIONS
+    from s2ilib.datasets.avdigits_voices import (
+        ESPEAK_RENDITIONS,
+        ESPEAK_SETUPS,
+        EVAL_RENDITIONS,
+        RENDITIONS,
+    )
 
     command = add_command(
         subparsers,
@@ -73,6 +78,12 @@ def register(subparsers):
         type=int,
         default=RENDITIONS,
         help="clips per training voice and digit (each its own speed, pitch, tract)",
+    )
+    command.add_argument(
+        "--espeak-renditions",
+        type=int,
+        default=ESPEAK_RENDITIONS,
+        help="the same for espeak-ng's training voices (it has many voices a language)",
     )
     command.add_argument(
         "--eval-renditions",
@@ -131,6 +142,7 @@ def build_options(args):
         engines=names(args.engines, [*ENGINES, "fsdd"], "engines"),
         languages=names(args.languages, LANGUAGES, "languages"),
         renditions=args.renditions,
+        espeak_renditions=args.espeak_renditions,
         eval_renditions=args.eval_renditions,
         espeak_setups=espeak,
         fsdd=args.fsdd,
@@ -172,7 +184,10 @@ def print_check(seed: int, options) -> int:
     setups = build.plan_voice_setups(
         seed, options.synthetic_engines, options.languages, espeak_setups=espeak
     )
-    plans = build.plan_clips(setups, seed, options.renditions, options.eval_renditions)
+    plans = build.plan_clips(
+        setups, seed, options.renditions, options.eval_renditions,
+        espeak_renditions=options.espeak_renditions,
+    )  # fmt: skip
     counts = {(p.setup.engine, p.split): 0 for p in plans}
     for plan in plans:
         counts[plan.setup.engine, plan.split] += 1

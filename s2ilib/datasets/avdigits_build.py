@@ -61,6 +61,7 @@ from s2ilib.datasets.avdigits_voices import (
     ENGINE_PROGRAMS,
     ENGINE_SPELLINGS,
     ENGINES,
+    ESPEAK_RENDITIONS,
     ESPEAK_SETUPS,
     ESPEAK_VARIANTS,
     EVAL_RENDITIONS,
@@ -93,6 +94,11 @@ HELD_OUT_ENGINE = "pico"  # every pico2wave clip goes to test: an engine never h
 
 
 ESPEAK_VARIANT_FRACTIONS = {"val": 0.15, "test": 0.11}  # of the variants, held out by split
+
+
+# Where each split's set-ups start along a language's (seeded) dialect order: fixed, so that
+# another count in one split leaves the other splits' dialects (and clips) as they were.
+ESPEAK_DIALECT_START = {"train": 0, "val": 1, "test": 2}
 
 
 SPLIT_FRACTIONS = {"val": 0.15, "test": 0.11}  # of each language's natural speakers
@@ -225,16 +231,17 @@ def _espeak_setups(
 ) -> list[VoiceSetup]:
     """One language's espeak-ng set-ups: counts[split] of each split's variants, taken in
     turn by the languages (so that every variant is used about equally): the language's
-    k-th set-up of a split takes the variant k places after its first, so raising a split's
-    count adds set-ups and keeps the ones a smaller count gives (and their clips)."""
+    k-th set-up of a split takes the variant k places after its first and the dialect k
+    places after the split's start (ESPEAK_DIALECT_START), so raising a split's count adds
+    set-ups and keeps every set-up of any split a smaller count gives (and their clips)."""
     rng = np.random.default_rng([seed, 1, language_index])
     dialect_order = [dialects[i] for i in rng.permutation(len(dialects))]
     setups = []
     for split in SPLITS:
         pool, count = variant_order[split], counts.get(split, 0)
-        for turn in range(language_index, language_index + count):
-            variant = pool[turn % len(pool)]
-            dialect = dialect_order[len(setups) % len(dialect_order)]
+        for k in range(count):
+            variant = pool[(language_index + k) % len(pool)]
+            dialect = dialect_order[(ESPEAK_DIALECT_START[split] + k) % len(dialect_order)]
             sex = espeak_variant_sex(variant)
             setups.append(
                 VoiceSetup(
@@ -304,9 +311,11 @@ def plan_clips(
     eval_renditions: int = EVAL_RENDITIONS,
     words: dict | None = None,
     split_of: dict | None = None,
+    espeak_renditions: int = ESPEAK_RENDITIONS,
 ) -> list[ClipPlan]:
-    """Clips of the synthetic set-ups: `renditions` per training set-up and digit,
-    `eval_renditions` per validation/test one, each drawn from its own seeded generator.
+    """Clips of the synthetic set-ups: `renditions` per training set-up and digit
+    (`espeak_renditions` for espeak-ng's), `eval_renditions` per validation/test one, each
+    drawn from its own seeded generator.
 
     A clip's draws depend only on (seed, set-up name, digit, rendition), so removing set-ups
     (a subset build) leaves the other clips unchanged. words: {word_source: ten spellings}
@@ -316,7 +325,9 @@ def plan_clips(
     plans = []
     for setup in setups:
         spellings = (words or {}).get(setup.word_source) or default_words(setup)
-        count = renditions if split_of[setup] == "train" else eval_renditions
+        count = eval_renditions
+        if split_of[setup] == "train":
+            count = espeak_renditions if setup.engine == "espeak-ng" else renditions
         for digit in range(len(CLASSES)):
             for rendition in range(count):
                 rng = np.random.default_rng([seed, 3, *setup.name.encode(), digit, rendition])
@@ -1058,6 +1069,7 @@ class BuildOptions:
     languages: tuple[str, ...] | None = None  # None = all
     max_setups: int | None = None  # the first synthetic set-ups only (tests, quick looks)
     renditions: int = RENDITIONS
+    espeak_renditions: int = ESPEAK_RENDITIONS
     eval_renditions: int = EVAL_RENDITIONS
     espeak_setups: tuple[int, int, int] = tuple(ESPEAK_SETUPS[s] for s in SPLITS)
     fsdd: str | None = None  # FSDD folder; None = $S2I_FSDD_DIR or ../shared/data/fsdd
@@ -1081,6 +1093,7 @@ class BuildOptions:
             "languages": list(self.languages) if self.languages else "all",
             "max_setups": self.max_setups,
             "renditions": self.renditions,
+            "espeak_renditions": self.espeak_renditions,
             "eval_renditions": self.eval_renditions,
             "espeak_setups_per_language": dict(zip(SPLITS, self.espeak_setups, strict=True)),
             "fsdd_per_digit": self.fsdd_per_digit if self.wants_fsdd else 0,
@@ -1122,7 +1135,10 @@ def build_avdigits(
     if not setups and fsdd_root is None:
         raise S2IError(f"no voices to build for {options.as_dict()}")
     split_of = assign_splits(setups, seed)
-    plans = plan_clips(setups, seed, options.renditions, options.eval_renditions, words, split_of)
+    plans = plan_clips(
+        setups, seed, options.renditions, options.eval_renditions, words, split_of,
+        options.espeak_renditions,
+    )  # fmt: skip
     fsdd_rejects = []
     if fsdd_root is not None:
         fsdd_plans, fsdd_rejects = plan_fsdd(

@@ -60,9 +60,13 @@ def _espeak_counts(options: dict) -> dict:
     test = counts["test"]
     sounds = test * len(CLASSES) * options["eval_renditions"]
     voices = "one test voice" if test == 1 else f"{test} test voices"
+    # builds before the option gave espeak-ng's training voices the others' count
+    trained = options.get("espeak_renditions", options["renditions"])
     return {
         "espeak_counts": "/".join(str(counts[s]) for s in SPLITS),
-        "espeak_test": f"{voices} and {sounds} test sounds of espeak-ng in every language.",
+        "espeak_test": f"{voices} and {sounds} test sounds of espeak-ng in every language; "
+        f"{trained} clips a digit from each training voice (the other engines' training "
+        f"voices: {options['renditions']}).",
     }
 
 

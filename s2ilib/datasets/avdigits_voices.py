@@ -15,9 +15,13 @@ from s2ilib.errors import S2IError
 
 # The build's plan (s2ilib.datasets.avdigits_build; here so that `s2i build-avdigits --help`
 # shows them without loading the audio code):
-# espeak-ng set-ups per language and split; two in test: more than 20 test sounds a language
-ESPEAK_SETUPS = {"train": 1, "val": 1, "test": 2}
+# espeak-ng set-ups per language and split; two in test: more than 20 test sounds a language;
+# two in train, of ESPEAK_RENDITIONS clips each: two voices of a language teach its words to
+# unheard voices better than one voice's four renditions, at the same clip count
+# (benchmarks/RESULTS.md, "Two espeak-ng training voices a language")
+ESPEAK_SETUPS = {"train": 2, "val": 1, "test": 2}
 RENDITIONS = 4  # clips per training voice set-up and digit, each with its own variation
+ESPEAK_RENDITIONS = 2  # the same for espeak-ng's training set-ups (see ESPEAK_SETUPS)
 EVAL_RENDITIONS = 2  # per validation/test set-up and digit: more unseen voices per clip
 
 # The digit words in each language's own script; index = digit. espeak-ng reads every one
