@@ -62,7 +62,9 @@ def own_class_confidence(run, bank, data, split: str, device, seed: int = 0, eva
     sounds = data.split(split)
     recorded = recorded_confidence(evaluation_dir, run, bank, data, split, seed)
     if recorded is not None:
-        return recorded, f"{Path(evaluation_dir) / PER_SOUND_FILE} (the evaluation of this run)"
+        # named from the report folder in: the pipeline stages a report under another name
+        source = f"{Path(evaluation_dir).name}/{PER_SOUND_FILE} (the evaluation of this run)"
+        return recorded, source
     probabilities = score_images(bank, keyed_draws(run, sounds, device, seed)(0))["probabilities"]
     run.generator.eval()
     return probabilities[np.arange(len(sounds)), sounds.labels], "every sound drawn once here"

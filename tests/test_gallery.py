@@ -137,7 +137,7 @@ def test_the_ranking_reads_the_evaluation_of_the_same_run_and_draws_otherwise(
         metrics = evaluate_run(flow_run, bank, data, "val", bootstrap=0, baselines=False, seed=3)
         write_report(metrics, evaluation)
         read, source = q(3, evaluation)
-        assert source.startswith(str(evaluation / "per_sound.csv"))
+        assert source.startswith("evaluation/per_sound.csv")
         drawn, source = q(3)
     assert source == "every sound drawn once here"
     assert read.shape == (len(data.split("val")),) and read.dtype == drawn.dtype
