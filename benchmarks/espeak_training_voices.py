@@ -67,7 +67,8 @@ def column(records, name: str) -> np.ndarray:
 
 def espeak_pool(data, extra) -> dict[str, np.ndarray]:
     """EXTRA's espeak-ng training clips: file, label, rank of the set-up within its language
-    (1, 2, ...) and rendition; checks that it holds every shipped espeak-ng training clip."""
+    (1, 2, ...: the order the build planned them, which its manifest keeps) and rendition;
+    checks that it holds every shipped espeak-ng training clip."""
     rows = extra.split("train")
     keep = column(rows, "engine") == ESPEAK
     files, setups = column(rows, "file")[keep], column(rows, "setup")[keep]

@@ -1137,7 +1137,7 @@ def build_avdigits(
     split_of = assign_splits(setups, seed)
     plans = plan_clips(
         setups, seed, options.renditions, options.eval_renditions, words, split_of,
-        options.espeak_renditions,
+        espeak_renditions=options.espeak_renditions,
     )  # fmt: skip
     fsdd_rejects = []
     if fsdd_root is not None:
